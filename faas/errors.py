@@ -1,0 +1,83 @@
+"""The one error tree of the platform.
+
+Every failure that reaches a user is one of these; the gateway maps each class
+to an HTTP status and a JSON body in exactly one place (``gateway/errors.py``).
+Docker, Redis and socket exceptions are translated into this tree at the edge
+where they are raised, so nothing above the backend sees a library exception.
+
+    FaasError
+    ├── InvalidRequest            400  malformed input (bad JSON, bad field)
+    │   └── InvalidBundle         400  an uploaded zip that is not acceptable
+    ├── PayloadTooLarge           413  a body past its limit
+    │   └── BundleTooLarge        413  a zip past a size, entry or ratio limit
+    ├── ValidationFailed          422  a config value out of range (names the field)
+    ├── FunctionNotFound          404
+    ├── FunctionExists            409
+    ├── Throttled                 429  concurrency cap full after the bounded wait
+    ├── BackendError              502  Docker or the container failed us
+    │   └── ImageUnavailable      503  runtime image missing and cannot be built
+    └── StoreUnavailable          503  Redis unreachable
+
+Function errors (the handler raised, timed out, ran out of memory) are not
+exceptions of the platform: they are results (``faas.models.InvocationResult``)
+because the platform worked as intended when it reports them.
+"""
+
+from __future__ import annotations
+
+
+class FaasError(Exception):
+    """Base of every error the platform reports to a user."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidRequest(FaasError):
+    """The request is malformed."""
+
+
+class InvalidBundle(InvalidRequest):
+    """An uploaded code bundle is not a zip we accept (corrupt, unsafe entries...)."""
+
+
+class PayloadTooLarge(FaasError):
+    """A request body is past its limit."""
+
+
+class BundleTooLarge(PayloadTooLarge):
+    """A code bundle is past a size, entry-count or compression-ratio limit."""
+
+
+class ValidationFailed(FaasError):
+    """A configuration value is out of range; ``field`` names it."""
+
+
+class FunctionNotFound(FaasError):
+    """No function has that name."""
+
+
+class FunctionExists(FaasError):
+    """A function with that name already exists."""
+
+
+class Throttled(FaasError):
+    """The concurrency cap stayed full for the whole bounded wait."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class BackendError(FaasError):
+    """The container backend (Docker) or a container's agent failed."""
+
+
+class ImageUnavailable(BackendError):
+    """A runtime image is missing and could not be built."""
+
+
+class StoreUnavailable(FaasError):
+    """The metadata store (Redis) cannot be reached."""

@@ -1,0 +1,228 @@
+"""Plain data: functions, invocations and their results, and the rules they obey.
+
+Everything here is a frozen dataclass or a ``str`` Enum with pure functions
+beside it, so the rules (Lambda's name pattern, memory and timeout ranges, the
+4 KB environment budget, which fields shape a container) are tested without any
+service running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from faas.errors import ValidationFailed
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Lambda: `path/to/module.function`, no spaces.
+HANDLER_PATTERN = re.compile(r"^[A-Za-z0-9_./-]{1,128}$")
+ENV_KEY_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+PYTHON_RUNTIMES = ("python3.11",)
+PROVIDED_RUNTIMES = ("provided", "provided.al2", "provided.al2023")
+RUNTIMES = PYTHON_RUNTIMES + PROVIDED_RUNTIMES
+
+MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
+TIMEOUT_MAX_S = 900
+ENV_MAX_BYTES = 4096
+KEEP_WARM_MAX = 100
+# Lambda's limit for a synchronous event.
+INVOKE_MAX_BYTES = 6 * 1024 * 1024
+
+# Lambda reserves these; a function's env may not override them.
+RESERVED_ENV = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+        "FAAS_RUNTIME",
+        "FAAS_SOCKET_DIR",
+    }
+)
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """What a user sets on a function; validated by :func:`validate_config`."""
+
+    name: str
+    runtime: str
+    handler: str
+    memory_mb: int = 128
+    timeout_s: int = 3
+    env: dict[str, str] = field(default_factory=dict)
+    concurrency: int | None = None
+    keep_warm: int = 0
+    network: bool = True
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A registered function: its config plus the code it runs."""
+
+    config: FunctionConfig
+    code_sha256: str
+    code_size: int
+    created_at: float
+    updated_at: float
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> FunctionSpec:
+        data = json.loads(raw)
+        return cls(
+            config=FunctionConfig(**data["config"]),
+            code_sha256=data["code_sha256"],
+            code_size=data["code_size"],
+            created_at=data["created_at"],
+            updated_at=data["updated_at"],
+        )
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ValidationFailed(
+            "name must be 1-64 characters of letters, digits, '-' and '_'", field="name"
+        )
+    return name
+
+
+def validate_config(config: FunctionConfig) -> FunctionConfig:
+    """Return ``config`` if every field is in range, else raise naming the field."""
+    validate_name(config.name)
+    if config.runtime not in RUNTIMES:
+        raise ValidationFailed(
+            f"runtime {config.runtime!r} is not supported; use one of {', '.join(RUNTIMES)}",
+            field="runtime",
+        )
+    if not HANDLER_PATTERN.match(config.handler or ""):
+        raise ValidationFailed("handler must look like 'module.function'", field="handler")
+    if config.runtime in PYTHON_RUNTIMES and "." not in config.handler:
+        raise ValidationFailed(
+            "handler must be 'module.function' for a Python runtime", field="handler"
+        )
+    _int_in_range("memory_mb", config.memory_mb, MEMORY_MIN_MB, MEMORY_MAX_MB)
+    _int_in_range("timeout_s", config.timeout_s, 1, TIMEOUT_MAX_S)
+    _int_in_range("keep_warm", config.keep_warm, 0, KEEP_WARM_MAX)
+    if config.concurrency is not None:
+        _int_in_range("concurrency", config.concurrency, 0, 10_000)
+    if not isinstance(config.network, bool):
+        raise ValidationFailed("network must be true or false", field="network")
+    _validate_env(config.env)
+    return config
+
+
+def _int_in_range(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationFailed(f"{name} must be an integer from {low} to {high}", field=name)
+
+
+def _validate_env(env: object) -> None:
+    if not isinstance(env, dict):
+        raise ValidationFailed("env must be an object of string values", field="env")
+    size = 0
+    for key, value in env.items():
+        if not isinstance(key, str) or not ENV_KEY_PATTERN.match(key):
+            raise ValidationFailed(f"env name {key!r} is not a valid variable name", field="env")
+        if key in RESERVED_ENV:
+            raise ValidationFailed(f"env name {key!r} is reserved", field="env")
+        if not isinstance(value, str):
+            raise ValidationFailed(f"env value of {key!r} must be a string", field="env")
+        size += len(key.encode()) + len(value.encode())
+    if size > ENV_MAX_BYTES:
+        raise ValidationFailed(
+            f"env is {size} bytes; the total of names and values is limited to {ENV_MAX_BYTES}",
+            field="env",
+        )
+
+
+def apply_patch(config: FunctionConfig, changes: dict[str, Any]) -> FunctionConfig:
+    """A new config with ``changes`` applied and validated; the name cannot change."""
+    allowed = {f.name for f in dataclasses.fields(FunctionConfig)} - {"name"}
+    unknown = set(changes) - allowed
+    if unknown:
+        field_name = sorted(unknown)[0]
+        raise ValidationFailed(f"{field_name} cannot be changed", field=field_name)
+    return validate_config(dataclasses.replace(config, **changes))
+
+
+def pool_key(spec: FunctionSpec) -> str:
+    """Hash of everything that shapes a container: a change gives a fresh pool.
+
+    Concurrency, keep_warm and timeout only steer scheduling, so changing them
+    keeps warm containers.
+    """
+    c = spec.config
+    shaping = {
+        "name": c.name,
+        "code": spec.code_sha256,
+        "runtime": c.runtime,
+        "handler": c.handler,
+        "memory_mb": c.memory_mb,
+        "env": c.env,
+        "network": c.network,
+    }
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Outcome(StrEnum):
+    """How an invocation ended, as the user sees it."""
+
+    SUCCESS = "success"
+    FUNCTION_ERROR = "function_error"
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out_of_memory"
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """What came back from one invocation."""
+
+    request_id: str
+    outcome: Outcome
+    # The handler's response bytes (success) or the error JSON bytes.
+    payload: bytes
+    cold_start: bool
+    duration_ms: float
+    init_duration_ms: float | None = None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        if self.outcome is Outcome.SUCCESS:
+            return None
+        try:
+            data = json.loads(self.payload)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            data = {"errorType": "Runtime.Unknown", "errorMessage": self.payload.decode("replace")}
+        return data
+
+
+def error_payload(error_type: str, message: str, stack: list[str] | None = None) -> bytes:
+    """The Lambda-shaped error body, for errors the platform itself reports."""
+    return json.dumps(
+        {"errorMessage": message, "errorType": error_type, "stackTrace": stack or []}
+    ).encode()

@@ -1,0 +1,115 @@
+"""One typed settings object, built from an environment mapping at startup.
+
+Nothing reads ``os.environ`` at import time: ``Settings.from_env(os.environ)`` is
+called once by the CLI (or a test with its own mapping), and the result is
+passed down. Every variable is ``FAAS_<FIELD>`` in upper case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from faas.errors import ValidationFailed
+
+# sun_path in struct sockaddr_un holds 108 bytes including the trailing NUL.
+MAX_SOCKET_PATH = 107
+# The longest name under a sandbox directory the platform connects to or renames.
+_SOCKET_LEAF = "/sockets/0123456789ab/agent.sock.tmp"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server can be told; defaults suit a single small server."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    data_dir: Path = Path("/var/lib/faas")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Label value that marks containers as this server's; a restart reaps them.
+    node_id: str = "default"
+
+    # Capacity and the wait for it.
+    max_instances: int = 64
+    throttle_queue_length: int = 100
+    throttle_wait_s: float = 10.0
+    keep_alive_s: float = 600.0
+    reap_interval_s: float = 5.0
+
+    # Sandbox shape.
+    init_timeout_s: float = 10.0
+    start_timeout_s: float = 30.0
+    tmp_size_mb: int = 512
+    pids_limit: int = 256
+    nofile_limit: int = 1024
+    sandbox_uid: int = 10001
+    # Lambda gives one vCPU at 1,769 MB; below this floor Python cannot even start in time.
+    min_cpus: float = 0.25
+    docker_threads: int = 16
+
+    # Images.
+    base_image: str = "python:3.11-slim"
+    offline_base_image: str = "faas-base:bookworm"
+    runtime_image_repo: str = "faas-runtime"
+    debian_mirror: str = "http://deb.debian.org/debian"
+
+    region: str = "local-1"
+    account_id: str = "000000000000"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+        """Build settings from ``FAAS_*`` variables; ``overrides`` (CLI flags) win."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"FAAS_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse values that cannot work, saying which variable to fix."""
+        if len(str(self.data_dir.absolute()) + _SOCKET_LEAF) > MAX_SOCKET_PATH:
+            raise ValidationFailed(
+                f"FAAS_DATA_DIR {str(self.data_dir)!r} is too long: container sockets under it "
+                f"would pass the {MAX_SOCKET_PATH}-byte Unix socket path limit",
+                field="data_dir",
+            )
+        for name in ("max_instances", "throttle_queue_length", "docker_threads"):
+            if getattr(self, name) < 1:
+                raise ValidationFailed(f"FAAS_{name.upper()} must be at least 1", field=name)
+
+    def with_(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def code_dir(self) -> Path:
+        return self.data_dir / "code"
+
+    @property
+    def sockets_dir(self) -> Path:
+        return self.data_dir / "sockets"
+
+
+def _convert(name: str, kind: Any, raw: str) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(os.path.expanduser(raw))
+    except ValueError:
+        raise ValidationFailed(
+            f"FAAS_{name.upper()}={raw!r} is not a valid {kind}", field=name
+        ) from None
+    return raw
