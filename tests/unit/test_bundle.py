@@ -1,0 +1,393 @@
+"""Stories of a user's zip meeting the bundle checks (faas.bundle), no services needed."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import struct
+import tracemalloc
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from faas.bundle import BundleInfo, BundleLimits, inspect_bundle, walk_bundle
+from faas.errors import BundleTooLarge, FaasError, InvalidBundle
+
+MiB = 1024 * 1024
+Entry = tuple[str | zipfile.ZipInfo, bytes]
+
+
+def zip_bytes(*entries: Entry, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns on duplicate names; we want them
+        with zipfile.ZipFile(buffer, "w", method) as archive:
+            for name, data in entries:
+                archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def unix(name: str, mode: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = mode << 16
+    return info
+
+
+def rewrite_headers(
+    data: bytes,
+    *,
+    flags: int | None = None,
+    size: int | None = None,
+    compressed: int | None = None,
+    only: str | None = None,
+) -> bytes:
+    """What a hostile tool does: edit a one-entry zip's local and central headers.
+
+    ``only`` ("local" or "central") edits the flags of that header alone.
+    """
+    out = bytearray(data)
+    local, central = 0, data.rindex(b"PK\x01\x02")
+    if flags is not None:
+        if only != "central":
+            struct.pack_into("<H", out, local + 6, flags)
+        if only != "local":
+            struct.pack_into("<H", out, central + 8, flags)
+    if size is not None:
+        struct.pack_into("<L", out, local + 22, size)
+        struct.pack_into("<L", out, central + 24, size)
+    if compressed is not None:
+        struct.pack_into("<L", out, local + 18, compressed)
+        struct.pack_into("<L", out, central + 20, compressed)
+    return bytes(out)
+
+
+def claim_compressed(data: bytes, extra: int) -> bytes:
+    """Make a one-entry zip claim ``extra`` more bytes of compressed data than it has."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        real = archive.infolist()[0].compress_size
+    return rewrite_headers(data, compressed=real + extra)
+
+
+def flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes(b ^ 0xFF for b in data[at : at + 4]) + data[at + 4 :]
+
+
+def zeros_bomb(size: int = 20 * MiB) -> bytes:
+    return zip_bytes(("zeros.bin", bytes(size)))
+
+
+def bomb_with_corrupt_tail() -> bytes:
+    data = zeros_bomb()
+    return flip(data, data.rindex(b"PK\x01\x02") - 6)  # the end of the deflate stream
+
+
+def text(n: int) -> bytes:
+    return b"".join(b"line %d of the handler\n" % i for i in range(n // 10 + 1))[:n]
+
+
+def write(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "upload.zip"
+    path.write_bytes(data)
+    return path
+
+
+GOOD = zip_bytes(("handler.py", b"def handler(e, c):\n    return e\n"), ("lib/util.py", b"X = 1\n"))
+DEFAULT = BundleLimits()
+TINY = BundleLimits(max_zipped_bytes=10_000, max_unpacked_bytes=10_000, max_entries=3)
+
+
+def refused(
+    story: str,
+    upload: Callable[[], bytes],
+    error: type[FaasError],
+    words: str,
+    limits: BundleLimits = DEFAULT,
+) -> object:
+    """One row: the upload, the limits, the error the user gets and words of its message."""
+    return pytest.param(upload, limits, error, words, id=story)
+
+
+REFUSED = [
+    refused("random bytes", lambda: os.urandom(4096), InvalidBundle, "not a readable zip"),
+    refused("a text file", lambda: b"hello\n" * 100, InvalidBundle, "not a readable zip"),
+    refused("truncated", lambda: GOOD[: len(GOOD) // 2], InvalidBundle, "not a readable zip"),
+    refused("empty zip", lambda: zip_bytes(), InvalidBundle, "the zip is empty"),
+    refused(
+        "bad CRC",
+        lambda: flip(zip_bytes(("app.py", text(2000)), method=zipfile.ZIP_STORED), 1000),
+        InvalidBundle,
+        "entry 'app.py' is corrupt: its CRC-32 check failed",
+    ),
+    refused(
+        "flipped deflate data",
+        lambda: flip(zip_bytes(("app.py", text(100_000))), 2000),
+        InvalidBundle,
+        "entry 'app.py' is corrupt",
+    ),
+    refused(
+        "header lies about the size",
+        lambda: rewrite_headers(zip_bytes(("app.py", text(5000))), size=100),
+        InvalidBundle,
+        "entry 'app.py' is corrupt: it holds 5000 bytes, its header says 100",
+    ),
+    refused(
+        "header lies about the compressed size",
+        lambda: claim_compressed(zip_bytes(("app.py", text(5000))), -10),
+        InvalidBundle,
+        "entry 'app.py' is truncated",
+    ),
+    refused(
+        "header claims more compressed data than the stream",
+        lambda: claim_compressed(zip_bytes(("app.py", text(5000))), 10),
+        InvalidBundle,
+        "entry 'app.py' is corrupt: data follows its end",
+    ),
+    refused(
+        "absolute path",
+        lambda: zip_bytes(("/etc/cron.d/x", b"")),
+        InvalidBundle,
+        "entry '/etc/cron.d/x' has an absolute path",
+    ),
+    refused(
+        "drive letter",
+        lambda: zip_bytes(("C:/evil.py", b"")),
+        InvalidBundle,
+        "entry 'C:/evil.py' has an absolute path",
+    ),
+    refused(
+        "dot-dot",
+        lambda: zip_bytes(("../evil", b"")),
+        InvalidBundle,
+        "entry '../evil' has a '..' component",
+    ),
+    refused(
+        "nested dot-dot",
+        lambda: zip_bytes(("a/../../evil", b"")),
+        InvalidBundle,
+        "entry 'a/../../evil' has a '..' component",
+    ),
+    refused(
+        "backslash dot-dot",
+        lambda: zip_bytes(("a\\..\\..\\evil", b"")),
+        InvalidBundle,
+        "has a '..' component",
+    ),
+    refused(
+        "NUL in a name",
+        lambda: zip_bytes(("aXb.py", b"")).replace(b"aXb.py", b"a\x00b.py"),
+        InvalidBundle,
+        "entry 'a\\x00b.py' has a NUL byte in its name",
+    ),
+    refused(
+        "symlink",
+        lambda: zip_bytes((unix("link", stat.S_IFLNK | 0o777), b"/etc/passwd")),
+        InvalidBundle,
+        "entry 'link' is a symlink",
+    ),
+    refused(
+        "char device",
+        lambda: zip_bytes((unix("tty", stat.S_IFCHR | 0o666), b"")),
+        InvalidBundle,
+        "entry 'tty' is a device file",
+    ),
+    refused(
+        "block device",
+        lambda: zip_bytes((unix("sda", stat.S_IFBLK | 0o660), b"")),
+        InvalidBundle,
+        "entry 'sda' is a device file",
+    ),
+    refused(
+        "FIFO",
+        lambda: zip_bytes((unix("pipe", stat.S_IFIFO | 0o644), b"")),
+        InvalidBundle,
+        "entry 'pipe' is a FIFO",
+    ),
+    refused(
+        "socket",
+        lambda: zip_bytes((unix("sock", stat.S_IFSOCK | 0o644), b"")),
+        InvalidBundle,
+        "entry 'sock' is a socket",
+    ),
+    refused(
+        "encrypted",
+        lambda: rewrite_headers(zip_bytes(("secret.py", b"x")), flags=0x1),
+        InvalidBundle,
+        "entry 'secret.py' is encrypted",
+    ),
+    refused(
+        "encrypted, says the central directory only",
+        lambda: rewrite_headers(zip_bytes(("secret.py", b"x")), flags=0x1, only="central"),
+        InvalidBundle,
+        "entry 'secret.py' is encrypted",
+    ),
+    refused(
+        "encrypted, says the local header only",
+        lambda: rewrite_headers(zip_bytes(("secret.py", b"x")), flags=0x1, only="local"),
+        InvalidBundle,
+        "entry 'secret.py' is encrypted",
+    ),
+    refused(
+        "local header names another file",
+        lambda: zip_bytes(("app.py", b"x")).replace(b"app.py", b"evi.py", 1),
+        InvalidBundle,
+        "entry 'app.py' is named 'evi.py' in its local header",
+    ),
+    refused(
+        "duplicate names",
+        lambda: zip_bytes(("app.py", b"1"), ("app.py", b"2")),
+        InvalidBundle,
+        "entry 'app.py' appears twice",
+    ),
+    refused(
+        "same name once normalised",
+        lambda: zip_bytes(("a/b.py", b"1"), ("./a//b.py", b"2")),
+        InvalidBundle,
+        "entry './a//b.py' appears twice",
+    ),
+    refused(
+        "file and directory",
+        lambda: zip_bytes(("lib", b"1"), ("lib/x.py", b"2")),
+        InvalidBundle,
+        "'lib' is both a file and a directory",
+    ),
+    refused(
+        "bzip2",
+        lambda: zip_bytes(("app.py", b"x"), method=zipfile.ZIP_BZIP2),
+        InvalidBundle,
+        "entry 'app.py' uses compression method 12",
+    ),
+    refused(
+        "zipped too big",
+        lambda: zip_bytes(("r.bin", os.urandom(20_000))),
+        BundleTooLarge,
+        "bytes zipped; the limit is 10000",
+        TINY,
+    ),
+    refused(
+        "unpacks too big",
+        lambda: zip_bytes(("big.txt", text(20_000))),
+        BundleTooLarge,
+        "unpacks to 20000 bytes; the limit is 10000",
+        TINY,
+    ),
+    refused(
+        "unpacks too big, header lies",
+        lambda: rewrite_headers(zip_bytes(("big.txt", text(50_000))), size=100),
+        BundleTooLarge,
+        "more than 10000 bytes (the limit), counting up to entry 'big.txt'",
+        TINY,
+    ),
+    refused(
+        "too many entries",
+        lambda: zip_bytes(*[(f"f{i}", b"") for i in range(4)]),
+        BundleTooLarge,
+        "the zip has 4 entries; the limit is 3",
+        TINY,
+    ),
+    refused("zip bomb", zeros_bomb, BundleTooLarge, "more than 100 times its zipped size"),
+    refused(
+        "one bombed entry",
+        lambda: zip_bytes(("noise", os.urandom(200_000)), ("zeros.bin", bytes(2 * MiB))),
+        BundleTooLarge,
+        "entry 'zeros.bin' unpacks to more than 100 times its compressed size",
+        BundleLimits(max_ratio=1000, max_entry_ratio=100),
+    ),
+]
+
+
+@pytest.mark.parametrize(("upload", "limits", "error", "words"), REFUSED)
+def test_a_bad_upload_is_refused_with_a_message_naming_the_problem(
+    tmp_path: Path,
+    upload: Callable[[], bytes],
+    limits: BundleLimits,
+    error: type[FaasError],
+    words: str,
+) -> None:
+    # Given a zip that is broken, unsafe or too big
+    path = write(tmp_path, upload())
+    # When it is inspected
+    with pytest.raises(error, match=re.escape(words)) as caught:
+        inspect_bundle(path, limits)
+    # Then the user gets exactly that class (a 413 is never reported as a 400, or back)
+    assert type(caught.value) is error
+
+
+def test_a_good_zip_is_accepted_and_described(tmp_path: Path) -> None:
+    # Given a zip with a handler, a nested module, an explicit directory and an executable
+    data = zip_bytes(
+        ("handler.py", b"def handler(e, c):\n    return e\n"),
+        ("pkg/", b""),
+        ("pkg/sub/mod.py", b"X = 1\n"),
+        (unix("bin/tool", stat.S_IFREG | 0o755), b"#!/bin/sh\n"),
+    )
+    # When it is inspected
+    info = inspect_bundle(write(tmp_path, data), BundleLimits())
+    # Then it is accepted and its files and real size are reported
+    assert info == BundleInfo(
+        entries=4,
+        unpacked_bytes=len(b"def handler(e, c):\n    return e\n") + len(b"X = 1\n#!/bin/sh\n"),
+        file_names=("handler.py", "pkg/sub/mod.py", "bin/tool"),
+    )
+
+
+def test_a_zip_exactly_at_every_limit_is_accepted(tmp_path: Path) -> None:
+    # Given a zip whose size, unpacked size and entry count all sit on the limits
+    data = zip_bytes(("a.txt", text(600)), ("b.txt", text(400)), ("c/", b""))
+    limits = BundleLimits(max_zipped_bytes=len(data), max_unpacked_bytes=1000, max_entries=3)
+    # When it is inspected, then it passes: a limit is the largest accepted value
+    assert inspect_bundle(write(tmp_path, data), limits).unpacked_bytes == 1000
+
+
+def test_names_are_normalised_and_a_backslash_inside_a_name_is_just_a_character(
+    tmp_path: Path,
+) -> None:
+    # Given names with "./", doubled slashes, and a backslash that escapes nothing
+    data = zip_bytes(("./a//b.py", b"1"), ("odd\\name.py", b"2"))
+    # When it is inspected, then the clean relative paths are reported
+    info = inspect_bundle(write(tmp_path, data), BundleLimits())
+    assert info.file_names == ("a/b.py", "odd\\name.py")
+
+
+def test_a_bomb_is_refused_before_it_is_inflated_in_full(tmp_path: Path) -> None:
+    # Given a 20 MiB bomb whose compressed stream is broken near its very end
+    path = write(tmp_path, bomb_with_corrupt_tail())
+    # (with limits that let it inflate fully, the broken end is found)
+    with pytest.raises(InvalidBundle, match="zeros\\.bin"):
+        inspect_bundle(path, BundleLimits(max_ratio=10**6, max_entry_ratio=10**6))
+    # When it is inspected with the default limits
+    # Then the ratio stops it first: the broken tail is never reached
+    with pytest.raises(BundleTooLarge, match="zip bomb"):
+        inspect_bundle(path, BundleLimits())
+
+
+def test_a_bomb_is_inflated_one_bounded_chunk_at_a_time(tmp_path: Path) -> None:
+    # Given a 20 MiB bomb
+    path = write(tmp_path, zeros_bomb())
+    # When it is inspected
+    tracemalloc.start()
+    try:
+        with pytest.raises(BundleTooLarge):
+            inspect_bundle(path, BundleLimits())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Then it never sat in memory: a few chunks at most, far below its inflated size
+    assert peak < 2 * MiB
+
+
+def test_walking_a_bundle_yields_entries_and_their_real_bytes(tmp_path: Path) -> None:
+    # Given a zip with an executable and a plain file
+    data = zip_bytes((unix("run", stat.S_IFREG | 0o750), b"#!"), ("data/x.txt", text(3000)))
+    # When it is walked
+    seen = [
+        (e.parts, e.is_dir, e.executable, b"".join(c))
+        for e, c in walk_bundle(write(tmp_path, data), BundleLimits())
+    ]
+    # Then each entry comes with its safe path, its kind and its content
+    assert seen == [(("run",), False, True, b"#!"), (("data", "x.txt"), False, False, text(3000))]
