@@ -1,0 +1,49 @@
+"""The environment a function sees, as Lambda defines it.
+
+Pure: built from the function's spec and the platform settings.
+"""
+
+from __future__ import annotations
+
+import time
+
+from faas.models import PROVIDED_RUNTIMES, FunctionSpec
+
+RUNTIME_API = "127.0.0.1:9001"
+
+
+def function_arn(region: str, account_id: str, name: str) -> str:
+    return f"arn:aws:lambda:{region}:{account_id}:function:{name}"
+
+
+def log_stream_name(instance_token: str, now: float | None = None) -> str:
+    day = time.strftime("%Y/%m/%d", time.gmtime(now))
+    return f"{day}/[$LATEST]{instance_token}"
+
+
+def lambda_environment(spec: FunctionSpec, *, region: str, log_stream: str) -> dict[str, str]:
+    """Lambda's reserved variables, then the function's own (which cannot override them)."""
+    c = spec.config
+    runtime = "provided" if c.runtime in PROVIDED_RUNTIMES else c.runtime
+    reserved = {
+        "FAAS_RUNTIME": runtime,
+        "_HANDLER": c.handler,
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "LAMBDA_RUNTIME_DIR": "/opt/faas",
+        "AWS_LAMBDA_RUNTIME_API": RUNTIME_API,
+        "AWS_LAMBDA_FUNCTION_NAME": c.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(c.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{c.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{c.runtime}",
+        "TZ": ":UTC",
+        "LANG": "C.UTF-8",
+        "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin",
+        "HOME": "/tmp",
+        "PYTHONPATH": "/var/task",
+    }
+    return {**c.env, **reserved}

@@ -1,0 +1,66 @@
+"""Pure scheduling decisions: which warm instance serves, which ones go.
+
+No I/O here; the scheduler carries these decisions out. Instances are seen
+through the small ``Candidate`` protocol so tables of plain objects test them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol, TypeVar
+
+CPU_PER_MB = 1 / 1769  # Lambda: one full vCPU at 1,769 MB.
+
+
+class Candidate(Protocol):
+    @property
+    def pool_key(self) -> str: ...
+
+    @property
+    def idle(self) -> bool: ...
+
+    @property
+    def last_used(self) -> float: ...
+
+
+C = TypeVar("C", bound=Candidate)
+
+
+def pick_warm(instances: Iterable[C], key: str) -> C | None:
+    """The most recently used idle instance of ``key``.
+
+    Most-recent-first keeps a hot set small and lets the rest age out, the way
+    Lambda reuses the freshest execution environment.
+    """
+    best: C | None = None
+    for inst in instances:
+        if inst.idle and inst.pool_key == key and (best is None or inst.last_used > best.last_used):
+            best = inst
+    return best
+
+
+def expired(
+    instances: Sequence[C], current_key: str | None, now: float, keep_alive_s: float, keep_warm: int
+) -> list[C]:
+    """Idle instances to remove: any of a stale key, and the current key's
+    instances idle past the keep-alive, sparing the ``keep_warm`` freshest."""
+    stale = [i for i in instances if i.idle and i.pool_key != current_key]
+    current = sorted(
+        (i for i in instances if i.pool_key == current_key),
+        key=lambda i: i.last_used,
+        reverse=True,
+    )
+    # Busy instances count toward keep_warm too: they will be idle again soon.
+    old = [i for i in current[keep_warm:] if i.idle and now - i.last_used > keep_alive_s]
+    return stale + old
+
+
+def lru_idle(instances: Iterable[C]) -> C | None:
+    """The idle instance unused the longest: the one to evict for capacity."""
+    victims = [i for i in instances if i.idle]
+    return min(victims, key=lambda i: i.last_used) if victims else None
+
+
+def cpus_for(memory_mb: int, floor: float, host_cpus: int) -> float:
+    """CPU share in proportion to memory, as on Lambda, within what the host has."""
+    return round(min(max(memory_mb * CPU_PER_MB, floor), float(host_cpus)), 3)

@@ -1,0 +1,186 @@
+"""A warm instance: one sandbox, its socket client, and the rules of its use.
+
+``Instance`` is the safe wrapper around a sandbox: any error while talking to
+it (transport failure, timeout, an agent that says it is broken) destroys the
+container and tells the listeners (the scheduler's bookkeeping, metrics). A
+destroyed instance never serves again.
+
+The platform reaches the agent with HTTP/1.1 over the sandbox's Unix socket,
+keeping one connection open per instance (``docs/container-protocol.md``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import httpx
+
+from faas.backend import Backend, Sandbox
+from faas.errors import BackendError
+from faas.models import InvocationResult, Outcome, error_payload
+
+
+class InstanceState(StrEnum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    """One event for one instance."""
+
+    request_id: str
+    event: bytes
+    timeout_s: float
+    function_arn: str
+    cold_start: bool
+
+
+Listener = Callable[["Instance", str], Awaitable[None]]
+
+
+class Instance:
+    """A started sandbox that runs one invocation at a time."""
+
+    def __init__(self, sandbox: Sandbox, backend: Backend, on_destroy: Listener) -> None:
+        self.sandbox = sandbox
+        self.state = InstanceState.STARTING
+        self.last_used = time.monotonic()
+        self.invocations = 0
+        self._backend = backend
+        self._on_destroy = on_destroy
+        self._client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(sandbox.socket_path)),
+            base_url="http://sandbox",
+            timeout=None,
+        )
+
+    @property
+    def pool_key(self) -> str:
+        return self.sandbox.spec.pool_key
+
+    @property
+    def idle(self) -> bool:
+        return self.state is InstanceState.IDLE
+
+    @property
+    def function(self) -> str:
+        return self.sandbox.spec.function
+
+    async def wait_initialized(self, timeout_s: float) -> float | None:
+        """Wait for the runtime's init phase; return its duration in ms.
+
+        A runtime that fails init is not an error here: the invoke that follows
+        reports the init error the way Lambda does.
+        """
+        try:
+            reply = await self._client.get("/ready", timeout=timeout_s)
+        except httpx.TimeoutException:
+            await self.destroy("init timed out")
+            raise BackendError(f"runtime init did not finish within {timeout_s:g}s") from None
+        except httpx.HTTPError as exc:
+            await self.destroy(f"agent unreachable: {exc}")
+            raise BackendError(f"container agent unreachable during init: {exc}") from exc
+        raw = reply.headers.get("x-init-duration-ms")
+        return float(raw) if raw else None
+
+    async def invoke(self, request: InvokeRequest) -> InvocationResult:
+        """Run one event; a result for every function outcome, ``BackendError`` otherwise."""
+        started = time.monotonic()
+        deadline_ms = int((time.time() + request.timeout_s) * 1000)
+        headers = {
+            "X-Request-Id": request.request_id,
+            "X-Deadline-Ms": str(deadline_ms),
+            "X-Invoked-Function-Arn": request.function_arn,
+            "Content-Type": "application/json",
+        }
+        self.invocations += 1
+        try:
+            reply = await self._client.post(
+                "/invoke", content=request.event, headers=headers, timeout=request.timeout_s
+            )
+        except httpx.TimeoutException:
+            await self.destroy("timed out")
+            return self._result(
+                request,
+                Outcome.TIMEOUT,
+                error_payload(
+                    "Sandbox.Timedout", f"Task timed out after {request.timeout_s:.2f} seconds"
+                ),
+                started,
+            )
+        except httpx.HTTPError as exc:
+            # The agent is gone: the container died under us (often the OOM killer).
+            oom = await self._oom_killed()
+            await self.destroy(f"agent connection failed: {exc}")
+            if oom:
+                return self._out_of_memory(request, started)
+            raise BackendError(f"the function's container failed: {exc}") from exc
+        if reply.status_code != 200:
+            await self.destroy(f"agent answered {reply.status_code}")
+            raise BackendError(f"container agent answered {reply.status_code}: {reply.text[:200]}")
+        init_ms = reply.headers.get("x-init-duration-ms")
+        broken = reply.headers.get("x-sandbox-broken") == "1"
+        if reply.headers.get("x-function-error"):
+            outcome = Outcome.FUNCTION_ERROR
+            if b"Runtime.OutOfMemory" in reply.content[:200]:
+                outcome = Outcome.OUT_OF_MEMORY
+            elif broken and await self._oom_killed():
+                return await self._destroyed_oom(request, started)
+        else:
+            outcome = Outcome.SUCCESS
+        if broken:
+            await self.destroy("agent reported a broken runtime")
+        return self._result(
+            request, outcome, reply.content, started, float(init_ms) if init_ms else None
+        )
+
+    async def _destroyed_oom(self, request: InvokeRequest, started: float) -> InvocationResult:
+        await self.destroy("out of memory")
+        return self._out_of_memory(request, started)
+
+    def _out_of_memory(self, request: InvokeRequest, started: float) -> InvocationResult:
+        mb = self.sandbox.spec.memory_mb
+        payload = error_payload(
+            "Runtime.OutOfMemory", f"Runtime exited: the function used more than {mb} MB"
+        )
+        return self._result(request, Outcome.OUT_OF_MEMORY, payload, started)
+
+    def _result(
+        self,
+        request: InvokeRequest,
+        outcome: Outcome,
+        payload: bytes,
+        started: float,
+        init_ms: float | None = None,
+    ) -> InvocationResult:
+        return InvocationResult(
+            request_id=request.request_id,
+            outcome=outcome,
+            payload=payload,
+            cold_start=request.cold_start,
+            duration_ms=(time.monotonic() - started) * 1000,
+            init_duration_ms=init_ms,
+        )
+
+    async def _oom_killed(self) -> bool:
+        try:
+            return await self._backend.was_oom_killed(self.sandbox)
+        except BackendError:
+            return False
+
+    async def destroy(self, reason: str) -> None:
+        """Remove the container (once) and tell the listener why."""
+        if self.state is InstanceState.DEAD:
+            return
+        self.state = InstanceState.DEAD
+        try:
+            await self._client.aclose()
+            await self._backend.destroy(self.sandbox)
+        finally:
+            await self._on_destroy(self, reason)

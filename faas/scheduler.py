@@ -1,0 +1,343 @@
+"""The scheduler: a warm pool of instances per function, indexed by pool key.
+
+An invocation takes the freshest idle instance of its key, or starts one cold
+when the function's cap and the node's cap allow, or waits (bounded in time
+and in the number of waiters) for one to come free; past that it is
+``Throttled``. One invocation runs at a time per instance.
+
+A new code or config gives a new pool key (``faas.models.pool_key``): idle
+instances of an old key are removed at once, busy ones when they finish, so
+stale code never serves again. A background loop removes instances idle past
+the keep-alive and keeps ``keep_warm`` instances ready ahead of traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import secrets
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from faas import placement
+from faas.backend import Backend, SandboxSpec
+from faas.errors import FaasError, Throttled
+from faas.lambda_env import function_arn, lambda_environment, log_stream_name
+from faas.models import FunctionSpec, InvocationResult, pool_key
+from faas.sandbox import Instance, InstanceState, InvokeRequest
+from faas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ImageProvider = Callable[[FunctionSpec], Awaitable[str]]
+CodeProvider = Callable[[str], Awaitable[Path]]
+SpecLister = Callable[[], Awaitable[list[FunctionSpec]]]
+
+
+class Scheduler:
+    """Places invocations on warm or cold instances within the caps."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        image_for: ImageProvider,
+        code_dir_for: CodeProvider,
+    ) -> None:
+        self._settings = settings
+        self._backend = backend
+        self._image_for = image_for
+        self._code_dir_for = code_dir_for
+        self._cond = asyncio.Condition()
+        self._instances: dict[str, list[Instance]] = defaultdict(list)
+        self._starting: Counter[str] = Counter()
+        self._waiting: Counter[str] = Counter()
+        # function -> (updated_at, pool key) of the newest spec seen.
+        self._current: dict[str, tuple[float, str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._host_cpus = os.cpu_count() or 1
+
+    # -- invoking ---------------------------------------------------------
+
+    async def invoke(self, spec: FunctionSpec, event: bytes, request_id: str) -> InvocationResult:
+        """Run ``event`` on an instance of ``spec``; raises ``Throttled`` or ``BackendError``."""
+        key = self._observe(spec)
+        instance, cold = await self._acquire(spec, key)
+        init_ms: float | None = None
+        try:
+            if cold:
+                init_ms = await instance.wait_initialized(self._settings.init_timeout_s)
+            result = await instance.invoke(
+                InvokeRequest(
+                    request_id=request_id,
+                    event=event,
+                    timeout_s=float(spec.config.timeout_s),
+                    function_arn=self._arn(spec.name),
+                    cold_start=cold,
+                )
+            )
+        except BaseException:
+            await self._discard(instance, "invocation failed in the platform")
+            raise
+        finally:
+            await self._release(instance)
+        if init_ms is not None and result.init_duration_ms is None:
+            result = _with_init(result, init_ms)
+        return result
+
+    def _observe(self, spec: FunctionSpec) -> str:
+        """Remember the newest pool key of a function; an older spec never wins."""
+        key = pool_key(spec)
+        seen = self._current.get(spec.name)
+        if seen is None or spec.updated_at >= seen[0]:
+            if seen is not None and seen[1] != key:
+                self._spawn(self._retire_idle(spec.name, keep_key=key))
+            self._current[spec.name] = (spec.updated_at, key)
+            return key
+        return key
+
+    async def _acquire(self, spec: FunctionSpec, key: str) -> tuple[Instance, bool]:
+        name = spec.name
+        cap = spec.config.concurrency
+        if cap == 0:
+            raise Throttled(f"function {name!r} is paused (concurrency is 0)")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.throttle_wait_s
+        async with self._cond:
+            while True:
+                warm = placement.pick_warm(self._instances[name], key)
+                if warm is not None:
+                    warm.state = InstanceState.BUSY
+                    return warm, False
+                if self._can_start(name, cap):
+                    self._starting[name] += 1
+                    break
+                if self._function_count(name) < (cap or self._settings.max_instances):
+                    # Only the node is full: make room by evicting the coldest idle instance.
+                    victim = placement.lru_idle(i for lst in self._instances.values() for i in lst)
+                    if victim is not None:
+                        self._forget(victim)
+                        self._spawn(victim.destroy("evicted for capacity"))
+                        continue
+                await self._wait_for_capacity(name, deadline - loop.time())
+        try:
+            instance = await self._start(spec, key)
+        finally:
+            async with self._cond:
+                self._starting[name] -= 1
+                self._cond.notify_all()
+        instance.state = InstanceState.BUSY
+        return instance, True
+
+    async def _wait_for_capacity(self, name: str, remaining: float) -> None:
+        """Wait (holding the condition) for a release; ``Throttled`` when the wait is over."""
+        if remaining <= 0 or self._waiting[name] >= self._settings.throttle_queue_length:
+            raise Throttled(
+                f"function {name!r} is at its concurrency limit",
+                retry_after_s=max(1, round(self._settings.throttle_wait_s)),
+            )
+        self._waiting[name] += 1
+        try:
+            await asyncio.wait_for(self._cond.wait(), remaining)
+        except TimeoutError:
+            raise Throttled(
+                f"function {name!r} stayed at its concurrency limit for "
+                f"{self._settings.throttle_wait_s:g}s",
+                retry_after_s=max(1, round(self._settings.throttle_wait_s)),
+            ) from None
+        finally:
+            self._waiting[name] -= 1
+
+    def _can_start(self, name: str, cap: int | None) -> bool:
+        if cap is not None and self._function_count(name) >= cap:
+            return False
+        return self._total_count() < self._settings.max_instances
+
+    def _function_count(self, name: str) -> int:
+        return len(self._instances[name]) + self._starting[name]
+
+    def _total_count(self) -> int:
+        return sum(len(v) for v in self._instances.values()) + sum(self._starting.values())
+
+    async def _start(self, spec: FunctionSpec, key: str) -> Instance:
+        image = await self._image_for(spec)
+        token = secrets.token_hex(8)
+        sandbox_spec = SandboxSpec(
+            function=spec.name,
+            pool_key=key,
+            image=image,
+            code_dir=await self._code_dir_for(spec.code_sha256),
+            env=lambda_environment(
+                spec, region=self._settings.region, log_stream=log_stream_name(token)
+            ),
+            memory_mb=spec.config.memory_mb,
+            cpus=placement.cpus_for(
+                spec.config.memory_mb, self._settings.min_cpus, self._host_cpus
+            ),
+            network=spec.config.network,
+        )
+        sandbox = await self._backend.create(sandbox_spec)
+        instance = Instance(sandbox, self._backend, self._on_destroyed)
+        async with self._cond:
+            self._instances[spec.name].append(instance)
+        return instance
+
+    async def _release(self, instance: Instance) -> None:
+        if instance.state is InstanceState.DEAD:
+            return
+        current = self._current.get(instance.function)
+        if current is None or current[1] != instance.pool_key:
+            await self._discard(instance, "its code or config was replaced")
+            return
+        async with self._cond:
+            instance.state = InstanceState.IDLE
+            instance.last_used = time.monotonic()
+            self._cond.notify_all()
+
+    async def _discard(self, instance: Instance, reason: str) -> None:
+        try:
+            await instance.destroy(reason)
+        except FaasError as exc:
+            log.warning("could not remove container %s: %s", instance.sandbox.name, exc)
+
+    async def _on_destroyed(self, instance: Instance, reason: str) -> None:
+        log.info("removed %s (%s): %s", instance.sandbox.name, instance.function, reason)
+        async with self._cond:
+            self._forget(instance)
+            self._cond.notify_all()
+
+    def _forget(self, instance: Instance) -> None:
+        instances = self._instances.get(instance.function, [])
+        if instance in instances:
+            instances.remove(instance)
+
+    def _arn(self, name: str) -> str:
+        return function_arn(self._settings.region, self._settings.account_id, name)
+
+    # -- lifecycle of a function -------------------------------------------
+
+    async def retire(self, name: str, *, deleted: bool = False) -> None:
+        """Remove a function's idle instances now; busy ones go when they finish.
+
+        ``deleted`` removes busy ones too: a deleted function has no containers.
+        """
+        if deleted:
+            self._current.pop(name, None)
+        async with self._cond:
+            doomed = [i for i in self._instances.get(name, []) if deleted or i.idle]
+            for instance in doomed:
+                self._forget(instance)
+        await asyncio.gather(*(self._discard(i, "function changed or deleted") for i in doomed))
+
+    def update(self, spec: FunctionSpec) -> None:
+        """Tell the scheduler a function changed, so stale instances go now."""
+        self._observe(spec)
+
+    async def _retire_idle(self, name: str, keep_key: str) -> None:
+        async with self._cond:
+            doomed = [i for i in self._instances.get(name, []) if i.idle and i.pool_key != keep_key]
+            for instance in doomed:
+                self._forget(instance)
+        await asyncio.gather(*(self._discard(i, "replaced by a new version") for i in doomed))
+
+    # -- background upkeep -------------------------------------------------
+
+    async def run_upkeep(self, list_specs: SpecLister) -> None:
+        """Forever: reap idle instances and keep ``keep_warm`` ones ready."""
+        while True:
+            try:
+                await self.upkeep_once(await list_specs())
+            except FaasError as exc:
+                log.warning("upkeep failed: %s", exc)
+            await asyncio.sleep(self._settings.reap_interval_s)
+
+    async def upkeep_once(self, specs: list[FunctionSpec]) -> None:
+        by_name = {s.name: s for s in specs}
+        for spec in specs:
+            self._observe(spec)
+        now = time.monotonic()
+        doomed: list[Instance] = []
+        async with self._cond:
+            for name, instances in self._instances.items():
+                known = by_name.get(name)
+                if known is None:
+                    # Deleted elsewhere: nothing of it may stay.
+                    doomed.extend(i for i in instances if i.idle)
+                    continue
+                doomed.extend(
+                    placement.expired(
+                        instances,
+                        self._current.get(name, (0.0, None))[1],
+                        now,
+                        self._settings.keep_alive_s,
+                        known.config.keep_warm,
+                    )
+                )
+            for instance in doomed:
+                self._forget(instance)
+        await asyncio.gather(*(self._discard(i, "idle past keep-alive") for i in doomed))
+        await asyncio.gather(
+            *(self._keep_warm(spec) for spec in specs if spec.config.keep_warm > 0),
+            return_exceptions=True,
+        )
+
+    async def _keep_warm(self, spec: FunctionSpec) -> None:
+        key = pool_key(spec)
+        cap = spec.config.concurrency
+        want = min(spec.config.keep_warm, cap if cap is not None else spec.config.keep_warm)
+        async with self._cond:
+            have = sum(1 for i in self._instances[spec.name] if i.pool_key == key)
+            missing = max(0, want - have - self._starting[spec.name])
+            grant = 0
+            while grant < missing and self._can_start(spec.name, cap):
+                self._starting[spec.name] += 1
+                grant += 1
+        await asyncio.gather(*(self._prewarm(spec, key) for _ in range(grant)))
+
+    async def _prewarm(self, spec: FunctionSpec, key: str) -> None:
+        try:
+            instance = await self._start(spec, key)
+        except FaasError as exc:
+            log.warning("could not pre-warm %s: %s", spec.name, exc)
+            return
+        finally:
+            async with self._cond:
+                self._starting[spec.name] -= 1
+        try:
+            await instance.wait_initialized(self._settings.init_timeout_s)
+        except FaasError:
+            return
+        await self._release(instance)
+
+    # -- introspection and shutdown ----------------------------------------
+
+    def instances(self, name: str | None = None) -> list[Instance]:
+        if name is not None:
+            return list(self._instances.get(name, []))
+        return [i for lst in self._instances.values() for i in lst]
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            await coro
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Remove every instance; called at shutdown."""
+        # Let evictions and retirements under way finish: they remove containers.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        async with self._cond:
+            everything = self.instances()
+            for instance in everything:
+                self._forget(instance)
+        await asyncio.gather(*(self._discard(i, "server shutting down") for i in everything))
+
+
+def _with_init(result: InvocationResult, init_ms: float) -> InvocationResult:
+    return dataclasses.replace(result, init_duration_ms=init_ms)

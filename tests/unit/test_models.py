@@ -1,0 +1,129 @@
+"""The rules of function config, pool keys and placement, as tables."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import pytest
+
+from faas.errors import ValidationFailed
+from faas.models import FunctionConfig, FunctionSpec, apply_patch, pool_key, validate_config
+from faas.placement import cpus_for, expired, lru_idle, pick_warm
+
+GOOD = FunctionConfig(name="hello", runtime="python3.11", handler="app.handler")
+
+
+@pytest.mark.parametrize("name", ["a", "A-b_9", "x" * 64])
+def test_lambda_names_are_accepted(name: str) -> None:
+    assert validate_config(dataclasses.replace(GOOD, name=name)).name == name
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "x" * 65}, "name"),
+        ({"name": "has space"}, "name"),
+        ({"name": "../etc"}, "name"),
+        ({"runtime": "cobol"}, "runtime"),
+        ({"handler": "nodot"}, "handler"),
+        ({"handler": "a b.c"}, "handler"),
+        ({"memory_mb": 127}, "memory_mb"),
+        ({"memory_mb": 10241}, "memory_mb"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"timeout_s": 901}, "timeout_s"),
+        ({"concurrency": -1}, "concurrency"),
+        ({"keep_warm": -1}, "keep_warm"),
+        ({"env": {"1BAD": "x"}}, "env"),
+        ({"env": {"AWS_REGION": "x"}}, "env"),
+        ({"env": {"A": 1}}, "env"),
+        ({"env": {"BIG": "x" * 4094}}, "env"),
+    ],
+)
+def test_out_of_range_config_names_the_field(change: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        validate_config(dataclasses.replace(GOOD, **change))  # type: ignore[arg-type]
+    assert caught.value.field == field
+
+
+def test_a_patch_cannot_rename_and_rejects_unknown_fields() -> None:
+    assert apply_patch(GOOD, {"memory_mb": 512}).memory_mb == 512
+    with pytest.raises(ValidationFailed):
+        apply_patch(GOOD, {"name": "other"})
+    with pytest.raises(ValidationFailed):
+        apply_patch(GOOD, {"colour": "red"})
+
+
+def spec(config: FunctionConfig = GOOD, sha: str = "a" * 64) -> FunctionSpec:
+    return FunctionSpec(config, sha, 10, 1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("change", "same_pool"),
+    [
+        ({"memory_mb": 256}, False),
+        ({"env": {"A": "1"}}, False),
+        ({"handler": "app.other"}, False),
+        ({"network": False}, False),
+        ({"timeout_s": 30}, True),
+        ({"concurrency": 5}, True),
+        ({"keep_warm": 2}, True),
+    ],
+)
+def test_pool_key_changes_only_with_container_shaping_config(
+    change: dict[str, object], same_pool: bool
+) -> None:
+    changed = spec(dataclasses.replace(GOOD, **change))  # type: ignore[arg-type]
+    assert (pool_key(changed) == pool_key(spec())) is same_pool
+
+
+def test_new_code_gives_a_new_pool_key() -> None:
+    assert pool_key(spec(sha="b" * 64)) != pool_key(spec())
+
+
+def test_spec_survives_json() -> None:
+    original = spec(dataclasses.replace(GOOD, env={"A": "1"}, concurrency=3))
+    assert FunctionSpec.from_json(original.to_json()) == original
+
+
+@dataclass
+class Inst:
+    pool_key: str
+    idle: bool
+    last_used: float
+
+
+def test_the_freshest_idle_instance_of_the_key_serves() -> None:
+    instances = [Inst("k", True, 1), Inst("k", True, 5), Inst("k", False, 9), Inst("old", True, 7)]
+    assert pick_warm(instances, "k") is instances[1]
+    assert pick_warm(instances, "none") is None
+
+
+def test_expiry_spares_keep_warm_and_busy_and_drops_stale_keys() -> None:
+    fresh, old1, old2, busy, stale = (
+        Inst("k", True, 99),
+        Inst("k", True, 10),
+        Inst("k", True, 5),
+        Inst("k", False, 1),
+        Inst("old", True, 99),
+    )
+    gone = expired([fresh, old1, old2, busy, stale], "k", now=100, keep_alive_s=30, keep_warm=1)
+    assert stale in gone and old1 in gone and old2 in gone
+    assert fresh not in gone and busy not in gone
+    kept = expired([fresh, old1, old2], "k", now=100, keep_alive_s=30, keep_warm=3)
+    assert kept == []
+
+
+def test_the_coldest_idle_instance_is_evicted_first() -> None:
+    instances = [Inst("a", True, 5), Inst("b", True, 2), Inst("c", False, 1)]
+    assert lru_idle(instances) is instances[1]
+    assert lru_idle([Inst("c", False, 1)]) is None
+
+
+@pytest.mark.parametrize(
+    ("memory", "cpus"),
+    [(128, 0.25), (1769, 1.0), (3538, 2.0), (10240, 2.0)],
+)
+def test_cpu_is_proportional_to_memory_within_the_host(memory: int, cpus: float) -> None:
+    assert cpus_for(memory, floor=0.25, host_cpus=2) == cpus

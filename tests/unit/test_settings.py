@@ -1,0 +1,30 @@
+"""Settings come from one environment mapping and say what to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from faas.errors import ValidationFailed
+from faas.settings import Settings
+
+
+def test_environment_and_flags_build_the_settings() -> None:
+    settings = Settings.from_env(
+        {"FAAS_REDIS_URL": "redis://r:6379/1", "FAAS_PORT": "9000", "FAAS_DATA_DIR": "/srv/f"},
+        port=9100,
+    )
+    assert settings.redis_url == "redis://r:6379/1"
+    assert settings.data_dir == Path("/srv/f")
+    assert settings.port == 9100  # a flag wins over the environment
+
+
+def test_a_bad_number_names_the_variable() -> None:
+    with pytest.raises(ValidationFailed, match="FAAS_PORT"):
+        Settings.from_env({"FAAS_PORT": "eighty"})
+
+
+def test_a_data_dir_too_long_for_unix_sockets_is_refused() -> None:
+    with pytest.raises(ValidationFailed, match="FAAS_DATA_DIR"):
+        Settings.from_env({"FAAS_DATA_DIR": "/" + "d" * 100})
