@@ -1,0 +1,1 @@
+"""The HTTP gateway: a FastAPI app whose handlers only call into ``faas``."""

@@ -1,0 +1,65 @@
+"""The FastAPI application: routers, error mapping, body limits, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import faas
+from faas.bundle import BundleLimits
+from faas.models import INVOKE_MAX_BYTES
+from faas.platform import Platform
+from faas.settings import Settings
+from gateway import errors
+from gateway.limits import BodyLimit, LimitFor
+from gateway.routers import functions, invoke
+
+DEFAULT_BODY_LIMIT = 1 << 20
+# Multipart framing and form fields around the zip itself.
+UPLOAD_OVERHEAD = 1 << 20
+
+
+def body_limit_for(upload_limit: int) -> LimitFor:
+    def limit(method: str, path: str) -> int:
+        if path.endswith("/invoke"):
+            return INVOKE_MAX_BYTES
+        if (method == "POST" and path.rstrip("/") == "/v1/functions") or (
+            method == "PUT" and path.endswith("/code")
+        ):
+            return upload_limit + UPLOAD_OVERHEAD
+        return DEFAULT_BODY_LIMIT
+
+    return limit
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The gateway for ``settings``; the platform starts with the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = Platform(settings)
+        await platform.start()
+        app.state.platform = platform
+        try:
+            yield
+        finally:
+            await platform.close()
+
+    app = FastAPI(
+        title="faas",
+        version=faas.__version__,
+        description="A self-hosted AWS Lambda: upload function zips, invoke them over HTTP.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(functions.router)
+    app.include_router(invoke.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(BodyLimit, limit_for=body_limit_for(BundleLimits().max_zipped_bytes))
+    return app

@@ -1,0 +1,76 @@
+"""The one place where platform errors become HTTP responses.
+
+Every error body is JSON: ``{"error": <class name>, "message": ..., "field"?: ...}``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from faas import errors
+
+STATUS: list[tuple[type[errors.FaasError], int]] = [
+    (errors.InvalidRequest, 400),
+    (errors.PayloadTooLarge, 413),
+    (errors.ValidationFailed, 422),
+    (errors.FunctionNotFound, 404),
+    (errors.FunctionExists, 409),
+    (errors.Throttled, 429),
+    (errors.ImageUnavailable, 503),
+    (errors.BackendError, 502),
+    (errors.StoreUnavailable, 503),
+]
+
+
+def status_of(exc: errors.FaasError) -> int:
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def error_response(exc: errors.FaasError) -> JSONResponse:
+    body: dict[str, object] = {"error": type(exc).__name__, "message": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    headers = {}
+    if isinstance(exc, errors.Throttled):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, errors.StoreUnavailable):
+        headers["Retry-After"] = "1"
+    return JSONResponse(body, status_code=status_of(exc), headers=headers)
+
+
+async def _faas_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.FaasError)
+    return error_response(exc)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "form")]
+    field = loc[0] if loc else None
+    message = first.get("msg", "invalid request")
+    if field:
+        message = f"{field}: {message}"
+    return error_response(errors.ValidationFailed(message, field=field))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    name = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+    return JSONResponse(
+        {"error": name, "message": str(exc.detail)},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.FaasError, _faas_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
