@@ -1,0 +1,22 @@
+# The gateway image. BASE_IMAGE is python:3.11-slim where a registry answers;
+# ./deploy/up passes the offline Debian base (faas images build makes it) otherwise.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+ENV PATH=/opt/faas/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+# Wheels built on the host (deploy/up) install offline; without them pip uses PyPI.
+COPY deploy/wheels /wheels
+COPY pyproject.toml README.md /src/
+COPY faas /src/faas
+COPY gateway /src/gateway
+COPY runtimes /src/runtimes
+RUN python3 -m venv /opt/faas \
+ && if ls /wheels/*.whl >/dev/null 2>&1; then \
+      /opt/faas/bin/pip install --no-cache-dir --no-index --find-links /wheels /src; \
+    else \
+      /opt/faas/bin/pip install --no-cache-dir /src; \
+    fi \
+ && rm -rf /wheels /src/build
+EXPOSE 8080
+ENTRYPOINT ["faas"]
+CMD ["serve"]

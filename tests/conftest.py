@@ -1,0 +1,145 @@
+"""Fixtures shared by the stories: a private Redis, a private data dir, Docker.
+
+Each test session labels its containers with its own node id and, at the end,
+fails if any labelled container is left (after removing it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from faas.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A redis-server of our own on a Unix socket, gone after the session."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (apt-get install redis-server)")
+    workdir = Path(tempfile.mkdtemp(prefix="faas-redis-", dir="/tmp"))
+    sock = workdir / "redis.sock"
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail("redis-server did not start")
+        time.sleep(0.02)
+    yield f"unix://{sock}"
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def node_id() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def docker_client():  # type: ignore[no-untyped-def]
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        pytest.fail(f"no Docker engine: {exc}")
+    return client
+
+
+@pytest.fixture(scope="session")
+def runtime_image(docker_client) -> str:  # type: ignore[no-untyped-def]
+    """The runtime image, built once (with an offline base if no registry answers)."""
+    from faas.images import Images
+
+    return Images(Settings(), docker_client).ensure_runtime()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_container_left_behind(request: pytest.FixtureRequest, node_id: str) -> Iterator[None]:
+    yield
+    if not _docker_used(request):
+        return
+    import docker
+
+    client = docker.from_env()
+    left = client.containers.list(all=True, filters={"label": f"faas.node={node_id}"})
+    for container in left:
+        container.remove(force=True)
+    assert not left, f"containers left behind: {[c.name for c in left]}"
+
+
+def _docker_used(request: pytest.FixtureRequest) -> bool:
+    return any("docker" in item.keywords for item in request.session.items)
+
+
+def make_data_dir() -> Path:
+    # Short: container sockets live under it and Unix socket paths stop at 107 bytes.
+    return Path(tempfile.mkdtemp(prefix="faas-", dir="/tmp"))
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    path = make_data_dir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_flushed(redis_url: str) -> str:
+    """The private Redis, emptied: each story starts with no functions."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
+    return redis_url
+
+
+@pytest.fixture
+def settings(
+    request: pytest.FixtureRequest,
+    redis_flushed: str,
+    node_id: str,
+    data_dir: Path,
+    runtime_image: str,
+) -> Settings:
+    """Test settings; ``@pytest.mark.settings(name=value)`` changes fields for one story."""
+    marker = request.node.get_closest_marker("settings")
+    fields: dict[str, object] = {"reap_interval_s": 0.5, "throttle_wait_s": 2.0}
+    fields.update(marker.kwargs if marker else {})
+    return Settings(redis_url=redis_flushed, data_dir=data_dir, node_id=node_id, **fields)  # type: ignore[arg-type]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Everything outside tests/unit needs Docker.
+    for item in items:
+        if f"{os.sep}unit{os.sep}" not in str(item.fspath):
+            item.add_marker(pytest.mark.docker)

@@ -1,0 +1,38 @@
+"""The platform in-process, against real Docker and a private Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from faas.models import FunctionConfig, FunctionSpec
+from faas.platform import Platform
+from faas.settings import Settings
+from tests.helpers import handler_zip
+
+Deploy = Callable[..., "object"]
+
+
+@pytest.fixture
+async def platform(settings: Settings) -> AsyncIterator[Platform]:
+    p = Platform(settings)
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture
+def deploy(platform: Platform, tmp_path):  # type: ignore[no-untyped-def]
+    """Register a function from handler source: ``await deploy(name, source, **config)``."""
+
+    async def _deploy(name: str, source: str | bytes, **config: object) -> FunctionSpec:
+        code = source if isinstance(source, bytes) else handler_zip(source)
+        path = tmp_path / f"{name}.zip"
+        path.write_bytes(code)
+        fields = {"runtime": "python3.11", "handler": "app.handler", **config}
+        return await platform.create_function(FunctionConfig(name=name, **fields), path)  # type: ignore[arg-type]
+
+    return _deploy

@@ -1,0 +1,168 @@
+"""Stories of the warm pool: reuse, stale code, caps, keep-warm and reaping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import docker
+import pytest
+
+from faas.errors import Throttled
+from faas.models import Outcome
+from faas.platform import Platform
+from tests.helpers import eventually, handler_zip
+
+COUNTER = """
+import os, time
+calls = 0
+
+def handler(event, context):
+    global calls
+    calls += 1
+    time.sleep(event.get("sleep", 0))
+    return {"calls": calls, "host": os.uname().nodename, "version": "VERSION"}
+"""
+
+
+def containers(client: docker.DockerClient, function: str) -> list[str]:
+    found = client.containers.list(all=True, filters={"label": f"faas.function={function}"})
+    return [c.id for c in found]
+
+
+async def call(platform: Platform, name: str, event: dict[str, object] | None = None):  # type: ignore[no-untyped-def]
+    result = await platform.invoke(name, json.dumps(event or {}).encode())
+    return result, json.loads(result.payload)
+
+
+async def test_second_call_reuses_the_warm_container_and_its_module_state(platform, deploy):  # type: ignore[no-untyped-def]
+    # Given a function that counts its calls in a module-level variable
+    await deploy("counter", COUNTER)
+    # When it is invoked twice
+    first, body1 = await call(platform, "counter")
+    second, body2 = await call(platform, "counter")
+    # Then the first call was cold, the second warm, on the same container
+    assert (first.cold_start, second.cold_start) == (True, False)
+    assert body1["host"] == body2["host"]
+    # and the module's state survived between them
+    assert (body1["calls"], body2["calls"]) == (1, 2)
+
+
+async def test_new_code_is_never_served_by_a_container_of_the_old_code(  # type: ignore[no-untyped-def]
+    platform, deploy, tmp_path, docker_client
+):
+    # Given a warm container running version 1
+    await deploy("versioned", COUNTER.replace("VERSION", "v1"))
+    _, before = await call(platform, "versioned")
+    assert before["version"] == "v1"
+    old = containers(docker_client, "versioned")
+    assert len(old) == 1
+    # When new code is uploaded
+    path = tmp_path / "v2.zip"
+    path.write_bytes(handler_zip(COUNTER.replace("VERSION", "v2")))
+    await platform.update_code("versioned", path)
+    # Then the next call runs the new code in a new container
+    result, after = await call(platform, "versioned")
+    assert after["version"] == "v2"
+    assert result.cold_start
+    assert after["host"] != before["host"]
+    # and the old container is gone
+    assert old[0] not in containers(docker_client, "versioned")
+
+
+async def test_a_config_change_that_shapes_containers_gives_fresh_ones(platform, deploy):  # type: ignore[no-untyped-def]
+    # Given a warm function
+    await deploy("shaped", "import os\ndef handler(e, c):\n    return os.environ.get('COLOR')")
+    await call(platform, "shaped")
+    # When its environment changes
+    await platform.update_config("shaped", {"env": {"COLOR": "blue"}})
+    # Then the next call sees the new environment
+    result, body = await call(platform, "shaped")
+    assert body == "blue"
+    assert result.cold_start
+
+
+@pytest.mark.settings(throttle_wait_s=120)
+async def test_twenty_concurrent_calls_never_exceed_the_concurrency_cap(  # type: ignore[no-untyped-def]
+    platform, deploy, docker_client, settings
+):
+    # Given a function capped at 3 concurrent instances whose calls take a while
+    await deploy("capped", COUNTER, concurrency=3)
+    # When 20 calls arrive at once
+    peak = 0
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, len(containers(docker_client, "capped")))
+            await asyncio.sleep(0.05)
+
+    watcher = asyncio.create_task(watch())
+    results = await asyncio.gather(*(call(platform, "capped", {"sleep": 0.3}) for _ in range(20)))
+    done.set()
+    await watcher
+    # Then every call succeeded
+    assert all(r.outcome is Outcome.SUCCESS for r, _ in results)
+    # and at no time did more than 3 containers exist, and at most 3 served
+    assert 1 <= peak <= 3
+    assert len({body["host"] for _, body in results}) <= 3
+    assert sum(body["calls"] for _, body in results) >= 20
+
+
+@pytest.mark.settings(throttle_wait_s=0.5)
+async def test_a_full_cap_throttles_after_the_bounded_wait(platform, deploy, settings):  # type: ignore[no-untyped-def]
+    # Given a function capped at one instance, busy for 3 seconds, and a 0.5 s wait
+    await deploy("single", COUNTER, concurrency=1, timeout_s=10)
+    busy = asyncio.create_task(call(platform, "single", {"sleep": 3}))
+    await asyncio.sleep(1.5)
+    # When a second call arrives
+    started = time.monotonic()
+    with pytest.raises(Throttled) as caught:
+        await call(platform, "single")
+    # Then it is throttled after about the wait, with a Retry-After hint
+    assert 0.4 <= time.monotonic() - started < 2.5
+    assert caught.value.retry_after_s >= 1
+    result, _ = await busy
+    assert result.outcome is Outcome.SUCCESS
+
+
+async def test_concurrency_zero_pauses_the_function(platform, deploy):  # type: ignore[no-untyped-def]
+    await deploy("paused", COUNTER, concurrency=0)
+    with pytest.raises(Throttled, match="paused"):
+        await call(platform, "paused")
+
+
+async def test_keep_warm_instances_are_ready_before_the_first_call(platform, deploy, docker_client):  # type: ignore[no-untyped-def]
+    # Given a function that asks for one warm instance
+    await deploy("prewarmed", COUNTER, keep_warm=1)
+    # When upkeep runs
+    await platform.scheduler.upkeep_once(await platform.list_functions())
+    assert len(containers(docker_client, "prewarmed")) == 1
+    # Then the very first call is warm
+    result, _ = await call(platform, "prewarmed")
+    assert result.cold_start is False
+
+
+@pytest.mark.settings(keep_alive_s=0.5)
+async def test_idle_containers_are_removed_after_the_keep_alive(  # type: ignore[no-untyped-def]
+    platform, deploy, docker_client, settings
+):
+    # Given a keep-alive of half a second (the marker)
+    await deploy("sleepy", COUNTER)
+    await call(platform, "sleepy")
+    assert len(containers(docker_client, "sleepy")) == 1
+    # When it stays idle past it, the background upkeep removes its container
+    assert await eventually(lambda: containers(docker_client, "sleepy") == [])
+    # and the next call starts cold
+    result, _ = await call(platform, "sleepy")
+    assert result.cold_start
+
+
+async def test_delete_removes_every_container_of_the_function(platform, deploy, docker_client):  # type: ignore[no-untyped-def]
+    await deploy("doomed", COUNTER)
+    await call(platform, "doomed")
+    assert containers(docker_client, "doomed")
+    await platform.delete_function("doomed")
+    assert containers(docker_client, "doomed") == []
