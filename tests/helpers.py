@@ -1,40 +1,44 @@
-"""Small helpers the stories share: zips of handler code, a server process."""
+"""Small helpers the stories share: zips of handler code, bad-upload table rows, a server."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import socket
-import stat
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
+
+from faas.bundle import BundleLimits
+from faas.errors import FaasError
+from tests.zips import make_zip
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_zip(files: dict[str, str | bytes], executable: tuple[str, ...] = ()) -> bytes:
-    """A zip of ``files``; names in ``executable`` get mode 0755."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, content in files.items():
-            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
-            info.create_system = 3
-            mode = 0o755 if name in executable else 0o644
-            info.external_attr = (stat.S_IFREG | mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, content)
-    return buf.getvalue()
-
-
 def handler_zip(source: str, module: str = "app") -> bytes:
     return make_zip({f"{module}.py": source})
+
+
+def bad_upload_rows(default_limits: BundleLimits) -> Callable[..., object]:
+    """The row maker of a table of bad uploads, whose limits are ``default_limits`` unless given."""
+
+    def row(
+        story: str,
+        upload: Callable[[], bytes],
+        error: type[FaasError],
+        words: str,
+        limits: BundleLimits = default_limits,
+    ) -> object:
+        """One row: the upload, the limits, the error the user gets and words of its message."""
+        return pytest.param(upload, limits, error, words, id=story)
+
+    return row
 
 
 def free_port() -> int:

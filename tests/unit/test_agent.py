@@ -31,6 +31,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import free_port
+
 AGENT = Path(__file__).resolve().parents[2] / "runtimes" / "agent.py"
 
 ECHO = """
@@ -48,12 +50,6 @@ def load_agent_module() -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up while being built
     spec.loader.exec_module(module)
     return module
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def now_ms() -> int:

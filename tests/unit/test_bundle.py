@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import stat
-import struct
 import tracemalloc
-import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,65 +14,8 @@ import pytest
 
 from faas.bundle import BundleInfo, BundleLimits, inspect_bundle, walk_bundle
 from faas.errors import BundleTooLarge, FaasError, InvalidBundle
-
-MiB = 1024 * 1024
-Entry = tuple[str | zipfile.ZipInfo, bytes]
-
-
-def zip_bytes(*entries: Entry, method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # zipfile warns on duplicate names; we want them
-        with zipfile.ZipFile(buffer, "w", method) as archive:
-            for name, data in entries:
-                archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def unix(name: str, mode: int) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name)
-    info.create_system = 3
-    info.external_attr = mode << 16
-    return info
-
-
-def rewrite_headers(
-    data: bytes,
-    *,
-    flags: int | None = None,
-    size: int | None = None,
-    compressed: int | None = None,
-    only: str | None = None,
-) -> bytes:
-    """What a hostile tool does: edit a one-entry zip's local and central headers.
-
-    ``only`` ("local" or "central") edits the flags of that header alone.
-    """
-    out = bytearray(data)
-    local, central = 0, data.rindex(b"PK\x01\x02")
-    if flags is not None:
-        if only != "central":
-            struct.pack_into("<H", out, local + 6, flags)
-        if only != "local":
-            struct.pack_into("<H", out, central + 8, flags)
-    if size is not None:
-        struct.pack_into("<L", out, local + 22, size)
-        struct.pack_into("<L", out, central + 24, size)
-    if compressed is not None:
-        struct.pack_into("<L", out, local + 18, compressed)
-        struct.pack_into("<L", out, central + 20, compressed)
-    return bytes(out)
-
-
-def claim_compressed(data: bytes, extra: int) -> bytes:
-    """Make a one-entry zip claim ``extra`` more bytes of compressed data than it has."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        real = archive.infolist()[0].compress_size
-    return rewrite_headers(data, compressed=real + extra)
-
-
-def flip(data: bytes, at: int) -> bytes:
-    return data[:at] + bytes(b ^ 0xFF for b in data[at : at + 4]) + data[at + 4 :]
+from tests.helpers import bad_upload_rows
+from tests.zips import MiB, claim_compressed, flip, rewrite_headers, unix, zip_bytes
 
 
 def zeros_bomb(size: int = 20 * MiB) -> bytes:
@@ -102,16 +42,7 @@ DEFAULT = BundleLimits()
 TINY = BundleLimits(max_zipped_bytes=10_000, max_unpacked_bytes=10_000, max_entries=3)
 
 
-def refused(
-    story: str,
-    upload: Callable[[], bytes],
-    error: type[FaasError],
-    words: str,
-    limits: BundleLimits = DEFAULT,
-) -> object:
-    """One row: the upload, the limits, the error the user gets and words of its message."""
-    return pytest.param(upload, limits, error, words, id=story)
-
+refused = bad_upload_rows(DEFAULT)
 
 REFUSED = [
     refused("random bytes", lambda: os.urandom(4096), InvalidBundle, "not a readable zip"),

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import stat
-import struct
 import threading
-import warnings
-import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,38 +17,8 @@ import faas.codestore
 from faas.bundle import BundleLimits
 from faas.codestore import CodeRef, CodeStore
 from faas.errors import BundleTooLarge, FaasError, InvalidBundle
-
-MiB = 1024 * 1024
-
-
-def zip_bytes(*entries: tuple[str | zipfile.ZipInfo, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # zipfile warns on duplicate names; we want them
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in entries:
-                archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def unix(name: str, mode: int) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name)
-    info.create_system = 3
-    info.external_attr = mode << 16
-    return info
-
-
-def encrypted(data: bytes) -> bytes:
-    """Set the encryption flag of a one-entry zip in both its headers."""
-    out = bytearray(data)
-    struct.pack_into("<H", out, 6, 0x1)
-    struct.pack_into("<H", out, data.rindex(b"PK\x01\x02") + 8, 0x1)
-    return bytes(out)
-
-
-def corrupt(data: bytes) -> bytes:
-    middle = len(data) // 3
-    return data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 4]) + data[middle + 4 :]
+from tests.helpers import bad_upload_rows
+from tests.zips import MiB, corrupt, encrypted, unix, zip_bytes
 
 
 def mode(path: Path) -> int:
@@ -122,16 +88,7 @@ def test_a_spooled_upload_is_stored_and_the_spool_stays_the_callers(store: CodeS
     assert store.limits == BundleLimits()
 
 
-def bad(
-    story: str,
-    upload: Callable[[], bytes],
-    error: type[FaasError],
-    words: str,
-    limits: BundleLimits = TINY,
-) -> object:
-    """One row: the upload, the store's limits, the error the user gets, words of its message."""
-    return pytest.param(upload, limits, error, words, id=story)
-
+bad = bad_upload_rows(TINY)
 
 BAD_UPLOADS = [
     bad("random bytes", lambda: os.urandom(4096), InvalidBundle, "not a readable zip"),
