@@ -4,7 +4,8 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 ENV PATH=/opt/faas/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
-# Wheels built on the host (deploy/up) install offline; without them pip uses PyPI.
+# Wheels built on the host (deploy/up: the project's own and its dependencies')
+# install offline; without them pip builds /src with packages from PyPI.
 COPY deploy/wheels /wheels
 COPY pyproject.toml README.md /src/
 COPY faas /src/faas
@@ -12,7 +13,7 @@ COPY gateway /src/gateway
 COPY runtimes /src/runtimes
 RUN python3 -m venv /opt/faas \
  && if ls /wheels/*.whl >/dev/null 2>&1; then \
-      /opt/faas/bin/pip install --no-cache-dir --no-index --find-links /wheels /src; \
+      /opt/faas/bin/pip install --no-cache-dir --no-index --find-links /wheels faas; \
     else \
       /opt/faas/bin/pip install --no-cache-dir /src; \
     fi \

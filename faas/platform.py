@@ -18,7 +18,7 @@ from pathlib import Path
 from faas.backend import DockerBackend
 from faas.bundle import BundleLimits
 from faas.codestore import CodeRef, CodeStore
-from faas.errors import FunctionNotFound
+from faas.errors import FunctionExists, FunctionNotFound
 from faas.images import Images
 from faas.models import (
     FunctionConfig,
@@ -81,6 +81,9 @@ class Platform:
 
     async def create_function(self, config: FunctionConfig, code: Path) -> FunctionSpec:
         validate_config(config)
+        # Refuse a taken name before storing code (create still checks atomically).
+        if await self.registry.exists(config.name):
+            raise FunctionExists(f"function {config.name!r} already exists")
         ref = await asyncio.to_thread(self._store, code)
         now = time.time()
         spec = FunctionSpec(config, ref.sha256, ref.size, created_at=now, updated_at=now)

@@ -51,6 +51,10 @@ class Registry:
                 raise FunctionExists(f"function {spec.name!r} already exists")
             await self._redis.sadd(keys.FUNCTIONS, spec.name)
 
+    async def exists(self, name: str) -> bool:
+        async with _redis_errors():
+            return bool(await self._redis.exists(keys.function(name)))
+
     async def get(self, name: str) -> FunctionSpec:
         async with _redis_errors():
             raw = await self._redis.get(keys.function(name))
