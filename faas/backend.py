@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ import anyio
 import anyio.to_thread
 import docker
 import docker.errors
+import requests
 from docker.types import Ulimit
 
 from faas.errors import BackendError
@@ -47,6 +47,8 @@ class SandboxSpec:
 
     function: str
     pool_key: str
+    # Names the container, its socket directory and its log stream alike.
+    token: str
     image: str
     code_dir: Path
     env: Mapping[str, str]
@@ -118,12 +120,14 @@ class DockerBackend:
             return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
         except docker.errors.DockerException as exc:
             raise BackendError(f"Docker error: {_explain(exc)}") from exc
+        except requests.exceptions.RequestException as exc:
+            raise BackendError(f"the Docker engine is unreachable: {exc}") from exc
 
     async def ping(self) -> None:
         await self.run_sync(self._client.ping)
 
     async def create(self, spec: SandboxSpec) -> Sandbox:
-        token = secrets.token_hex(6)
+        token = spec.token
         sock_dir = self._sockets_dir / token
         sock_dir.mkdir(mode=0o700)
         self._give_to_sandbox_user(sock_dir)
@@ -160,11 +164,16 @@ class DockerBackend:
             "network_mode": "bridge" if spec.network else "none",
         }
         started = time.monotonic()
+        run = asyncio.ensure_future(
+            self.run_sync(lambda: self._client.containers.run(spec.image, **kwargs))
+        )
         try:
-            container = await self.run_sync(
-                lambda: self._client.containers.run(spec.image, **kwargs)
-            )
+            container = await asyncio.shield(run)
         except BaseException:
+            # A cancelled await leaves the Docker call running in its thread:
+            # let it finish so that whatever it created is removed below.
+            if not run.done():
+                await asyncio.wait({run})
             shutil.rmtree(sock_dir, ignore_errors=True)
             await self._remove_by_name(name)
             raise

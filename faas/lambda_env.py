@@ -44,6 +44,7 @@ def lambda_environment(spec: FunctionSpec, *, region: str, log_stream: str) -> d
         "LANG": "C.UTF-8",
         "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin",
         "HOME": "/tmp",
-        "PYTHONPATH": "/var/task",
     }
-    return {**c.env, **reserved}
+    # Defaults a function may override, as on Lambda.
+    defaults = {"PYTHONPATH": "/var/task"}
+    return {**defaults, **c.env, **reserved}

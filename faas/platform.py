@@ -18,7 +18,7 @@ from pathlib import Path
 from faas.backend import DockerBackend
 from faas.bundle import BundleLimits
 from faas.codestore import CodeRef, CodeStore
-from faas.errors import FunctionExists, FunctionNotFound
+from faas.errors import BackendError, FunctionExists, FunctionNotFound
 from faas.images import Images
 from faas.models import (
     FunctionConfig,
@@ -56,7 +56,7 @@ class Platform:
             settings,
             self.backend,
             image_for=lambda _spec: self.images.runtime_image(self.backend),
-            code_dir_for=lambda sha: asyncio.to_thread(self.codestore.unpacked, sha),
+            code_dir_for=self._code_dir,
         )
         self._upkeep: asyncio.Task[None] | None = None
 
@@ -71,11 +71,13 @@ class Platform:
     async def close(self) -> None:
         if self._upkeep is not None:
             self._upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._upkeep
-        await self.scheduler.close()
-        await self.registry.close()
-        await self.backend.close()
+        try:
+            await self.scheduler.close()
+        finally:
+            await self.registry.close()
+            await self.backend.close()
 
     # -- management ---------------------------------------------------------
 
@@ -89,6 +91,12 @@ class Platform:
         spec = FunctionSpec(config, ref.sha256, ref.size, created_at=now, updated_at=now)
         await self.registry.create(spec)
         return spec
+
+    async def _code_dir(self, sha: str) -> Path:
+        try:
+            return await asyncio.to_thread(self.codestore.unpacked, sha)
+        except FileNotFoundError:
+            raise BackendError(f"code {sha[:12]} is missing from this server's store") from None
 
     def _store(self, code: Path) -> CodeRef:
         # Unpack at upload, not at the first invoke: a cold start should not pay for it.

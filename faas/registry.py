@@ -23,6 +23,8 @@ SpecChange = Callable[[FunctionSpec], FunctionSpec]
 async def _redis_errors() -> AsyncIterator[None]:
     try:
         yield
+    except WatchError:
+        raise  # a lost optimistic-lock race: the caller retries
     except RedisError as exc:
         raise StoreUnavailable(f"the metadata store (Redis) is unavailable: {exc}") from exc
 

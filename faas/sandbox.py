@@ -52,6 +52,7 @@ class Instance:
         self.state = InstanceState.STARTING
         self.last_used = time.monotonic()
         self.invocations = 0
+        self.init_failed = False
         self._backend = backend
         self._on_destroy = on_destroy
         self._client = httpx.AsyncClient(
@@ -78,6 +79,7 @@ class Instance:
         A runtime that fails init is not an error here: the invoke that follows
         reports the init error the way Lambda does.
         """
+        self._check_alive()
         try:
             reply = await self._client.get("/ready", timeout=timeout_s)
         except httpx.TimeoutException:
@@ -86,8 +88,14 @@ class Instance:
         except httpx.HTTPError as exc:
             await self.destroy(f"agent unreachable: {exc}")
             raise BackendError(f"container agent unreachable during init: {exc}") from exc
+        self.init_failed = reply.status_code != 200 or '"broken"' in reply.text
         raw = reply.headers.get("x-init-duration-ms")
         return float(raw) if raw else None
+
+    def _check_alive(self) -> None:
+        # Removed while this call waited (function deleted, server stopping).
+        if self.state is InstanceState.DEAD:
+            raise BackendError("the function's container was removed before it could run")
 
     async def invoke(self, request: InvokeRequest) -> InvocationResult:
         """Run one event; a result for every function outcome, ``BackendError`` otherwise."""
@@ -99,6 +107,7 @@ class Instance:
             "X-Invoked-Function-Arn": request.function_arn,
             "Content-Type": "application/json",
         }
+        self._check_alive()
         self.invocations += 1
         try:
             reply = await self._client.post(
@@ -124,7 +133,8 @@ class Instance:
         if reply.status_code != 200:
             await self.destroy(f"agent answered {reply.status_code}")
             raise BackendError(f"container agent answered {reply.status_code}: {reply.text[:200]}")
-        init_ms = reply.headers.get("x-init-duration-ms")
+        # The agent reports init on a container's first invoke; only a cold call paid for it.
+        init_ms = reply.headers.get("x-init-duration-ms") if request.cold_start else None
         broken = reply.headers.get("x-sandbox-broken") == "1"
         if reply.headers.get("x-function-error"):
             outcome = Outcome.FUNCTION_ERROR

@@ -121,16 +121,15 @@ class Scheduler:
                     victim = placement.lru_idle(i for lst in self._instances.values() for i in lst)
                     if victim is not None:
                         self._forget(victim)
-                        self._spawn(victim.destroy("evicted for capacity"))
+                        self._spawn(self._discard(victim, "evicted for capacity"))
                         continue
                 await self._wait_for_capacity(name, deadline - loop.time())
         try:
-            instance = await self._start(spec, key)
+            instance = await self._start(spec, key, InstanceState.BUSY)
         finally:
+            self._starting[name] -= 1
             async with self._cond:
-                self._starting[name] -= 1
                 self._cond.notify_all()
-        instance.state = InstanceState.BUSY
         return instance, True
 
     async def _wait_for_capacity(self, name: str, remaining: float) -> None:
@@ -163,12 +162,13 @@ class Scheduler:
     def _total_count(self) -> int:
         return sum(len(v) for v in self._instances.values()) + sum(self._starting.values())
 
-    async def _start(self, spec: FunctionSpec, key: str) -> Instance:
+    async def _start(self, spec: FunctionSpec, key: str, state: InstanceState) -> Instance:
         image = await self._image_for(spec)
-        token = secrets.token_hex(8)
+        token = secrets.token_hex(6)
         sandbox_spec = SandboxSpec(
             function=spec.name,
             pool_key=key,
+            token=token,
             image=image,
             code_dir=await self._code_dir_for(spec.code_sha256),
             env=lambda_environment(
@@ -182,8 +182,10 @@ class Scheduler:
         )
         sandbox = await self._backend.create(sandbox_spec)
         instance = Instance(sandbox, self._backend, self._on_destroyed)
-        async with self._cond:
-            self._instances[spec.name].append(instance)
+        instance.state = state
+        # No await between create and registration: a cancellation here cannot
+        # lose track of a container that exists.
+        self._instances[spec.name].append(instance)
         return instance
 
     async def _release(self, instance: Instance) -> None:
@@ -251,8 +253,9 @@ class Scheduler:
         while True:
             try:
                 await self.upkeep_once(await list_specs())
-            except FaasError as exc:
-                log.warning("upkeep failed: %s", exc)
+            except Exception:
+                # Upkeep must outlive any one failure, or reaping stops for good.
+                log.exception("upkeep failed")
             await asyncio.sleep(self._settings.reap_interval_s)
 
     async def upkeep_once(self, specs: list[FunctionSpec]) -> None:
@@ -287,6 +290,8 @@ class Scheduler:
 
     async def _keep_warm(self, spec: FunctionSpec) -> None:
         key = pool_key(spec)
+        if self._current.get(spec.name, (0.0, None))[1] != key:
+            return  # an older spec than the newest seen: warming it would be wasted
         cap = spec.config.concurrency
         want = min(spec.config.keep_warm, cap if cap is not None else spec.config.keep_warm)
         async with self._cond:
@@ -300,16 +305,22 @@ class Scheduler:
 
     async def _prewarm(self, spec: FunctionSpec, key: str) -> None:
         try:
-            instance = await self._start(spec, key)
+            instance = await self._start(spec, key, InstanceState.STARTING)
         except FaasError as exc:
             log.warning("could not pre-warm %s: %s", spec.name, exc)
             return
         finally:
+            self._starting[spec.name] -= 1
             async with self._cond:
-                self._starting[spec.name] -= 1
+                self._cond.notify_all()
         try:
             await instance.wait_initialized(self._settings.init_timeout_s)
         except FaasError:
+            return
+        if instance.init_failed:
+            # Its init error is reported when a call starts it cold; kept warm it
+            # would only be rebuilt at every upkeep.
+            await self._discard(instance, "runtime init failed")
             return
         await self._release(instance)
 

@@ -5,12 +5,16 @@ Every error body is JSON: ``{"error": <class name>, "message": ..., "field"?: ..
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faas import errors
+
+log = logging.getLogger(__name__)
 
 STATUS: list[tuple[type[errors.FaasError], int]] = [
     (errors.InvalidRequest, 400),
@@ -62,7 +66,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    name = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+    name = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}.get(
+        exc.status_code, "HTTPError"
+    )
     return JSONResponse(
         {"error": name, "message": str(exc.detail)},
         status_code=exc.status_code,
@@ -70,7 +76,17 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    # A bug, not a user's mistake: log it whole, answer JSON without the trace.
+    log.error("unexpected error", exc_info=exc)
+    return JSONResponse(
+        {"error": "InternalError", "message": "the server failed unexpectedly; see its log"},
+        status_code=500,
+    )
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(errors.FaasError, _faas_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from faas.errors import PayloadTooLarge
 
 LimitFor = Callable[[str, str], int]
 
@@ -40,7 +39,9 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+                    # An HTTPException survives FastAPI's form parsing, which turns
+                    # any other error into a 400.
+                    raise HTTPException(413, f"request body is larger than {limit} bytes")
             return message
 
         await self.app(scope, limited, send)

@@ -26,7 +26,7 @@ def _parse_env(raw: str | None) -> dict[str, str]:
         return {}
     try:
         env = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ValidationFailed("env must be a JSON object of strings", field="env") from None
     if not isinstance(env, dict):
         raise ValidationFailed("env must be a JSON object of strings", field="env")

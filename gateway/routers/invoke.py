@@ -40,7 +40,7 @@ async def invoke(platform: PlatformDep, name: str, request: Request) -> Response
     else:
         try:
             json.loads(event)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidRequest(f"the event is not valid JSON: {exc}") from None
     request_id = str(uuid.uuid4())
     result = await platform.invoke(name, event, request_id)

@@ -134,6 +134,8 @@ def test_bad_invocations_get_clear_errors(api: httpx.Client) -> None:
     assert not_json.status_code == 400 and "JSON" in not_json.json()["message"]
     huge = api.post("/v1/functions/target/invoke", content=b'"' + b"x" * (6 * 1024 * 1024) + b'"')
     assert huge.status_code == 413
+    nested = api.post("/v1/functions/target/invoke", content=b"[" * 100_000)
+    assert nested.status_code == 400 and "JSON" in nested.json()["message"]
     paused = api.patch("/v1/functions/target", json={"concurrency": 0})
     assert paused.status_code == 200
     throttled = api.post("/v1/functions/target/invoke", content=b"{}")
@@ -207,6 +209,20 @@ def test_bad_uploads_are_rejected_and_nothing_is_stored(
 def test_oversized_and_incomplete_uploads_are_refused(api: httpx.Client) -> None:
     too_big = upload(api, "big", b"\0" * (51 * 1024 * 1024))
     assert too_big.status_code == 413
+
+    # The same without a Content-Length (chunked): cut off at the limit, still a 413
+    def chunked() -> Iterator[bytes]:
+        boundary = b"--b\r\n"
+        yield boundary + b'Content-Disposition: form-data; name="code"; filename="c.zip"\r\n\r\n'
+        for _ in range(53):
+            yield b"\0" * (1024 * 1024)
+
+    streamed = api.post(
+        "/v1/functions",
+        content=chunked(),
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
+    assert streamed.status_code == 413 and streamed.json()["error"] == "PayloadTooLarge"
     no_handler = api.post(
         "/v1/functions",
         data={"name": "x", "runtime": "python3.11"},

@@ -36,3 +36,14 @@ def deploy(platform: Platform, tmp_path):  # type: ignore[no-untyped-def]
         return await platform.create_function(FunctionConfig(name=name, **fields), path)  # type: ignore[arg-type]
 
     return _deploy
+
+
+@pytest.fixture
+def containers_of(docker_client, node_id: str):  # type: ignore[no-untyped-def]
+    """Ids of this session's containers of one function (other sessions' never count)."""
+
+    def _containers(function: str) -> list[str]:
+        labels = [f"faas.node={node_id}", f"faas.function={function}"]
+        return [c.id for c in docker_client.containers.list(all=True, filters={"label": labels})]
+
+    return _containers

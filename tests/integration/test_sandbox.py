@@ -11,11 +11,6 @@ from faas.platform import Platform
 from tests.helpers import make_zip
 
 
-def containers(client: docker.DockerClient, function: str) -> list[str]:
-    found = client.containers.list(all=True, filters={"label": f"faas.function={function}"})
-    return [c.id for c in found]
-
-
 async def invoke(platform: Platform, name: str, event: object = None):  # type: ignore[no-untyped-def]
     return await platform.invoke(name, json.dumps(event if event is not None else {}).encode())
 
@@ -46,7 +41,7 @@ async def test_missing_module_and_missing_handler_use_lambdas_names(platform, de
 
 
 async def test_a_timeout_kills_the_container_and_the_next_call_starts_clean(  # type: ignore[no-untyped-def]
-    platform, deploy, docker_client
+    platform, deploy, containers_of
 ):
     # Given a function with a 1 s timeout that sleeps when asked
     source = "import time\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n    return 'ok'\n"
@@ -63,7 +58,7 @@ async def test_a_timeout_kills_the_container_and_the_next_call_starts_clean(  # 
     }
     assert result.duration_ms < 3000
     # and the container is gone; the next call gets a fresh one that works
-    assert containers(docker_client, "slow") == []
+    assert containers_of("slow") == []
     after = await invoke(platform, "slow")
     assert after.outcome is Outcome.SUCCESS and after.cold_start
 
@@ -112,7 +107,9 @@ def handler(event, context):
     assert int(body["memory"]) == 256
     assert body["arn"].endswith(":function:ctx")
     assert body["log_group"] == "/aws/lambda/ctx"
-    assert body["log_stream"]
+    # The log stream names the container, as Lambda's names the execution environment
+    [container] = docker.from_env().containers.list(filters={"label": "faas.function=ctx"})
+    assert body["log_stream"].endswith("]" + container.name.rsplit("-", 1)[1])
     assert 0 < body["remaining"] <= 5000
     assert body["env"] == {
         "AWS_LAMBDA_FUNCTION_NAME": "ctx",
@@ -157,10 +154,10 @@ def handler(event, context):
     assert body["interfaces"] == ["lo"]
 
 
-async def test_memory_and_hardening_reach_docker(platform, deploy, docker_client):  # type: ignore[no-untyped-def]
+async def test_memory_and_hardening_reach_docker(platform, deploy, docker_client, containers_of):  # type: ignore[no-untyped-def]
     await deploy("limits", "def handler(e, c):\n    return 1\n", memory_mb=512)
     await invoke(platform, "limits")
-    [cid] = containers(docker_client, "limits")
+    [cid] = containers_of("limits")
     host = docker_client.api.inspect_container(cid)["HostConfig"]
     assert host["Memory"] == 512 * 1024 * 1024
     assert host["MemorySwap"] == host["Memory"]

@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 
-import docker
 import pytest
 
 from faas.errors import Throttled
@@ -24,11 +23,6 @@ def handler(event, context):
     time.sleep(event.get("sleep", 0))
     return {"calls": calls, "host": os.uname().nodename, "version": "VERSION"}
 """
-
-
-def containers(client: docker.DockerClient, function: str) -> list[str]:
-    found = client.containers.list(all=True, filters={"label": f"faas.function={function}"})
-    return [c.id for c in found]
 
 
 async def call(platform: Platform, name: str, event: dict[str, object] | None = None):  # type: ignore[no-untyped-def]
@@ -50,13 +44,13 @@ async def test_second_call_reuses_the_warm_container_and_its_module_state(platfo
 
 
 async def test_new_code_is_never_served_by_a_container_of_the_old_code(  # type: ignore[no-untyped-def]
-    platform, deploy, tmp_path, docker_client
+    platform, deploy, tmp_path, containers_of
 ):
     # Given a warm container running version 1
     await deploy("versioned", COUNTER.replace("VERSION", "v1"))
     _, before = await call(platform, "versioned")
     assert before["version"] == "v1"
-    old = containers(docker_client, "versioned")
+    old = containers_of("versioned")
     assert len(old) == 1
     # When new code is uploaded
     path = tmp_path / "v2.zip"
@@ -68,7 +62,7 @@ async def test_new_code_is_never_served_by_a_container_of_the_old_code(  # type:
     assert result.cold_start
     assert after["host"] != before["host"]
     # and the old container is gone
-    assert old[0] not in containers(docker_client, "versioned")
+    assert old[0] not in containers_of("versioned")
 
 
 async def test_a_config_change_that_shapes_containers_gives_fresh_ones(platform, deploy):  # type: ignore[no-untyped-def]
@@ -85,7 +79,7 @@ async def test_a_config_change_that_shapes_containers_gives_fresh_ones(platform,
 
 @pytest.mark.settings(throttle_wait_s=120)
 async def test_twenty_concurrent_calls_never_exceed_the_concurrency_cap(  # type: ignore[no-untyped-def]
-    platform, deploy, docker_client, settings
+    platform, deploy, containers_of, settings
 ):
     # Given a function capped at 3 concurrent instances whose calls take a while
     await deploy("capped", COUNTER, concurrency=3)
@@ -96,7 +90,7 @@ async def test_twenty_concurrent_calls_never_exceed_the_concurrency_cap(  # type
     async def watch() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, len(containers(docker_client, "capped")))
+            peak = max(peak, len(containers_of("capped")))
             await asyncio.sleep(0.05)
 
     watcher = asyncio.create_task(watch())
@@ -134,12 +128,12 @@ async def test_concurrency_zero_pauses_the_function(platform, deploy):  # type: 
         await call(platform, "paused")
 
 
-async def test_keep_warm_instances_are_ready_before_the_first_call(platform, deploy, docker_client):  # type: ignore[no-untyped-def]
+async def test_keep_warm_instances_are_ready_before_the_first_call(platform, deploy, containers_of):  # type: ignore[no-untyped-def]
     # Given a function that asks for one warm instance
     await deploy("prewarmed", COUNTER, keep_warm=1)
     # When upkeep runs
     await platform.scheduler.upkeep_once(await platform.list_functions())
-    assert len(containers(docker_client, "prewarmed")) == 1
+    assert len(containers_of("prewarmed")) == 1
     # Then the very first call is warm
     result, _ = await call(platform, "prewarmed")
     assert result.cold_start is False
@@ -147,22 +141,70 @@ async def test_keep_warm_instances_are_ready_before_the_first_call(platform, dep
 
 @pytest.mark.settings(keep_alive_s=0.5)
 async def test_idle_containers_are_removed_after_the_keep_alive(  # type: ignore[no-untyped-def]
-    platform, deploy, docker_client, settings
+    platform, deploy, containers_of, settings
 ):
     # Given a keep-alive of half a second (the marker)
     await deploy("sleepy", COUNTER)
     await call(platform, "sleepy")
-    assert len(containers(docker_client, "sleepy")) == 1
+    assert len(containers_of("sleepy")) == 1
     # When it stays idle past it, the background upkeep removes its container
-    assert await eventually(lambda: containers(docker_client, "sleepy") == [])
+    assert await eventually(lambda: containers_of("sleepy") == [])
     # and the next call starts cold
     result, _ = await call(platform, "sleepy")
     assert result.cold_start
 
 
-async def test_delete_removes_every_container_of_the_function(platform, deploy, docker_client):  # type: ignore[no-untyped-def]
+async def test_delete_removes_every_container_of_the_function(platform, deploy, containers_of):  # type: ignore[no-untyped-def]
     await deploy("doomed", COUNTER)
     await call(platform, "doomed")
-    assert containers(docker_client, "doomed")
+    assert containers_of("doomed")
     await platform.delete_function("doomed")
-    assert containers(docker_client, "doomed") == []
+    assert containers_of("doomed") == []
+
+
+async def test_concurrent_config_changes_all_land(platform, deploy):  # type: ignore[no-untyped-def]
+    # Given a function, when ten config changes race each other
+    await deploy("raced", COUNTER)
+    results = await asyncio.gather(
+        *(platform.update_config("raced", {"env": {f"K{i}": "v"}}) for i in range(10))
+    )
+    # Then every one succeeds (optimistic locking retries the losers), the last one stands
+    assert len(results) == 10
+    final = await platform.get_function("raced")
+    assert final.config.env in [r.config.env for r in results]
+    assert final.updated_at == max(r.updated_at for r in results)
+
+
+async def test_a_cold_start_cancelled_midway_leaves_no_container(  # type: ignore[no-untyped-def]
+    platform, deploy, containers_of
+):
+    # Given a function, when its first call is abandoned once its container exists
+    await deploy("abandoned", COUNTER)
+    task = asyncio.create_task(call(platform, "abandoned"))
+    assert await eventually(lambda: bool(containers_of("abandoned")), within_s=30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Then the container Docker was creating is removed, not leaked
+    assert await eventually(lambda: containers_of("abandoned") == [])
+    assert platform.scheduler.instances("abandoned") == []
+
+
+async def test_a_prewarmed_instance_reports_no_init_on_its_first_warm_call(platform, deploy):  # type: ignore[no-untyped-def]
+    await deploy("warmfirst", COUNTER, keep_warm=1)
+    await platform.scheduler.upkeep_once(await platform.list_functions())
+    result, _ = await call(platform, "warmfirst")
+    assert result.cold_start is False
+    assert result.init_duration_ms is None
+
+
+async def test_a_function_whose_init_fails_is_not_kept_warm(platform, deploy):  # type: ignore[no-untyped-def]
+    await deploy(
+        "badinit", "import no_such_module\ndef handler(e, c):\n    return 1\n", keep_warm=1
+    )
+    await platform.scheduler.upkeep_once(await platform.list_functions())
+    assert not any(i.idle for i in platform.scheduler.instances("badinit"))
+    # and a call reports the init error as Lambda does
+    result = await platform.invoke("badinit", b"{}")
+    assert result.error is not None
+    assert result.error["errorType"] == "Runtime.ImportModuleError"
