@@ -141,7 +141,8 @@ class Instance:
             if b"Runtime.OutOfMemory" in reply.content[:200]:
                 outcome = Outcome.OUT_OF_MEMORY
             elif broken and await self._oom_killed():
-                return await self._destroyed_oom(request, started)
+                await self.destroy("out of memory")
+                return self._out_of_memory(request, started)
         else:
             outcome = Outcome.SUCCESS
         if broken:
@@ -149,10 +150,6 @@ class Instance:
         return self._result(
             request, outcome, reply.content, started, float(init_ms) if init_ms else None
         )
-
-    async def _destroyed_oom(self, request: InvokeRequest, started: float) -> InvocationResult:
-        await self.destroy("out of memory")
-        return self._out_of_memory(request, started)
 
     def _out_of_memory(self, request: InvokeRequest, started: float) -> InvocationResult:
         mb = self.sandbox.spec.memory_mb

@@ -97,7 +97,6 @@ class Scheduler:
             if seen is not None and seen[1] != key:
                 self._spawn(self._retire_idle(spec.name, keep_key=key))
             self._current[spec.name] = (spec.updated_at, key)
-            return key
         return key
 
     async def _acquire(self, spec: FunctionSpec, key: str) -> tuple[Instance, bool]:
@@ -229,22 +228,26 @@ class Scheduler:
         """
         if deleted:
             self._current.pop(name, None)
-        async with self._cond:
-            doomed = [i for i in self._instances.get(name, []) if deleted or i.idle]
-            for instance in doomed:
-                self._forget(instance)
-        await asyncio.gather(*(self._discard(i, "function changed or deleted") for i in doomed))
+        await self._remove(lambda i: deleted or i.idle, "function changed or deleted", name)
 
     def update(self, spec: FunctionSpec) -> None:
         """Tell the scheduler a function changed, so stale instances go now."""
         self._observe(spec)
 
     async def _retire_idle(self, name: str, keep_key: str) -> None:
+        await self._remove(
+            lambda i: i.idle and i.pool_key != keep_key, "replaced by a new version", name
+        )
+
+    async def _remove(
+        self, chosen: Callable[[Instance], bool], reason: str, name: str | None = None
+    ) -> None:
+        """Take the chosen instances (of ``name``, or all) out of service, then remove them."""
         async with self._cond:
-            doomed = [i for i in self._instances.get(name, []) if i.idle and i.pool_key != keep_key]
+            doomed = [i for i in self.instances(name) if chosen(i)]
             for instance in doomed:
                 self._forget(instance)
-        await asyncio.gather(*(self._discard(i, "replaced by a new version") for i in doomed))
+        await asyncio.gather(*(self._discard(i, reason) for i in doomed))
 
     # -- background upkeep -------------------------------------------------
 
@@ -343,11 +346,7 @@ class Scheduler:
         """Remove every instance; called at shutdown."""
         # Let evictions and retirements under way finish: they remove containers.
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        async with self._cond:
-            everything = self.instances()
-            for instance in everything:
-                self._forget(instance)
-        await asyncio.gather(*(self._discard(i, "server shutting down") for i in everything))
+        await self._remove(lambda _: True, "server shutting down")
 
 
 def _with_init(result: InvocationResult, init_ms: float) -> InvocationResult:

@@ -7,7 +7,6 @@ passed down. Every variable is ``FAAS_<FIELD>`` in upper case.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -86,9 +85,6 @@ class Settings:
         for name in ("max_instances", "throttle_queue_length", "docker_threads"):
             if getattr(self, name) < 1:
                 raise ValidationFailed(f"FAAS_{name.upper()} must be at least 1", field=name)
-
-    def with_(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
 
     @property
     def code_dir(self) -> Path:
