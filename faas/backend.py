@@ -16,7 +16,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -34,6 +34,9 @@ LABEL_MANAGED = "faas.managed"
 LABEL_NODE = "faas.node"
 LABEL_FUNCTION = "faas.function"
 LABEL_POOL = "faas.pool"
+# The server or worker process that made the container, and its socket directory.
+LABEL_OWNER = "faas.owner"
+LABEL_TOKEN = "faas.token"
 SOCKET_NAME = "agent.sock"
 SANDBOX_SOCKET_DIR = "/run/faas"
 TASK_ROOT = "/var/task"
@@ -56,6 +59,8 @@ class SandboxSpec:
     cpus: float
     network: bool
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Host directory -> path inside (read-write): the function's volumes.
+    mounts: Mapping[Path, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class Backend(Protocol):
 
     async def was_oom_killed(self, sandbox: Sandbox) -> bool: ...
 
-    async def reap(self) -> int: ...
+    async def reap(self, spare_owners: Collection[str]) -> int: ...
 
     async def close(self) -> None: ...
 
@@ -91,6 +96,7 @@ class DockerBackend:
         *,
         sockets_dir: Path,
         node_id: str,
+        owner_id: str,
         start_timeout_s: float,
         tmp_size_mb: int,
         pids_limit: int,
@@ -101,6 +107,7 @@ class DockerBackend:
     ) -> None:
         self._sockets_dir = sockets_dir
         self._node_id = node_id
+        self._owner_id = owner_id
         self._start_timeout_s = start_timeout_s
         self._tmp_size_mb = tmp_size_mb
         self._pids_limit = pids_limit
@@ -131,12 +138,19 @@ class DockerBackend:
         sock_dir = self._sockets_dir / token
         sock_dir.mkdir(mode=0o700)
         self._give_to_sandbox_user(sock_dir)
+        for host in spec.mounts:
+            if not host.exists():
+                # A new volume: the function's user may write to it.
+                host.mkdir(parents=True, mode=0o755)
+                self._give_to_sandbox_user(host)
         name = f"faas-{spec.function[:40]}-{token}"
         labels = {
             LABEL_MANAGED: "1",
             LABEL_NODE: self._node_id,
             LABEL_FUNCTION: spec.function,
             LABEL_POOL: spec.pool_key,
+            LABEL_OWNER: self._owner_id,
+            LABEL_TOKEN: token,
             **spec.labels,
         }
         env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
@@ -160,6 +174,10 @@ class DockerBackend:
             "volumes": {
                 str(spec.code_dir): {"bind": TASK_ROOT, "mode": "ro"},
                 str(sock_dir): {"bind": SANDBOX_SOCKET_DIR, "mode": "rw"},
+                **{
+                    str(host): {"bind": inside, "mode": "rw"}
+                    for host, inside in spec.mounts.items()
+                },
             },
             "network_mode": "bridge" if spec.network else "none",
         }
@@ -249,23 +267,32 @@ class DockerBackend:
 
         return await self.run_sync(inspect)
 
-    async def reap(self) -> int:
-        """Remove every container of this node, e.g. left by a crashed earlier run."""
+    async def reap(self, spare_owners: Collection[str]) -> int:
+        """Remove this node's containers whose owner is not spared (a dead process's).
 
-        def find() -> list[str]:
+        At start a process does not spare itself: containers under its own owner
+        id are from an earlier run of it.
+        """
+        spare = set(spare_owners)
+
+        def find() -> list[tuple[str, str]]:
             found = self._client.api.containers(
                 all=True, filters={"label": [f"{LABEL_MANAGED}=1", f"{LABEL_NODE}={self._node_id}"]}
             )
-            return [c["Id"] for c in found]
+            return [
+                (c["Id"], c["Labels"].get(LABEL_TOKEN, ""))
+                for c in found
+                if c["Labels"].get(LABEL_OWNER) not in spare
+            ]
 
-        ids = await self.run_sync(find)
+        doomed = await self.run_sync(find)
         async with anyio.create_task_group() as tg:
-            for container_id in ids:
+            for container_id, _ in doomed:
                 tg.start_soon(self.run_sync, self._remove, container_id)
-        # Socket directories of reaped containers are dead: start from an empty tree.
-        for entry in self._sockets_dir.iterdir():
-            shutil.rmtree(entry, ignore_errors=True)
-        return len(ids)
+        for _, token in doomed:
+            if token:
+                shutil.rmtree(self._sockets_dir / token, ignore_errors=True)
+        return len(doomed)
 
     async def close(self) -> None:
         await self.run_sync(self._client.close)

@@ -1,8 +1,9 @@
-"""The ``faas`` command: ``faas serve`` and ``faas images build``."""
+"""The ``faas`` command: ``faas serve``, ``faas worker`` and ``faas images build``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import signal
@@ -23,6 +24,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (FAAS_HOST)")
     serve.add_argument("--port", type=int, help="port to bind (FAAS_PORT)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--no-worker", action="store_true", help="do not run async events here (FAAS_WORKER=0)"
+    )
+
+    worker = commands.add_parser("worker", help="run async events only (scale-out)")
+    worker.add_argument("--redis-url", help="Redis URL (FAAS_REDIS_URL)")
+    worker.add_argument("--data-dir", help="code store and sockets (FAAS_DATA_DIR)")
+    worker.add_argument("--concurrency", type=int, help="events at once (FAAS_WORKER_CONCURRENCY)")
+    worker.add_argument("--log-level", default="info")
 
     images = commands.add_parser("images", help="runtime images")
     images_cmd = images.add_subparsers(dest="images_command", required=True)
@@ -41,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "worker":
+            return _worker(args)
         return _images_build(args)
     except FaasError as exc:
         print(f"faas: {exc.message}", file=sys.stderr)
@@ -58,7 +70,10 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         host=args.host,
         port=args.port,
+        worker=False if args.no_worker else None,
     )
+    # Refuse a Redis that cannot hold the queue before serving anything.
+    asyncio.run(_check_store(settings))
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal
     # to whatever handler was there before it; a finished graceful stop is a
     # success, so that handler does nothing and the command exits 0.
@@ -71,6 +86,46 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         timeout_graceful_shutdown=30,
     )
+    return 0
+
+
+async def _check_store(settings: Settings) -> None:
+    from faas import store
+
+    client = store.connect(settings.redis_url)
+    try:
+        async with store.redis_errors():
+            await client.ping()
+        await store.check_no_eviction(client)
+    finally:
+        await client.aclose()
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(
+        os.environ,
+        redis_url=args.redis_url,
+        data_dir=args.data_dir,
+        worker_concurrency=args.concurrency,
+    )
+    return asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> int:
+    from faas.platform import Platform
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    platform = Platform(settings, role="worker", worker=True)
+    try:
+        await platform.start()
+        logging.getLogger("faas").info("worker %s is taking async events", platform.owner_id)
+        await stop.wait()
+    finally:
+        # SIGTERM: stop taking events, drain what runs, hand back the rest.
+        await platform.close()
     return 0
 
 

@@ -12,6 +12,7 @@ where they are raised, so nothing above the backend sees a library exception.
     │   └── BundleTooLarge        413  a zip past a size, entry or ratio limit
     ├── ValidationFailed          422  a config value out of range (names the field)
     ├── FunctionNotFound          404
+    ├── InvocationNotFound        404  no async invocation or dead letter with that id
     ├── FunctionExists            409
     ├── Throttled                 429  concurrency cap full after the bounded wait
     ├── BackendError              502  Docker or the container failed us
@@ -57,6 +58,10 @@ class ValidationFailed(FaasError):
 
 class FunctionNotFound(FaasError):
     """No function has that name."""
+
+
+class InvocationNotFound(FaasError):
+    """No async invocation (or dead letter) has that request id."""
 
 
 class FunctionExists(FaasError):

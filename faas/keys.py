@@ -1,19 +1,48 @@
 """Every Redis key the platform uses, in one place.
 
-| key                        | type   | holds                                              |
-|----------------------------|--------|----------------------------------------------------|
-| ``faas:functions``         | set    | names of all registered functions                  |
-| ``faas:fn:<name>``         | string | the function's spec as JSON (``FunctionSpec``)     |
+| key                        | type   | holds                                                   |
+|----------------------------|--------|---------------------------------------------------------|
+| ``faas:functions``         | set    | names of all registered functions                       |
+| ``faas:fn:<name>``         | string | the function's spec as JSON (``FunctionSpec``)          |
+| ``faas:q:events``          | stream | async events ready to run: entries ``{id: requestId}``; |
+|                            |        | consumer group ``workers``, whose pending entries list  |
+|                            |        | is the in-flight work, each entry's idle time its lease |
+| ``faas:q:delayed``         | zset   | requestIds waiting for a retry; score = due (epoch ms)  |
+| ``faas:inv:<requestId>``   | hash   | one async invocation (``faas.invocations.Invocation``): |
+|                            |        | function, payload, state, attempts, times, result or    |
+|                            |        | error; expires ``FAAS_RESULT_TTL_S`` after it succeeds  |
+|                            |        | or fails, kept while dead-lettered                      |
+| ``faas:dlq:<name>``        | zset   | a function's dead letters: requestIds, score = time     |
+| ``faas:owners``            | zset   | live server/worker processes: owner id, score = the     |
+|                            |        | epoch time its heartbeat lapses; containers whose owner |
+|                            |        | lapsed are reaped by any live process of the node       |
 
-Values are JSON, never pickle. Keys take a prefix so several installations can
-share one Redis (``FAAS_REDIS_URL`` may also select a database number).
+An event is in exactly one of: the stream (queued or in flight), the delayed
+set (waiting to retry), a dead-letter set, or none (finished). Moves between
+them happen in one MULTI/EXEC or one Lua script, so a crash at any point leaves
+the event somewhere. Values are JSON, never pickle. Keys take a prefix so
+several installations can share one Redis (``FAAS_REDIS_URL`` may also select
+a database number).
 """
 
 from __future__ import annotations
 
 PREFIX = "faas:"
 FUNCTIONS = PREFIX + "functions"
+EVENTS = PREFIX + "q:events"
+EVENTS_GROUP = "workers"
+DELAYED = PREFIX + "q:delayed"
+INVOCATION_PREFIX = PREFIX + "inv:"
+OWNERS = PREFIX + "owners"
 
 
 def function(name: str) -> str:
     return f"{PREFIX}fn:{name}"
+
+
+def invocation(request_id: str) -> str:
+    return INVOCATION_PREFIX + request_id
+
+
+def dead_letters(name: str) -> str:
+    return f"{PREFIX}dlq:{name}"

@@ -22,6 +22,10 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Lambda: `path/to/module.function`, no spaces.
 HANDLER_PATTERN = re.compile(r"^[A-Za-z0-9_./-]{1,128}$")
 ENV_KEY_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+VOLUME_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Lambda mounts file systems under /mnt only.
+MOUNT_PATH_PATTERN = re.compile(r"^/mnt/[A-Za-z0-9_.-]{1,64}$")
+VOLUMES_MAX = 5
 
 PYTHON_RUNTIMES = ("python3.11",)
 PROVIDED_RUNTIMES = ("provided", "provided.al2", "provided.al2023")
@@ -33,6 +37,8 @@ ENV_MAX_BYTES = 4096
 KEEP_WARM_MAX = 100
 # Lambda's limit for a synchronous event.
 INVOKE_MAX_BYTES = 6 * 1024 * 1024
+# Lambda's limit for an asynchronous event.
+ASYNC_INVOKE_MAX_BYTES = 1024 * 1024
 
 # Lambda reserves these; a function's env may not override them.
 RESERVED_ENV = frozenset(
@@ -70,6 +76,61 @@ class FunctionConfig:
     concurrency: int | None = None
     keep_warm: int = 0
     network: bool = True
+    # Volume name (a directory under the server's volumes dir) -> mount path under /mnt.
+    volumes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AsyncConfig:
+    """How asynchronous invocations of a function are retried and where results go.
+
+    Defaults are Lambda's: two retries, about a minute then two between them,
+    events kept for six hours. Destinations name functions invoked asynchronously
+    with Lambda's destination record.
+    """
+
+    max_retries: int = 2
+    backoff_base_s: float = 60.0
+    backoff_max_s: float = 120.0
+    max_event_age_s: int = 6 * 3600
+    on_success: str | None = None
+    on_failure: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for key in ("on_success", "on_failure"):
+            data[key] = {"function": data[key]} if data[key] else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AsyncConfig:
+        """Parse the API's (and the store's) shape; raises ``ValidationFailed``."""
+        if not isinstance(data, dict):
+            raise ValidationFailed("the async config must be a JSON object")
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValidationFailed(f"unknown field {unknown[0]!r}", field=unknown[0])
+        values = dict(data)
+        for key in ("on_success", "on_failure"):
+            values[key] = _destination(key, values.get(key))
+        return validate_async_config(cls(**values))
+
+
+def _destination(key: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict) and set(value) == {"function"}:
+        return validate_name(value["function"], field=key)
+    raise ValidationFailed(f'{key} must be {{"function": NAME}} or null', field=key)
+
+
+def validate_async_config(config: AsyncConfig) -> AsyncConfig:
+    _int_in_range("max_retries", config.max_retries, 0, 10)
+    _number_in_range("backoff_base_s", config.backoff_base_s, 0.1, 3600)
+    _number_in_range("backoff_max_s", config.backoff_max_s, config.backoff_base_s, 6 * 3600)
+    _int_in_range("max_event_age_s", config.max_event_age_s, 60, 6 * 3600)
+    return config
 
 
 @dataclass(frozen=True)
@@ -81,6 +142,7 @@ class FunctionSpec:
     code_size: int
     created_at: float
     updated_at: float
+    async_config: AsyncConfig = field(default_factory=AsyncConfig)
 
     @property
     def name(self) -> str:
@@ -98,13 +160,14 @@ class FunctionSpec:
             code_size=data["code_size"],
             created_at=data["created_at"],
             updated_at=data["updated_at"],
+            async_config=AsyncConfig(**data.get("async_config", {})),
         )
 
 
-def validate_name(name: str) -> str:
+def validate_name(name: object, field: str = "name") -> str:
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise ValidationFailed(
-            "name must be 1-64 characters of letters, digits, '-' and '_'", field="name"
+            f"{field} must be a name of 1-64 letters, digits, '-' and '_'", field=field
         )
     return name
 
@@ -131,12 +194,35 @@ def validate_config(config: FunctionConfig) -> FunctionConfig:
     if not isinstance(config.network, bool):
         raise ValidationFailed("network must be true or false", field="network")
     _validate_env(config.env)
+    _validate_volumes(config.volumes)
     return config
+
+
+def _validate_volumes(volumes: object) -> None:
+    if not isinstance(volumes, dict) or len(volumes) > VOLUMES_MAX:
+        raise ValidationFailed(
+            f"volumes must be an object of at most {VOLUMES_MAX} name: /mnt/path pairs",
+            field="volumes",
+        )
+    for name, path in volumes.items():
+        if not isinstance(name, str) or not VOLUME_NAME_PATTERN.match(name):
+            raise ValidationFailed(f"volume name {name!r} is not valid", field="volumes")
+        if not isinstance(path, str) or not MOUNT_PATH_PATTERN.match(path):
+            raise ValidationFailed(
+                f"volume {name!r} must mount at /mnt/<name>, not {path!r}", field="volumes"
+            )
+    if len(set(volumes.values())) != len(volumes):
+        raise ValidationFailed("two volumes share a mount path", field="volumes")
 
 
 def _int_in_range(name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValidationFailed(f"{name} must be an integer from {low} to {high}", field=name)
+
+
+def _number_in_range(name: str, value: object, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValidationFailed(f"{name} must be a number from {low:g} to {high:g}", field=name)
 
 
 def _validate_env(env: object) -> None:
@@ -183,6 +269,7 @@ def pool_key(spec: FunctionSpec) -> str:
         "memory_mb": c.memory_mb,
         "env": c.env,
         "network": c.network,
+        "volumes": c.volumes,
     }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 

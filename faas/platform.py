@@ -1,8 +1,14 @@
-"""The platform: the one object the gateway and CLI call into.
+"""The platform: the one object the gateway, the CLI and the worker call into.
 
-It wires the code store, the registry, the scheduler, the backend and the
-runtime images together, and owns their start-up (reap orphans of an earlier
-run, start upkeep) and shut-down (remove every container).
+It wires the store, the code store, the registry, the queue, the scheduler,
+the backend and the runtime images together, and owns their start-up (check
+Redis, reap containers of dead processes, start upkeep and the async worker)
+and shut-down (drain the worker, remove every container).
+
+Each process has an owner id, written on its containers and kept alive in
+Redis by a heartbeat: any live process of the node reaps the containers of a
+process whose heartbeat lapsed (it was killed), and a restarted ``faas serve``
+reaps its own earlier run's at once.
 """
 
 from __future__ import annotations
@@ -11,39 +17,61 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import secrets
 import time
 import uuid
 from pathlib import Path
 
+from faas import keys, store
 from faas.backend import DockerBackend
 from faas.bundle import BundleLimits
 from faas.codestore import CodeRef, CodeStore
-from faas.errors import BackendError, FunctionExists, FunctionNotFound
+from faas.errors import (
+    BackendError,
+    FunctionExists,
+    FunctionNotFound,
+    InvalidRequest,
+    ValidationFailed,
+)
 from faas.images import Images
+from faas.invocations import Invocation
+from faas.lambda_env import function_arn
 from faas.models import (
+    AsyncConfig,
     FunctionConfig,
     FunctionSpec,
     InvocationResult,
     apply_patch,
     validate_config,
 )
+from faas.queue import Queue
 from faas.registry import Registry
 from faas.scheduler import Scheduler
 from faas.settings import Settings
+from faas.worker import Worker
 
 log = logging.getLogger(__name__)
+
+# Reap containers of dead processes every this many upkeep ticks.
+ORPHAN_REAP_EVERY = 5
 
 
 class Platform:
     """Functions and their invocations, end to end."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, role: str = "serve", worker: bool | None = None):
         self.settings = settings
+        # A server keeps its id across restarts (and reaps its earlier run);
+        # each worker process is a new owner.
+        self.owner_id = role if role == "serve" else f"{role}-{secrets.token_hex(4)}"
         self.codestore = CodeStore(settings.code_dir, BundleLimits())
-        self.registry = Registry.from_url(settings.redis_url)
+        self.redis = store.connect(settings.redis_url)
+        self.registry = Registry(self.redis)
+        self.queue = Queue(self.redis, lease_s=settings.lease_s, result_ttl_s=settings.result_ttl_s)
         self.backend = DockerBackend(
             sockets_dir=settings.sockets_dir,
             node_id=settings.node_id,
+            owner_id=self.owner_id,
             start_timeout_s=settings.start_timeout_s,
             tmp_size_mb=settings.tmp_size_mb,
             pids_limit=settings.pids_limit,
@@ -57,27 +85,78 @@ class Platform:
             self.backend,
             image_for=lambda _spec: self.images.runtime_image(self.backend),
             code_dir_for=self._code_dir,
+            mounts_for=self._mounts,
         )
-        self._upkeep: asyncio.Task[None] | None = None
+        self.worker: Worker | None = None
+        if settings.worker if worker is None else worker:
+            self.worker = Worker(
+                self.queue,
+                self.registry,
+                self.scheduler.invoke,
+                self.arn,
+                consumer=f"{settings.node_id}-{self.owner_id}",
+                concurrency=settings.worker_concurrency,
+            )
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        await self.registry.ping()
+        async with store.redis_errors():
+            await self.redis.ping()
+        await self.queue.setup()
         await self.backend.ping()
-        reaped = await self.backend.reap()
+        await self._heartbeat()
+        reaped = await self.backend.reap(await self._live_owners(exclude=self.owner_id))
         if reaped:
-            log.info("removed %d containers left by an earlier run", reaped)
-        self._upkeep = asyncio.create_task(self.scheduler.run_upkeep(self.registry.list))
+            log.info("removed %d containers left by an earlier or dead process", reaped)
+        self._tasks.append(asyncio.create_task(self.scheduler.run_upkeep(self.registry.list)))
+        self._tasks.append(asyncio.create_task(self._housekeeping()))
+        if self.worker is not None:
+            self.worker.start()
 
     async def close(self) -> None:
-        if self._upkeep is not None:
-            self._upkeep.cancel()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._upkeep
         try:
-            await self.scheduler.close()
+            if self.worker is not None:
+                await self.worker.stop(self.settings.drain_s)
         finally:
-            await self.registry.close()
-            await self.backend.close()
+            for task in self._tasks:
+                task.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await task
+            try:
+                await self.scheduler.close()
+            finally:
+                with contextlib.suppress(Exception):
+                    await self.redis.zrem(keys.OWNERS, self.owner_id)
+                await self.redis.aclose()
+                await self.backend.close()
+
+    # -- liveness of the processes of this node ---------------------------------
+
+    async def _heartbeat(self) -> None:
+        now = time.time()
+        async with store.redis_errors(), self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(keys.OWNERS, {self.owner_id: now + self.settings.heartbeat_ttl_s})
+            pipe.zremrangebyscore(keys.OWNERS, "-inf", now - 86400)
+            await pipe.execute()
+
+    async def _live_owners(self, exclude: str | None = None) -> set[str]:
+        async with store.redis_errors():
+            live: list[bytes] = await self.redis.zrangebyscore(keys.OWNERS, time.time(), "+inf")  # type: ignore[assignment]
+        return {m.decode() for m in live} - {exclude or ""}
+
+    async def _housekeeping(self) -> None:
+        tick = 0
+        while True:
+            await asyncio.sleep(self.settings.reap_interval_s)
+            tick += 1
+            try:
+                await self._heartbeat()
+                if tick % ORPHAN_REAP_EVERY == 0:
+                    reaped = await self.backend.reap(await self._live_owners())
+                    if reaped:
+                        log.info("removed %d containers of dead processes", reaped)
+            except Exception as exc:
+                log.warning("housekeeping failed: %s", exc)
 
     # -- management ---------------------------------------------------------
 
@@ -97,6 +176,10 @@ class Platform:
             return await asyncio.to_thread(self.codestore.unpacked, sha)
         except FileNotFoundError:
             raise BackendError(f"code {sha[:12]} is missing from this server's store") from None
+
+    def _mounts(self, spec: FunctionSpec) -> dict[Path, str]:
+        root = self.settings.volumes_root
+        return {root / name: inside for name, inside in spec.config.volumes.items()}
 
     def _store(self, code: Path) -> CodeRef:
         # Unpack at upload, not at the first invoke: a cold start should not pay for it.
@@ -126,6 +209,15 @@ class Platform:
         self.scheduler.update(spec)
         return spec
 
+    async def set_async_config(self, name: str, config: AsyncConfig) -> FunctionSpec:
+        for key, target in (("on_success", config.on_success), ("on_failure", config.on_failure)):
+            if target is not None and not await self.registry.exists(target):
+                raise ValidationFailed(f"destination function {target!r} not found", field=key)
+        return await self.registry.update(
+            name,
+            lambda cur: dataclasses.replace(cur, async_config=config, updated_at=_after(cur)),
+        )
+
     async def get_function(self, name: str) -> FunctionSpec:
         return await self.registry.get(name)
 
@@ -150,6 +242,34 @@ class Platform:
     ) -> InvocationResult:
         spec = await self.registry.get(name)
         return await self.scheduler.invoke(spec, event, request_id or str(uuid.uuid4()))
+
+    async def invoke_async(self, name: str, event: bytes) -> str:
+        """Queue an event; returns its request id once Redis holds it."""
+        await self.registry.get(name)  # 404 for an unknown function, as Lambda
+        request_id = str(uuid.uuid4())
+        await self.queue.enqueue(
+            Invocation(request_id=request_id, function=name, payload=event, enqueued_at=time.time())
+        )
+        return request_id
+
+    async def get_invocation(self, request_id: str) -> Invocation:
+        return await self.queue.get(request_id)
+
+    async def dead_letters(
+        self, name: str, offset: int, limit: int
+    ) -> tuple[int, list[Invocation]]:
+        return await self.queue.dead_letters(name, offset, limit)
+
+    async def redrive(self, name: str, request_ids: list[str] | None) -> list[str]:
+        if request_ids is not None and not request_ids:
+            raise InvalidRequest("ids is empty; leave it out to redrive every dead letter")
+        return await self.queue.redrive(name, request_ids)
+
+    async def delete_dead_letter(self, name: str, request_id: str) -> None:
+        await self.queue.delete_dead_letter(name, request_id)
+
+    def arn(self, name: str) -> str:
+        return function_arn(self.settings.region, self.settings.account_id, name)
 
 
 def _after(spec: FunctionSpec) -> float:

@@ -1,32 +1,21 @@
 """The function registry: function specs in Redis (keys in ``faas.keys``).
 
-Redis errors are translated here into ``StoreUnavailable``; nothing above this
-module sees a redis exception.
+Redis errors are translated into ``StoreUnavailable`` (``faas.store``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import WatchError
 
 from faas import keys
 from faas.errors import FunctionExists, FunctionNotFound, StoreUnavailable
 from faas.models import FunctionSpec
+from faas.store import redis_errors
 
 SpecChange = Callable[[FunctionSpec], FunctionSpec]
-
-
-@asynccontextmanager
-async def _redis_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except WatchError:
-        raise  # a lost optimistic-lock race: the caller retries
-    except RedisError as exc:
-        raise StoreUnavailable(f"the metadata store (Redis) is unavailable: {exc}") from exc
 
 
 class Registry:
@@ -35,30 +24,19 @@ class Registry:
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
 
-    @classmethod
-    def from_url(cls, url: str) -> Registry:
-        return cls(aioredis.Redis.from_url(url))
-
-    async def ping(self) -> None:
-        async with _redis_errors():
-            await self._redis.ping()
-
-    async def close(self) -> None:
-        await self._redis.aclose()
-
     async def create(self, spec: FunctionSpec) -> None:
-        async with _redis_errors():
+        async with redis_errors():
             created = await self._redis.set(keys.function(spec.name), spec.to_json(), nx=True)
             if not created:
                 raise FunctionExists(f"function {spec.name!r} already exists")
             await self._redis.sadd(keys.FUNCTIONS, spec.name)
 
     async def exists(self, name: str) -> bool:
-        async with _redis_errors():
+        async with redis_errors():
             return bool(await self._redis.exists(keys.function(name)))
 
     async def get(self, name: str) -> FunctionSpec:
-        async with _redis_errors():
+        async with redis_errors():
             raw = await self._redis.get(keys.function(name))
         if raw is None:
             raise FunctionNotFound(f"function {name!r} not found")
@@ -71,7 +49,7 @@ class Registry:
         :meth:`update` can redo its read-modify-write.
         """
         key = keys.function(spec.name)
-        async with _redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
             await pipe.watch(key)
             raw = await pipe.get(key)
             if raw is None:
@@ -96,7 +74,7 @@ class Registry:
 
     async def delete(self, name: str) -> FunctionSpec:
         spec = await self.get(name)
-        async with _redis_errors():
+        async with redis_errors():
             removed = await self._redis.delete(keys.function(name))
             await self._redis.srem(keys.FUNCTIONS, name)
         if not removed:
@@ -104,7 +82,7 @@ class Registry:
         return spec
 
     async def list(self) -> list[FunctionSpec]:
-        async with _redis_errors():
+        async with redis_errors():
             members = await self._redis.smembers(keys.FUNCTIONS)
             names = sorted(m.decode() if isinstance(m, bytes) else m for m in members)
             if not names:

@@ -39,6 +39,8 @@ class InvokeRequest:
     timeout_s: float
     function_arn: str
     cold_start: bool
+    # 1 for a sync call; the async attempt number otherwise (docs/async.md).
+    attempt: int = 1
 
 
 Listener = Callable[["Instance", str], Awaitable[None]]
@@ -105,6 +107,7 @@ class Instance:
             "X-Request-Id": request.request_id,
             "X-Deadline-Ms": str(deadline_ms),
             "X-Invoked-Function-Arn": request.function_arn,
+            "X-Faas-Attempt": str(request.attempt),
             "Content-Type": "application/json",
         }
         self._check_alive()

@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 
 ImageProvider = Callable[[FunctionSpec], Awaitable[str]]
 CodeProvider = Callable[[str], Awaitable[Path]]
+MountProvider = Callable[[FunctionSpec], dict[Path, str]]
 SpecLister = Callable[[], Awaitable[list[FunctionSpec]]]
+OnStart = Callable[[], Awaitable[int]]
 
 
 class Scheduler:
@@ -47,11 +49,13 @@ class Scheduler:
         backend: Backend,
         image_for: ImageProvider,
         code_dir_for: CodeProvider,
+        mounts_for: MountProvider = lambda _spec: {},
     ) -> None:
         self._settings = settings
         self._backend = backend
         self._image_for = image_for
         self._code_dir_for = code_dir_for
+        self._mounts_for = mounts_for
         self._cond = asyncio.Condition()
         self._instances: dict[str, list[Instance]] = defaultdict(list)
         self._starting: Counter[str] = Counter()
@@ -63,11 +67,28 @@ class Scheduler:
 
     # -- invoking ---------------------------------------------------------
 
-    async def invoke(self, spec: FunctionSpec, event: bytes, request_id: str) -> InvocationResult:
-        """Run ``event`` on an instance of ``spec``; raises ``Throttled`` or ``BackendError``."""
+    async def invoke(
+        self,
+        spec: FunctionSpec,
+        event: bytes,
+        request_id: str,
+        on_start: OnStart | None = None,
+    ) -> InvocationResult:
+        """Run ``event`` on an instance of ``spec``; raises ``Throttled`` or ``BackendError``.
+
+        ``on_start`` is called once an instance is held, just before the event
+        runs, and returns the attempt number the function is told (async retries).
+        """
         key = self._observe(spec)
         instance, cold = await self._acquire(spec, key)
         init_ms: float | None = None
+        attempt = 1
+        if on_start is not None:
+            try:
+                attempt = await on_start()
+            except BaseException:
+                await self._release(instance)
+                raise
         try:
             if cold:
                 init_ms = await instance.wait_initialized(self._settings.init_timeout_s)
@@ -78,6 +99,7 @@ class Scheduler:
                     timeout_s=float(spec.config.timeout_s),
                     function_arn=self._arn(spec.name),
                     cold_start=cold,
+                    attempt=attempt,
                 )
             )
         except BaseException:
@@ -178,6 +200,7 @@ class Scheduler:
                 spec.config.memory_mb, self._settings.min_cpus, self._host_cpus
             ),
             network=spec.config.network,
+            mounts=self._mounts_for(spec),
         )
         sandbox = await self._backend.create(sandbox_spec)
         instance = Instance(sandbox, self._backend, self._on_destroyed)

@@ -56,6 +56,15 @@ class Settings:
     runtime_image_repo: str = "faas-runtime"
     debian_mirror: str = "http://deb.debian.org/debian"
 
+    # Async invocations (docs/async.md).
+    worker: bool = True
+    worker_concurrency: int = 16
+    lease_s: float = 30.0
+    drain_s: float = 25.0
+    result_ttl_s: int = 86400
+    # Function volumes are directories under here (default: <data_dir>/volumes).
+    volumes_dir: str = ""
+
     region: str = "local-1"
     account_id: str = "000000000000"
 
@@ -82,7 +91,14 @@ class Settings:
                 f"would pass the {MAX_SOCKET_PATH}-byte Unix socket path limit",
                 field="data_dir",
             )
-        for name in ("max_instances", "throttle_queue_length", "docker_threads"):
+        if self.lease_s < 1:
+            raise ValidationFailed("FAAS_LEASE_S must be at least 1 second", field="lease_s")
+        for name in (
+            "max_instances",
+            "throttle_queue_length",
+            "docker_threads",
+            "worker_concurrency",
+        ):
             if getattr(self, name) < 1:
                 raise ValidationFailed(f"FAAS_{name.upper()} must be at least 1", field=name)
 
@@ -94,6 +110,19 @@ class Settings:
     def sockets_dir(self) -> Path:
         return self.data_dir / "sockets"
 
+    @property
+    def volumes_root(self) -> Path:
+        return Path(self.volumes_dir) if self.volumes_dir else self.data_dir / "volumes"
+
+    @property
+    def heartbeat_ttl_s(self) -> float:
+        """How long a process's containers outlive its last heartbeat before others reap them."""
+        return max(15.0, 5 * self.reap_interval_s)
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True}
+_BOOLS.update({"0": False, "false": False, "no": False, "off": False})
+
 
 def _convert(name: str, kind: Any, raw: str) -> Any:
     kind = str(kind)
@@ -102,6 +131,10 @@ def _convert(name: str, kind: Any, raw: str) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "bool":
+            if raw.lower() not in _BOOLS:
+                raise ValueError(raw)
+            return _BOOLS[raw.lower()]
         if kind == "Path":
             return Path(os.path.expanduser(raw))
     except ValueError:

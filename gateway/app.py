@@ -14,7 +14,7 @@ from faas.platform import Platform
 from faas.settings import Settings
 from gateway import errors
 from gateway.limits import BodyLimit, LimitFor
-from gateway.routers import functions, invoke
+from gateway.routers import functions, invocations, invoke
 
 DEFAULT_BODY_LIMIT = 1 << 20
 # Multipart framing and form fields around the zip itself.
@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(functions.router)
     app.include_router(invoke.router)
+    app.include_router(invocations.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

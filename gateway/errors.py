@@ -21,6 +21,7 @@ STATUS: list[tuple[type[errors.FaasError], int]] = [
     (errors.PayloadTooLarge, 413),
     (errors.ValidationFailed, 422),
     (errors.FunctionNotFound, 404),
+    (errors.InvocationNotFound, 404),
     (errors.FunctionExists, 409),
     (errors.Throttled, 429),
     (errors.ImageUnavailable, 503),

@@ -7,6 +7,7 @@ give the API its types and documentation.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,6 +24,7 @@ class FunctionOut(BaseModel):
     concurrency: int | None
     keep_warm: int
     network: bool
+    volumes: dict[str, str]
     code_sha256: str
     code_size: int
     created_at: datetime
@@ -41,6 +43,7 @@ class FunctionOut(BaseModel):
             concurrency=c.concurrency,
             keep_warm=c.keep_warm,
             network=c.network,
+            volumes=c.volumes,
             code_sha256=spec.code_sha256,
             code_size=spec.code_size,
             created_at=datetime.fromtimestamp(spec.created_at, UTC),
@@ -65,6 +68,71 @@ class FunctionPatch(BaseModel):
     concurrency: int | None = None
     keep_warm: int | None = None
     network: bool | None = None
+    volumes: dict[str, str] | None = None
+
+
+class Destination(BaseModel):
+    function: str
+
+
+class AsyncConfigOut(BaseModel):
+    """Retries, event age and destinations of async invocations (``PUT`` takes the same)."""
+
+    max_retries: int
+    backoff_base_s: float
+    backoff_max_s: float
+    max_event_age_s: int
+    on_success: Destination | None
+    on_failure: Destination | None
+
+    @classmethod
+    def of(cls, spec: FunctionSpec) -> AsyncConfigOut:
+        return cls(**spec.async_config.to_dict())
+
+
+class Accepted(BaseModel):
+    requestId: str
+
+
+class InvocationOut(BaseModel):
+    requestId: str
+    function: str
+    state: str
+    attempts: int
+    throttledRetries: int
+    enqueuedAt: str | None
+    firstAttemptAt: str | None
+    lastAttemptAt: str | None
+    finishedAt: str | None
+    codeSha256: str | None
+    result: Any
+    error: dict[str, Any] | None
+    reason: str | None
+
+
+class DeadLetterOut(BaseModel):
+    id: str
+    requestId: str
+    reason: str | None
+    errorType: str | None
+    errorMessage: str
+    attempts: int
+    firstAttemptAt: str | None
+    lastAttemptAt: str | None
+    deadLetteredAt: str | None
+    codeSha256: str | None
+    payload: Any
+
+
+class DeadLetterPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[DeadLetterOut]
+
+
+class Redriven(BaseModel):
+    redriven: list[str]
 
 
 class ErrorOut(BaseModel):

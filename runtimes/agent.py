@@ -421,6 +421,8 @@ class Agent:
             "Lambda-Runtime-Deadline-Ms": deadline,
             "Lambda-Runtime-Invoked-Function-Arn": h.get("x-invoked-function-arn", ""),
             "Lambda-Runtime-Trace-Id": h.get("x-amzn-trace-id") or trace,
+            # Not Lambda's: which async attempt this is (1 for a sync call).
+            "Faas-Attempt": h.get("x-faas-attempt") or "1",
         }
         if h.get("x-client-context"):
             # The platform sends base64 (as the Invoke API does); runtimes expect JSON.

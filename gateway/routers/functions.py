@@ -9,9 +9,10 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from faas.errors import InvalidRequest, ValidationFailed
-from faas.models import FunctionConfig, validate_name
+from faas.models import AsyncConfig, FunctionConfig, validate_name
+from gateway.bodies import json_body
 from gateway.deps import PlatformDep
-from gateway.schemas import ErrorOut, FunctionList, FunctionOut, FunctionPatch
+from gateway.schemas import AsyncConfigOut, ErrorOut, FunctionList, FunctionOut, FunctionPatch
 from gateway.uploads import save_stream, save_upload, temp_path
 
 router = APIRouter(prefix="/v1/functions", tags=["functions"])
@@ -21,16 +22,17 @@ ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def _parse_env(raw: str | None) -> dict[str, str]:
+def _json_object(raw: str | None, field: str) -> dict[str, str]:
+    """A form field holding a JSON object of strings (``env``, ``volumes``)."""
     if raw is None or raw.strip() == "":
         return {}
     try:
-        env = json.loads(raw)
+        value = json.loads(raw)
     except (ValueError, RecursionError):
-        raise ValidationFailed("env must be a JSON object of strings", field="env") from None
-    if not isinstance(env, dict):
-        raise ValidationFailed("env must be a JSON object of strings", field="env")
-    return env
+        value = None
+    if not isinstance(value, dict):
+        raise ValidationFailed(f"{field} must be a JSON object of strings", field=field)
+    return value
 
 
 @router.post("", status_code=201, response_model=FunctionOut, responses=ERRORS)
@@ -46,6 +48,9 @@ async def create_function(
     concurrency: Annotated[int | None, Form()] = None,
     keep_warm: Annotated[int, Form()] = 0,
     network: Annotated[bool, Form()] = True,
+    volumes: Annotated[
+        str | None, Form(description="JSON object: volume name to /mnt path")
+    ] = None,
 ) -> FunctionOut:
     """Upload a zip and register a function (409 if the name exists)."""
     config = FunctionConfig(
@@ -54,10 +59,11 @@ async def create_function(
         handler=handler,
         memory_mb=memory_mb,
         timeout_s=timeout_s,
-        env=_parse_env(env),
+        env=_json_object(env, "env"),
         concurrency=concurrency,
         keep_warm=keep_warm,
         network=network,
+        volumes=_json_object(volumes, "volumes"),
     )
     store = platform.codestore
     with temp_path(store.tmp_dir) as path:
@@ -83,6 +89,19 @@ async def update_config(platform: PlatformDep, name: str, patch: FunctionPatch) 
     if not changes:
         raise InvalidRequest("nothing to change: send at least one field")
     return FunctionOut.of(await platform.update_config(name, changes))
+
+
+@router.get("/{name}/async-config", response_model=AsyncConfigOut, responses=ERRORS)
+async def get_async_config(platform: PlatformDep, name: str) -> AsyncConfigOut:
+    """How async invocations of the function are retried, aged out and reported."""
+    return AsyncConfigOut.of(await platform.get_function(name))
+
+
+@router.put("/{name}/async-config", response_model=AsyncConfigOut, responses=ERRORS)
+async def put_async_config(platform: PlatformDep, name: str, request: Request) -> AsyncConfigOut:
+    """Replace the async config; absent fields take their defaults."""
+    config = AsyncConfig.from_dict(await json_body(request))
+    return AsyncConfigOut.of(await platform.set_async_config(name, config))
 
 
 @router.put(

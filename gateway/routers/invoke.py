@@ -1,16 +1,25 @@
-"""Invoke API: run a function synchronously and return what it returned."""
+"""Invoke API: run a function and return what it returned, or queue the event.
+
+The invocation type comes from ``X-Faas-Invocation-Type`` (or Lambda's
+``X-Amz-Invocation-Type``): ``RequestResponse`` (the default) waits for the
+result, ``Event`` queues the event and answers 202 once Redis holds it,
+``DryRun`` only checks the function and the event.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
 
 from faas.errors import InvalidRequest
-from faas.models import InvocationResult, Outcome
+from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES, InvocationResult, Outcome
+from gateway.bodies import json_event
 from gateway.deps import PlatformDep
-from gateway.schemas import ErrorOut, FunctionErrorOut
+from gateway.schemas import Accepted, ErrorOut, FunctionErrorOut
 
 router = APIRouter(prefix="/v1/functions", tags=["invoke"])
 
@@ -26,22 +35,37 @@ STATUS = {
     "/{name}/invoke",
     responses={
         200: {"description": "the handler's return value, as JSON"},
+        202: {"model": Accepted, "description": "the event is queued (Event)"},
+        204: {"description": "the function exists and the event is valid (DryRun)"},
         500: {"model": FunctionErrorOut, "description": "the function failed"},
         504: {"model": FunctionErrorOut, "description": "the function timed out"},
         **{code: {"model": ErrorOut} for code in (400, 404, 413, 429, 502, 503)},
     },
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": {}}}}},
 )
-async def invoke(platform: PlatformDep, name: str, request: Request) -> Response:
-    """Run the function with the request body as its event (JSON, up to 6 MB)."""
-    event = await request.body()
-    if event.strip() == b"":
-        event = b"{}"
-    else:
-        try:
-            json.loads(event)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidRequest(f"the event is not valid JSON: {exc}") from None
+async def invoke(
+    platform: PlatformDep,
+    name: str,
+    request: Request,
+    x_faas_invocation_type: Annotated[str | None, Header()] = None,
+    x_amz_invocation_type: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Run the function with the request body as its event (JSON, up to 6 MB; 1 MB queued)."""
+    kind = x_faas_invocation_type or x_amz_invocation_type or "RequestResponse"
+    if kind == "Event":
+        event = await json_event(request, ASYNC_INVOKE_MAX_BYTES)
+        request_id = await platform.invoke_async(name, event)
+        return JSONResponse(
+            {"requestId": request_id}, status_code=202, headers={"X-Request-Id": request_id}
+        )
+    if kind not in ("RequestResponse", "DryRun"):
+        raise InvalidRequest(
+            f"invocation type {kind!r} is not one of RequestResponse, Event, DryRun"
+        )
+    event = await json_event(request, INVOKE_MAX_BYTES)
+    if kind == "DryRun":
+        await platform.get_function(name)
+        return Response(status_code=204)
     request_id = str(uuid.uuid4())
     result = await platform.invoke(name, event, request_id)
     return to_response(result)

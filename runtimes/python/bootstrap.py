@@ -60,6 +60,7 @@ class LambdaContext:
                 else None,
             )
         self._deadline_ms = deadline_ms
+        self.attempt = 1
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before the platform's deadline, never negative."""
@@ -204,6 +205,8 @@ def handle(
         deadline_ms = int(headers.get("Lambda-Runtime-Deadline-Ms") or 0)
         arn = headers.get("Lambda-Runtime-Invoked-Function-Arn", "")
         context = LambdaContext(request_id, deadline_ms, arn, client_context)
+        # Not Lambda's: which attempt of an async event this is (1 for sync calls).
+        context.attempt = int(headers.get("Faas-Attempt") or 1)
         try:
             event = json.loads(body)
         except ValueError as exc:

@@ -1,0 +1,378 @@
+"""The async queue in Redis: durable enqueue, leased delivery, retries, dead letters.
+
+Keys are documented in ``faas.keys``. Events wait in a stream read through one
+consumer group: ``XREADGROUP`` moves an entry atomically into the group's
+pending list, which is the in-flight work, and the entry's idle time is its
+lease. A worker renews the leases of what it runs (``XCLAIM`` resets the idle
+time); a sweeper run by every worker gives entries whose lease lapsed (their
+worker died) back to the queue: in one script it acknowledges and deletes the
+old entry and appends a new one. Retries wait in a sorted set by due time and
+are promoted into the stream when due. Every move of an event is one
+MULTI/EXEC or one script, so a crash anywhere leaves it in exactly one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError, WatchError
+
+from faas import keys
+from faas.errors import InvocationNotFound, StoreUnavailable
+from faas.invocations import TERMINAL, Invocation, State
+from faas.store import check_no_eviction, redis_errors
+
+# Fields an outcome may clear: a retry after an error forgets no error, but a
+# redrive or a success after a failed attempt must not show a stale one.
+_CLEARABLE = ("result", "error", "reason", "finished_at")
+
+# Hand an event to its consumer unless it already ended (a duplicate entry) or
+# is gone (its dead letter deleted): then drop the entry.
+_CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if (not state) or state == 'succeeded' or state == 'failed' or state == 'dead-lettered' then
+  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('XDEL', KEYS[2], ARGV[2])
+  return false
+end
+redis.call('HSET', KEYS[1], 'lease', ARGV[2])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# Give entries whose lease lapsed back to the queue, as new entries.
+_SWEEP = """
+local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0',
+                           'COUNT', ARGV[4])
+local n = 0
+for _, entry in ipairs(claimed[2]) do
+  redis.call('XACK', KEYS[1], ARGV[1], entry[1])
+  redis.call('XDEL', KEYS[1], entry[1])
+  local fields = entry[2]
+  if fields and fields[2] then
+    local key = ARGV[5] .. fields[2]
+    redis.call('XADD', KEYS[1], '*', 'id', fields[2])
+    if redis.call('HGET', key, 'state') == 'running' then
+      redis.call('HSET', key, 'state', 'queued')
+    end
+    redis.call('HDEL', key, 'lease')
+    n = n + 1
+  end
+end
+return n
+"""
+
+# Move retries that are due from the delayed set into the stream.
+_PROMOTE = """
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
+for _, rid in ipairs(due) do
+  redis.call('ZREM', KEYS[1], rid)
+  redis.call('XADD', KEYS[2], '*', 'id', rid)
+end
+return #due
+"""
+
+# A dead letter back to the queue with fresh attempts and a fresh age.
+_REDRIVE = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], 'state', 'queued', 'attempts', 0, 'free_retries', 0,
+           'enqueued_at', ARGV[2])
+redis.call('HDEL', KEYS[2], 'reason', 'error', 'result', 'finished_at', 'first_attempt_at',
+           'last_attempt_at', 'lease')
+redis.call('PERSIST', KEYS[2])
+redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])
+return 1
+"""
+
+_DROP_DEAD = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One stream entry handed to one consumer: the lease on one event."""
+
+    message_id: str
+    request_id: str
+
+
+class Queue:
+    """Async events from enqueue to a terminal state."""
+
+    def __init__(self, client: aioredis.Redis, *, lease_s: float, result_ttl_s: int) -> None:
+        self._redis = client
+        self.lease_s = lease_s
+        self._result_ttl_s = result_ttl_s
+        self._claim = client.register_script(_CLAIM)
+        self._sweep = client.register_script(_SWEEP)
+        self._promote = client.register_script(_PROMOTE)
+        self._redrive = client.register_script(_REDRIVE)
+        self._drop_dead = client.register_script(_DROP_DEAD)
+
+    async def setup(self) -> None:
+        """Check that Redis keeps what it is given, and create the consumer group."""
+        await check_no_eviction(self._redis)
+        await self._ensure_group()
+
+    async def _ensure_group(self) -> None:
+        async with redis_errors():
+            try:
+                await self._redis.xgroup_create(
+                    keys.EVENTS, keys.EVENTS_GROUP, id="0", mkstream=True
+                )
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    # -- producing ------------------------------------------------------------
+
+    async def enqueue(self, *invocations: Invocation) -> None:
+        """Store the events and queue them, all or none; returns once Redis has them."""
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+            for invocation in invocations:
+                self._add(pipe, invocation)
+            await pipe.execute()
+
+    @staticmethod
+    def _add(pipe: aioredis.client.Pipeline, invocation: Invocation) -> None:
+        pipe.hset(keys.invocation(invocation.request_id), mapping=invocation.to_fields())  # type: ignore[arg-type]
+        pipe.xadd(keys.EVENTS, {"id": invocation.request_id})
+
+    async def get(self, request_id: str) -> Invocation:
+        async with redis_errors():
+            raw: Any = await self._redis.hgetall(keys.invocation(request_id))
+        if not raw:
+            raise InvocationNotFound(f"no async invocation with request id {request_id!r}")
+        return Invocation.from_fields(raw)
+
+    # -- consuming ------------------------------------------------------------
+
+    async def read(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        """Up to ``count`` new entries for ``consumer``, waiting up to ``block_ms`` for one."""
+        async with redis_errors():
+            try:
+                reply: Any = await self._redis.xreadgroup(
+                    keys.EVENTS_GROUP, consumer, {keys.EVENTS: ">"}, count=count, block=block_ms
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis lost the group (flushed, or restarted without persistence).
+                await self._ensure_group()
+                return []
+        return [
+            Delivery(_text(message_id), _text(fields.get(b"id", b"")))
+            for _stream, entries in reply or []
+            for message_id, fields in entries
+        ]
+
+    async def claim(self, delivery: Delivery) -> Invocation | None:
+        """The event behind a delivery, or None if there is nothing to do (entry dropped)."""
+        async with redis_errors():
+            raw: Any = await self._claim(
+                keys=[keys.invocation(delivery.request_id), keys.EVENTS],
+                args=[keys.EVENTS_GROUP, delivery.message_id],
+            )
+        if not raw:
+            return None
+        return Invocation.from_fields(dict(zip(raw[::2], raw[1::2], strict=True)))
+
+    async def begin_attempt(self, invocation: Invocation, code_sha256: str) -> Invocation:
+        """Spend an attempt, before the run: a crash during it has then spent it too."""
+        now = time.time()
+        key = keys.invocation(invocation.request_id)
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "attempts", 1)
+            pipe.hset(
+                key,
+                mapping={
+                    "state": State.RUNNING,
+                    "last_attempt_at": repr(now),
+                    "code_sha256": code_sha256,
+                },
+            )
+            pipe.hsetnx(key, "first_attempt_at", repr(now))
+            attempts, _, _ = await pipe.execute()
+        return dataclasses.replace(
+            invocation,
+            attempts=int(attempts),
+            state=State.RUNNING,
+            last_attempt_at=now,
+            first_attempt_at=invocation.first_attempt_at or now,
+            code_sha256=code_sha256,
+        )
+
+    async def renew(self, consumer: str, deliveries: Iterable[Delivery]) -> set[Delivery]:
+        """Renew leases; return the deliveries whose lease was lost (given back meanwhile)."""
+        held = {d.message_id: d for d in deliveries}
+        if not held:
+            return set()
+        async with redis_errors():
+            kept: Any = await self._redis.xclaim(
+                keys.EVENTS, keys.EVENTS_GROUP, consumer, 0, list(held), justid=True
+            )
+        kept_ids = {_text(m) for m in kept}
+        return {d for mid, d in held.items() if mid not in kept_ids}
+
+    async def settle(
+        self,
+        delivery: Delivery,
+        outcome: Invocation,
+        *,
+        retry_in_s: float | None = None,
+        then: Iterable[Invocation] = (),
+    ) -> bool:
+        """Record how a delivery ended and move the event on, in one transaction.
+
+        ``outcome`` is the event's new state: terminal, or ``retrying``/``queued``
+        with ``retry_in_s``. ``then`` are events to enqueue with it (destination
+        records). A delivery whose lease was lost (the sweeper gave the event back
+        and another copy runs) records only a terminal outcome and never schedules
+        a retry, so the event is never queued twice. Returns whether it recorded.
+        """
+        key = keys.invocation(outcome.request_id)
+        then = list(then)
+        for _ in range(10):
+            async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    lease = await pipe.hget(key, "lease")
+                    stale = lease is None or _text(lease) != delivery.message_id
+                    record = bool(await pipe.exists(key)) and not (
+                        stale and outcome.state not in TERMINAL
+                    )
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    if record:
+                        self._record(pipe, key, outcome, retry_in_s, stale)
+                        for invocation in then:
+                            self._add(pipe, invocation)
+                    pipe.xack(keys.EVENTS, keys.EVENTS_GROUP, delivery.message_id)
+                    pipe.xdel(keys.EVENTS, delivery.message_id)
+                    await pipe.execute()
+                    return record
+                except WatchError:
+                    continue
+        raise StoreUnavailable(f"invocation {outcome.request_id} is changing too fast to settle")
+
+    def _record(
+        self,
+        pipe: aioredis.client.Pipeline,
+        key: str,
+        outcome: Invocation,
+        retry_in_s: float | None,
+        stale: bool,
+    ) -> None:
+        fields = outcome.to_fields()
+        fields.pop("payload", None)  # unchanged, and up to 1 MB: not rewritten
+        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+        cleared = [name for name in _CLEARABLE if getattr(outcome, name) is None]
+        # A stale delivery leaves the lease of the copy that runs now alone.
+        cleared += [] if stale else ["lease"]
+        if cleared:
+            pipe.hdel(key, *cleared)
+        if outcome.state is State.DEAD_LETTERED:
+            pipe.persist(key)
+            pipe.zadd(keys.dead_letters(outcome.function), {outcome.request_id: time.time()})
+        elif outcome.state in TERMINAL:
+            pipe.expire(key, self._result_ttl_s)
+        else:
+            due_ms = (time.time() + (retry_in_s or 0.0)) * 1000
+            pipe.zadd(keys.DELAYED, {outcome.request_id: due_ms})
+
+    async def hand_back(self, delivery: Delivery, *, refund_attempt: bool) -> None:
+        """Return a delivery to the queue now (shutdown); ``refund_attempt`` un-spends it."""
+        key = keys.invocation(delivery.request_id)
+        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
+            if refund_attempt:
+                pipe.hincrby(key, "attempts", -1)
+            pipe.hset(key, "state", State.QUEUED)
+            pipe.hdel(key, "lease")
+            pipe.xack(keys.EVENTS, keys.EVENTS_GROUP, delivery.message_id)
+            pipe.xdel(keys.EVENTS, delivery.message_id)
+            pipe.xadd(keys.EVENTS, {"id": delivery.request_id})
+            await pipe.execute()
+
+    # -- upkeep ----------------------------------------------------------------
+
+    async def promote_due(self, limit: int = 1000) -> int:
+        async with redis_errors():
+            return int(
+                await self._promote(
+                    keys=[keys.DELAYED, keys.EVENTS], args=[int(time.time() * 1000), limit]
+                )
+            )
+
+    async def sweep(self, consumer: str, limit: int = 1000) -> int:
+        """Give back entries whose lease lapsed (their worker stopped renewing)."""
+        async with redis_errors():
+            try:
+                return int(
+                    await self._sweep(
+                        keys=[keys.EVENTS],
+                        args=[
+                            keys.EVENTS_GROUP,
+                            consumer,
+                            int(self.lease_s * 1000),
+                            limit,
+                            keys.INVOCATION_PREFIX,
+                        ],
+                    )
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._ensure_group()
+                return 0
+
+    # -- dead letters ------------------------------------------------------------
+
+    async def dead_letters(
+        self, function: str, offset: int, limit: int
+    ) -> tuple[int, list[Invocation]]:
+        """A page of a function's dead letters, oldest first, and how many there are."""
+        key = keys.dead_letters(function)
+        async with redis_errors():
+            total = int(await self._redis.zcard(key))
+            found: Any = await self._redis.zrange(key, offset, offset + limit - 1)
+            ids = [_text(i) for i in found]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for request_id in ids:
+                    pipe.hgetall(keys.invocation(request_id))
+                raws = await pipe.execute()
+        return total, [Invocation.from_fields(raw) for raw in raws if raw]
+
+    async def redrive(self, function: str, request_ids: list[str] | None) -> list[str]:
+        """Queue dead letters again (all, or the chosen ones); return those queued."""
+        key = keys.dead_letters(function)
+        async with redis_errors():
+            if request_ids is None:
+                every: Any = await self._redis.zrange(key, 0, -1)
+                request_ids = [_text(i) for i in every]
+            now = repr(time.time())
+            done = []
+            for request_id in request_ids:
+                moved = await self._redrive(
+                    keys=[key, keys.invocation(request_id), keys.EVENTS], args=[request_id, now]
+                )
+                if moved:
+                    done.append(request_id)
+        return done
+
+    async def delete_dead_letter(self, function: str, request_id: str) -> None:
+        async with redis_errors():
+            dropped = await self._drop_dead(
+                keys=[keys.dead_letters(function), keys.invocation(request_id)], args=[request_id]
+            )
+        if not dropped:
+            raise InvocationNotFound(f"function {function!r} has no dead letter {request_id!r}")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,324 @@
+"""The async worker: takes events from the queue and runs them like sync calls.
+
+A worker runs up to ``FAAS_WORKER_CONCURRENCY`` events at once, each through
+the same scheduler (and so the same per-function and node caps) as a sync
+call. It renews the leases of what it runs, promotes due retries and sweeps
+lapsed leases back to the queue. What to do after a run is decided by the pure
+functions of ``faas.retry``; this module only carries it out.
+
+Stopping (SIGTERM) stops taking events, lets running ones finish within the
+drain budget, and hands the rest back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from faas import retry
+from faas.errors import BackendError, FaasError, FunctionNotFound, StoreUnavailable, Throttled
+from faas.invocations import Invocation, State, destination_record
+from faas.models import FunctionSpec, InvocationResult, Outcome, error_payload
+from faas.queue import Delivery, Queue
+from faas.registry import Registry
+
+log = logging.getLogger(__name__)
+
+# on_start() spends an attempt and returns its number; the runner calls it once
+# it has an instance, just before the event runs.
+OnStart = Callable[[], Awaitable[int]]
+Runner = Callable[[FunctionSpec, bytes, str, OnStart], Awaitable[InvocationResult]]
+ArnOf = Callable[[str], str]
+
+PROMOTE_EVERY_S = 0.1
+READ_BLOCK_MS = 500
+
+
+class Worker:
+    """Consumes the queue as one consumer of its group."""
+
+    def __init__(
+        self,
+        queue: Queue,
+        registry: Registry,
+        run: Runner,
+        arn_of: ArnOf,
+        *,
+        consumer: str,
+        concurrency: int,
+    ) -> None:
+        self._queue = queue
+        self._registry = registry
+        self._run = run
+        self._arn_of = arn_of
+        self.consumer = consumer
+        self._concurrency = concurrency
+        self._running: dict[Delivery, asyncio.Task[None]] = {}
+        self._slot_free = asyncio.Event()
+        self._stopping = False
+        self._reader: asyncio.Task[None] | None = None
+        self._upkeep: asyncio.Task[None] | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    def start(self) -> None:
+        self._reader = asyncio.create_task(self._read_loop())
+        self._upkeep = asyncio.create_task(self._upkeep_loop())
+
+    async def stop(self, drain_s: float) -> None:
+        """Take no more events; let running ones finish for ``drain_s``, hand back the rest."""
+        self._stopping = True
+        self._slot_free.set()
+        if self._reader is not None:
+            # A read under way returns within its block time; what it got is handed back.
+            try:
+                await asyncio.wait_for(self._reader, READ_BLOCK_MS / 1000 + 5)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+        running = list(self._running.values())
+        if running:
+            log.info("draining %d async invocations (up to %gs)", len(running), drain_s)
+            _, late = await asyncio.wait(running, timeout=drain_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._upkeep is not None:
+            self._upkeep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._upkeep
+
+    # -- taking events ---------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        while not self._stopping:
+            free = self._concurrency - len(self._running)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            try:
+                deliveries = await self._queue.read(self.consumer, free, READ_BLOCK_MS)
+            except StoreUnavailable as exc:
+                log.warning("cannot read the queue: %s", exc.message)
+                await asyncio.sleep(1)
+                continue
+            for delivery in deliveries:
+                if self._stopping:
+                    await self._give_back(delivery, refund=False)
+                    continue
+                task = asyncio.create_task(self._handle(delivery))
+                self._running[delivery] = task
+                task.add_done_callback(functools.partial(self._done, delivery))
+
+    def _done(self, delivery: Delivery, _task: asyncio.Task[None]) -> None:
+        self._running.pop(delivery, None)
+        self._slot_free.set()
+
+    async def _give_back(self, delivery: Delivery, *, refund: bool) -> None:
+        try:
+            await self._queue.hand_back(delivery, refund_attempt=refund)
+        except FaasError as exc:
+            # Not lost: its lease lapses and a sweeper gives it back.
+            log.warning("could not hand back %s: %s", delivery.request_id, exc.message)
+
+    # -- running one event -----------------------------------------------------
+
+    async def _handle(self, delivery: Delivery) -> None:
+        began = False
+        try:
+            claimed = await self._queue.claim(delivery)
+            if claimed is None:
+                return
+            invocation = claimed
+            try:
+                spec = await self._registry.get(invocation.function)
+            except FunctionNotFound as exc:
+                await self._queue.settle(
+                    delivery,
+                    _finished(
+                        invocation, State.FAILED, error=_error("ResourceNotFound", exc.message)
+                    ),
+                )
+                return
+            policy = spec.async_config
+            decision = retry.before_attempt(
+                attempts=invocation.attempts, age_s=_age(invocation), policy=policy
+            )
+            if decision.reason is not None:
+                await self._dead_letter(delivery, invocation, spec, decision.reason)
+                return
+
+            async def on_start() -> int:
+                nonlocal invocation, began
+                invocation = await self._queue.begin_attempt(invocation, spec.code_sha256)
+                began = True
+                return invocation.attempts
+
+            try:
+                result = await self._run(spec, invocation.payload, invocation.request_id, on_start)
+            except Throttled:
+                await self._free_retry(delivery, invocation, spec, retry.Failure.THROTTLED)
+            except BackendError as exc:
+                log.warning("async %s: platform error: %s", invocation.request_id, exc.message)
+                await self._free_retry(delivery, invocation, spec, retry.Failure.PLATFORM)
+            else:
+                await self._after_run(delivery, invocation, spec, result)
+        except asyncio.CancelledError:
+            # Stopping past the drain budget: the event goes back, its attempt refunded
+            # (the platform stopped it, the function did not fail).
+            await asyncio.shield(self._give_back(delivery, refund=began))
+            raise
+        except StoreUnavailable as exc:
+            log.warning("async %s: %s; its lease will return it", delivery.request_id, exc.message)
+        except Exception:
+            log.exception("async %s failed in the worker", delivery.request_id)
+
+    async def _after_run(
+        self,
+        delivery: Delivery,
+        invocation: Invocation,
+        spec: FunctionSpec,
+        result: InvocationResult,
+    ) -> None:
+        if result.outcome is Outcome.SUCCESS:
+            outcome = _finished(
+                invocation, State.SUCCEEDED, result=result.payload, error=None, reason=None
+            )
+            then = self._destination(spec.async_config.on_success, outcome, "Success", result)
+            await self._queue.settle(delivery, outcome, then=then)
+            return
+        failed = dataclasses.replace(invocation, error=result.error)
+        decision = retry.after_failure(
+            failure=retry.Failure.FUNCTION,
+            attempts=invocation.attempts,
+            free_retries=invocation.free_retries,
+            age_s=_age(invocation),
+            policy=spec.async_config,
+            rand=random.random(),
+        )
+        if decision.reason is not None:
+            await self._dead_letter(delivery, failed, spec, decision.reason, result)
+            return
+        retrying = dataclasses.replace(failed, state=State.RETRYING)
+        await self._queue.settle(delivery, retrying, retry_in_s=decision.delay_s)
+
+    async def _free_retry(
+        self, delivery: Delivery, invocation: Invocation, spec: FunctionSpec, failure: retry.Failure
+    ) -> None:
+        free = invocation.free_retries + 1
+        decision = retry.after_failure(
+            failure=failure,
+            attempts=invocation.attempts,
+            free_retries=free,
+            age_s=_age(invocation),
+            policy=spec.async_config,
+            rand=random.random(),
+        )
+        waiting = dataclasses.replace(invocation, free_retries=free)
+        if decision.reason is not None:
+            await self._dead_letter(delivery, waiting, spec, decision.reason)
+            return
+        state = State.RETRYING if invocation.attempts else State.QUEUED
+        await self._queue.settle(
+            delivery, dataclasses.replace(waiting, state=state), retry_in_s=decision.delay_s
+        )
+
+    async def _dead_letter(
+        self,
+        delivery: Delivery,
+        invocation: Invocation,
+        spec: FunctionSpec,
+        reason: retry.Reason,
+        result: InvocationResult | None = None,
+    ) -> None:
+        error = invocation.error or _error(reason.value, _why(reason, invocation, spec))
+        outcome = _finished(invocation, State.DEAD_LETTERED, error=error, reason=reason.value)
+        then = self._destination(spec.async_config.on_failure, outcome, reason.value, result)
+        log.info("async %s of %s dead-lettered: %s", invocation.request_id, spec.name, reason)
+        await self._queue.settle(delivery, outcome, then=then)
+
+    def _destination(
+        self,
+        target: str | None,
+        invocation: Invocation,
+        condition: str,
+        result: InvocationResult | None,
+    ) -> list[Invocation]:
+        if target is None:
+            return []
+        response = result.payload if result is not None else None
+        if response is None and invocation.attempts and invocation.error:
+            response = error_payload(
+                invocation.error.get("errorType", ""), invocation.error.get("errorMessage", "")
+            )
+        record = destination_record(
+            invocation,
+            condition=condition,
+            function_arn=self._arn_of(invocation.function),
+            response=response,
+            function_error=condition != "Success",
+            now=time.time(),
+        )
+        return [
+            Invocation(
+                request_id=str(uuid.uuid4()),
+                function=target,
+                payload=record,
+                enqueued_at=time.time(),
+            )
+        ]
+
+    # -- leases and retries ------------------------------------------------------
+
+    async def _upkeep_loop(self) -> None:
+        lease = self._queue.lease_s
+        next_renew = next_sweep = 0.0
+        while True:
+            try:
+                now = time.monotonic()
+                await self._queue.promote_due()
+                if now >= next_renew:
+                    next_renew = now + lease / 3
+                    lost = await self._queue.renew(self.consumer, list(self._running))
+                    for delivery in lost:
+                        log.warning("lost the lease of %s; it may run twice", delivery.request_id)
+                if now >= next_sweep:
+                    next_sweep = now + lease / 2
+                    swept = await self._queue.sweep(self.consumer)
+                    if swept:
+                        log.info("gave %d events with lapsed leases back to the queue", swept)
+            except StoreUnavailable as exc:
+                log.warning("queue upkeep: %s", exc.message)
+            except Exception:
+                log.exception("queue upkeep failed")
+            await asyncio.sleep(PROMOTE_EVERY_S)
+
+
+def _age(invocation: Invocation) -> float:
+    return time.time() - invocation.enqueued_at
+
+
+def _finished(invocation: Invocation, state: State, **changes: object) -> Invocation:
+    return dataclasses.replace(invocation, state=state, finished_at=time.time(), **changes)  # type: ignore[arg-type]
+
+
+def _error(error_type: str, message: str) -> dict[str, object]:
+    return {"errorType": error_type, "errorMessage": message, "stackTrace": []}
+
+
+def _why(reason: retry.Reason, invocation: Invocation, spec: FunctionSpec) -> str:
+    if reason is retry.Reason.EVENT_AGE_EXCEEDED:
+        return (
+            f"the event was older than {spec.async_config.max_event_age_s}s after "
+            f"{invocation.attempts} attempts and {invocation.free_retries} throttled retries"
+        )
+    return f"out of attempts after {invocation.attempts}"
