@@ -6,6 +6,7 @@ that talk to Redis (``registry``, ``queue``) sees a redis exception.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,7 +28,18 @@ async def redis_errors() -> AsyncIterator[None]:
     except WatchError:
         raise  # a lost optimistic-lock race: the caller retries
     except RedisError as exc:
+        _restore_cancellation()
         raise StoreUnavailable(f"the store (Redis) is unavailable: {exc}") from exc
+    _restore_cancellation()
+
+
+def _restore_cancellation() -> None:
+    # redis-py can swallow a CancelledError that lands mid-command, leaving a
+    # cancelled task running on (a worker that never stops). The task still
+    # counts the request: raise it again at this edge.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def check_no_eviction(client: aioredis.Redis) -> None:

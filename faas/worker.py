@@ -71,6 +71,7 @@ class Worker:
         return len(self._running)
 
     def start(self) -> None:
+        self._stopping = False
         self._reader = asyncio.create_task(self._read_loop())
         self._upkeep = asyncio.create_task(self._upkeep_loop())
 

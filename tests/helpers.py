@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -47,39 +49,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Server:
-    """``faas serve`` as a user runs it, in its own process."""
+def upload(api: httpx.Client, name: str, code: bytes, **fields: str) -> httpx.Response:
+    """Register a Python function over the API, as a user's ``curl -F`` would."""
+    data = {"name": name, "runtime": "python3.11", "handler": "app.handler", **fields}
+    return api.post("/v1/functions", data=data, files={"code": ("code.zip", code)})
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+
+def ours(node_id: str, function: str | None = None) -> list[str]:
+    """Ids of this session's containers (of one function)."""
+    import docker
+
+    labels = [f"faas.node={node_id}"] + ([f"faas.function={function}"] if function else [])
+    found = docker.from_env().containers.list(all=True, filters={"label": labels})
+    return [c.id for c in found]
+
+
+class Process:
+    """A ``faas`` command in its own process, its output in a log file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args = args
         self.env = env
-        self.port = int(env["FAAS_PORT"])
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60) -> None:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "faas.cli", "serve", "--log-level", "warning"],
-            env={**os.environ, **self.env},
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not come up: {self.log_path.read_text()[-2000:]}")
+    def spawn(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "faas.cli", *self.args],
+                env={**os.environ, **self.env},
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-3000:]
 
     def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, as a supervisor stops it; the exit code."""
         assert self.proc is not None
         self.proc.terminate()
         try:
@@ -94,10 +102,70 @@ class Server:
         self.proc.wait()
 
 
+class Server(Process):
+    """``faas serve`` as a user runs it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *extra: str) -> None:
+        super().__init__(["serve", "--log-level", "warning", *extra], env, log_path)
+        self.port = int(env["FAAS_PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> None:
+        self.spawn()
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not come up: {self.log()}")
+
+
+class WorkerProcess(Process):
+    """``faas worker``: async events only."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        super().__init__(["worker", "--log-level", "info"], env, log_path)
+
+    def start(self) -> None:
+        self.spawn()
+
+
+class Ledger:
+    """The file functions append JSON lines to, in a volume the test owns: the truth."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        lines = self.path.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def ids(self) -> list[str]:
+        return [e["id"] for e in self.entries()]
+
+
 async def eventually(check: Callable[[], bool], within_s: float = 10.0) -> bool:
     """Poll ``check`` until it holds or ``within_s`` passes; return its last value."""
     deadline = time.monotonic() + within_s
     while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
+
+
+async def until(check: Callable[[], Awaitable[bool]], within_s: float) -> bool:
+    """``eventually`` for a check that has to await (a Redis or HTTP read)."""
+    deadline = time.monotonic() + within_s
+    while not await check():
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.1)

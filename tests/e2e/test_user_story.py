@@ -9,52 +9,13 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import docker
 import httpx
 import pytest
 
 from faas.settings import Settings
-from tests.helpers import Server, free_port, handler_zip
+from tests.helpers import Server, handler_zip, ours, upload
 
 HELLO = "def handler(event, context):\n    return {'hello': event.get('name')}\n"
-
-
-@pytest.fixture
-def server_env(settings: Settings) -> dict[str, str]:
-    return {
-        "FAAS_REDIS_URL": settings.redis_url,
-        "FAAS_DATA_DIR": str(settings.data_dir),
-        "FAAS_PORT": str(free_port()),
-        "FAAS_NODE_ID": settings.node_id,
-        "FAAS_THROTTLE_WAIT_S": "1",
-    }
-
-
-@pytest.fixture
-def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
-    srv = Server(server_env, tmp_path / "server.log")
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def api(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        yield client
-
-
-def upload(api: httpx.Client, name: str, code: bytes, **fields: str) -> httpx.Response:
-    data = {"name": name, "runtime": "python3.11", "handler": "app.handler", **fields}
-    return api.post("/v1/functions", data=data, files={"code": ("code.zip", code)})
-
-
-def ours(node_id: str, function: str | None = None) -> list[str]:
-    labels = [f"faas.node={node_id}"] + ([f"faas.function={function}"] if function else [])
-    found = docker.from_env().containers.list(all=True, filters={"label": labels})
-    return [c.id for c in found]
 
 
 def test_upload_then_invoke_returns_the_handlers_value(api: httpx.Client) -> None:

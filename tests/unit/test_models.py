@@ -38,6 +38,11 @@ def test_lambda_names_are_accepted(name: str) -> None:
         ({"env": {"1BAD": "x"}}, "env"),
         ({"env": {"AWS_REGION": "x"}}, "env"),
         ({"env": {"A": 1}}, "env"),
+        ({"volumes": {"data": "/etc"}}, "volumes"),
+        ({"volumes": {"data": "/mnt/a/../b"}}, "volumes"),
+        ({"volumes": {"../x": "/mnt/x"}}, "volumes"),
+        ({"volumes": {"a": "/mnt/x", "b": "/mnt/x"}}, "volumes"),
+        ({"volumes": {f"v{i}": f"/mnt/v{i}" for i in range(6)}}, "volumes"),
         ({"env": {"BIG": "x" * 4094}}, "env"),
     ],
 )
