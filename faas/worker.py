@@ -289,7 +289,8 @@ class Worker:
                 await self._queue.promote_due()
                 if now >= next_renew:
                     next_renew = now + lease / 3
-                    lost = await self._queue.renew(self.consumer, list(self._running))
+                    held = [d for d, task in self._running.items() if not task.done()]
+                    lost = await self._queue.renew(self.consumer, held)
                     for delivery in lost:
                         log.warning("lost the lease of %s; it may run twice", delivery.request_id)
                 if now >= next_sweep:
