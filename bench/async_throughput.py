@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,42 +34,10 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from faas import keys
-from tests.helpers import Server, free_port, handler_zip, upload
+from tests.helpers import RedisServer, Server, free_port, handler_zip, upload
 
 NOOP = "def handler(event, context):\n    return None\n"
 EVENT = {"X-Faas-Invocation-Type": "Event", "Content-Type": "application/json"}
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    sock = workdir / "redis.sock"
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            "0",
-            "--unixsocket",
-            str(sock),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--save",
-            "",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"unix://{sock}"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            return proc, url
-        except redis.RedisError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 async def latencies(api: httpx.AsyncClient, n: int, call) -> list[float]:  # type: ignore[no-untyped-def]
@@ -149,7 +116,9 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="faas-bench-", dir="/tmp"))
     node = f"bench-{uuid.uuid4().hex[:8]}"
-    redis_proc, redis_url = start_redis(workdir)
+    redis_server = RedisServer(workdir, aof=True)
+    redis_server.start()
+    redis_url = redis_server.url
     env = {
         "FAAS_REDIS_URL": redis_url,
         "FAAS_DATA_DIR": str(workdir / "data"),
@@ -170,8 +139,7 @@ def main() -> int:
             all=True, filters={"label": f"faas.node={node}"}
         ):
             c.remove(force=True)
-        redis_proc.terminate()
-        redis_proc.wait(10)
+        redis_server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"async invocations, {args.events} events, concurrency {args.concurrency}")

@@ -64,6 +64,57 @@ def ours(node_id: str, function: str | None = None) -> list[str]:
     return [c.id for c in found]
 
 
+class RedisServer:
+    """A private redis-server on a Unix socket; with ``aof``, what it holds survives a restart."""
+
+    def __init__(self, workdir: Path, *, aof: bool = False) -> None:
+        self.workdir = workdir
+        self.sock = workdir / "redis.sock"
+        self.url = f"unix://{self.sock}"
+        self.aof = aof
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10) -> None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.aof else []
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.sock),
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--dir",
+                str(self.workdir),
+                *(persistence or ["--appendonly", "no"]),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while not self._answers():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.proc.kill()
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.02)
+
+    def _answers(self) -> bool:
+        import redis
+
+        try:
+            with redis.Redis.from_url(self.url) as client:
+                return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 class Process:
     """A ``faas`` command in its own process, its output in a log file."""
 

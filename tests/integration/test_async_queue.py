@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +23,7 @@ from faas.invocations import State
 from faas.models import AsyncConfig
 from faas.platform import Platform
 from faas.settings import Settings
-from tests.helpers import Ledger, until
+from tests.helpers import Ledger, RedisServer, until
 
 VOLUME = {"ledger": "/mnt/ledger"}
 
@@ -237,62 +237,20 @@ async def test_a_redis_that_evicts_keys_is_refused(settings: Settings) -> None:
 
 
 @pytest.fixture
-def aof_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path_factory.mktemp("aof"))
+def aof_redis() -> Iterator[RedisServer]:
+    workdir = Path(tempfile.mkdtemp(prefix="faas-aof-", dir="/tmp"))
+    server = RedisServer(workdir, aof=True)
     server.start()
     try:
         yield server
     finally:
-        server.stop()
-
-
-class RedisProcess:
-    """A redis-server with AOF on, that a story may stop and start again."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.sock = Path("/tmp") / f"faas-aof-{workdir.name}.sock"
-        self.url = f"unix://{self.sock}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                "0",
-                "--unixsocket",
-                str(self.sock),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(self.url).ping()
-                return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.sock.unlink(missing_ok=True)
+        if server.proc is not None and server.proc.poll() is None:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def test_queued_events_survive_a_redis_restart(
-    aof_redis: RedisProcess, settings: Settings, ledger: Ledger, tmp_path: Path
+    aof_redis: RedisServer, settings: Settings, ledger: Ledger, tmp_path: Path
 ) -> None:
     import dataclasses
 
