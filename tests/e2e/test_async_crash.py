@@ -159,6 +159,24 @@ def test_killed_workers_lose_no_event(cluster: Cluster, settings: Settings) -> N
     client.close()
 
 
+def test_several_workers_share_the_queue_without_running_an_event_twice(
+    cluster: Cluster, settings: Settings
+) -> None:
+    server = cluster.server
+    deploy_sleeper(server, max_retries=0)
+    ledger = Ledger(settings.volumes_root / "ledger" / "ledger.txt")
+    client = redis.Redis.from_url(settings.redis_url)
+    ids = asyncio.run(enqueue(server.url, [b'{"sleep": 0.02}'] * 300))
+    # When three workers take from the same queue at once
+    workers = [cluster.worker(FAAS_WORKER_CONCURRENCY="4") for _ in range(3)]
+    wait_for(lambda: set(states(client, ids)) == {b"succeeded"}, 180, "all succeeded")
+    assert all(w.stop() == 0 for w in workers)
+    # Then each event ran exactly once
+    assert sorted(ledger.ids()) == sorted(ids)
+    assert len(client.xinfo_consumers(keys.EVENTS, keys.EVENTS_GROUP)) == 3
+    client.close()
+
+
 @pytest.mark.parametrize(
     ("drain_s", "sleep_s", "finished_in_drain"),
     [(15.0, 1.0, True), (0.5, 6.0, False)],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -147,3 +150,24 @@ def test_an_event_redis_refuses_gets_503_never_202(api: httpx.Client, settings: 
     assert accepted.status_code == 202
     assert follow(api, accepted.json()["requestId"], "succeeded")["state"] == "succeeded"
     client.close()
+
+
+def test_the_server_refuses_to_start_on_a_redis_that_evicts_keys(
+    server_env: dict[str, str], settings: Settings
+) -> None:
+    client = redis.Redis.from_url(settings.redis_url)
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        started = subprocess.run(
+            [sys.executable, "-m", "faas.cli", "serve"],
+            env={**os.environ, **server_env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        client.config_set("maxmemory-policy", "noeviction")
+        client.close()
+    assert started.returncode == 2
+    assert "maxmemory-policy noeviction" in started.stderr
+    assert "Traceback" not in started.stderr

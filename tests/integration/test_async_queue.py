@@ -223,6 +223,31 @@ async def test_the_sweeper_gives_back_an_event_whose_worker_died(
     client.close()
 
 
+@pytest.mark.settings(lease_s=1)
+async def test_an_event_whose_worker_dies_in_its_last_attempt_is_not_run_again(
+    platform: Platform, deploy, ledger: Ledger, settings: Settings
+) -> None:  # type: ignore[no-untyped-def]
+    # Given a function with no retries, and its event taken by a worker that spent
+    # the one attempt and died during it (it never settled)
+    await deploy("deadly", LEDGER_FN, volumes=VOLUME)
+    await platform.set_async_config("deadly", AsyncConfig(max_retries=0))
+    assert platform.worker is not None
+    await platform.worker.stop(drain_s=1)
+    request_id = await platform.invoke_async("deadly", b"{}")
+    client = redis.Redis.from_url(settings.redis_url)
+    client.xreadgroup(keys.EVENTS_GROUP, "ghost", {keys.EVENTS: ">"}, count=10)
+    client.hincrby(keys.invocation(request_id), "attempts", 1)
+    client.hset(keys.invocation(request_id), "state", "running")
+    # When the sweeper gives it back
+    platform.worker.start()
+    # Then it is dead-lettered as out of attempts, not run again (no endless requeue)
+    assert await all_in(platform, [request_id], State.DEAD_LETTERED, within_s=15)
+    invocation = await platform.get_invocation(request_id)
+    assert invocation.reason == "RetriesExhausted" and invocation.attempts == 1
+    assert ledger.entries() == []
+    client.close()
+
+
 async def test_a_redis_that_evicts_keys_is_refused(settings: Settings) -> None:
     client = redis.Redis.from_url(settings.redis_url)
     client.config_set("maxmemory-policy", "allkeys-lru")
