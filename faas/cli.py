@@ -66,13 +66,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from gateway.app import create_app
 
-    settings = Settings.from_env(
-        os.environ,
-        redis_url=args.redis_url,
-        data_dir=args.data_dir,
-        host=args.host,
-        port=args.port,
-        worker=False if args.no_worker else None,
+    settings = _settings(
+        args, host=args.host, port=args.port, worker=False if args.no_worker else None
     )
     # Refuse a Redis that cannot hold the queue before serving anything.
     asyncio.run(_check_store(settings))
@@ -91,6 +86,11 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace, **flags: object) -> Settings:
+    """Settings from FAAS_* variables, with the flags every server command shares."""
+    return Settings.from_env(os.environ, redis_url=args.redis_url, data_dir=args.data_dir, **flags)
+
+
 async def _check_store(settings: Settings) -> None:
     from faas import store
 
@@ -104,12 +104,7 @@ async def _check_store(settings: Settings) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(
-        os.environ,
-        redis_url=args.redis_url,
-        data_dir=args.data_dir,
-        worker_concurrency=args.concurrency,
-    )
+    settings = _settings(args, worker_concurrency=args.concurrency)
     return asyncio.run(_run_worker(settings))
 
 

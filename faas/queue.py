@@ -76,6 +76,21 @@ end
 return #due
 """
 
+# Forget consumers (dead workers) with nothing pending that have been idle long.
+# Checked and deleted in one script: deleting a consumer drops its pending entries.
+_FORGET = """
+local gone = 0
+for _, fields in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #fields, 2 do info[fields[i]] = fields[i + 1] end
+  if info['pending'] == 0 and info['idle'] >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], info['name'])
+    gone = gone + 1
+  end
+end
+return gone
+"""
+
 # A dead letter back to the queue with fresh attempts and a fresh age.
 _REDRIVE = """
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -115,6 +130,7 @@ class Queue:
         self._promote = client.register_script(_PROMOTE)
         self._redrive = client.register_script(_REDRIVE)
         self._drop_dead = client.register_script(_DROP_DEAD)
+        self._forget = client.register_script(_FORGET)
 
     async def setup(self) -> None:
         """Check that Redis keeps what it is given, and create the consumer group."""
@@ -330,6 +346,18 @@ class Queue:
                     raise
                 await self._ensure_group()
                 return 0
+
+    async def forget_idle_consumers(self, idle_s: float) -> int:
+        """Drop the group's record of consumers idle for ``idle_s`` with nothing pending.
+
+        Every worker process is a new consumer; without this, the group would
+        keep the name of every worker that ever ran. A live worker dropped by
+        mistake is only re-created by its next read.
+        """
+        async with redis_errors():
+            return int(
+                await self._forget(keys=[keys.EVENTS], args=[keys.EVENTS_GROUP, int(idle_s * 1000)])
+            )
 
     # -- dead letters ------------------------------------------------------------
 

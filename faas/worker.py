@@ -39,6 +39,8 @@ ArnOf = Callable[[str], str]
 
 PROMOTE_EVERY_S = 0.1
 READ_BLOCK_MS = 500
+# Consumers (worker processes) idle this long with nothing pending are forgotten.
+CONSUMER_IDLE_S = 24 * 3600
 
 
 class Worker:
@@ -298,6 +300,7 @@ class Worker:
                     swept = await self._queue.sweep(self.consumer)
                     if swept:
                         log.info("gave %d events with lapsed leases back to the queue", swept)
+                    await self._queue.forget_idle_consumers(CONSUMER_IDLE_S)
             except StoreUnavailable as exc:
                 log.warning("queue upkeep: %s", exc.message)
             except Exception:

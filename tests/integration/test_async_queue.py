@@ -19,7 +19,7 @@ import redis
 
 from faas import keys
 from faas.errors import InvocationNotFound, StoreUnavailable
-from faas.invocations import State
+from faas.invocations import Invocation, State
 from faas.models import AsyncConfig
 from faas.platform import Platform
 from faas.settings import Settings
@@ -245,6 +245,46 @@ async def test_an_event_whose_worker_dies_in_its_last_attempt_is_not_run_again(
     invocation = await platform.get_invocation(request_id)
     assert invocation.reason == "RetriesExhausted" and invocation.attempts == 1
     assert ledger.entries() == []
+    client.close()
+
+
+async def test_events_of_a_deleted_function_fail_without_a_dead_letter(
+    platform: Platform, deploy
+) -> None:  # type: ignore[no-untyped-def]
+    # Given an event queued for a function deleted before it ran
+    await deploy("doomed", LEDGER_FN)
+    assert platform.worker is not None
+    await platform.worker.stop(drain_s=1)
+    request_id = await platform.invoke_async("doomed", b"{}")
+    await platform.delete_function("doomed")
+    # When a worker takes it
+    platform.worker.start()
+    # Then it ends failed, saying why, and is not dead-lettered
+    assert await all_in(platform, [request_id], State.FAILED, within_s=15)
+    invocation = await platform.get_invocation(request_id)
+    assert invocation.error is not None and "not found" in invocation.error["errorMessage"]
+    assert invocation.attempts == 0 and (await platform.dead_letters("doomed", 0, 10))[0] == 0
+
+
+async def test_only_idle_consumers_with_nothing_pending_are_forgotten(
+    platform: Platform, settings: Settings
+) -> None:
+    # Given a dead worker holding an event, and another dead worker holding none
+    assert platform.worker is not None
+    await platform.worker.stop(drain_s=1)
+    await platform.queue.enqueue(
+        Invocation(request_id="held", function="f", payload=b"{}", enqueued_at=time.time())
+    )
+    client = redis.Redis.from_url(settings.redis_url)
+    client.xreadgroup(keys.EVENTS_GROUP, "holder", {keys.EVENTS: ">"}, count=1)
+    client.xreadgroup(keys.EVENTS_GROUP, "empty-handed", {keys.EVENTS: ">"}, count=1)
+    # When idle consumers are forgotten
+    await platform.queue.forget_idle_consumers(idle_s=0)
+    # Then the one holding an event stays, with its event still pending
+    names = {c["name"] for c in client.xinfo_consumers(keys.EVENTS, keys.EVENTS_GROUP)}
+    assert b"holder" in names and b"empty-handed" not in names
+    assert f"{settings.node_id}-serve".encode() not in names
+    assert client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 1
     client.close()
 
 
