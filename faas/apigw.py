@@ -1,0 +1,267 @@
+"""API Gateway's proxy integration as pure functions: requests to events, results to responses.
+
+Handlers written for API Gateway read an event of one of two documented shapes
+and return a proxy response; this module builds those events from a plain
+``HttpRequest`` and maps a handler's return value back to an ``HttpResponse``.
+
+- Payload format ``1.0`` (REST API): ``resource``, ``path``, ``httpMethod``,
+  ``headers`` and ``multiValueHeaders``, ``queryStringParameters`` and
+  ``multiValueQueryStringParameters``, ``pathParameters``, ``requestContext``,
+  ``body``, ``isBase64Encoded``.
+- Payload format ``2.0`` (HTTP API, function URLs): ``version``, ``routeKey``,
+  ``rawPath``, ``rawQueryString``, ``cookies``, lower-case ``headers`` with
+  repeats joined by commas, ``queryStringParameters``, ``requestContext.http``,
+  ``pathParameters``, ``body``, ``isBase64Encoded``; a return value that is not
+  a proxy response becomes a 200 JSON response.
+
+A binary body travels base64 with ``isBase64Encoded: true`` both ways. A
+return value that is not a valid proxy response is ``MalformedResponse`` (502).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from faas.errors import BackendError
+
+TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/xml",
+    "application/javascript",
+    "application/x-www-form-urlencoded",
+    "+json",
+    "+xml",
+)
+
+
+class MalformedResponse(BackendError):
+    """The function's return value is not a proxy response (API Gateway answers 502)."""
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """An HTTP request as it arrived, before any shape is imposed on it."""
+
+    method: str
+    path: str
+    raw_query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    protocol: str = "HTTP/1.1"
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """Which route took the request: ``route_key`` like ``GET /users/{userId}``."""
+
+    route_key: str = "$default"
+    resource: str = "/{proxy+}"
+    path_parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Context:
+    """What ``requestContext`` says of the API: ids, stage, time."""
+
+    request_id: str
+    account_id: str
+    api_id: str
+    domain: str
+    stage: str = "$default"
+    now: float = field(default_factory=time.time)
+
+
+def _is_text(headers: list[tuple[str, str]]) -> bool:
+    kind = next((v for k, v in headers if k.lower() == "content-type"), "").lower()
+    return not kind or any(t in kind for t in TEXT_TYPES)
+
+
+def _body(request: HttpRequest) -> tuple[str | None, bool]:
+    if not request.body:
+        return None, False
+    if _is_text(request.headers):
+        try:
+            return request.body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(request.body).decode("ascii"), True
+
+
+def _user_agent(request: HttpRequest) -> str:
+    return next((v for k, v in request.headers if k.lower() == "user-agent"), "")
+
+
+def event_v1(request: HttpRequest, route: RouteMatch, ctx: Context) -> dict[str, Any]:
+    """The REST API (payload 1.0) event."""
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in request.headers:
+        multi_headers.setdefault(name, []).append(value)
+    multi_query: dict[str, list[str]] = {}
+    for name, value in parse_qsl(request.raw_query, keep_blank_values=True):
+        multi_query.setdefault(name, []).append(value)
+    body, encoded = _body(request)
+    resource = route.resource
+    return {
+        "resource": resource,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": {k: v[-1] for k, v in multi_headers.items()} or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": dict(route.path_parameters) or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ctx.account_id,
+            "apiId": ctx.api_id,
+            "domainName": ctx.domain,
+            "domainPrefix": ctx.domain.split(".")[0],
+            "extendedRequestId": ctx.request_id,
+            "httpMethod": request.method,
+            "identity": {"sourceIp": request.source_ip, "userAgent": _user_agent(request)},
+            "path": request.path,
+            "protocol": request.protocol,
+            "requestId": ctx.request_id,
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(ctx.now)),
+            "requestTimeEpoch": int(ctx.now * 1000),
+            "resourceId": route.route_key,
+            "resourcePath": resource,
+            "stage": ctx.stage,
+        },
+        "body": body,
+        "isBase64Encoded": encoded,
+    }
+
+
+def event_v2(request: HttpRequest, route: RouteMatch, ctx: Context) -> dict[str, Any]:
+    """The HTTP API (payload 2.0) event."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers:
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(request.raw_query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": request.path,
+        "rawQueryString": request.raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": ctx.account_id,
+            "apiId": ctx.api_id,
+            "domainName": ctx.domain,
+            "domainPrefix": ctx.domain.split(".")[0],
+            "http": {
+                "method": request.method,
+                "path": request.path,
+                "protocol": request.protocol,
+                "sourceIp": request.source_ip,
+                "userAgent": _user_agent(request),
+            },
+            "requestId": ctx.request_id,
+            "routeKey": route.route_key,
+            "stage": ctx.stage,
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(ctx.now)),
+            "timeEpoch": int(ctx.now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if route.path_parameters:
+        event["pathParameters"] = dict(route.path_parameters)
+    body, encoded = _body(request)
+    if body is not None:
+        event["body"] = body
+        event["isBase64Encoded"] = encoded
+    return event
+
+
+def response(payload: bytes, payload_format: str) -> HttpResponse:
+    """Map a handler's return value (JSON bytes) to the HTTP response API Gateway would send."""
+    try:
+        value = json.loads(payload) if payload.strip() else None
+    except ValueError:
+        raise MalformedResponse("the function returned something that is not JSON") from None
+    if payload_format == "2.0" and not (isinstance(value, dict) and "statusCode" in value):
+        # HTTP API: a plain value is the body of a 200 JSON response.
+        body = value if isinstance(value, str) else json.dumps(value)
+        return HttpResponse(200, [("content-type", "application/json")], body.encode())
+    if not isinstance(value, dict):
+        raise MalformedResponse("a proxy response must be an object with a statusCode")
+    return _proxy(value, payload_format)
+
+
+def _proxy(value: dict[str, Any], payload_format: str) -> HttpResponse:
+    status = value.get("statusCode")
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise MalformedResponse(f"statusCode must be an HTTP status, not {status!r}")
+    headers: list[tuple[str, str]] = []
+    single = value.get("headers")
+    multi = value.get("multiValueHeaders")
+    single = {} if single is None else single
+    multi = {} if multi is None else multi
+    if not isinstance(single, dict) or not isinstance(multi, dict):
+        raise MalformedResponse("headers and multiValueHeaders must be objects")
+    for name, item in single.items():
+        if name not in multi:
+            headers.append((str(name), _scalar(name, item)))
+    for name, items in multi.items():
+        if not isinstance(items, list):
+            raise MalformedResponse(f"multiValueHeaders[{name!r}] must be a list")
+        headers.extend((str(name), _scalar(name, i)) for i in items)
+    cookies = value.get("cookies") if payload_format == "2.0" else None
+    if cookies is not None:
+        if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
+            raise MalformedResponse("cookies must be a list of strings")
+        headers.extend(("set-cookie", c) for c in cookies)
+    body = value.get("body")
+    if body is None:
+        raw = b""
+    elif not isinstance(body, str):
+        raise MalformedResponse("body must be a string (JSON-encode objects)")
+    elif value.get("isBase64Encoded") is True:
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedResponse(
+                "body is not valid base64 though isBase64Encoded is true"
+            ) from None
+    else:
+        raw = body.encode()
+    if not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("content-type", "application/json"))
+    return HttpResponse(status, headers, raw)
+
+
+def _scalar(name: object, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise MalformedResponse(f"header {name!r} must be a string, not {type(value).__name__}")
