@@ -200,8 +200,25 @@ class Worker:
             await self._queue.settle(delivery, outcome, then=then)
             return
         failed = dataclasses.replace(invocation, error=result.error)
+        await self._retry_later(delivery, failed, spec, retry.Failure.FUNCTION, result)
+
+    async def _free_retry(
+        self, delivery: Delivery, invocation: Invocation, spec: FunctionSpec, failure: retry.Failure
+    ) -> None:
+        waiting = dataclasses.replace(invocation, free_retries=invocation.free_retries + 1)
+        await self._retry_later(delivery, waiting, spec, failure)
+
+    async def _retry_later(
+        self,
+        delivery: Delivery,
+        invocation: Invocation,
+        spec: FunctionSpec,
+        failure: retry.Failure,
+        result: InvocationResult | None = None,
+    ) -> None:
+        """Queue the event again after the backoff ``retry`` decides, or dead-letter it."""
         decision = retry.after_failure(
-            failure=retry.Failure.FUNCTION,
+            failure=failure,
             attempts=invocation.attempts,
             free_retries=invocation.free_retries,
             age_s=_age(invocation),
@@ -209,30 +226,11 @@ class Worker:
             rand=random.random(),
         )
         if decision.reason is not None:
-            await self._dead_letter(delivery, failed, spec, decision.reason, result)
-            return
-        retrying = dataclasses.replace(failed, state=State.RETRYING)
-        await self._queue.settle(delivery, retrying, retry_in_s=decision.delay_s)
-
-    async def _free_retry(
-        self, delivery: Delivery, invocation: Invocation, spec: FunctionSpec, failure: retry.Failure
-    ) -> None:
-        free = invocation.free_retries + 1
-        decision = retry.after_failure(
-            failure=failure,
-            attempts=invocation.attempts,
-            free_retries=free,
-            age_s=_age(invocation),
-            policy=spec.async_config,
-            rand=random.random(),
-        )
-        waiting = dataclasses.replace(invocation, free_retries=free)
-        if decision.reason is not None:
-            await self._dead_letter(delivery, waiting, spec, decision.reason)
+            await self._dead_letter(delivery, invocation, spec, decision.reason, result)
             return
         state = State.RETRYING if invocation.attempts else State.QUEUED
         await self._queue.settle(
-            delivery, dataclasses.replace(waiting, state=state), retry_in_s=decision.delay_s
+            delivery, dataclasses.replace(invocation, state=state), retry_in_s=decision.delay_s
         )
 
     async def _dead_letter(
