@@ -145,6 +145,9 @@ class Platform:
         return {m.decode() for m in live} - {exclude or ""}
 
     async def _housekeeping(self) -> None:
+        # Apart from the scheduler's upkeep on purpose: keep-warm starts can take
+        # tens of seconds, and a heartbeat waiting behind them would lapse and let
+        # other processes reap this one's containers.
         tick = 0
         while True:
             await asyncio.sleep(self.settings.reap_interval_s)
