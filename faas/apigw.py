@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,9 @@ TEXT_TYPES = (
     "+json",
     "+xml",
 )
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
 
 
 class MalformedResponse(BackendError):
@@ -102,6 +106,12 @@ def _body(request: HttpRequest) -> tuple[str | None, bool]:
     return base64.b64encode(request.body).decode("ascii"), True
 
 
+def _canonical(name: str) -> str:
+    # HTTP/1.1 servers hand header names over lower-cased; REST API handlers
+    # look them up as clients usually send them (``Content-Type``).
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
 def _user_agent(request: HttpRequest) -> str:
     return next((v for k, v in request.headers if k.lower() == "user-agent"), "")
 
@@ -110,7 +120,7 @@ def event_v1(request: HttpRequest, route: RouteMatch, ctx: Context) -> dict[str,
     """The REST API (payload 1.0) event."""
     multi_headers: dict[str, list[str]] = {}
     for name, value in request.headers:
-        multi_headers.setdefault(name, []).append(value)
+        multi_headers.setdefault(_canonical(name), []).append(value)
     multi_query: dict[str, list[str]] = {}
     for name, value in parse_qsl(request.raw_query, keep_blank_values=True):
         multi_query.setdefault(name, []).append(value)
@@ -260,8 +270,38 @@ def _proxy(value: dict[str, Any], payload_format: str) -> HttpResponse:
 
 
 def _scalar(name: object, value: object) -> str:
+    if not isinstance(name, str) or not _HEADER_NAME.match(name):
+        raise MalformedResponse(f"header name {name!r} is not a valid HTTP header name")
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str | int | float):
+    if isinstance(value, int | float):
         return str(value)
-    raise MalformedResponse(f"header {name!r} must be a string, not {type(value).__name__}")
+    if not isinstance(value, str):
+        raise MalformedResponse(f"header {name!r} must be a string, not {type(value).__name__}")
+    if not _HEADER_VALUE.match(value):
+        raise MalformedResponse(f"header {name!r} has a line break or a non-Latin-1 character")
+    return value
+
+
+def function_error(
+    request_id: str, error: dict[str, Any], *, timed_out: bool, debug: bool
+) -> HttpResponse:
+    """What an HTTP route answers when the handler raised (502) or timed out (504).
+
+    The error's type is always given; its message and stack trace only in debug
+    mode, since they may tell a caller more than the function's author wants.
+    """
+    body: dict[str, Any] = {
+        "error": "FunctionTimeout" if timed_out else "FunctionError",
+        "message": "the function timed out" if timed_out else "the function failed",
+        "errorType": error.get("errorType", "Runtime.Unknown"),
+        "requestId": request_id,
+    }
+    if debug:
+        body["errorMessage"] = error.get("errorMessage", "")
+        body["stackTrace"] = error.get("stackTrace") or []
+    return HttpResponse(
+        504 if timed_out else 502,
+        [("content-type", "application/json"), ("x-faas-function-error", "Unhandled")],
+        json.dumps(body).encode(),
+    )

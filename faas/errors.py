@@ -11,7 +11,10 @@ where they are raised, so nothing above the backend sees a library exception.
     ├── PayloadTooLarge           413  a body past its limit
     │   └── BundleTooLarge        413  a zip past a size, entry or ratio limit
     ├── ValidationFailed          422  a config value out of range (names the field)
+    ├── Unauthorized              401  a key is needed and none was given
+    ├── Forbidden                 403  the key (or CORS origin) is not allowed
     ├── FunctionNotFound          404
+    ├── RouteNotFound             404  no HTTP route of the function takes the request
     ├── InvocationNotFound        404  no async invocation or dead letter with that id
     ├── FunctionExists            409
     ├── Throttled                 429  concurrency cap full after the bounded wait
@@ -54,6 +57,18 @@ class BundleTooLarge(PayloadTooLarge):
 
 class ValidationFailed(FaasError):
     """A configuration value is out of range; ``field`` names it."""
+
+
+class Unauthorized(FaasError):
+    """The request needs an API key and carries none."""
+
+
+class Forbidden(FaasError):
+    """The request's key, or its CORS origin or method, is not allowed."""
+
+
+class RouteNotFound(FaasError):
+    """The function is exposed over HTTP but none of its routes takes the request."""
 
 
 class FunctionNotFound(FaasError):

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from faas.errors import ValidationFailed
+from faas.http_config import HttpConfig
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Lambda: `path/to/module.function`, no spaces.
@@ -143,13 +144,16 @@ class FunctionSpec:
     created_at: float
     updated_at: float
     async_config: AsyncConfig = field(default_factory=AsyncConfig)
+    http: HttpConfig = field(default_factory=HttpConfig.disabled)
 
     @property
     def name(self) -> str:
         return self.config.name
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        data = dataclasses.asdict(self)
+        data["http"] = self.http.to_dict()
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> FunctionSpec:
@@ -161,6 +165,7 @@ class FunctionSpec:
             created_at=data["created_at"],
             updated_at=data["updated_at"],
             async_config=AsyncConfig(**data.get("async_config", {})),
+            http=HttpConfig.from_dict(data["http"]) if "http" in data else HttpConfig.disabled(),
         )
 
 

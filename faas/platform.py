@@ -22,7 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
-from faas import keys, store
+from faas import http_trigger, keys, store
+from faas.apigw import Context, HttpRequest, HttpResponse
 from faas.backend import DockerBackend
 from faas.bundle import BundleLimits
 from faas.codestore import CodeRef, CodeStore
@@ -33,6 +34,7 @@ from faas.errors import (
     InvalidRequest,
     ValidationFailed,
 )
+from faas.http_config import HttpConfig
 from faas.images import Images
 from faas.invocations import Invocation
 from faas.lambda_env import function_arn
@@ -221,6 +223,11 @@ class Platform:
             lambda cur: dataclasses.replace(cur, async_config=config, updated_at=_after(cur)),
         )
 
+    async def set_http_config(self, name: str, config: HttpConfig) -> FunctionSpec:
+        return await self.registry.update(
+            name, lambda cur: dataclasses.replace(cur, http=config, updated_at=_after(cur))
+        )
+
     async def get_function(self, name: str) -> FunctionSpec:
         return await self.registry.get(name)
 
@@ -245,6 +252,20 @@ class Platform:
     ) -> InvocationResult:
         spec = await self.registry.get(name)
         return await self.scheduler.invoke(spec, event, request_id or str(uuid.uuid4()))
+
+    async def invoke_http(self, name: str, request: HttpRequest, domain: str) -> HttpResponse:
+        """Serve an HTTP request to ``/fn/{name}/...`` as API Gateway would (``request.path``
+        is relative to the function)."""
+        spec = await self.registry.get(name)
+        ctx = Context(
+            request_id=str(uuid.uuid4()),
+            account_id=self.settings.account_id,
+            api_id=name,
+            domain=domain,
+        )
+        return await http_trigger.handle(
+            spec, request, ctx, invoke=self.scheduler.invoke, keys=self.settings.invoke_key_list
+        )
 
     async def invoke_async(self, name: str, event: bytes) -> str:
         """Queue an event; returns its request id once Redis holds it."""

@@ -65,6 +65,9 @@ class Settings:
     # Function volumes are directories under here (default: <data_dir>/volumes).
     volumes_dir: str = ""
 
+    # Keys accepted on HTTP routes whose auth is "key" (comma-separated).
+    invoke_keys: str = ""
+
     region: str = "local-1"
     account_id: str = "000000000000"
 
@@ -101,6 +104,10 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ValidationFailed(f"FAAS_{name.upper()} must be at least 1", field=name)
+
+    @property
+    def invoke_key_list(self) -> tuple[str, ...]:
+        return tuple(k.strip() for k in self.invoke_keys.split(",") if k.strip())
 
     @property
     def code_dir(self) -> Path:

@@ -14,7 +14,7 @@ from faas.platform import Platform
 from faas.settings import Settings
 from gateway import errors
 from gateway.limits import BodyLimit, LimitFor
-from gateway.routers import functions, invocations, invoke
+from gateway.routers import functions, http_routes, invocations, invoke
 
 DEFAULT_BODY_LIMIT = 1 << 20
 # Multipart framing and form fields around the zip itself.
@@ -23,7 +23,7 @@ UPLOAD_OVERHEAD = 1 << 20
 
 def body_limit_for(upload_limit: int) -> LimitFor:
     def limit(method: str, path: str) -> int:
-        if path.endswith("/invoke"):
+        if path.endswith("/invoke") or path.startswith("/fn/"):
             return INVOKE_MAX_BYTES
         if (method == "POST" and path.rstrip("/") == "/v1/functions") or (
             method == "PUT" and path.endswith("/code")
@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(functions.router)
     app.include_router(invoke.router)
     app.include_router(invocations.router)
+    app.include_router(http_routes.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -20,7 +20,10 @@ STATUS: list[tuple[type[errors.FaasError], int]] = [
     (errors.InvalidRequest, 400),
     (errors.PayloadTooLarge, 413),
     (errors.ValidationFailed, 422),
+    (errors.Unauthorized, 401),
+    (errors.Forbidden, 403),
     (errors.FunctionNotFound, 404),
+    (errors.RouteNotFound, 404),
     (errors.InvocationNotFound, 404),
     (errors.FunctionExists, 409),
     (errors.Throttled, 429),
@@ -44,6 +47,8 @@ def error_response(exc: errors.FaasError) -> JSONResponse:
     headers = {}
     if isinstance(exc, errors.Throttled):
         headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, errors.Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, errors.StoreUnavailable):
         headers["Retry-After"] = "1"
     return JSONResponse(body, status_code=status_of(exc), headers=headers)

@@ -90,6 +90,31 @@ class AsyncConfigOut(BaseModel):
         return cls(**spec.async_config.to_dict())
 
 
+class CorsOut(BaseModel):
+    allow_origins: list[str]
+    allow_methods: list[str]
+    allow_headers: list[str]
+    expose_headers: list[str]
+    max_age: int
+    allow_credentials: bool
+
+
+class HttpConfigOut(BaseModel):
+    """How the function answers plain HTTP under ``/fn/{name}/`` (``PUT`` takes the same)."""
+
+    enabled: bool
+    payload_format: str
+    routes: list[str]
+    auth: str
+    cors: CorsOut | None
+    debug: bool
+    path: str
+
+    @classmethod
+    def of(cls, spec: FunctionSpec) -> HttpConfigOut:
+        return cls(**spec.http.to_dict(), path=f"/fn/{spec.name}/")
+
+
 class Accepted(BaseModel):
     requestId: str
 

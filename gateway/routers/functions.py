@@ -9,10 +9,18 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from faas.errors import InvalidRequest, ValidationFailed
+from faas.http_config import HttpConfig
 from faas.models import AsyncConfig, FunctionConfig, validate_name
 from gateway.bodies import json_body
 from gateway.deps import PlatformDep
-from gateway.schemas import AsyncConfigOut, ErrorOut, FunctionList, FunctionOut, FunctionPatch
+from gateway.schemas import (
+    AsyncConfigOut,
+    ErrorOut,
+    FunctionList,
+    FunctionOut,
+    FunctionPatch,
+    HttpConfigOut,
+)
 from gateway.uploads import save_stream, save_upload, temp_path
 
 router = APIRouter(prefix="/v1/functions", tags=["functions"])
@@ -102,6 +110,19 @@ async def put_async_config(platform: PlatformDep, name: str, request: Request) -
     """Replace the async config; absent fields take their defaults."""
     config = AsyncConfig.from_dict(await json_body(request))
     return AsyncConfigOut.of(await platform.set_async_config(name, config))
+
+
+@router.get("/{name}/http", response_model=HttpConfigOut, responses=ERRORS)
+async def get_http_config(platform: PlatformDep, name: str) -> HttpConfigOut:
+    """Whether and how the function is reachable over plain HTTP."""
+    return HttpConfigOut.of(await platform.get_function(name))
+
+
+@router.put("/{name}/http", response_model=HttpConfigOut, responses=ERRORS)
+async def put_http_config(platform: PlatformDep, name: str, request: Request) -> HttpConfigOut:
+    """Expose the function at ``/fn/{name}/...`` (``enabled: false`` hides it again)."""
+    config = HttpConfig.from_dict(await json_body(request))
+    return HttpConfigOut.of(await platform.set_http_config(name, config))
 
 
 @router.put(

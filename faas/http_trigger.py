@@ -1,0 +1,130 @@
+"""The HTTP trigger: a plain HTTP request in, an API Gateway proxy invocation, a response out.
+
+In order, as API Gateway does it: the function must be exposed (its ``http``
+config), a CORS preflight is answered here without the function, a key is
+checked when the route needs one, the route table picks a route and its path
+parameters, the event of the configured payload format is built, the function
+runs, and its proxy response (or its error) becomes the HTTP response, with
+the CORS headers on top.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+
+from faas import apigw
+from faas.apigw import Context, HttpRequest, HttpResponse
+from faas.errors import Forbidden, FunctionNotFound, PayloadTooLarge, RouteNotFound, Unauthorized
+from faas.http_config import HttpConfig
+from faas.models import INVOKE_MAX_BYTES, FunctionSpec, InvocationResult, Outcome
+from faas.routes import RouteTable
+
+Invoke = Callable[[FunctionSpec, bytes, str], Awaitable[InvocationResult]]
+
+# Headers the gateway's server sets itself; a function's copies would conflict.
+_HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+
+
+def header(request: HttpRequest, name: str) -> str:
+    return next((v for k, v in request.headers if k.lower() == name), "")
+
+
+def presented_key(request: HttpRequest) -> str | None:
+    """The key of ``Authorization: Bearer KEY`` or ``X-Api-Key: KEY``."""
+    auth = header(request, "authorization")
+    if auth[:7].lower() == "bearer " and auth[7:].strip():
+        return auth[7:].strip()
+    return header(request, "x-api-key").strip() or None
+
+
+def check_key(request: HttpRequest, keys: tuple[str, ...]) -> None:
+    """Raise unless the request carries one of ``keys`` (compared in constant time)."""
+    key = presented_key(request)
+    if key is None:
+        raise Unauthorized(
+            "this route needs an API key: send Authorization: Bearer KEY or X-Api-Key: KEY"
+        )
+    if not keys:
+        raise Forbidden("this route needs an API key, and the server has none (FAAS_INVOKE_KEYS)")
+    # Compare against every key, so the time taken does not tell which one nearly matched.
+    matched = False
+    for candidate in keys:
+        matched |= hmac.compare_digest(key.encode(), candidate.encode())
+    if not matched:
+        raise Forbidden("the API key is not valid")
+
+
+@lru_cache(maxsize=1024)
+def _table(routes: tuple[str, ...]) -> RouteTable:
+    return RouteTable(list(routes))
+
+
+async def handle(
+    spec: FunctionSpec,
+    request: HttpRequest,
+    ctx: Context,
+    *,
+    invoke: Invoke,
+    keys: tuple[str, ...],
+) -> HttpResponse:
+    """Serve ``request`` (its path relative to the function) with ``spec``'s HTTP config."""
+    http = spec.http
+    if not http.enabled:
+        raise FunctionNotFound(
+            f"function {spec.name!r} is not exposed over HTTP (PUT /v1/functions/{spec.name}/http)"
+        )
+    origin = header(request, "origin")
+    if (
+        http.cors is not None
+        and request.method == "OPTIONS"
+        and origin
+        and header(request, "access-control-request-method")
+    ):
+        allowed = http.cors.preflight(
+            origin,
+            header(request, "access-control-request-method"),
+            header(request, "access-control-request-headers"),
+        )
+        if allowed is None:
+            raise Forbidden(
+                f"CORS: origin {origin!r} may not make this request; see the function's cors"
+            )
+        return HttpResponse(204, allowed, b"")
+    if http.auth == "key":
+        check_key(request, keys)
+    route = _table(http.routes).match(request.method, request.path)
+    if route is None:
+        raise RouteNotFound(
+            f"no route of function {spec.name!r} takes {request.method} {request.path}"
+        )
+    build = apigw.event_v1 if http.payload_format == "1.0" else apigw.event_v2
+    event = json.dumps(build(request, route, ctx)).encode()
+    if len(event) > INVOKE_MAX_BYTES:
+        raise PayloadTooLarge(
+            f"the event is {len(event)} bytes; Lambda's limit for a request is {INVOKE_MAX_BYTES}"
+        )
+    result = await invoke(spec, event, ctx.request_id)
+    return _finish(result, http, origin)
+
+
+def _finish(result: InvocationResult, http: HttpConfig, origin: str) -> HttpResponse:
+    if result.outcome is Outcome.SUCCESS:
+        out = apigw.response(result.payload, http.payload_format)
+    else:
+        out = apigw.function_error(
+            result.request_id,
+            result.error or {},
+            timed_out=result.outcome is Outcome.TIMEOUT,
+            debug=http.debug,
+        )
+    headers = [(k, v) for k, v in out.headers if k.lower() not in _HOP_BY_HOP]
+    if http.cors is not None:
+        # As API Gateway: configured CORS overrides what the function set.
+        headers = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
+        headers += http.cors.response_headers(origin)
+    if not any(k.lower() == "x-request-id" for k, _ in headers):
+        headers.append(("x-request-id", result.request_id))
+    return HttpResponse(out.status, headers, out.body)

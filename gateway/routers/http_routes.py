@@ -1,0 +1,40 @@
+"""``ANY /fn/{name}/{path}``: plain HTTP to a function, as API Gateway's proxy integration.
+
+The request is handed over as it came (method, path below the function,
+query, headers, raw body); ``faas.http_trigger`` does the rest.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from faas.apigw import HttpRequest
+from gateway.deps import PlatformDep
+
+router = APIRouter(tags=["http"])
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@router.api_route("/fn/{name}", methods=METHODS, include_in_schema=False)
+@router.api_route("/fn/{name}/{path:path}", methods=METHODS)
+async def http_route(
+    platform: PlatformDep, name: str, request: Request, path: str = ""
+) -> Response:
+    """Invoke the function with an API Gateway event (payload 1.0 or 2.0, per its http config)."""
+    scope = request.scope
+    incoming = HttpRequest(
+        method=request.method,
+        path="/" + path,
+        raw_query=scope.get("query_string", b"").decode("latin-1"),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        body=await request.body(),
+        source_ip=request.client.host if request.client else "",
+        protocol=f"HTTP/{scope.get('http_version', '1.1')}",
+    )
+    out = await platform.invoke_http(name, incoming, request.headers.get("host", "localhost"))
+    response = Response(out.body, status_code=out.status)
+    response.raw_headers.extend(
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in out.headers
+    )
+    return response

@@ -1,0 +1,153 @@
+"""The HTTP trigger's decisions (exposure, keys, preflight, routes, errors) with a
+handler stood in by a plain function: no container is involved in these rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from faas import http_trigger
+from faas.apigw import Context, HttpRequest, MalformedResponse
+from faas.errors import Forbidden, FunctionNotFound, RouteNotFound, Unauthorized
+from faas.http_config import HttpConfig
+from faas.models import FunctionConfig, FunctionSpec, InvocationResult, Outcome, error_payload
+
+CTX = Context(request_id="req-1", account_id="0", api_id="fn", domain="localhost")
+ERROR = error_payload("ValueError", "secret detail", ['  File "app.py", line 3'])
+
+
+def spec(**http: object) -> FunctionSpec:
+    return FunctionSpec(
+        FunctionConfig("fn", "python3.11", "app.handler"),
+        "0" * 64,
+        1,
+        0.0,
+        0.0,
+        http=HttpConfig.from_dict(http),
+    )
+
+
+def request(method: str = "GET", path: str = "/", *headers: tuple[str, str]) -> HttpRequest:
+    return HttpRequest(method, path, "", list(headers), b"", "127.0.0.1")
+
+
+class Handler:
+    """Answers with a fixed outcome and payload, and remembers the events it saw."""
+
+    def __init__(self, outcome: Outcome = Outcome.SUCCESS, payload: object = None) -> None:
+        self.outcome = outcome
+        self.payload = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.events: list[dict[str, object]] = []
+
+    async def __call__(self, _spec: FunctionSpec, event: bytes, rid: str) -> InvocationResult:
+        self.events.append(json.loads(event))
+        return InvocationResult(rid, self.outcome, self.payload, False, 1.0)
+
+
+async def serve(s: FunctionSpec, r: HttpRequest, h: Handler, keys: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    return await http_trigger.handle(s, r, CTX, invoke=h, keys=keys)
+
+
+async def test_a_function_nobody_exposed_is_not_found() -> None:
+    hidden = FunctionSpec(FunctionConfig("fn", "python3.11", "a.b"), "0" * 64, 1, 0.0, 0.0)
+    with pytest.raises(FunctionNotFound, match="not exposed"):
+        await serve(hidden, request(), Handler())
+
+
+async def test_routes_give_path_parameters_and_unknown_paths_are_404() -> None:
+    handler = Handler(payload={"statusCode": 200, "body": '{"ok": true}'})
+    s = spec(routes=["GET /users/{userId}"], payload_format="1.0")
+    out = await serve(s, request("GET", "/users/42"), handler)
+    assert out.status == 200 and json.loads(out.body) == {"ok": True}
+    assert handler.events[0]["pathParameters"] == {"userId": "42"}
+    assert handler.events[0]["resource"] == "/users/{userId}"
+    with pytest.raises(RouteNotFound):
+        await serve(s, request("GET", "/orders/1"), handler)
+    assert len(handler.events) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        ((), Unauthorized),
+        ((("authorization", "Bearer wrong"),), Forbidden),
+        ((("x-api-key", "nearly-k1"),), Forbidden),
+    ],
+)
+async def test_a_keyed_route_refuses_a_missing_or_wrong_key(
+    headers: tuple[tuple[str, str], ...], error: type[Exception]
+) -> None:
+    handler = Handler(payload={})
+    with pytest.raises(error):
+        await serve(spec(auth="key"), request("GET", "/", *headers), handler, ("k1", "k2"))
+    assert handler.events == []
+
+
+@pytest.mark.parametrize("header", [("authorization", "Bearer k2"), ("x-api-key", "k1")])
+async def test_a_keyed_route_takes_a_listed_key(header: tuple[str, str]) -> None:
+    out = await serve(
+        spec(auth="key"), request("GET", "/", header), Handler(payload={}), ("k1", "k2")
+    )
+    assert out.status == 200
+
+
+async def test_a_keyed_route_on_a_server_without_keys_is_refused() -> None:
+    with pytest.raises(Forbidden, match="FAAS_INVOKE_KEYS"):
+        await serve(spec(auth="key"), request("GET", "/", ("x-api-key", "k")), Handler())
+
+
+CORS = {"allow_origins": ["https://app.example.com"], "allow_methods": ["GET"], "max_age": 60}
+
+
+async def test_the_gateway_answers_a_preflight_without_the_function_or_a_key() -> None:
+    handler = Handler()
+    preflight = request(
+        "OPTIONS",
+        "/users",
+        ("origin", "https://app.example.com"),
+        ("access-control-request-method", "GET"),
+    )
+    out = await serve(spec(cors=CORS, auth="key"), preflight, handler, ("k",))
+    assert out.status == 204 and handler.events == []
+    assert dict(out.headers)["access-control-max-age"] == "60"
+    bad = request(
+        "OPTIONS", "/", ("origin", "https://evil.test"), ("access-control-request-method", "GET")
+    )
+    with pytest.raises(Forbidden, match="CORS"):
+        await serve(spec(cors=CORS), bad, handler)
+
+
+async def test_configured_cors_replaces_the_functions_own_cors_headers() -> None:
+    handler = Handler(
+        payload={"statusCode": 200, "headers": {"Access-Control-Allow-Origin": "*"}, "body": ""}
+    )
+    out = await serve(
+        spec(cors=CORS), request("GET", "/", ("origin", "https://app.example.com")), handler
+    )
+    cors = [(k, v) for k, v in out.headers if k.lower() == "access-control-allow-origin"]
+    assert cors == [("access-control-allow-origin", "https://app.example.com")]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "error"),
+    [(Outcome.FUNCTION_ERROR, 502, "FunctionError"), (Outcome.TIMEOUT, 504, "FunctionTimeout")],
+)
+@pytest.mark.parametrize("debug", [False, True])
+async def test_a_failed_function_is_a_gateway_error_with_details_only_in_debug(
+    outcome: Outcome, status: int, error: str, debug: bool
+) -> None:
+    out = await serve(spec(debug=debug), request(), Handler(outcome, ERROR))
+    body = json.loads(out.body)
+    assert out.status == status and body["error"] == error
+    assert body["errorType"] == "ValueError" and body["requestId"] == "req-1"
+    assert ("secret detail" in out.body.decode()) is debug
+    assert ("stackTrace" in body) is debug
+
+
+async def test_a_malformed_response_is_refused() -> None:
+    with pytest.raises(MalformedResponse):
+        await serve(spec(payload_format="1.0"), request(), Handler(payload=[1, 2]))
+    with pytest.raises(MalformedResponse, match="line break"):
+        bad = {"statusCode": 200, "headers": {"X-A": "1\r\nSet-Cookie: x"}}
+        await serve(spec(), request(), Handler(payload=bad))
