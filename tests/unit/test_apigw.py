@@ -169,3 +169,15 @@ def test_proxy_responses_map_back(returned: object, fmt: str, expected: HttpResp
 def test_a_malformed_proxy_response_is_a_502(payload: bytes, fmt: str, words: str) -> None:
     with pytest.raises(MalformedResponse, match=words):
         response(payload, fmt)
+
+
+def test_v1_headers_take_the_case_clients_send() -> None:
+    lowered = HttpRequest(
+        "GET", "/", "", [("content-type", "text/plain"), ("x-api-key", "k")], b"", ""
+    )
+    event = event_v1(lowered, ROUTE, CTX)
+    assert event["headers"] == {"Content-Type": "text/plain", "X-Api-Key": "k"}
+    assert event_v2(lowered, ROUTE, CTX)["headers"] == {
+        "content-type": "text/plain",
+        "x-api-key": "k",
+    }
