@@ -13,6 +13,12 @@
 |                            |        | error; expires ``FAAS_RESULT_TTL_S`` after it succeeds  |
 |                            |        | or fails, kept while dead-lettered                      |
 | ``faas:dlq:<name>``        | zset   | a function's dead letters: requestIds, score = time     |
+| ``faas:schedules``         | set    | names of functions that have schedules                  |
+| ``faas:sched:<name>``      | string | the function's schedule rules as JSON                   |
+|                            |        | (``faas.schedules.Rule``)                               |
+| ``faas:sched-state:<name>``| hash   | per rule: ``<rule>`` the epoch of the last tick handled,|
+|                            |        | ``<rule>:fires`` and ``<rule>:misses`` counts           |
+| ``faas:tick:<name>:<rule>:<epoch>`` | string | a tick fired (guard, expires after a day)      |
 | ``faas:owners``            | zset   | live server/worker processes: owner id, score = the     |
 |                            |        | epoch time its heartbeat lapses; containers whose owner |
 |                            |        | lapsed are reaped by any live process of the node       |
@@ -34,6 +40,7 @@ EVENTS_GROUP = "workers"
 DELAYED = PREFIX + "q:delayed"
 INVOCATION_PREFIX = PREFIX + "inv:"
 OWNERS = PREFIX + "owners"
+SCHEDULED = PREFIX + "schedules"
 
 
 def function(name: str) -> str:
@@ -46,3 +53,15 @@ def invocation(request_id: str) -> str:
 
 def dead_letters(name: str) -> str:
     return f"{PREFIX}dlq:{name}"
+
+
+def schedules(name: str) -> str:
+    return f"{PREFIX}sched:{name}"
+
+
+def schedule_state(name: str) -> str:
+    return f"{PREFIX}sched-state:{name}"
+
+
+def tick(name: str, rule: str, epoch: int) -> str:
+    return f"{PREFIX}tick:{name}:{rule}:{epoch}"

@@ -20,6 +20,7 @@ import logging
 import secrets
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from faas import http_trigger, keys, store
@@ -49,7 +50,9 @@ from faas.models import (
 from faas.queue import Queue
 from faas.registry import Registry
 from faas.scheduler import Scheduler
+from faas.schedules import parse_rules
 from faas.settings import Settings
+from faas.ticker import RuleView, ScheduleStore, Ticker
 from faas.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,10 @@ class Platform:
                 consumer=f"{settings.node_id}-{self.owner_id}",
                 concurrency=settings.worker_concurrency,
             )
+        self.schedules = ScheduleStore(self.redis)
+        self.ticker: Ticker | None = None
+        if role == "serve" and settings.schedules:
+            self.ticker = Ticker(self.schedules, self.queue, settings)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -112,6 +119,8 @@ class Platform:
             log.info("removed %d containers left by an earlier or dead process", reaped)
         self._tasks.append(asyncio.create_task(self.scheduler.run_upkeep(self.registry.list)))
         self._tasks.append(asyncio.create_task(self._housekeeping()))
+        if self.ticker is not None:
+            self._tasks.append(asyncio.create_task(self.ticker.run()))
         if self.worker is not None:
             self.worker.start()
 
@@ -243,7 +252,26 @@ class Platform:
 
     async def delete_function(self, name: str) -> None:
         await self.registry.delete(name)
+        await self.schedules.delete(name)
         await self.scheduler.retire(name, deleted=True)
+
+    # -- schedules ------------------------------------------------------------
+
+    async def get_schedules(self, name: str) -> list[RuleView]:
+        await self.registry.get(name)
+        return await self.schedules.views(
+            name, allow_seconds=self.settings.schedule_seconds, now=datetime.now(UTC)
+        )
+
+    async def put_schedules(self, name: str, data: object) -> list[RuleView]:
+        """Replace the function's schedules (a rule left unchanged keeps its ticks)."""
+        await self.registry.get(name)
+        previous = await self.schedules.get(name)
+        rules = parse_rules(
+            data, time.time(), previous, allow_seconds=self.settings.schedule_seconds
+        )
+        await self.schedules.put(name, rules, previous)
+        return await self.get_schedules(name)
 
     # -- invoking -------------------------------------------------------------
 

@@ -44,6 +44,21 @@ redis.call('HSET', KEYS[1], 'lease', ARGV[2])
 return redis.call('HGETALL', KEYS[1])
 """
 
+# Enqueue a schedule's tick once across all processes: only if the rule's last
+# handled tick is still what the caller read (so its count of skipped ticks is
+# right) and the tick's guard key is new; records the tick and the counts.
+_ENQUEUE_TICK = """
+local last = redis.call('HGET', KEYS[2], ARGV[3]) or ''
+if last ~= ARGV[4] then return 0 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
+redis.call('HINCRBY', KEYS[2], ARGV[3] .. ':fires', 1)
+redis.call('HINCRBY', KEYS[2], ARGV[3] .. ':misses', ARGV[5])
+redis.call('HSET', KEYS[3], unpack(ARGV, 7))
+redis.call('XADD', KEYS[4], '*', 'id', ARGV[6])
+return 1
+"""
+
 # Give entries whose lease lapsed back to the queue, as new entries.
 _SWEEP = """
 local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0',
@@ -131,6 +146,7 @@ class Queue:
         self._redrive = client.register_script(_REDRIVE)
         self._drop_dead = client.register_script(_DROP_DEAD)
         self._forget = client.register_script(_FORGET)
+        self._enqueue_tick = client.register_script(_ENQUEUE_TICK)
 
     async def setup(self) -> None:
         """Check that Redis keeps what it is given, and create the consumer group."""
@@ -155,6 +171,45 @@ class Queue:
             for invocation in invocations:
                 self._add(pipe, invocation)
             await pipe.execute()
+
+    async def enqueue_tick(
+        self,
+        invocation: Invocation,
+        *,
+        function: str,
+        rule: str,
+        tick: int,
+        expected_last: str,
+        skipped: int,
+        guard_ttl_s: int = 86400,
+    ) -> bool:
+        """Queue a schedule's tick unless another process already handled it (or a later one).
+
+        ``expected_last`` is the rule's last handled tick as the caller read it
+        ('' for none): if it moved meanwhile, nothing happens and the caller looks again.
+        """
+        fields: list[str | bytes] = []
+        for name, value in invocation.to_fields().items():
+            fields += [name, value]
+        async with redis_errors():
+            done = await self._enqueue_tick(
+                keys=[
+                    keys.tick(function, rule, tick),
+                    keys.schedule_state(function),
+                    keys.invocation(invocation.request_id),
+                    keys.EVENTS,
+                ],
+                args=[
+                    guard_ttl_s,
+                    tick,
+                    rule,
+                    expected_last,
+                    skipped,
+                    invocation.request_id,
+                    *fields,
+                ],
+            )
+        return bool(done)
 
     @staticmethod
     def _add(pipe: aioredis.client.Pipeline, invocation: Invocation) -> None:

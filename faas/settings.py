@@ -65,6 +65,12 @@ class Settings:
     # Function volumes are directories under here (default: <data_dir>/volumes).
     volumes_dir: str = ""
 
+    # Schedules (docs/schedules.md): this process fires due ticks, looking this often.
+    schedules: bool = True
+    schedule_poll_s: float = 1.0
+    # Test-only: admit rate(N seconds) so a test need not wait minutes.
+    schedule_seconds: bool = False
+
     # Keys accepted on HTTP routes whose auth is "key" (comma-separated).
     invoke_keys: str = ""
 
@@ -93,6 +99,10 @@ class Settings:
                 f"FAAS_DATA_DIR {str(self.data_dir)!r} is too long: container sockets under it "
                 f"would pass the {MAX_SOCKET_PATH}-byte Unix socket path limit",
                 field="data_dir",
+            )
+        if not 0.05 <= self.schedule_poll_s <= 60:
+            raise ValidationFailed(
+                "FAAS_SCHEDULE_POLL_S must be from 0.05 to 60 seconds", field="schedule_poll_s"
             )
         if self.lease_s < 1:
             raise ValidationFailed("FAAS_LEASE_S must be at least 1 second", field="lease_s")

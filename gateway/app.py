@@ -6,15 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 
 import faas
+from faas import metrics
 from faas.bundle import BundleLimits
 from faas.models import INVOKE_MAX_BYTES
 from faas.platform import Platform
 from faas.settings import Settings
 from gateway import errors
 from gateway.limits import BodyLimit, LimitFor
-from gateway.routers import functions, http_routes, invocations, invoke
+from gateway.routers import functions, http_routes, invocations, invoke, schedules
 
 DEFAULT_BODY_LIMIT = 1 << 20
 # Multipart framing and form fields around the zip itself.
@@ -57,11 +60,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(functions.router)
     app.include_router(invoke.router)
     app.include_router(invocations.router)
+    app.include_router(schedules.router)
     app.include_router(http_routes.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    async def metrics_endpoint() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(BodyLimit, limit_for=body_limit_for(BundleLimits().max_zipped_bytes))
     return app

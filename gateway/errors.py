@@ -44,6 +44,9 @@ def error_response(exc: errors.FaasError) -> JSONResponse:
     body: dict[str, object] = {"error": type(exc).__name__, "message": exc.message}
     if exc.field:
         body["field"] = exc.field
+    position = getattr(exc, "position", None)
+    if position is not None:
+        body["position"] = position
     headers = {}
     if isinstance(exc, errors.Throttled):
         headers["Retry-After"] = str(exc.retry_after_s)

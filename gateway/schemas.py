@@ -115,6 +115,22 @@ class HttpConfigOut(BaseModel):
         return cls(**spec.http.to_dict(), path=f"/fn/{spec.name}/")
 
 
+class ScheduleOut(BaseModel):
+    name: str
+    expression: str
+    input: Any
+    enabled: bool
+    since: str
+    nextFires: list[str]
+    lastFire: str | None
+    fires: int
+    misses: int
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleOut]
+
+
 class Accepted(BaseModel):
     requestId: str
 
