@@ -19,8 +19,8 @@
 | ``faas:sched-state:<name>``| hash   | per rule: ``<rule>`` the epoch of the last tick handled,|
 |                            |        | ``<rule>:fires`` and ``<rule>:misses`` counts           |
 | ``faas:tick:<name>:<rule>:<epoch>`` | string | a tick fired (guard, expires after a day)      |
-| ``faas:owners``            | zset   | live server/worker processes: owner id, score = the     |
-|                            |        | epoch time its heartbeat lapses; containers whose owner |
+| ``faas:owners``            | zset   | live server/worker processes: ``<node>/<owner>``, score |
+|                            |        | = the epoch its heartbeat lapses; containers whose owner|
 |                            |        | lapsed are reaped by any live process of the node       |
 
 An event is in exactly one of: the stream (queued or in flight), the delayed

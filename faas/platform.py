@@ -137,23 +137,30 @@ class Platform:
                 await self.scheduler.close()
             finally:
                 with contextlib.suppress(Exception):
-                    await self.redis.zrem(keys.OWNERS, self.owner_id)
+                    await self.redis.zrem(keys.OWNERS, self._member)
                 await self.redis.aclose()
                 await self.backend.close()
 
     # -- liveness of the processes of this node ---------------------------------
 
+    @property
+    def _member(self) -> str:
+        return f"{self.settings.node_id}/{self.owner_id}"
+
     async def _heartbeat(self) -> None:
         now = time.time()
         async with store.redis_errors(), self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(keys.OWNERS, {self.owner_id: now + self.settings.heartbeat_ttl_s})
+            pipe.zadd(keys.OWNERS, {self._member: now + self.settings.heartbeat_ttl_s})
             pipe.zremrangebyscore(keys.OWNERS, "-inf", now - 86400)
             await pipe.execute()
 
     async def _live_owners(self, exclude: str | None = None) -> set[str]:
         async with store.redis_errors():
             live: list[bytes] = await self.redis.zrangebyscore(keys.OWNERS, time.time(), "+inf")  # type: ignore[assignment]
-        return {m.decode() for m in live} - {exclude or ""}
+        # Owners are per node: another node's "serve" says nothing of this one's.
+        prefix = f"{self.settings.node_id}/"
+        mine = {m.decode()[len(prefix) :] for m in live if m.decode().startswith(prefix)}
+        return mine - {exclude or ""}
 
     async def _housekeeping(self) -> None:
         # Apart from the scheduler's upkeep on purpose: keep-warm starts can take
