@@ -434,6 +434,9 @@ def test_an_http_config_is_kept_validated_and_can_hide_the_function(
     assert config["routes"] == ["GET /a/{b}"] and config["path"] == "/fn/echo/"
     # (a returned string is the body as it is, as API Gateway does with payload 2.0)
     assert curl("GET", "/fn/echo/a/1").body == b"GET /a/{b}"
+    # A body past Lambda's 6 MB request limit is refused before the function
+    big = api.post("/fn/echo/a/1", content=b"x" * (6 * 1024 * 1024 + 1))
+    assert big.status_code == 413 and big.json()["error"] == "PayloadTooLarge"
     assert api.get("/v1/functions/echo/http").json() == config
     assert api.put("/v1/functions/echo/http", json={"enabled": False}).status_code == 200
     assert curl("GET", "/fn/echo/a/1").status == 404
