@@ -1,15 +1,84 @@
 """The platform's Prometheus metrics, defined once; ``/metrics`` renders the registry.
 
-Labels are bounded: a function name (as many as functions) and nothing per
-request.
+Labels are bounded: a function name (as many as functions), an invocation
+kind (sync, async, http, schedule), an outcome, an instance state; nothing
+per request.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from faas.models import InvocationResult
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+KINDS = ("sync", "async", "http", "schedule")
+# From a no-op warm call (sub-millisecond) to Lambda's 15-minute limit.
+DURATION_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    300,
+    900,
+)
+
+INVOCATIONS = Counter(
+    "faas_invocations_total",
+    "Invocations that ran, by how they were asked for and how they ended.",
+    ["function", "kind", "outcome"],
+    registry=REGISTRY,
+)
+DURATION = Histogram(
+    "faas_invocation_duration_seconds",
+    "Time the handler ran, as the runtime measured it.",
+    ["function", "kind"],
+    buckets=DURATION_BUCKETS,
+    registry=REGISTRY,
+)
+INIT_DURATION = Histogram(
+    "faas_init_duration_seconds",
+    "Cold starts: time from starting a container to the handler's module being ready.",
+    ["function"],
+    buckets=DURATION_BUCKETS,
+    registry=REGISTRY,
+)
+COLD_STARTS = Counter(
+    "faas_cold_starts_total",
+    "Invocations that started a new instance.",
+    ["function"],
+    registry=REGISTRY,
+)
+THROTTLES = Counter(
+    "faas_throttles_total",
+    "Invocations refused because the function's or the node's cap stayed full.",
+    ["function", "kind"],
+    registry=REGISTRY,
+)
+RETRIES = Counter(
+    "faas_async_retries_total",
+    "Async events queued again after a failed or refused attempt, by what failed.",
+    ["function", "failure"],
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Counter(
+    "faas_dead_letters_total",
+    "Async events moved to the dead-letter list, by reason.",
+    ["function", "reason"],
+    registry=REGISTRY,
+)
 SCHEDULE_FIRES = Counter(
     "faas_schedule_fires_total",
     "Schedule ticks this process queued (exactly one process queues each tick).",
@@ -23,6 +92,16 @@ SCHEDULE_MISSES = Counter(
     ["function"],
     registry=REGISTRY,
 )
+
+
+def observe(function: str, kind: str, result: InvocationResult) -> None:
+    """Count one invocation that ran (whatever its outcome)."""
+    INVOCATIONS.labels(function, kind, result.outcome.value).inc()
+    DURATION.labels(function, kind).observe(result.duration_ms / 1000)
+    if result.cold_start:
+        COLD_STARTS.labels(function).inc()
+        if result.init_duration_ms is not None:
+            INIT_DURATION.labels(function).observe(result.init_duration_ms / 1000)
 
 
 def render() -> bytes:

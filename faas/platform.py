@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import secrets
 import time
@@ -97,7 +98,7 @@ class Platform:
             self.worker = Worker(
                 self.queue,
                 self.registry,
-                self.scheduler.invoke,
+                functools.partial(self.scheduler.invoke, kind="async"),
                 self.arn,
                 consumer=f"{settings.node_id}-{self.owner_id}",
                 concurrency=settings.worker_concurrency,
@@ -299,7 +300,11 @@ class Platform:
             domain=domain,
         )
         return await http_trigger.handle(
-            spec, request, ctx, invoke=self.scheduler.invoke, keys=self.settings.invoke_key_list
+            spec,
+            request,
+            ctx,
+            invoke=functools.partial(self.scheduler.invoke, kind="http"),
+            keys=self.settings.invoke_key_list,
         )
 
     async def invoke_async(self, name: str, event: bytes) -> str:

@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from faas import placement
+from faas import metrics, placement
 from faas.backend import Backend, SandboxSpec
 from faas.errors import FaasError, Throttled
 from faas.lambda_env import function_arn, lambda_environment, log_stream_name
@@ -73,14 +73,20 @@ class Scheduler:
         event: bytes,
         request_id: str,
         on_start: OnStart | None = None,
+        kind: str = "sync",
     ) -> InvocationResult:
         """Run ``event`` on an instance of ``spec``; raises ``Throttled`` or ``BackendError``.
 
         ``on_start`` is called once an instance is held, just before the event
         runs, and returns the attempt number the function is told (async retries).
+        ``kind`` (sync, async, http, schedule) labels the invocation's metrics.
         """
         key = self._observe(spec)
-        instance, cold = await self._acquire(spec, key)
+        try:
+            instance, cold = await self._acquire(spec, key)
+        except Throttled:
+            metrics.THROTTLES.labels(spec.name, kind).inc()
+            raise
         init_ms: float | None = None
         attempt = 1
         if on_start is not None:
@@ -109,6 +115,7 @@ class Scheduler:
             await self._release(instance)
         if init_ms is not None and result.init_duration_ms is None:
             result = _with_init(result, init_ms)
+        metrics.observe(spec.name, kind, result)
         return result
 
     def _observe(self, spec: FunctionSpec) -> str:

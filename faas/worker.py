@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from faas import retry
+from faas import metrics, retry
 from faas.errors import BackendError, FaasError, FunctionNotFound, StoreUnavailable, Throttled
 from faas.invocations import Invocation, State, destination_record
 from faas.models import FunctionSpec, InvocationResult, Outcome, error_payload
@@ -228,6 +228,7 @@ class Worker:
         if decision.reason is not None:
             await self._dead_letter(delivery, invocation, spec, decision.reason, result)
             return
+        metrics.RETRIES.labels(spec.name, failure.value).inc()
         state = State.RETRYING if invocation.attempts else State.QUEUED
         await self._queue.settle(
             delivery, dataclasses.replace(invocation, state=state), retry_in_s=decision.delay_s
@@ -245,6 +246,7 @@ class Worker:
         outcome = _finished(invocation, State.DEAD_LETTERED, error=error, reason=reason.value)
         then = self._destination(spec.async_config.on_failure, outcome, reason.value, result)
         log.info("async %s of %s dead-lettered: %s", invocation.request_id, spec.name, reason)
+        metrics.DEAD_LETTERS.labels(spec.name, reason.value).inc()
         await self._queue.settle(delivery, outcome, then=then)
 
     def _destination(
