@@ -61,6 +61,11 @@ class HttpRequest:
     source_ip: str
     protocol: str = "HTTP/1.1"
 
+    def header(self, name: str) -> str:
+        """The first value of header ``name`` (any case), or ''."""
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), "")
+
 
 @dataclass(frozen=True)
 class RouteMatch:
@@ -90,15 +95,15 @@ class Context:
     now: float = field(default_factory=time.time)
 
 
-def _is_text(headers: list[tuple[str, str]]) -> bool:
-    kind = next((v for k, v in headers if k.lower() == "content-type"), "").lower()
+def _is_text(content_type: str) -> bool:
+    kind = content_type.lower()
     return not kind or any(t in kind for t in TEXT_TYPES)
 
 
 def _body(request: HttpRequest) -> tuple[str | None, bool]:
     if not request.body:
         return None, False
-    if _is_text(request.headers):
+    if _is_text(request.header("content-type")):
         try:
             return request.body.decode("utf-8"), False
         except UnicodeDecodeError:
@@ -110,10 +115,6 @@ def _canonical(name: str) -> str:
     # HTTP/1.1 servers hand header names over lower-cased; REST API handlers
     # look them up as clients usually send them (``Content-Type``).
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
-
-
-def _user_agent(request: HttpRequest) -> str:
-    return next((v for k, v in request.headers if k.lower() == "user-agent"), "")
 
 
 def event_v1(request: HttpRequest, route: RouteMatch, ctx: Context) -> dict[str, Any]:
@@ -143,7 +144,7 @@ def event_v1(request: HttpRequest, route: RouteMatch, ctx: Context) -> dict[str,
             "domainPrefix": ctx.domain.split(".")[0],
             "extendedRequestId": ctx.request_id,
             "httpMethod": request.method,
-            "identity": {"sourceIp": request.source_ip, "userAgent": _user_agent(request)},
+            "identity": {"sourceIp": request.source_ip, "userAgent": request.header("user-agent")},
             "path": request.path,
             "protocol": request.protocol,
             "requestId": ctx.request_id,
@@ -187,7 +188,7 @@ def event_v2(request: HttpRequest, route: RouteMatch, ctx: Context) -> dict[str,
                 "path": request.path,
                 "protocol": request.protocol,
                 "sourceIp": request.source_ip,
-                "userAgent": _user_agent(request),
+                "userAgent": request.header("user-agent"),
             },
             "requestId": ctx.request_id,
             "routeKey": route.route_key,

@@ -28,16 +28,12 @@ Invoke = Callable[[FunctionSpec, bytes, str], Awaitable[InvocationResult]]
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 
 
-def header(request: HttpRequest, name: str) -> str:
-    return next((v for k, v in request.headers if k.lower() == name), "")
-
-
 def presented_key(request: HttpRequest) -> str | None:
     """The key of ``Authorization: Bearer KEY`` or ``X-Api-Key: KEY``."""
-    auth = header(request, "authorization")
+    auth = request.header("authorization")
     if auth[:7].lower() == "bearer " and auth[7:].strip():
         return auth[7:].strip()
-    return header(request, "x-api-key").strip() or None
+    return request.header("x-api-key").strip() or None
 
 
 def check_key(request: HttpRequest, keys: tuple[str, ...]) -> None:
@@ -76,17 +72,17 @@ async def handle(
         raise FunctionNotFound(
             f"function {spec.name!r} is not exposed over HTTP (PUT /v1/functions/{spec.name}/http)"
         )
-    origin = header(request, "origin")
+    origin = request.header("origin")
     if (
         http.cors is not None
         and request.method == "OPTIONS"
         and origin
-        and header(request, "access-control-request-method")
+        and request.header("access-control-request-method")
     ):
         allowed = http.cors.preflight(
             origin,
-            header(request, "access-control-request-method"),
-            header(request, "access-control-request-headers"),
+            request.header("access-control-request-method"),
+            request.header("access-control-request-headers"),
         )
         if allowed is None:
             raise Forbidden(

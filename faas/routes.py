@@ -102,11 +102,6 @@ class RouteTable:
                 return RouteMatch(route.key, route.path, params)
         return None
 
-    def allows_path(self, path: str) -> bool:
-        """Whether any route of any method matches ``path`` (404 vs 405)."""
-        parts = [p for p in path.split("/")[1:] if p]
-        return not self.routes or any(_bind(r, parts) is not None for r in self.routes)
-
 
 def _invalid(message: str) -> ValidationFailed:
     return ValidationFailed(message, field="routes")

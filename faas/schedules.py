@@ -40,6 +40,11 @@ class Rule:
     enabled: bool = True
     anchor: int = 0  # epoch seconds
 
+    @property
+    def since(self) -> datetime:
+        """The anchor as a UTC datetime."""
+        return datetime.fromtimestamp(self.anchor, UTC)
+
     def schedule(self, allow_seconds: bool) -> cron.Schedule:
         return cron.parse(self.expression, allow_seconds=allow_seconds)
 
@@ -124,7 +129,7 @@ class Due:
 def due(schedule: cron.Schedule, anchor: int, last: float, now: datetime) -> Due | None:
     """The latest tick in (``last``, ``now``] of a rule anchored at ``anchor``, if any."""
     start = datetime.fromtimestamp(max(last, anchor), UTC)
-    first = cron.next_fire(schedule, start, _anchor(anchor))
+    first = cron.next_fire(schedule, start, datetime.fromtimestamp(anchor, UTC))
     if first is None or first > now:
         return None
     if isinstance(schedule, cron.Rate):
@@ -144,10 +149,6 @@ def due(schedule: cron.Schedule, anchor: int, last: float, now: datetime) -> Due
             if restart is None or restart > now:
                 return Due(tick, count, exact)
             tick = restart
-
-
-def _anchor(anchor: int) -> datetime:
-    return datetime.fromtimestamp(anchor, UTC)
 
 
 def event_id(function: str, rule: str, tick: datetime) -> str:

@@ -61,14 +61,13 @@ class ScheduleStore:
         kept = {(r.name, r.expression, r.anchor) for r in rules}
         stale = [r.name for r in previous if (r.name, r.expression, r.anchor) not in kept]
         fields = [f for name in stale for f in (name, f"{name}:fires", f"{name}:misses")]
+        if not rules:
+            await self.delete(function)
+            return
         async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            if rules:
-                pipe.set(keys.schedules(function), json.dumps([r.to_dict() for r in rules]))
-                pipe.sadd(keys.SCHEDULED, function)
-            else:
-                pipe.delete(keys.schedules(function), keys.schedule_state(function))
-                pipe.srem(keys.SCHEDULED, function)
-            if fields and rules:
+            pipe.set(keys.schedules(function), json.dumps([r.to_dict() for r in rules]))
+            pipe.sadd(keys.SCHEDULED, function)
+            if fields:
                 pipe.hdel(keys.schedule_state(function), *fields)
             await pipe.execute()
 
@@ -81,7 +80,7 @@ class ScheduleStore:
     async def state(self, function: str) -> dict[str, str]:
         async with redis_errors():
             raw: Any = await self._redis.hgetall(keys.schedule_state(function))
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return _texts(raw)
 
     async def all(self) -> list[tuple[str, list[Rule], dict[str, str]]]:
         """Every function with rules: (function, rules, state)."""
@@ -100,7 +99,7 @@ class ScheduleStore:
             raw, state = replies[2 * i], replies[2 * i + 1]
             if raw:
                 rules = [Rule.from_dict(d) for d in json.loads(raw)]
-                out.append((name, rules, {k.decode(): v.decode() for k, v in state.items()}))
+                out.append((name, rules, _texts(state)))
         return out
 
     async def views(
@@ -111,13 +110,13 @@ class ScheduleStore:
         out = []
         for rule in rules:
             last = float(state[rule.name]) if rule.name in state else None
-            after = max(now, datetime.fromtimestamp(rule.anchor, UTC))
+            after = max(now, rule.since)
             upcoming = (
                 cron.next_fires(
                     rule.schedule(allow_seconds),
                     after,
                     count,
-                    datetime.fromtimestamp(rule.anchor, UTC),
+                    rule.since,
                 )
                 if rule.enabled
                 else []
@@ -203,3 +202,7 @@ class Ticker:
                     due.skipped,
                 )
         return queued
+
+
+def _texts(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
