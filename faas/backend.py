@@ -39,6 +39,7 @@ LABEL_OWNER = "faas.owner"
 LABEL_TOKEN = "faas.token"
 SOCKET_NAME = "agent.sock"
 SANDBOX_SOCKET_DIR = "/run/faas"
+SANDBOX_SECRETS_DIR = "/run/secrets"
 TASK_ROOT = "/var/task"
 
 T = TypeVar("T")
@@ -61,6 +62,8 @@ class SandboxSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     # Host directory -> path inside (read-write): the function's volumes.
     mounts: Mapping[Path, str] = field(default_factory=dict)
+    # Secret name -> value: files under /run/secrets only the sandbox user can read.
+    secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,17 @@ class DockerBackend:
         sock_dir = self._sockets_dir / token
         sock_dir.mkdir(mode=0o700)
         self._give_to_sandbox_user(sock_dir)
+        secrets_dir = self._secrets_dir(token)
+        if spec.secrets:
+            try:
+                self._write_secrets(secrets_dir, spec.secrets)
+            except OSError as exc:
+                shutil.rmtree(sock_dir, ignore_errors=True)
+                shutil.rmtree(secrets_dir, ignore_errors=True)
+                raise BackendError(
+                    f"cannot hand the function's secrets to its container ({exc.strerror}): "
+                    "the server must run as root to give them to the sandbox user"
+                ) from None
         for host in spec.mounts:
             if not host.exists():
                 # A new volume: the function's user may write to it.
@@ -178,6 +192,11 @@ class DockerBackend:
                     str(host): {"bind": inside, "mode": "rw"}
                     for host, inside in spec.mounts.items()
                 },
+                **(
+                    {str(secrets_dir): {"bind": SANDBOX_SECRETS_DIR, "mode": "ro"}}
+                    if spec.secrets
+                    else {}
+                ),
             },
             "network_mode": "bridge" if spec.network else "none",
         }
@@ -193,6 +212,7 @@ class DockerBackend:
             if not run.done():
                 await asyncio.wait({run})
             shutil.rmtree(sock_dir, ignore_errors=True)
+            shutil.rmtree(secrets_dir, ignore_errors=True)
             await self._remove_by_name(name)
             raise
         sandbox = Sandbox(
@@ -240,6 +260,7 @@ class DockerBackend:
             await self.run_sync(self._remove, sandbox.container_id)
         finally:
             shutil.rmtree(sandbox.socket_path.parent, ignore_errors=True)
+            shutil.rmtree(self._secrets_dir(sandbox.spec.token), ignore_errors=True)
 
     def _remove(self, container_id: str) -> None:
         try:
@@ -292,10 +313,26 @@ class DockerBackend:
         for _, token in doomed:
             if token:
                 shutil.rmtree(self._sockets_dir / token, ignore_errors=True)
+                shutil.rmtree(self._secrets_dir(token), ignore_errors=True)
         return len(doomed)
 
     async def close(self) -> None:
         await self.run_sync(self._client.close)
+
+    def _secrets_dir(self, token: str) -> Path:
+        return self._sockets_dir / f"{token}.secrets"
+
+    def _write_secrets(self, directory: Path, secrets: Mapping[str, bytes]) -> None:
+        """Files only the sandbox user can read (0400 in a 0500 directory it owns)."""
+        directory.mkdir(mode=0o700)
+        for name, value in secrets.items():
+            path = directory / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+            with os.fdopen(fd, "wb") as out:
+                out.write(value)
+            os.chown(path, self._uid, self._uid)
+        os.chmod(directory, 0o500)
+        os.chown(directory, self._uid, self._uid)
 
     def _give_to_sandbox_user(self, path: Path) -> None:
         # The agent runs as an unprivileged user and must create its socket here.

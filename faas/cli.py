@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import io
 import json
 import logging
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from faas import auth, platform_log
 from faas.client import DEFAULT_URL, ApiError, Client, zip_dir
 from faas.errors import FaasError
 from faas.settings import Settings
@@ -73,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--base", help="base image to build from (FAAS_BASE_IMAGE)")
     build.add_argument("--rebuild", action="store_true", help="build even if it exists")
 
+    keys = commands.add_parser("keys", help="the server's API keys file (FAAS_KEYS_FILE)")
+    keys_cmd = keys.add_subparsers(dest="keys_command", required=True)
+    for name, summary in (
+        ("init", "create the keys file with a fresh admin key unless it exists; print the key"),
+        ("show", "print the admin key of the keys file"),
+    ):
+        sub = keys_cmd.add_parser(name, help=summary, description=summary)
+        sub.add_argument("--file", help="the keys file (FAAS_KEYS_FILE)")
+
     _client_parsers(commands)
     return parser
 
@@ -81,17 +92,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if getattr(args, "run", None) is not None:
         return _run_client(args)
-    logging.basicConfig(
-        level=getattr(args, "log_level", "info").upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    fmt = os.environ.get("FAAS_LOG_FORMAT") or "json"
+    platform_log.configure(
+        getattr(args, "log_level", "info"), fmt if fmt in platform_log.FORMATS else "json"
     )
-    # One line per request to a container's socket is noise, not news.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
             return _serve(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "keys":
+            return _keys(args)
         return _images_build(args)
     except FaasError as exc:
         print(f"faas: {exc.message}", file=sys.stderr)
@@ -106,6 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(
         args, host=args.host, port=args.port, worker=False if args.no_worker else None
     )
+    settings = _guard_open_server(settings)
     # Refuse a Redis that cannot hold the queue before serving anything.
     asyncio.run(_check_store(settings))
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal
@@ -118,9 +130,53 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=args.log_level,
+        # Logging is set up already (platform_log): uvicorn's lines come out as JSON too.
+        log_config=None,
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _guard_open_server(settings: Settings) -> Settings:
+    """Make the keys file if asked; with no key at all, listen on localhost only."""
+    log = logging.getLogger("faas")
+    if settings.keys_generate and settings.keys_file and not Path(settings.keys_file).exists():
+        auth.init_keys_file(Path(settings.keys_file))
+        log.warning(
+            "created the keys file %s with a new admin key; print it with `faas keys show`",
+            settings.keys_file,
+        )
+    if not auth.KeyRing.from_settings(settings).open:
+        return settings
+    if settings.host not in LOOPBACK:
+        log.warning(
+            "no API key is configured (FAAS_ADMIN_KEY, FAAS_KEYS_FILE): listening on "
+            "127.0.0.1 only instead of %s",
+            settings.host,
+        )
+        return dataclasses.replace(settings, host="127.0.0.1")
+    log.warning(
+        "no API key is configured: anyone who can reach %s:%d may manage and invoke "
+        "functions; it listens on localhost only",
+        settings.host,
+        settings.port,
+    )
+    return settings
+
+
+def _keys(args: argparse.Namespace) -> int:
+    path = args.file or os.environ.get("FAAS_KEYS_FILE")
+    if not path:
+        print("faas: give --file or set FAAS_KEYS_FILE", file=sys.stderr)
+        return EXIT_USAGE
+    if args.keys_command == "init":
+        print(auth.init_keys_file(Path(path)))
+    else:
+        print(auth.admin_key_of(Path(path)))
+    return EXIT_OK
 
 
 def _settings(args: argparse.Namespace, **flags: object) -> Settings:

@@ -18,6 +18,7 @@ where they are raised, so nothing above the backend sees a library exception.
     ├── InvocationNotFound        404  no async invocation or dead letter with that id
     ├── FunctionExists            409
     ├── Throttled                 429  concurrency cap full after the bounded wait
+    │   └── RateLimited           429  an API key past its request rate
     ├── BackendError              502  Docker or the container failed us
     │   └── ImageUnavailable      503  runtime image missing and cannot be built
     └── StoreUnavailable          503  Redis unreachable
@@ -89,6 +90,10 @@ class Throttled(FaasError):
     def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class RateLimited(Throttled):
+    """An API key sent more requests than its rate allows."""
 
 
 class BackendError(FaasError):

@@ -58,6 +58,15 @@ class Images:
                 self._ready = await backend.run_sync(self.ensure_runtime)
         return self._ready
 
+    async def missing(self, backend: DockerBackend) -> str | None:
+        """None if the runtime image is there, else what is wrong (for ``/readyz``)."""
+        tag = runtime_tag(self._settings)
+        if self._ready == tag or await backend.run_sync(self._exists, tag):
+            return None
+        if self._lock.locked():
+            return f"runtime image {tag} is being built"
+        return f"runtime image {tag} is missing (faas images build, or the first invoke builds it)"
+
     def ensure_runtime(self, rebuild: bool = False) -> str:
         """Blocking: return the runtime image tag, building what is missing."""
         tag = runtime_tag(self._settings)

@@ -47,6 +47,8 @@ class Invocation:
     result: bytes | None = None
     error: dict[str, Any] | None = None
     reason: str | None = None
+    # What queued it: "async" (the invoke API, a destination) or "schedule" (a tick).
+    source: str = "async"
 
     def to_fields(self) -> dict[str, str | bytes]:
         """The Redis hash form: absent values are absent fields."""
@@ -91,6 +93,7 @@ class Invocation:
             result=data.get("result"),
             error=json.loads(error) if error else None,
             reason=text("reason"),
+            source=text("source") or "async",
         )
 
     @property

@@ -19,6 +19,10 @@
 | ``faas:sched-state:<name>``| hash   | per rule: ``<rule>`` the epoch of the last tick handled,|
 |                            |        | ``<rule>:fires`` and ``<rule>:misses`` counts           |
 | ``faas:tick:<name>:<rule>:<epoch>`` | string | a tick fired (guard, expires after a day)      |
+| ``faas:logs:<name>``       | stream | the function's invocation logs, one entry each          |
+|                            |        | (``faas.function_logs.LogRecord``), trimmed by count    |
+|                            |        | and age                                                 |
+| ``faas:secrets:<name>``    | hash   | the function's secrets: name -> value                   |
 | ``faas:owners``            | zset   | live server/worker processes: ``<node>/<owner>``, score |
 |                            |        | = the epoch its heartbeat lapses; containers whose owner|
 |                            |        | lapsed are reaped by any live process of the node       |
@@ -65,3 +69,11 @@ def schedule_state(name: str) -> str:
 
 def tick(name: str, rule: str, epoch: int) -> str:
     return f"{PREFIX}tick:{name}:{rule}:{epoch}"
+
+
+def logs(name: str) -> str:
+    return f"{PREFIX}logs:{name}"
+
+
+def secrets(name: str) -> str:
+    return f"{PREFIX}secrets:{name}"

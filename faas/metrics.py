@@ -7,7 +7,9 @@ per request.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections import Counter as Tally
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from faas.models import InvocationResult
 
@@ -92,6 +94,48 @@ SCHEDULE_MISSES = Counter(
     ["function"],
     registry=REGISTRY,
 )
+
+
+CONCURRENT = Gauge(
+    "faas_concurrent_executions",
+    "Invocations running right now in this process.",
+    ["function"],
+    registry=REGISTRY,
+)
+INSTANCES = Gauge(
+    "faas_instances",
+    "This process's instances (containers) of each function, by state.",
+    ["function", "state"],
+    registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge(
+    "faas_queue_depth",
+    "Async events: queued (waiting for a worker), running, delayed (waiting to retry).",
+    ["state"],
+    registry=REGISTRY,
+)
+QUEUE_OLDEST_AGE = Gauge(
+    "faas_queue_oldest_age_seconds",
+    "Age of the oldest queued or running async event (0 when there is none).",
+    registry=REGISTRY,
+)
+INSTANCE_STATES = ("starting", "idle", "busy")
+
+
+def set_instances(counts: Tally[tuple[str, str]], functions: set[str]) -> None:
+    """Set the instance gauges: every (function, state) pair, zeros included, so a
+    function whose instances all went shows 0 rather than its last value."""
+    INSTANCES.clear()
+    for function in functions | {f for f, _ in counts}:
+        for state in INSTANCE_STATES:
+            INSTANCES.labels(function, state).set(counts[(function, state)])
+
+
+def set_queue(queued: int, running: int, delayed: int, oldest_age_s: float) -> None:
+    QUEUE_DEPTH.labels("queued").set(queued)
+    QUEUE_DEPTH.labels("running").set(running)
+    QUEUE_DEPTH.labels("delayed").set(delayed)
+    QUEUE_OLDEST_AGE.set(oldest_age_s)
 
 
 def observe(function: str, kind: str, result: InvocationResult) -> None:

@@ -145,6 +145,9 @@ class FunctionSpec:
     updated_at: float
     async_config: AsyncConfig = field(default_factory=AsyncConfig)
     http: HttpConfig = field(default_factory=HttpConfig.disabled)
+    # Changes (to a fresh random token) whenever the function's secrets change; the
+    # values themselves are never here (faas/function_secrets.py).
+    secrets_version: str = ""
 
     @property
     def name(self) -> str:
@@ -166,6 +169,7 @@ class FunctionSpec:
             updated_at=data["updated_at"],
             async_config=AsyncConfig(**data.get("async_config", {})),
             http=HttpConfig.from_dict(data["http"]) if "http" in data else HttpConfig.disabled(),
+            secrets_version=data.get("secrets_version", ""),
         )
 
 
@@ -275,6 +279,7 @@ def pool_key(spec: FunctionSpec) -> str:
         "env": c.env,
         "network": c.network,
         "volumes": c.volumes,
+        "secrets": spec.secrets_version,
     }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -299,6 +304,11 @@ class InvocationResult:
     cold_start: bool
     duration_ms: float
     init_duration_ms: float | None = None
+    # What the function wrote to stdout and stderr during the invocation (its init too,
+    # on a cold start), as the container's agent captured it.
+    output: bytes = b""
+    # The invocation's log record as stored (START, the output, END, REPORT).
+    log: str = ""
 
     @property
     def error(self) -> dict[str, Any] | None:

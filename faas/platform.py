@@ -21,21 +21,27 @@ import logging
 import secrets
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from faas import http_trigger, keys, store
+from faas import auth, function_logs, function_secrets, http_trigger, keys, metrics, store
 from faas.apigw import Context, HttpRequest, HttpResponse
+from faas.auth import Access
 from faas.backend import DockerBackend
 from faas.bundle import BundleLimits
 from faas.codestore import CodeRef, CodeStore
 from faas.errors import (
     BackendError,
+    FaasError,
     FunctionExists,
     FunctionNotFound,
     InvalidRequest,
+    StoreUnavailable,
     ValidationFailed,
 )
+from faas.function_logs import LogRecord, LogStore
+from faas.function_secrets import SecretStore
 from faas.http_config import HttpConfig
 from faas.images import Images
 from faas.invocations import Invocation
@@ -48,9 +54,10 @@ from faas.models import (
     apply_patch,
     validate_config,
 )
+from faas.platform_log import invocation_context
 from faas.queue import Queue
 from faas.registry import Registry
-from faas.scheduler import Scheduler
+from faas.scheduler import OnStart, Scheduler
 from faas.schedules import parse_rules
 from faas.settings import Settings
 from faas.ticker import RuleView, ScheduleStore, Ticker
@@ -86,19 +93,28 @@ class Platform:
             threads=settings.docker_threads,
         )
         self.images = Images(settings, self.backend.client)
+        self.access = Access(auth.KeyRing.from_settings(settings), settings.key_rate_per_s)
+        self.logs = LogStore(
+            self.redis,
+            retention_s=settings.log_retention_s,
+            max_entries=settings.log_max_entries,
+            max_bytes=settings.log_max_bytes,
+        )
+        self.secrets = SecretStore(self.redis)
         self.scheduler = Scheduler(
             settings,
             self.backend,
             image_for=lambda _spec: self.images.runtime_image(self.backend),
             code_dir_for=self._code_dir,
             mounts_for=self._mounts,
+            secrets_for=lambda spec: self.secrets.values(spec.name),
         )
         self.worker: Worker | None = None
         if settings.worker if worker is None else worker:
             self.worker = Worker(
                 self.queue,
                 self.registry,
-                functools.partial(self.scheduler.invoke, kind="async"),
+                self.run,
                 self.arn,
                 consumer=f"{settings.node_id}-{self.owner_id}",
                 concurrency=settings.worker_concurrency,
@@ -119,6 +135,8 @@ class Platform:
         if reaped:
             log.info("removed %d containers left by an earlier or dead process", reaped)
         self._tasks.append(asyncio.create_task(self.scheduler.run_upkeep(self.registry.list)))
+        # Build the runtime image now rather than on the first cold start (and /readyz waits).
+        self._tasks.append(asyncio.create_task(self._prepare_image()))
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         if self.ticker is not None:
             self._tasks.append(asyncio.create_task(self.ticker.run()))
@@ -141,6 +159,12 @@ class Platform:
                     await self.redis.zrem(keys.OWNERS, self._member)
                 await self.redis.aclose()
                 await self.backend.close()
+
+    async def _prepare_image(self) -> None:
+        try:
+            await self.images.runtime_image(self.backend)
+        except FaasError as exc:
+            log.error("the runtime image is not available: %s", exc.message)
 
     # -- liveness of the processes of this node ---------------------------------
 
@@ -261,7 +285,37 @@ class Platform:
     async def delete_function(self, name: str) -> None:
         await self.registry.delete(name)
         await self.schedules.delete(name)
+        await self.secrets.delete(name)
+        await self.logs.delete(name)
         await self.scheduler.retire(name, deleted=True)
+
+    # -- secrets --------------------------------------------------------------
+
+    async def secret_names(self, name: str) -> list[str]:
+        await self.registry.get(name)
+        return await self.secrets.names(name)
+
+    async def put_secrets(self, name: str, data: object) -> list[str]:
+        """Replace the function's secrets; its containers are replaced, as for env."""
+        values = function_secrets.validate(data)
+        await self.registry.get(name)
+        await self.secrets.replace(name, values)
+        await self._secrets_changed(name)
+        return sorted(values)
+
+    async def delete_secret(self, name: str, secret: str) -> None:
+        await self.registry.get(name)
+        if not await self.secrets.remove(name, secret):
+            raise InvalidRequest(f"function {name!r} has no secret {secret!r}")
+        await self._secrets_changed(name)
+
+    async def _secrets_changed(self, name: str) -> None:
+        version = secrets.token_hex(8)
+        spec = await self.registry.update(
+            name,
+            lambda cur: dataclasses.replace(cur, secrets_version=version, updated_at=_after(cur)),
+        )
+        self.scheduler.update(spec)
 
     # -- schedules ------------------------------------------------------------
 
@@ -283,11 +337,45 @@ class Platform:
 
     # -- invoking -------------------------------------------------------------
 
+    async def run(
+        self,
+        spec: FunctionSpec,
+        event: bytes,
+        request_id: str,
+        on_start: OnStart | None = None,
+        kind: str = "sync",
+    ) -> InvocationResult:
+        """Every invocation, whatever asked for it: run it, then keep its log.
+
+        The result's ``log`` is the stored record's text (for ``X-Faas-Log-Type: Tail``).
+        """
+        with invocation_context(request_id, spec.name):
+            start = time.time()
+            result = await self.scheduler.invoke(spec, event, request_id, on_start, kind)
+            end = time.time()
+            text = function_logs.frame(result, spec.config.memory_mb, self.logs.max_bytes, end)
+            record = LogRecord(
+                request_id=request_id,
+                function=spec.name,
+                kind=kind,
+                outcome=result.outcome.value,
+                start=start,
+                end=end,
+                duration_ms=result.duration_ms,
+                text=text,
+            )
+            try:
+                await self.logs.add(record)
+            except StoreUnavailable as exc:
+                # The invocation happened; losing its log must not turn it into an error.
+                log.warning("could not keep the log of %s: %s", request_id, exc.message)
+            return dataclasses.replace(result, log=text)
+
     async def invoke(
         self, name: str, event: bytes, request_id: str | None = None
     ) -> InvocationResult:
         spec = await self.registry.get(name)
-        return await self.scheduler.invoke(spec, event, request_id or str(uuid.uuid4()))
+        return await self.run(spec, event, request_id or str(uuid.uuid4()))
 
     async def invoke_http(self, name: str, request: HttpRequest, domain: str) -> HttpResponse:
         """Serve an HTTP request to ``/fn/{name}/...`` as API Gateway would (``request.path``
@@ -303,8 +391,8 @@ class Platform:
             spec,
             request,
             ctx,
-            invoke=functools.partial(self.scheduler.invoke, kind="http"),
-            keys=self.settings.invoke_key_list,
+            invoke=functools.partial(self.run, kind="http"),
+            authorize=lambda key: self.access.route(key, name),
         )
 
     async def invoke_async(self, name: str, event: bytes) -> str:
@@ -331,6 +419,46 @@ class Platform:
 
     async def delete_dead_letter(self, name: str, request_id: str) -> None:
         await self.queue.delete_dead_letter(name, request_id)
+
+    # -- logs, metrics, readiness ---------------------------------------------
+
+    async def function_logs(
+        self, name: str, *, since: float | None, request_id: str | None, limit: int
+    ) -> tuple[list[LogRecord], str]:
+        await self.registry.get(name)
+        return await self.logs.query(name, since=since, request_id=request_id, limit=limit)
+
+    async def refresh_gauges(self) -> None:
+        """Set the gauges ``/metrics`` shows that are read rather than counted."""
+        counts: Counter[tuple[str, str]] = Counter(
+            (i.function, i.state.value)
+            for i in self.scheduler.instances()
+            if i.state.value != "dead"
+        )
+        metrics.set_instances(counts, {s.name for s in await self.registry.list()})
+        stats = await self.queue.stats(time.time())
+        metrics.set_queue(stats.queued, stats.running, stats.delayed, stats.oldest_age_s)
+
+    async def readiness(self) -> dict[str, str]:
+        """Each dependency: "ok" or what is wrong with it."""
+        checks: dict[str, str] = {}
+        try:
+            async with store.redis_errors():
+                await asyncio.wait_for(self.redis.ping(), 2)
+            checks["redis"] = "ok"
+        except (StoreUnavailable, TimeoutError) as exc:
+            checks["redis"] = getattr(exc, "message", None) or "no answer within 2 s"
+        try:
+            await asyncio.wait_for(self.backend.ping(), 2)
+            checks["docker"] = "ok"
+        except (BackendError, TimeoutError) as exc:
+            checks["docker"] = getattr(exc, "message", None) or "no answer within 2 s"
+        if checks["docker"] == "ok":
+            missing = await self.images.missing(self.backend)
+            checks["images"] = "ok" if missing is None else missing
+        else:
+            checks["images"] = "unknown: Docker is unreachable"
+        return checks
 
     def arn(self, name: str) -> str:
         return function_arn(self.settings.region, self.settings.account_id, name)

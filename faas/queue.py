@@ -126,6 +126,16 @@ return 1
 
 
 @dataclass(frozen=True)
+class QueueStats:
+    """How much async work waits: for ``/metrics``."""
+
+    queued: int  # in the stream, not yet taken by a worker
+    running: int  # taken by a worker (its lease held)
+    delayed: int  # waiting for a retry's backoff
+    oldest_age_s: float  # age of the oldest event in the stream (0 when empty)
+
+
+@dataclass(frozen=True)
 class Delivery:
     """One stream entry handed to one consumer: the lease on one event."""
 
@@ -162,6 +172,26 @@ class Queue:
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+
+    async def stats(self, now_s: float) -> QueueStats:
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(keys.EVENTS)
+            pipe.xpending(keys.EVENTS, keys.EVENTS_GROUP)
+            pipe.zcard(keys.DELAYED)
+            pipe.xrange(keys.EVENTS, count=1)
+            length, pending, delayed, first = await pipe.execute()
+        running = int(pending["pending"]) if pending else 0
+        oldest = 0.0
+        if first:
+            # Entries are XDELed when done: the first one left is the oldest waiting.
+            entry_ms = int(first[0][0].decode().split("-")[0])
+            oldest = max(0.0, now_s - entry_ms / 1000)
+        return QueueStats(
+            queued=max(0, int(length) - running),
+            running=running,
+            delayed=int(delayed),
+            oldest_age_s=oldest,
+        )
 
     # -- producing ------------------------------------------------------------
 

@@ -108,6 +108,7 @@ class Instance:
             "X-Deadline-Ms": str(deadline_ms),
             "X-Invoked-Function-Arn": request.function_arn,
             "X-Faas-Attempt": str(request.attempt),
+            "X-Faas-Capture-Log": "1",
             "Content-Type": "application/json",
         }
         self._check_alive()
@@ -139,9 +140,10 @@ class Instance:
         # The agent reports init on a container's first invoke; only a cold call paid for it.
         init_ms = reply.headers.get("x-init-duration-ms") if request.cold_start else None
         broken = reply.headers.get("x-sandbox-broken") == "1"
+        output, payload = _split_output(reply)
         if reply.headers.get("x-function-error"):
             outcome = Outcome.FUNCTION_ERROR
-            if b"Runtime.OutOfMemory" in reply.content[:200]:
+            if b"Runtime.OutOfMemory" in payload[:200]:
                 outcome = Outcome.OUT_OF_MEMORY
             elif broken and await self._oom_killed():
                 await self.destroy("out of memory")
@@ -151,7 +153,7 @@ class Instance:
         if broken:
             await self.destroy("agent reported a broken runtime")
         return self._result(
-            request, outcome, reply.content, started, float(init_ms) if init_ms else None
+            request, outcome, payload, started, float(init_ms) if init_ms else None, output
         )
 
     def _out_of_memory(self, request: InvokeRequest, started: float) -> InvocationResult:
@@ -168,6 +170,7 @@ class Instance:
         payload: bytes,
         started: float,
         init_ms: float | None = None,
+        output: bytes = b"",
     ) -> InvocationResult:
         return InvocationResult(
             request_id=request.request_id,
@@ -176,6 +179,7 @@ class Instance:
             cold_start=request.cold_start,
             duration_ms=(time.monotonic() - started) * 1000,
             init_duration_ms=init_ms,
+            output=output,
         )
 
     async def _oom_killed(self) -> bool:
@@ -194,3 +198,11 @@ class Instance:
             await self._backend.destroy(self.sandbox)
         finally:
             await self._on_destroy(self, reason)
+
+
+def _split_output(reply: httpx.Response) -> tuple[bytes, bytes]:
+    """(the function's output, the result): the agent puts the output first in the body."""
+    content = reply.content
+    length = reply.headers.get("x-faas-log-length", "0")
+    n = int(length) if length.isdigit() else 0
+    return content[:n], content[n:]

@@ -20,7 +20,7 @@ import os
 import secrets
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from faas import metrics, placement
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 ImageProvider = Callable[[FunctionSpec], Awaitable[str]]
 CodeProvider = Callable[[str], Awaitable[Path]]
 MountProvider = Callable[[FunctionSpec], dict[Path, str]]
+SecretProvider = Callable[[FunctionSpec], Awaitable[Mapping[str, bytes]]]
 SpecLister = Callable[[], Awaitable[list[FunctionSpec]]]
 OnStart = Callable[[], Awaitable[int]]
 
@@ -50,12 +51,14 @@ class Scheduler:
         image_for: ImageProvider,
         code_dir_for: CodeProvider,
         mounts_for: MountProvider = lambda _spec: {},
+        secrets_for: SecretProvider | None = None,
     ) -> None:
         self._settings = settings
         self._backend = backend
         self._image_for = image_for
         self._code_dir_for = code_dir_for
         self._mounts_for = mounts_for
+        self._secrets_for = secrets_for
         self._cond = asyncio.Condition()
         self._instances: dict[str, list[Instance]] = defaultdict(list)
         self._starting: Counter[str] = Counter()
@@ -95,6 +98,8 @@ class Scheduler:
             except BaseException:
                 await self._release(instance)
                 raise
+        running = metrics.CONCURRENT.labels(spec.name)
+        running.inc()
         try:
             if cold:
                 init_ms = await instance.wait_initialized(self._settings.init_timeout_s)
@@ -112,6 +117,7 @@ class Scheduler:
             await self._discard(instance, "invocation failed in the platform")
             raise
         finally:
+            running.dec()
             await self._release(instance)
         if init_ms is not None and result.init_duration_ms is None:
             result = _with_init(result, init_ms)
@@ -208,6 +214,11 @@ class Scheduler:
             ),
             network=spec.config.network,
             mounts=self._mounts_for(spec),
+            secrets=(
+                await self._secrets_for(spec)
+                if self._secrets_for is not None and spec.secrets_version
+                else {}
+            ),
         )
         sandbox = await self._backend.create(sandbox_spec)
         instance = Instance(sandbox, self._backend, self._on_destroyed)

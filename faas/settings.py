@@ -71,8 +71,24 @@ class Settings:
     # Test-only: admit rate(N seconds) so a test need not wait minutes.
     schedule_seconds: bool = False
 
-    # Keys accepted on HTTP routes whose auth is "key" (comma-separated).
+    # API keys (faas/auth.py, docs/operations.md). With none the server is open and
+    # binds to localhost only.
+    admin_key: str = ""
+    # Comma-separated; each KEY or KEY:fn1|fn2 (only those functions).
     invoke_keys: str = ""
+    keys_file: str = ""
+    # Create keys_file with a fresh admin key when it does not exist (docker compose).
+    keys_generate: bool = False
+    # Requests a second per key, unless its keys-file entry says otherwise; 0 is unlimited.
+    key_rate_per_s: float = 0.0
+
+    # The platform's own log lines: "json" or "text".
+    log_format: str = "json"
+    # Invocation logs (faas/function_logs.py): kept this long, this many per function,
+    # at most this many bytes of output each.
+    log_retention_s: int = 86400
+    log_max_entries: int = 1000
+    log_max_bytes: int = 64 * 1024
 
     region: str = "local-1"
     account_id: str = "000000000000"
@@ -106,7 +122,14 @@ class Settings:
             )
         if self.lease_s < 1:
             raise ValidationFailed("FAAS_LEASE_S must be at least 1 second", field="lease_s")
+        if self.log_format not in ("json", "text"):
+            raise ValidationFailed('FAAS_LOG_FORMAT must be "json" or "text"', field="log_format")
+        if self.key_rate_per_s < 0:
+            raise ValidationFailed("FAAS_KEY_RATE_PER_S must be >= 0", field="key_rate_per_s")
         for name in (
+            "log_retention_s",
+            "log_max_entries",
+            "log_max_bytes",
             "max_instances",
             "throttle_queue_length",
             "docker_threads",
@@ -114,10 +137,6 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ValidationFailed(f"FAAS_{name.upper()} must be at least 1", field=name)
-
-    @property
-    def invoke_key_list(self) -> tuple[str, ...]:
-        return tuple(k.strip() for k in self.invoke_keys.split(",") if k.strip())
 
     @property
     def code_dir(self) -> Path:

@@ -181,6 +181,7 @@ class Ticker:
             function=function,
             payload=json.dumps(event).encode(),
             enqueued_at=time.time(),
+            source="schedule",
         )
         queued = await self._queue.enqueue_tick(
             invocation,

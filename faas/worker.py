@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # on_start() spends an attempt and returns its number; the runner calls it once
 # it has an instance, just before the event runs.
 OnStart = Callable[[], Awaitable[int]]
-Runner = Callable[[FunctionSpec, bytes, str, OnStart], Awaitable[InvocationResult]]
+Runner = Callable[[FunctionSpec, bytes, str, OnStart, str], Awaitable[InvocationResult]]
 ArnOf = Callable[[str], str]
 
 PROMOTE_EVERY_S = 0.1
@@ -167,7 +167,9 @@ class Worker:
                 return invocation.attempts
 
             try:
-                result = await self._run(spec, invocation.payload, invocation.request_id, on_start)
+                result = await self._run(
+                    spec, invocation.payload, invocation.request_id, on_start, invocation.source
+                )
             except Throttled:
                 await self._free_retry(delivery, invocation, spec, retry.Failure.THROTTLED)
             except BackendError as exc:

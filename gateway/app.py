@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 import faas
@@ -16,8 +16,18 @@ from faas.models import INVOKE_MAX_BYTES
 from faas.platform import Platform
 from faas.settings import Settings
 from gateway import errors
+from gateway.access import AccessControl
+from gateway.deps import PlatformDep
 from gateway.limits import BodyLimit, LimitFor
-from gateway.routers import functions, http_routes, invocations, invoke, schedules
+from gateway.routers import (
+    functions,
+    http_routes,
+    invocations,
+    invoke,
+    logs,
+    schedules,
+    secrets,
+)
 
 DEFAULT_BODY_LIMIT = 1 << 20
 # Multipart framing and form fields around the zip itself.
@@ -61,15 +71,32 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(invoke.router)
     app.include_router(invocations.router)
     app.include_router(schedules.router)
+    app.include_router(logs.router)
+    app.include_router(secrets.router)
     app.include_router(http_routes.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
 
+    @app.get("/readyz", tags=["health"])
+    async def readyz(platform: PlatformDep) -> JSONResponse:
+        """Readiness: Redis and Docker answer, and the runtime image is there (else 503)."""
+        checks = await platform.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
-    async def metrics_endpoint() -> PlainTextResponse:
+    async def metrics_endpoint(platform: PlatformDep) -> PlainTextResponse:
+        """Prometheus metrics (an admin key when the server has keys)."""
+        await platform.refresh_gauges()
         return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(BodyLimit, limit_for=body_limit_for(BundleLimits().max_zipped_bytes))
+    # Added last, so it runs first: a refused request is answered before its body is read.
+    app.add_middleware(AccessControl)
     return app

@@ -1,4 +1,4 @@
-"""Dependencies of the routers, as ``Annotated`` aliases."""
+"""Dependencies of the routers, as ``Annotated`` aliases: the platform, and who is calling."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from faas.auth import ApiKey
 from faas.platform import Platform
 
 
@@ -14,4 +15,11 @@ def get_platform(request: Request) -> Platform:
     return platform
 
 
+def get_caller(request: Request) -> ApiKey | None:
+    """The key the request was let in with (``gateway.access``); None on an open server."""
+    key: ApiKey | None = getattr(request.state, "api_key", None)
+    return key
+
+
 PlatformDep = Annotated[Platform, Depends(get_platform)]
+CallerDep = Annotated[ApiKey | None, Depends(get_caller)]

@@ -187,3 +187,26 @@ class FunctionErrorOut(BaseModel):
     errorMessage: str
     stackTrace: list[str]
     requestId: str
+
+
+class LogOut(BaseModel):
+    """One invocation's log: the function's output between Lambda's START/END/REPORT lines."""
+
+    requestId: str
+    function: str
+    kind: str
+    outcome: str
+    start: str
+    end: str
+    durationMs: float
+    log: str
+
+
+class LogList(BaseModel):
+    logs: list[LogOut]
+
+
+class SecretNames(BaseModel):
+    """The names of a function's secrets; their values are never shown."""
+
+    secrets: list[str]

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 MAX_RESPONSE = 6 * 1024 * 1024  # Lambda's synchronous response limit
 MAX_EVENT = 32 * 1024 * 1024  # generous: the gateway enforces the real request limit
 MAX_HEADERS = 100
+# The most of a function's output kept for one invocation; older output is dropped first.
+MAX_LOG = 256 * 1024
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 INVOCATION_PATH = re.compile(RUNTIME_PREFIX + r"/invocation/(?P<id>[^/]+)/(?P<kind>response|error)")
@@ -254,6 +256,59 @@ def _prefer_oom_kill() -> None:
 # --- The agent ------------------------------------------------------------------------
 
 
+class OutputCapture:
+    """The bootstrap's stdout and stderr, through one pipe, kept for the current invocation.
+
+    The bootstrap flushes before it posts a result, so everything it wrote is in
+    the pipe by then: ``take`` drains what is left without waiting.
+    """
+
+    def __init__(self) -> None:
+        self._read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        self._buffer = bytearray()
+        self._dropped = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        loop.add_reader(self._read_fd, self._drain)
+
+    def child_started(self) -> None:
+        # Only the child writes now: at its exit the pipe reads as closed.
+        os.close(self.write_fd)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._read_fd, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                if self._loop is not None:
+                    self._loop.remove_reader(self._read_fd)
+                    self._loop = None
+                return
+            self._buffer += chunk
+            if len(self._buffer) > MAX_LOG:
+                excess = len(self._buffer) - MAX_LOG
+                del self._buffer[:excess]
+                self._dropped += excess
+
+    def take(self) -> bytes:
+        """Everything written since the last ``take`` (at most ``MAX_LOG`` bytes)."""
+        if self._loop is not None:
+            self._drain()
+        output = bytes(self._buffer)
+        if self._dropped:
+            output = f"[faas: {self._dropped} earlier bytes of output dropped]\n".encode() + output
+        self._buffer.clear()
+        self._dropped = 0
+        return output
+
+
 def outcome(body: bytes, error: bool = False, broken: bool = False) -> Response:
     """How an invocation ended, as the platform will see it."""
     headers = {"Content-Type": "application/json"}
@@ -273,6 +328,7 @@ class Invocation:
     event: bytes
     done: asyncio.Future[Response]
     delivered: bool = False
+    capture_log: bool = False
 
 
 class Agent:
@@ -294,6 +350,7 @@ class Agent:
         self.queue: asyncio.Queue[Invocation] = asyncio.Queue()
         self.invoked = False
         self.oom_at_start = read_oom_kills()
+        self.output = OutputCapture()
 
     def state(self) -> str:
         """The /health state."""
@@ -350,7 +407,10 @@ class Agent:
                 cwd=self.task_root if os.path.isdir(self.task_root) else None,
                 start_new_session=True,
                 preexec_fn=_prefer_oom_kill,
+                stdout=self.output.write_fd,
+                stderr=self.output.write_fd,
             )
+            self.output.child_started()
         except OSError as exc:
             self._runtime_failed(
                 "Runtime.InvalidEntrypoint", f"fork/exec {argv[0]}: {exc.strerror}"
@@ -434,6 +494,7 @@ class Agent:
         first, self.invoked = not self.invoked, True
         loop = asyncio.get_running_loop()
         inv = Invocation(request_id, runtime_headers, request.body, loop.create_future())
+        inv.capture_log = h.get("x-faas-capture-log") == "1"
         self.current = inv
         try:
             if self.fatal is not None:
@@ -445,6 +506,14 @@ class Agent:
             self.current = None
         if first and self.init_ms is not None:
             response.headers["X-Init-Duration-Ms"] = str(self.init_ms)
+        output = self.output.take()
+        if inv.capture_log:
+            # The platform asked for the invocation's output: it leads the body.
+            response.headers["X-Faas-Log-Length"] = str(len(output))
+            response.body = output + response.body
+        elif output:
+            sys.stderr.buffer.write(output)
+            sys.stderr.flush()
         return response
 
     # --- Runtime API
@@ -538,6 +607,7 @@ class Agent:
             functools.partial(serve, self.platform_route, MAX_EVENT), sock=platform_sock
         )
         os.rename(path + ".tmp", path)  # the readiness signal: it appears already listening
+        self.output.watch(loop)
         self.spawn()
         await stop.wait()
         log("stopping: terminating the bootstrap")

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from faas.errors import InvalidRequest
+from faas.errors import InvalidRequest, InvocationNotFound
 from gateway.bodies import json_body
-from gateway.deps import PlatformDep
+from gateway.deps import CallerDep, PlatformDep
 from gateway.schemas import DeadLetterOut, DeadLetterPage, ErrorOut, InvocationOut, Redriven
 
 router = APIRouter(tags=["async invocations"])
@@ -19,9 +19,12 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 
 @router.get("/v1/invocations/{request_id}", response_model=InvocationOut, responses=ERRORS)
-async def get_invocation(platform: PlatformDep, request_id: str) -> InvocationOut:
+async def get_invocation(platform: PlatformDep, key: CallerDep, request_id: str) -> InvocationOut:
     """State, attempts, times, and the result or error of an async invocation."""
     invocation = await platform.get_invocation(request_id)
+    if key is not None and not key.may_invoke(invocation.function):
+        # As if it did not exist: a key learns nothing of functions it may not call.
+        raise InvocationNotFound(f"no async invocation with id {request_id!r}")
     return InvocationOut(**invocation.to_api())
 
 

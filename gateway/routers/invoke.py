@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
+from faas import function_logs
 from faas.errors import InvalidRequest
 from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES, InvocationResult, Outcome
 from gateway.bodies import json_event
@@ -49,6 +50,8 @@ async def invoke(
     request: Request,
     x_faas_invocation_type: Annotated[str | None, Header()] = None,
     x_amz_invocation_type: Annotated[str | None, Header()] = None,
+    x_faas_log_type: Annotated[str | None, Header()] = None,
+    x_amz_log_type: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Run the function with the request body as its event (JSON, up to 6 MB; 1 MB queued)."""
     kind = x_faas_invocation_type or x_amz_invocation_type or "RequestResponse"
@@ -68,15 +71,18 @@ async def invoke(
         return Response(status_code=204)
     request_id = str(uuid.uuid4())
     result = await platform.invoke(name, event, request_id)
-    return to_response(result)
+    return to_response(result, tail=(x_faas_log_type or x_amz_log_type) == "Tail")
 
 
-def to_response(result: InvocationResult) -> Response:
+def to_response(result: InvocationResult, tail: bool = False) -> Response:
     headers = {
         "X-Request-Id": result.request_id,
         "X-Faas-Cold-Start": "true" if result.cold_start else "false",
         "X-Faas-Duration-Ms": f"{result.duration_ms:.2f}",
     }
+    if tail:
+        # As Lambda's LogType=Tail: the last 4 KB of the invocation's log, base64.
+        headers["X-Faas-Log-Result"] = function_logs.tail(result.log)
     if result.init_duration_ms is not None:
         headers["X-Faas-Init-Duration-Ms"] = f"{result.init_duration_ms:.2f}"
     if result.outcome is Outcome.SUCCESS:

@@ -215,11 +215,24 @@ def handle(
             ) from None
         payload = marshal(handler(event, context))
     except FaultError as exc:
+        flush_output()
         client.post_error(f"/invocation/{request_id}/error", exc.error)
     except Exception as exc:  # not BaseException: sys.exit() ends the runtime, as on Lambda
+        flush_output()
         client.post_error(f"/invocation/{request_id}/error", exception_error(exc))
     else:
+        flush_output()
         client.call("POST", f"/invocation/{request_id}/response", payload)
+
+
+def flush_output() -> None:
+    """Push what the handler wrote into the pipe before the result: the agent's log of
+    this invocation ends when the result arrives."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # closed or broken by the handler; its output is lost, the result is not
 
 
 def main() -> None:

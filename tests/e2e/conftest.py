@@ -34,6 +34,9 @@ def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def api(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+def api(server: Server, server_env: dict[str, str]) -> Iterator[httpx.Client]:
+    """A client of the server, with its admin key when it has one."""
+    admin = server_env.get("FAAS_ADMIN_KEY", "").split(",")[0]
+    headers = {"Authorization": f"Bearer {admin}"} if admin else {}
+    with httpx.Client(base_url=server.url, timeout=60, headers=headers) as client:
         yield client

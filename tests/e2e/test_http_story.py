@@ -400,7 +400,8 @@ def test_function_errors_on_routes_are_gateway_errors_without_the_trace(
 
 @pytest.fixture
 def keyed_env(server_env: dict[str, str]) -> Iterator[None]:
-    server_env["FAAS_INVOKE_KEYS"] = "k-one, k-two"
+    server_env["FAAS_ADMIN_KEY"] = "admin-key-0123456789"
+    server_env["FAAS_INVOKE_KEYS"] = "k-one-0123456789abcdef, k-two-0123456789abcdef"
     yield
 
 
@@ -412,9 +413,11 @@ def test_routes_are_public_or_need_a_key(api: httpx.Client, curl: Curl) -> None:
     assert curl("GET", "/fn/public/x").json() == {"path": "/x"}
     missing = curl("GET", "/fn/private/x")
     assert missing.status == 401 and missing.header("www-authenticate") == "Bearer"
-    assert curl("GET", "/fn/private/x", "-H", "X-Api-Key: k-three").status == 403
-    assert curl("GET", "/fn/private/x", "-H", "X-Api-Key: k-two").json() == {"path": "/x"}
-    bearer = curl("GET", "/fn/private/y", "-H", "Authorization: Bearer k-one")
+    wrong = curl("GET", "/fn/private/x", "-H", "X-Api-Key: k-three-0123456789abcdef")
+    assert wrong.status == 403
+    two = curl("GET", "/fn/private/x", "-H", "X-Api-Key: k-two-0123456789abcdef")
+    assert two.json() == {"path": "/x"}
+    bearer = curl("GET", "/fn/private/y", "-H", "Authorization: Bearer k-one-0123456789abcdef")
     assert bearer.json() == {"path": "/y"}
 
 

@@ -44,6 +44,9 @@ def containers_of(docker_client, node_id: str):  # type: ignore[no-untyped-def]
 
     def _containers(function: str) -> list[str]:
         labels = [f"faas.node={node_id}", f"faas.function={function}"]
-        return [c.id for c in docker_client.containers.list(all=True, filters={"label": labels})]
+        return [
+            c.id
+            for c in docker_client.containers.list(all=True, sparse=True, filters={"label": labels})
+        ]
 
     return _containers

@@ -9,6 +9,7 @@ import pytest
 
 from faas import http_trigger
 from faas.apigw import Context, HttpRequest, MalformedResponse
+from faas.auth import Access, ApiKey, KeyRing
 from faas.errors import Forbidden, FunctionNotFound, RouteNotFound, Unauthorized
 from faas.http_config import HttpConfig
 from faas.models import FunctionConfig, FunctionSpec, InvocationResult, Outcome, error_payload
@@ -45,8 +46,19 @@ class Handler:
         return InvocationResult(rid, self.outcome, self.payload, False, 1.0)
 
 
+def access(*invoke_keys: str) -> Access:
+    """A server with these invoke keys (and an admin key), or an open one without any."""
+    if not invoke_keys:
+        return Access(KeyRing())
+    admin = ApiKey("admin", "admin-key-0123456789", admin=True)
+    return Access(KeyRing((admin, *(ApiKey(k, k, admin=False) for k in invoke_keys))))
+
+
 async def serve(s: FunctionSpec, r: HttpRequest, h: Handler, keys: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
-    return await http_trigger.handle(s, r, CTX, invoke=h, keys=keys)
+    gate = access(*keys)
+    return await http_trigger.handle(
+        s, r, CTX, invoke=h, authorize=lambda key: gate.route(key, s.name)
+    )
 
 
 async def test_a_function_nobody_exposed_is_not_found() -> None:
@@ -93,7 +105,7 @@ async def test_a_keyed_route_takes_a_listed_key(header: tuple[str, str]) -> None
 
 
 async def test_a_keyed_route_on_a_server_without_keys_is_refused() -> None:
-    with pytest.raises(Forbidden, match="FAAS_INVOKE_KEYS"):
+    with pytest.raises(Forbidden, match="the server has none"):
         await serve(spec(auth="key"), request("GET", "/", ("x-api-key", "k")), Handler())
 
 

@@ -1,0 +1,284 @@
+"""API keys: who may manage functions, who may invoke which, and how often.
+
+Two kinds of key, as OpenFaaS and API Gateway users expect:
+
+* admin keys (``FAAS_ADMIN_KEY``) may do everything;
+* invoke keys (``FAAS_INVOKE_KEYS``) may only invoke, optionally only the listed
+  functions: ``KEY`` or ``KEY:fn1|fn2``, comma-separated.
+
+Keys may also come from a JSON file (``FAAS_KEYS_FILE``)::
+
+    {"admin": ["KEY", ...],
+     "invoke": [{"key": "KEY", "name": "ci", "functions": ["fn1"], "rate_per_s": 50}]}
+
+A request presents its key as ``Authorization: Bearer KEY`` or ``X-Api-Key: KEY``;
+it is compared with every key in constant time. With no key at all the server
+is open, and the CLI binds it to localhost only. A key over its rate
+(``rate_per_s``, else ``FAAS_KEY_RATE_PER_S``; 0 is unlimited) gets 429 with
+Retry-After: a token bucket per key, in this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import os
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faas.errors import Forbidden, RateLimited, Unauthorized, ValidationFailed
+from faas.settings import Settings
+
+MIN_KEY_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One key; ``name`` is what logs may show, never ``secret``."""
+
+    name: str
+    secret: str = field(repr=False)
+    admin: bool
+    # Invoke keys only: the functions it may invoke (None: all of them).
+    functions: frozenset[str] | None = None
+    rate_per_s: float | None = None
+
+    def may_invoke(self, function: str) -> bool:
+        return self.admin or self.functions is None or function in self.functions
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    keys: tuple[ApiKey, ...] = ()
+
+    @property
+    def open(self) -> bool:
+        """No key configured: every request is let through (the server is local-only)."""
+        return not self.keys
+
+    def find(self, presented: str) -> ApiKey | None:
+        """The key matching ``presented``; every key is compared, in constant time."""
+        digest = hashlib.sha256(presented.encode()).digest()
+        found = None
+        for key in self.keys:
+            if hmac.compare_digest(digest, hashlib.sha256(key.secret.encode()).digest()):
+                found = key
+        return found
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeyRing:
+        keys: list[ApiKey] = []
+        for i, secret in enumerate(_split(settings.admin_key)):
+            keys.append(ApiKey(f"admin-env-{i + 1}", secret, admin=True))
+        for i, entry in enumerate(_split(settings.invoke_keys)):
+            secret, _, listed = entry.partition(":")
+            functions = frozenset(f for f in listed.split("|") if f) if listed else None
+            keys.append(ApiKey(f"invoke-env-{i + 1}", secret.strip(), False, functions))
+        if settings.keys_file:
+            keys += _from_file(Path(settings.keys_file))
+        ring = cls(tuple(keys))
+        ring.check()
+        return ring
+
+    def check(self) -> None:
+        for key in self.keys:
+            if len(key.secret) < MIN_KEY_LENGTH:
+                raise ValidationFailed(
+                    f"API key {key.name!r} is shorter than {MIN_KEY_LENGTH} characters",
+                    field="keys",
+                )
+        if self.keys and not any(k.admin for k in self.keys):
+            raise ValidationFailed(
+                "invoke keys are set but no admin key (FAAS_ADMIN_KEY or the keys file's "
+                '"admin"): nobody could manage functions',
+                field="admin_key",
+            )
+
+
+def _split(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _from_file(path: Path) -> list[ApiKey]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValidationFailed(f"keys file {path} does not exist", field="keys_file") from None
+    except (OSError, ValueError) as exc:
+        raise ValidationFailed(
+            f"keys file {path} is not readable JSON: {exc}", field="keys_file"
+        ) from None
+    if not isinstance(data, dict) or set(data) - {"admin", "invoke"}:
+        raise ValidationFailed(
+            f'keys file {path} must be an object with "admin" and "invoke" lists',
+            field="keys_file",
+        )
+    keys = []
+    for role in ("admin", "invoke"):
+        entries = data.get(role, [])
+        if not isinstance(entries, list):
+            raise ValidationFailed(f'keys file {path}: "{role}" must be a list', field="keys_file")
+        for i, entry in enumerate(entries):
+            keys.append(_entry(path, role, i, entry))
+    return keys
+
+
+def _entry(path: Path, role: str, index: int, entry: Any) -> ApiKey:
+    if isinstance(entry, str):
+        entry = {"key": entry}
+    where = f"keys file {path}: {role}[{index}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+        raise ValidationFailed(f'{where} must be a string or {{"key": ...}}', field="keys_file")
+    unknown = set(entry) - {"key", "name", "functions", "rate_per_s"}
+    if unknown:
+        raise ValidationFailed(f"{where}: unknown field {sorted(unknown)[0]!r}", field="keys_file")
+    functions = entry.get("functions")
+    if functions is not None and not (
+        isinstance(functions, list) and all(isinstance(f, str) for f in functions)
+    ):
+        raise ValidationFailed(f"{where}: functions must be a list of names", field="keys_file")
+    rate = entry.get("rate_per_s")
+    if rate is not None and (not isinstance(rate, int | float) or rate < 0):
+        raise ValidationFailed(f"{where}: rate_per_s must be a number >= 0", field="keys_file")
+    return ApiKey(
+        name=str(entry.get("name") or f"{role}-file-{index + 1}"),
+        secret=entry["key"],
+        admin=role == "admin",
+        functions=frozenset(functions) if functions is not None and role == "invoke" else None,
+        rate_per_s=float(rate) if rate is not None else None,
+    )
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def init_keys_file(path: Path) -> str:
+    """Create ``path`` with a fresh admin key unless it exists; return its admin key."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"admin": [{"key": new_key(), "name": "admin"}], "invoke": []}, out, indent=2)
+        try:
+            os.link(tmp, path)  # never replaces a file another process made meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return admin_key_of(path)
+
+
+def admin_key_of(path: Path) -> str:
+    for key in _from_file(path):
+        if key.admin:
+            return key.secret
+    raise ValidationFailed(f"keys file {path} has no admin key", field="keys_file")
+
+
+def presented_key(headers: Mapping[str, str] | Callable[[str], str]) -> str | None:
+    """The key of ``Authorization: Bearer KEY`` or ``X-Api-Key: KEY`` (lower-case names)."""
+    get = headers if callable(headers) else (lambda name: headers.get(name, ""))
+    auth = get("authorization").strip()
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return get("x-api-key").strip() or None
+
+
+class TokenBucket:
+    """``rate`` requests a second on average, up to one second's worth at once."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = now
+
+    def take(self, now: float) -> float:
+        """Take one token: 0 if granted, else the seconds until one is there."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class Access:
+    """Decides each request: authenticates its key, checks its role and rate."""
+
+    def __init__(
+        self,
+        ring: KeyRing,
+        default_rate_per_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ring = ring
+        self._default_rate = default_rate_per_s
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def _authenticate(self, presented: str | None) -> ApiKey:
+        if presented is None:
+            raise Unauthorized(
+                "an API key is needed: send Authorization: Bearer KEY or X-Api-Key: KEY"
+            )
+        key = self.ring.find(presented)
+        if key is None:
+            raise Forbidden("the API key is not valid")
+        self._limit(key)
+        return key
+
+    def _limit(self, key: ApiKey) -> None:
+        rate = key.rate_per_s if key.rate_per_s is not None else self._default_rate
+        if rate <= 0:
+            return
+        now = self._clock()
+        bucket = self._buckets.get(key.name)
+        if bucket is None or bucket.rate != rate:
+            bucket = self._buckets[key.name] = TokenBucket(rate, now)
+        wait = bucket.take(now)
+        if wait > 0:
+            raise RateLimited(
+                f"API key {key.name!r} is over its rate of {rate:g} requests a second",
+                retry_after_s=max(1, math.ceil(wait)),
+            )
+
+    def admin(self, presented: str | None) -> ApiKey | None:
+        """For the management API; None on an open server."""
+        if self.ring.open:
+            return None
+        key = self._authenticate(presented)
+        if not key.admin:
+            raise Forbidden(f"API key {key.name!r} may invoke functions but not manage them")
+        return key
+
+    def invoke(self, presented: str | None, function: str) -> ApiKey | None:
+        """For invoking ``function``; None on an open server."""
+        if self.ring.open:
+            return None
+        key = self._authenticate(presented)
+        if not key.may_invoke(function):
+            raise Forbidden(f"API key {key.name!r} may not invoke function {function!r}")
+        return key
+
+    def caller(self, presented: str | None) -> ApiKey | None:
+        """Any valid key, admin or invoke; None on an open server."""
+        if self.ring.open:
+            return None
+        return self._authenticate(presented)
+
+    def route(self, presented: str | None, function: str) -> None:
+        """For an HTTP route whose auth is "key": a key is needed even on an open server."""
+        if self.ring.open:
+            if presented is None:
+                self._authenticate(None)
+            raise Forbidden("this route needs an API key, and the server has none")
+        self.invoke(presented, function)
