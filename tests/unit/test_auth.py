@@ -1,0 +1,573 @@
+"""API keys: an operator configures them, a client presents one, the edge decides.
+
+Keys come from the environment or a JSON file; each request's key is found in
+constant time, checked against what the request needs (admin, invoke of one
+function, any key, an HTTP route's key), and counted against its rate.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from faas.auth import Access, ApiKey, KeyRing, TokenBucket, admin_key_of, init_keys_file
+from faas.auth import presented_key as presented
+from faas.errors import Forbidden, RateLimited, Throttled, Unauthorized, ValidationFailed
+from faas.settings import Settings
+
+ADMIN = "admin-key-0123456789abcdef"
+ADMIN_2 = "admin-key-second-0123456789"
+CI = "invoke-ci-0123456789abcdef"
+ANY = "invoke-any-0123456789abcdef"
+STRANGER = "stranger-0123456789abcdef"
+
+
+def ring_of(**settings: str) -> KeyRing:
+    return KeyRing.from_settings(Settings(**settings))  # type: ignore[arg-type]
+
+
+def write_keys(tmp_path: Path, data: object) -> str:
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# --- Keys from the environment -------------------------------------------------------------
+
+
+def test_admin_keys_are_comma_separated() -> None:
+    ring = ring_of(admin_key=f" {ADMIN} , {ADMIN_2},")
+
+    assert [k.secret for k in ring.keys] == [ADMIN, ADMIN_2]
+    assert all(k.admin for k in ring.keys)
+
+
+def test_invoke_keys_may_be_limited_to_listed_functions() -> None:
+    ring = ring_of(admin_key=ADMIN, invoke_keys=f"{ANY},{CI}:build|deploy")
+
+    any_key, ci_key = ring.find(ANY), ring.find(CI)
+    assert any_key is not None and not any_key.admin
+    assert any_key.functions is None
+    assert any_key.may_invoke("whatever")
+    assert ci_key is not None and not ci_key.admin
+    assert ci_key.functions == frozenset({"build", "deploy"})
+    assert ci_key.may_invoke("build") and not ci_key.may_invoke("payroll")
+
+
+def test_keys_are_read_from_the_environment_variables() -> None:
+    settings = Settings.from_env(
+        {"FAAS_ADMIN_KEY": ADMIN, "FAAS_INVOKE_KEYS": f"{CI}:build", "FAAS_KEY_RATE_PER_S": "5"}
+    )
+
+    ring = KeyRing.from_settings(settings)
+
+    assert ring.find(ADMIN) is not None and ring.find(ADMIN).admin  # type: ignore[union-attr]
+    assert ring.find(CI).functions == frozenset({"build"})  # type: ignore[union-attr]
+    assert settings.key_rate_per_s == 5.0
+
+
+def test_no_key_configured_is_an_open_ring() -> None:
+    ring = ring_of()
+
+    assert ring.open
+    assert ring.find(ADMIN) is None
+
+
+def test_a_short_key_is_refused() -> None:
+    with pytest.raises(ValidationFailed, match="shorter than 16"):
+        ring_of(admin_key="x" * 15)
+
+
+def test_a_key_of_sixteen_characters_is_long_enough() -> None:
+    assert ring_of(admin_key="x" * 16).find("x" * 16) is not None
+
+
+def test_a_short_invoke_key_is_refused_even_with_a_good_admin_key() -> None:
+    with pytest.raises(ValidationFailed, match="shorter than 16"):
+        ring_of(admin_key=ADMIN, invoke_keys="short:fn")
+
+
+def test_invoke_keys_without_an_admin_key_are_refused() -> None:
+    with pytest.raises(ValidationFailed, match="no admin key") as caught:
+        ring_of(invoke_keys=CI)
+    assert caught.value.field == "admin_key"
+
+
+# --- Keys from a file ----------------------------------------------------------------------
+
+
+def test_a_keys_file_gives_admin_and_invoke_keys(tmp_path: Path) -> None:
+    keys_file = write_keys(
+        tmp_path,
+        {
+            "admin": [ADMIN],
+            "invoke": [
+                ANY,
+                {"key": CI, "name": "ci", "functions": ["build"], "rate_per_s": 50},
+            ],
+        },
+    )
+
+    ring = ring_of(keys_file=keys_file)
+
+    admin, any_key, ci = ring.find(ADMIN), ring.find(ANY), ring.find(CI)
+    assert admin is not None and admin.admin
+    assert any_key is not None and not any_key.admin and any_key.functions is None
+    assert ci == ApiKey("ci", CI, admin=False, functions=frozenset({"build"}), rate_per_s=50.0)
+
+
+def test_keys_from_the_file_and_the_environment_add_up(tmp_path: Path) -> None:
+    keys_file = write_keys(tmp_path, {"invoke": [CI]})
+
+    ring = ring_of(admin_key=ADMIN, keys_file=keys_file)
+
+    assert ring.find(ADMIN) is not None
+    assert ring.find(CI) is not None
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        ("{not json", "not readable JSON"),
+        (json.dumps([ADMIN]), "must be an object"),
+        (json.dumps({"admins": [ADMIN]}), "must be an object"),
+        (json.dumps({"admin": ADMIN}), '"admin" must be a list'),
+        (json.dumps({"admin": [42]}), "must be a string or"),
+        (json.dumps({"admin": [{"name": "no key"}]}), "must be a string or"),
+        (json.dumps({"admin": [{"key": ADMIN, "role": "root"}]}), "unknown field 'role'"),
+        (
+            json.dumps({"admin": [ADMIN], "invoke": [{"key": CI, "functions": "build"}]}),
+            "functions must be a list",
+        ),
+        (
+            json.dumps({"admin": [ADMIN], "invoke": [{"key": CI, "functions": ["a", 1]}]}),
+            "functions must be a list",
+        ),
+        (
+            json.dumps({"admin": [ADMIN], "invoke": [{"key": CI, "rate_per_s": -1}]}),
+            "rate_per_s must be a number >= 0",
+        ),
+        (
+            json.dumps({"admin": [ADMIN], "invoke": [{"key": CI, "rate_per_s": "fast"}]}),
+            "rate_per_s must be a number >= 0",
+        ),
+    ],
+)
+def test_a_bad_keys_file_says_what_is_wrong(tmp_path: Path, content: str, complaint: str) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text(content)
+
+    with pytest.raises(ValidationFailed) as caught:
+        ring_of(keys_file=str(path))
+
+    assert complaint in caught.value.message
+    assert caught.value.field == "keys_file"
+
+
+def test_a_missing_keys_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "keys.json"
+
+    with pytest.raises(ValidationFailed, match="does not exist") as caught:
+        ring_of(keys_file=str(missing))
+
+    assert str(missing) in caught.value.message
+
+
+def test_a_short_key_in_the_file_is_refused(tmp_path: Path) -> None:
+    keys_file = write_keys(tmp_path, {"admin": [{"key": "tiny", "name": "ops"}]})
+
+    with pytest.raises(ValidationFailed, match="'ops' is shorter than 16"):
+        ring_of(keys_file=keys_file)
+
+
+def test_a_file_of_invoke_keys_only_is_refused(tmp_path: Path) -> None:
+    keys_file = write_keys(tmp_path, {"invoke": [CI]})
+
+    with pytest.raises(ValidationFailed, match="no admin key"):
+        ring_of(keys_file=keys_file)
+
+
+# --- Finding a presented key ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        "",
+        ADMIN[:-1],  # a prefix
+        ADMIN + "x",  # the key and more
+        ADMIN.upper(),
+        " " + ADMIN,
+        ADMIN[:-1] + "g",  # one character off
+    ],
+)
+def test_only_the_exact_key_is_found(attempt: str) -> None:
+    ring = ring_of(admin_key=ADMIN, invoke_keys=CI)
+
+    assert ring.find(attempt) is None
+
+
+def test_each_key_is_found_as_itself() -> None:
+    ring = ring_of(admin_key=ADMIN, invoke_keys=CI)
+
+    assert ring.find(ADMIN) is not None and ring.find(ADMIN).secret == ADMIN  # type: ignore[union-attr]
+    assert ring.find(CI) is not None and ring.find(CI).secret == CI  # type: ignore[union-attr]
+
+
+def test_a_key_never_shows_its_secret_in_its_repr() -> None:
+    key = ring_of(admin_key=ADMIN).find(ADMIN)
+
+    assert ADMIN not in repr(key)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"authorization": f"Bearer {ADMIN}"}, ADMIN),
+        ({"authorization": f"bearer {ADMIN}"}, ADMIN),
+        ({"authorization": f"BEARER {ADMIN}"}, ADMIN),
+        ({"authorization": f"Bearer   {ADMIN}  "}, ADMIN),
+        ({"x-api-key": f" {CI} "}, CI),
+        # Bearer wins over X-Api-Key when both are sent.
+        ({"authorization": f"Bearer {ADMIN}", "x-api-key": CI}, ADMIN),
+        # Another scheme is not a key; X-Api-Key still counts.
+        ({"authorization": "Basic dXNlcjpwYXNz", "x-api-key": CI}, CI),
+        ({"authorization": "Basic dXNlcjpwYXNz"}, None),
+        ({"authorization": "Bearer "}, None),
+        ({"x-api-key": "  "}, None),
+        ({}, None),
+    ],
+)
+def test_the_key_is_read_from_bearer_or_x_api_key(
+    headers: dict[str, str], expected: str | None
+) -> None:
+    assert presented(headers) == expected
+
+
+def test_the_key_is_read_through_a_header_lookup_function() -> None:
+    headers = {"x-api-key": CI}
+
+    assert presented(lambda name: headers.get(name, "")) == CI
+
+
+# --- A keys file made on first start (docker compose) --------------------------------------
+
+
+def test_init_keys_file_creates_a_private_file_with_a_working_admin_key(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "keys.json"
+
+    key = init_keys_file(path)
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    found = ring_of(keys_file=str(path)).find(key)
+    assert found is not None and found.admin
+    assert admin_key_of(path) == key
+    assert sorted(p.name for p in path.parent.iterdir()) == ["keys.json"]  # no temp file left
+
+
+def test_init_keys_file_keeps_an_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    first = init_keys_file(path)
+    written = path.read_bytes()
+
+    second = init_keys_file(path)
+
+    assert second == first
+    assert path.read_bytes() == written
+
+
+def test_init_keys_file_never_replaces_keys_the_operator_wrote(tmp_path: Path) -> None:
+    path = Path(write_keys(tmp_path, {"admin": [{"key": ADMIN, "name": "ops"}], "invoke": [CI]}))
+
+    assert init_keys_file(path) == ADMIN
+    assert json.loads(path.read_text())["invoke"] == [CI]
+
+
+def test_admin_key_of_a_file_without_one_is_refused(tmp_path: Path) -> None:
+    path = Path(write_keys(tmp_path, {"admin": [], "invoke": [CI]}))
+
+    with pytest.raises(ValidationFailed, match="no admin key"):
+        admin_key_of(path)
+
+
+# --- Deciding each request -----------------------------------------------------------------
+
+
+@pytest.fixture
+def access() -> Access:
+    ring = ring_of(admin_key=ADMIN, invoke_keys=f"{ANY},{CI}:build|deploy")
+    return Access(ring, clock=Clock())
+
+
+def test_an_open_server_lets_every_request_through() -> None:
+    access = Access(KeyRing(), clock=Clock())
+
+    assert access.admin(None) is None
+    assert access.admin(STRANGER) is None
+    assert access.invoke(None, "payroll") is None
+    assert access.caller(None) is None
+
+
+def test_an_open_server_refuses_routes_that_need_a_key() -> None:
+    access = Access(KeyRing(), clock=Clock())
+
+    with pytest.raises(Unauthorized):
+        access.route(None, "hook")
+    with pytest.raises(Forbidden, match="the server has none"):
+        access.route(STRANGER, "hook")
+
+
+def decide(access: Access, role: str, key: str | None) -> object:
+    if role == "admin":
+        return access.admin(key)
+    if role == "invoke":
+        return access.invoke(key, "build")
+    if role == "caller":
+        return access.caller(key)
+    return access.route(key, "build")
+
+
+@pytest.mark.parametrize("role", ["admin", "invoke", "caller", "route"])
+def test_a_request_without_a_key_is_unauthorized(access: Access, role: str) -> None:
+    with pytest.raises(Unauthorized, match="Authorization: Bearer"):
+        decide(access, role, None)
+
+
+@pytest.mark.parametrize("role", ["admin", "invoke", "caller", "route"])
+def test_a_wrong_key_is_forbidden(access: Access, role: str) -> None:
+    with pytest.raises(Forbidden, match="not valid"):
+        decide(access, role, STRANGER)
+
+
+def test_the_admin_key_may_manage_and_invoke_anything(access: Access) -> None:
+    admin = access.admin(ADMIN)
+    assert admin is not None and admin.admin
+    assert access.invoke(ADMIN, "payroll") == admin
+    assert access.caller(ADMIN) == admin
+    assert access.route(ADMIN, "payroll") is None
+
+
+def test_an_invoke_key_cannot_manage(access: Access) -> None:
+    with pytest.raises(Forbidden, match="may invoke functions but not manage them"):
+        access.admin(ANY)
+    with pytest.raises(Forbidden, match="not manage"):
+        access.admin(CI)
+
+
+def test_an_invoke_key_invokes_only_its_listed_functions(access: Access) -> None:
+    ci = access.invoke(CI, "build")
+    assert ci is not None and ci.secret == CI
+    assert access.invoke(CI, "deploy") == ci
+
+    with pytest.raises(Forbidden, match="may not invoke function 'payroll'"):
+        access.invoke(CI, "payroll")
+    with pytest.raises(Forbidden):
+        access.route(CI, "payroll")
+
+
+def test_an_unlimited_invoke_key_invokes_any_function(access: Access) -> None:
+    assert access.invoke(ANY, "payroll") is not None
+    assert access.route(ANY, "payroll") is None
+
+
+def test_any_valid_key_may_ask_after_an_invocation(access: Access) -> None:
+    assert access.caller(CI) is not None
+    assert access.caller(ANY) is not None
+
+
+# --- Rate limits ---------------------------------------------------------------------------
+
+
+def test_a_key_over_its_rate_is_told_when_to_retry() -> None:
+    clock = Clock()
+    access = Access(ring_of(admin_key=ADMIN), default_rate_per_s=2, clock=clock)
+    access.admin(ADMIN)
+    access.admin(ADMIN)
+
+    with pytest.raises(RateLimited) as caught:
+        access.admin(ADMIN)
+
+    assert isinstance(caught.value, Throttled)  # the gateway answers 429 for both
+    assert caught.value.retry_after_s >= 1
+    assert "over its rate of 2 requests a second" in caught.value.message
+    clock.advance(0.5)
+    assert access.admin(ADMIN) is not None
+
+
+def test_the_rate_is_unlimited_by_default() -> None:
+    access = Access(ring_of(admin_key=ADMIN), clock=Clock())
+
+    assert all(access.admin(ADMIN) is not None for _ in range(1000))
+
+
+def test_a_slow_rate_asks_for_a_longer_wait() -> None:
+    clock = Clock()
+    access = Access(ring_of(admin_key=ADMIN), default_rate_per_s=0.25, clock=clock)
+    access.admin(ADMIN)
+
+    with pytest.raises(RateLimited) as caught:
+        access.admin(ADMIN)
+
+    assert caught.value.retry_after_s == 4
+    clock.advance(3.9)
+    with pytest.raises(RateLimited):
+        access.admin(ADMIN)
+    clock.advance(0.1)
+    assert access.admin(ADMIN) is not None
+
+
+def test_a_key_from_the_file_has_its_own_rate(tmp_path: Path) -> None:
+    keys_file = write_keys(
+        tmp_path,
+        {
+            "admin": [ADMIN],
+            "invoke": [
+                {"key": CI, "name": "ci", "rate_per_s": 1},
+                {"key": ANY, "name": "batch", "rate_per_s": 0},
+            ],
+        },
+    )
+    access = Access(ring_of(keys_file=keys_file), default_rate_per_s=100, clock=Clock())
+    access.invoke(CI, "build")
+
+    with pytest.raises(RateLimited):
+        access.invoke(CI, "build")
+    # rate_per_s 0 is unlimited, whatever the default.
+    assert all(access.invoke(ANY, "build") is not None for _ in range(200))
+
+
+def test_keys_are_limited_independently() -> None:
+    ring = ring_of(admin_key=ADMIN, invoke_keys=f"{ANY},{CI}")
+    access = Access(ring, default_rate_per_s=1, clock=Clock())
+    access.invoke(CI, "build")
+    with pytest.raises(RateLimited):
+        access.invoke(CI, "build")
+
+    assert access.invoke(ANY, "build") is not None
+    assert access.admin(ADMIN) is not None
+
+
+def test_wrong_keys_do_not_spend_a_real_keys_allowance() -> None:
+    access = Access(ring_of(admin_key=ADMIN), default_rate_per_s=1, clock=Clock())
+    for _ in range(5):
+        with pytest.raises(Forbidden):
+            access.admin(STRANGER)
+
+    assert access.admin(ADMIN) is not None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="buckets are keyed by ApiKey.name, which the keys file does not require to be "
+    "unique: two keys named alike share one allowance",
+)
+def test_two_keys_that_share_a_name_are_still_limited_independently(tmp_path: Path) -> None:
+    keys_file = write_keys(
+        tmp_path,
+        {
+            "admin": [ADMIN],
+            "invoke": [
+                {"key": CI, "name": "ci", "rate_per_s": 1},
+                {"key": ANY, "name": "ci", "rate_per_s": 1},
+            ],
+        },
+    )
+    access = Access(ring_of(keys_file=keys_file), clock=Clock())
+    access.invoke(CI, "build")
+
+    assert access.invoke(ANY, "build") is not None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="buckets are keyed by ApiKey.name and rebuilt full when the rate differs: two "
+    "keys named alike with different rates reset each other, so the slow one is unlimited",
+)
+def test_a_slow_key_cannot_borrow_a_fast_keys_allowance_by_sharing_its_name(
+    tmp_path: Path,
+) -> None:
+    keys_file = write_keys(
+        tmp_path,
+        {
+            "admin": [ADMIN],
+            "invoke": [
+                {"key": CI, "name": "ci", "rate_per_s": 1},
+                {"key": ANY, "name": "ci", "rate_per_s": 100},
+            ],
+        },
+    )
+    access = Access(ring_of(keys_file=keys_file), clock=Clock())
+    access.invoke(CI, "build")
+    access.invoke(ANY, "build")
+
+    with pytest.raises(RateLimited):
+        access.invoke(CI, "build")
+
+
+@pytest.mark.parametrize(
+    ("rate", "takes_at", "expected"),
+    [
+        # Two a second: a burst of two, then half a second for the next.
+        (2.0, [0, 0, 0], [0.0, 0.0, 0.5]),
+        (2.0, [0, 0, 0.25], [0.0, 0.0, 0.25]),
+        (2.0, [0, 0, 0.5], [0.0, 0.0, 0.0]),
+        # Below one a second the burst is still one request.
+        (0.5, [0, 0], [0.0, 2.0]),
+        (0.5, [0, 2], [0.0, 0.0]),
+        # An idle bucket refills to one second's worth, no more.
+        (2.0, [0, 0, 60, 60, 60], [0.0, 0.0, 0.0, 0.0, 0.5]),
+    ],
+)
+def test_token_bucket(rate: float, takes_at: list[float], expected: list[float]) -> None:
+    bucket = TokenBucket(rate, now=0.0)
+
+    waits = [bucket.take(now) for now in takes_at]
+
+    assert waits == pytest.approx(expected)
+
+
+def test_a_refused_take_spends_nothing() -> None:
+    bucket = TokenBucket(1.0, now=0.0)
+    bucket.take(0.0)
+    for _ in range(10):
+        assert bucket.take(0.0) == pytest.approx(1.0)
+
+    assert bucket.take(1.0) == 0.0
+
+
+# --- Settings the operator gives ------------------------------------------------------------
+
+
+def test_a_negative_key_rate_is_refused() -> None:
+    with pytest.raises(ValidationFailed, match="FAAS_KEY_RATE_PER_S") as caught:
+        Settings.from_env({"FAAS_KEY_RATE_PER_S": "-1"})
+
+    assert caught.value.field == "key_rate_per_s"
+
+
+def test_an_unknown_log_format_is_refused() -> None:
+    with pytest.raises(ValidationFailed, match="FAAS_LOG_FORMAT") as caught:
+        Settings.from_env({"FAAS_LOG_FORMAT": "xml"})
+
+    assert caught.value.field == "log_format"
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_the_known_log_formats_are_accepted(log_format: str) -> None:
+    assert Settings.from_env({"FAAS_LOG_FORMAT": log_format}).log_format == log_format
