@@ -90,6 +90,8 @@ class Scheduler:
         except Throttled:
             metrics.THROTTLES.labels(spec.name, kind).inc()
             raise
+        if cold:
+            log.info("cold start: %s", instance.sandbox.name)
         init_ms: float | None = None
         attempt = 1
         if on_start is not None:

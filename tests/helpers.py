@@ -55,6 +55,26 @@ def upload(api: httpx.Client, name: str, code: bytes, **fields: str) -> httpx.Re
     return api.post("/v1/functions", data=data, files={"code": ("code.zip", code)})
 
 
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(api: httpx.Client) -> Samples:
+    """``/metrics`` parsed: (sample name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    reply = api.get("/metrics")
+    assert reply.status_code == 200, reply.text
+    out = {}
+    for family in text_string_to_metric_families(reply.text):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
 def ours(node_id: str, function: str | None = None) -> list[str]:
     """Ids of this session's containers (of one function)."""
     import docker

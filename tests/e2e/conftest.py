@@ -24,8 +24,16 @@ def server_env(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
-    srv = Server(server_env, tmp_path / "server.log")
+def server_args() -> tuple[str, ...]:
+    """Extra ``faas serve`` flags (a test overrides with ``parametrize("server_args", ...)``)."""
+    return ()
+
+
+@pytest.fixture
+def server(
+    server_env: dict[str, str], server_args: tuple[str, ...], tmp_path: Path
+) -> Iterator[Server]:
+    srv = Server(server_env, tmp_path / "server.log", *server_args)
     srv.start()
     try:
         yield srv

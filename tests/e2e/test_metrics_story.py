@@ -7,9 +7,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import handler_zip, upload
+from tests.helpers import handler_zip, scrape, upload, value
 
 CODE = """
 import time
@@ -20,20 +19,6 @@ def handler(event, context):
     time.sleep(event.get("sleep", 0))
     return {"ok": True}
 """
-
-
-def scrape(api: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    out = {}
-    for family in text_string_to_metric_families(api.get("/metrics").text):
-        for sample in family.samples:
-            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return out
-
-
-def value(
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def test_metrics_follow_invocations(api: httpx.Client) -> None:
