@@ -271,7 +271,7 @@ def _proxy(value: dict[str, Any], payload_format: str) -> HttpResponse:
 
 
 def _scalar(name: object, value: object) -> str:
-    if not isinstance(name, str) or not _HEADER_NAME.match(name):
+    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
         raise MalformedResponse(f"header name {name!r} is not a valid HTTP header name")
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -279,7 +279,7 @@ def _scalar(name: object, value: object) -> str:
         return str(value)
     if not isinstance(value, str):
         raise MalformedResponse(f"header {name!r} must be a string, not {type(value).__name__}")
-    if not _HEADER_VALUE.match(value):
+    if not _HEADER_VALUE.fullmatch(value):
         raise MalformedResponse(f"header {name!r} has a line break or a non-Latin-1 character")
     return value
 

@@ -78,8 +78,9 @@ class KeyRing:
             keys.append(ApiKey(f"admin-env-{i + 1}", secret, admin=True))
         for i, entry in enumerate(_split(settings.invoke_keys)):
             secret, _, listed = entry.partition(":")
-            functions = frozenset(f for f in listed.split("|") if f) if listed else None
-            keys.append(ApiKey(f"invoke-env-{i + 1}", secret.strip(), False, functions))
+            functions = frozenset(f.strip() for f in listed.split("|") if f.strip())
+            # "KEY" and "KEY:" alike may invoke every function.
+            keys.append(ApiKey(f"invoke-env-{i + 1}", secret.strip(), False, functions or None))
         if settings.keys_file:
             keys += _from_file(Path(settings.keys_file))
         ring = cls(tuple(keys))
@@ -144,7 +145,12 @@ def _entry(path: Path, role: str, index: int, entry: Any) -> ApiKey:
     ):
         raise ValidationFailed(f"{where}: functions must be a list of names", field="keys_file")
     rate = entry.get("rate_per_s")
-    if rate is not None and (not isinstance(rate, int | float) or rate < 0):
+    if rate is not None and (
+        isinstance(rate, bool)
+        or not isinstance(rate, int | float)
+        or not math.isfinite(rate)
+        or rate < 0
+    ):
         raise ValidationFailed(f"{where}: rate_per_s must be a number >= 0", field="keys_file")
     return ApiKey(
         name=str(entry.get("name") or f"{role}-file-{index + 1}"),
@@ -223,7 +229,8 @@ class Access:
         self.ring = ring
         self._default_rate = default_rate_per_s
         self._clock = clock
-        self._buckets: dict[str, TokenBucket] = {}
+        # Per key, not per name: names are labels and need not be unique.
+        self._buckets: dict[ApiKey, TokenBucket] = {}
 
     def _authenticate(self, presented: str | None) -> ApiKey:
         if presented is None:
@@ -241,9 +248,9 @@ class Access:
         if rate <= 0:
             return
         now = self._clock()
-        bucket = self._buckets.get(key.name)
-        if bucket is None or bucket.rate != rate:
-            bucket = self._buckets[key.name] = TokenBucket(rate, now)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(rate, now)
         wait = bucket.take(now)
         if wait > 0:
             raise RateLimited(

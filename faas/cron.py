@@ -94,7 +94,7 @@ def parse(expression: str, *, allow_seconds: bool = False) -> Schedule:
 
 def _parse_rate(expression: str, text: str, allow_seconds: bool) -> Rate:
     start = expression.index("rate(") + len("rate(")
-    match = _RATE.match(text)
+    match = _RATE.fullmatch(text)
     if not match:
         raise ExpressionInvalid(expression, start + 1, "expected rate(VALUE UNIT)")
     value_pos = start + len(match.group(1)) + 1

@@ -12,6 +12,7 @@ Lambda's ``LogResult``.
 from __future__ import annotations
 
 import base64
+import math
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -103,7 +104,7 @@ def frame(result: InvocationResult, memory_mb: int, max_bytes: int, end: float) 
         body += f"{_iso(end)} {rid} {error.get('errorMessage', '')}\n"
     report = (
         f"REPORT RequestId: {rid}\tDuration: {result.duration_ms:.2f} ms\t"
-        f"Billed Duration: {max(1, round(result.duration_ms + 0.5))} ms\t"
+        f"Billed Duration: {max(1, math.ceil(result.duration_ms))} ms\t"
         f"Memory Size: {memory_mb} MB"
     )
     if result.init_duration_ms is not None:
@@ -120,13 +121,17 @@ def parse_since(raw: str, now: float) -> float:
     """``since`` as epoch seconds: a number (epoch seconds), ISO 8601, or an age (``90s``,
     ``15m``, ``2h``, ``1d``)."""
     raw = raw.strip()
-    match = _DURATION.match(raw)
+    match = _DURATION.fullmatch(raw)
     if match:
         return now - float(match[1]) * _UNITS[match[2]]
     try:
-        return float(raw)
+        number = float(raw)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(number):
+            raise ValidationFailed("since must be a finite number of seconds", field="since")
+        return number
     try:
         when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:

@@ -34,7 +34,7 @@ def validate(data: object) -> dict[str, str]:
         raise ValidationFailed(f"a function may have at most {MAX_SECRETS} secrets")
     total = 0
     for name, value in data.items():
-        if not SECRET_NAME.match(name):
+        if not SECRET_NAME.fullmatch(name):
             raise ValidationFailed(
                 f"secret name {name!r} must be 1-64 letters, digits, '_', '.' or '-' "
                 "(not starting with '.' or '-')",

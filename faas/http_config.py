@@ -152,7 +152,9 @@ def _cors(data: object) -> Cors:
             raise ValidationFailed(f"cors.{name} must be a list", field=f"cors.{name}")
         for item in items:
             ok = isinstance(item, str) and (
-                item.upper() in (*METHODS, "*") if pattern is None else bool(pattern.match(item))
+                item.upper() in (*METHODS, "*")
+                if pattern is None
+                else bool(pattern.fullmatch(item))
             )
             if not ok:
                 raise ValidationFailed(f"cors.{name}: {item!r} is not {what}", field=f"cors.{name}")

@@ -174,7 +174,7 @@ class FunctionSpec:
 
 
 def validate_name(name: object, field: str = "name") -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ValidationFailed(
             f"{field} must be a name of 1-64 letters, digits, '-' and '_'", field=field
         )
@@ -189,7 +189,7 @@ def validate_config(config: FunctionConfig) -> FunctionConfig:
             f"runtime {config.runtime!r} is not supported; use one of {', '.join(RUNTIMES)}",
             field="runtime",
         )
-    if not HANDLER_PATTERN.match(config.handler or ""):
+    if not HANDLER_PATTERN.fullmatch(config.handler or ""):
         raise ValidationFailed("handler must look like 'module.function'", field="handler")
     if config.runtime in PYTHON_RUNTIMES and "." not in config.handler:
         raise ValidationFailed(
@@ -214,9 +214,9 @@ def _validate_volumes(volumes: object) -> None:
             field="volumes",
         )
     for name, path in volumes.items():
-        if not isinstance(name, str) or not VOLUME_NAME_PATTERN.match(name):
+        if not isinstance(name, str) or not VOLUME_NAME_PATTERN.fullmatch(name):
             raise ValidationFailed(f"volume name {name!r} is not valid", field="volumes")
-        if not isinstance(path, str) or not MOUNT_PATH_PATTERN.match(path):
+        if not isinstance(path, str) or not MOUNT_PATH_PATTERN.fullmatch(path):
             raise ValidationFailed(
                 f"volume {name!r} must mount at /mnt/<name>, not {path!r}", field="volumes"
             )
@@ -239,7 +239,7 @@ def _validate_env(env: object) -> None:
         raise ValidationFailed("env must be an object of string values", field="env")
     size = 0
     for key, value in env.items():
-        if not isinstance(key, str) or not ENV_KEY_PATTERN.match(key):
+        if not isinstance(key, str) or not ENV_KEY_PATTERN.fullmatch(key):
             raise ValidationFailed(f"env name {key!r} is not a valid variable name", field="env")
         if key in RESERVED_ENV:
             raise ValidationFailed(f"env name {key!r} is reserved", field="env")

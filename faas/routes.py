@@ -55,7 +55,7 @@ def parse_route(text: object) -> Route:
     names: set[str] = set()
     parts = [p for p in path.split("/")[1:] if p] if path != "/" else []
     for i, part in enumerate(parts):
-        param = _PARAM.match(part)
+        param = _PARAM.fullmatch(part)
         if param:
             name, greedy = param.group(1), bool(param.group(2))
             if greedy and i != len(parts) - 1:
@@ -64,7 +64,7 @@ def parse_route(text: object) -> Route:
                 raise _invalid(f"route {text!r}: {{{name}}} appears twice")
             names.add(name)
             segments.append((GREEDY if greedy else PARAM, name))
-        elif _LITERAL.match(part) and "{" not in part:
+        elif _LITERAL.fullmatch(part) and "{" not in part:
             segments.append((LITERAL, part))
         else:
             raise _invalid(f"route {text!r}: segment {part!r} is not valid")

@@ -472,11 +472,6 @@ def test_wrong_keys_do_not_spend_a_real_keys_allowance() -> None:
     assert access.admin(ADMIN) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="buckets are keyed by ApiKey.name, which the keys file does not require to be "
-    "unique: two keys named alike share one allowance",
-)
 def test_two_keys_that_share_a_name_are_still_limited_independently(tmp_path: Path) -> None:
     keys_file = write_keys(
         tmp_path,
@@ -494,11 +489,6 @@ def test_two_keys_that_share_a_name_are_still_limited_independently(tmp_path: Pa
     assert access.invoke(ANY, "build") is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="buckets are keyed by ApiKey.name and rebuilt full when the rate differs: two "
-    "keys named alike with different rates reset each other, so the slow one is unlimited",
-)
 def test_a_slow_key_cannot_borrow_a_fast_keys_allowance_by_sharing_its_name(
     tmp_path: Path,
 ) -> None:
@@ -571,3 +561,30 @@ def test_an_unknown_log_format_is_refused() -> None:
 @pytest.mark.parametrize("log_format", ["json", "text"])
 def test_the_known_log_formats_are_accepted(log_format: str) -> None:
     assert Settings.from_env({"FAAS_LOG_FORMAT": log_format}).log_format == log_format
+
+
+def test_invoke_key_function_lists_are_trimmed_and_an_empty_list_means_every_function() -> None:
+    ring = KeyRing.from_settings(
+        Settings(
+            admin_key=ADMIN_KEY_FOR_LISTS,
+            invoke_keys="listed-key-0123456789:a | b ,open-key-0123456789ab:",
+        )
+    )
+    listed, anything = ring.find("listed-key-0123456789"), ring.find("open-key-0123456789ab")
+    assert listed is not None and listed.functions == frozenset({"a", "b"})
+    assert anything is not None and anything.functions is None
+
+
+@pytest.mark.parametrize("rate", [True, float("nan"), float("inf"), "2"])
+def test_a_keys_file_rate_must_be_a_finite_number(tmp_path: Path, rate: object) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text(
+        json.dumps(
+            {"admin": [ADMIN_KEY_FOR_LISTS], "invoke": [{"key": "k" * 20, "rate_per_s": rate}]}
+        )
+    )
+    with pytest.raises(ValidationFailed, match="rate_per_s"):
+        KeyRing.from_settings(Settings(keys_file=str(path)))
+
+
+ADMIN_KEY_FOR_LISTS = "admin-key-for-lists-0123"

@@ -72,11 +72,6 @@ def test_a_name_of_64_characters_is_accepted() -> None:
     assert validate({"x" * 64: VALUE}) == {"x" * 64: VALUE}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SECRET_NAME ends in '$', which also matches before a final newline: "
-    "validate accepts 'DB\\n' and the secret file is named with a newline",
-)
 def test_a_name_ending_in_a_newline_is_refused() -> None:
     refused({"DB\n": VALUE})
 
