@@ -77,7 +77,7 @@ class Stack:
         self.image = f"faas-gateway:{self.project}"
         self.node_id = node_id
         # The offline base (Redis runs from it too) unless the runner names other
-        # images: the test never pulls one.
+        # images: once it exists, nothing is pulled.
         base = os.environ.get("FAAS_BASE_IMAGE") or Settings().offline_base_image
         redis = os.environ.get("FAAS_REDIS_IMAGE") or Settings().offline_base_image
         self.env = {
@@ -89,6 +89,9 @@ class Stack:
             "FAAS_NODE_ID": node_id,
             "FAAS_BASE_IMAGE": base,
             "FAAS_REDIS_IMAGE": redis,
+            # No keys from a .env: the gateway must make its own.
+            "FAAS_ADMIN_KEY": "",
+            "FAAS_INVOKE_KEYS": "",
             # deploy/up builds wheels with the Python running this test.
             "FAAS_VENV": sys.prefix,
         }
