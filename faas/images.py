@@ -90,9 +90,10 @@ class Images:
     def ensure_base(self) -> str:
         """The base image to build from: the configured one if it can be had, else offline."""
         wanted = self._settings.base_image
-        if self._exists(wanted) or self._pull(wanted):
-            return wanted
         offline = self._settings.offline_base_image
+        # The offline base is made here, never pulled: anyone may publish its name.
+        if self._exists(wanted) or (wanted != offline and self._pull(wanted)):
+            return wanted
         if not self._exists(offline):
             log.info("%s cannot be pulled; making %s with debootstrap", wanted, offline)
             self.build_offline_base()
