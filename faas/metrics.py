@@ -12,6 +12,7 @@ from collections import Counter as Tally
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from faas.models import InvocationResult
+from faas.sandbox import InstanceState
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -119,7 +120,7 @@ QUEUE_OLDEST_AGE = Gauge(
     "Age of the oldest queued or running async event (0 when there is none).",
     registry=REGISTRY,
 )
-INSTANCE_STATES = ("starting", "idle", "busy")
+INSTANCE_STATES = tuple(s.value for s in InstanceState if s is not InstanceState.DEAD)
 
 
 def set_instances(counts: Tally[tuple[str, str]], functions: set[str]) -> None:

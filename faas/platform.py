@@ -22,6 +22,7 @@ import secrets
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +58,7 @@ from faas.models import (
 from faas.platform_log import invocation_context
 from faas.queue import Queue
 from faas.registry import Registry
+from faas.sandbox import InstanceState
 from faas.scheduler import OnStart, Scheduler
 from faas.schedules import parse_rules
 from faas.settings import Settings
@@ -433,7 +435,7 @@ class Platform:
         counts: Counter[tuple[str, str]] = Counter(
             (i.function, i.state.value)
             for i in self.scheduler.instances()
-            if i.state.value != "dead"
+            if i.state is not InstanceState.DEAD
         )
         metrics.set_instances(counts, {s.name for s in await self.registry.list()})
         stats = await self.queue.stats(time.time())
@@ -441,18 +443,10 @@ class Platform:
 
     async def readiness(self) -> dict[str, str]:
         """Each dependency: "ok" or what is wrong with it."""
-        checks: dict[str, str] = {}
-        try:
-            async with store.redis_errors():
-                await asyncio.wait_for(self.redis.ping(), 2)
-            checks["redis"] = "ok"
-        except (StoreUnavailable, TimeoutError) as exc:
-            checks["redis"] = getattr(exc, "message", None) or "no answer within 2 s"
-        try:
-            await asyncio.wait_for(self.backend.ping(), 2)
-            checks["docker"] = "ok"
-        except (BackendError, TimeoutError) as exc:
-            checks["docker"] = getattr(exc, "message", None) or "no answer within 2 s"
+        checks = {
+            "redis": await _probe(self._ping_redis()),
+            "docker": await _probe(self.backend.ping()),
+        }
         if checks["docker"] == "ok":
             missing = await self.images.missing(self.backend)
             checks["images"] = "ok" if missing is None else missing
@@ -460,8 +454,23 @@ class Platform:
             checks["images"] = "unknown: Docker is unreachable"
         return checks
 
+    async def _ping_redis(self) -> None:
+        async with store.redis_errors():
+            await self.redis.ping()
+
     def arn(self, name: str) -> str:
         return function_arn(self.settings.region, self.settings.account_id, name)
+
+
+async def _probe(check: Awaitable[None], timeout_s: float = 2.0) -> str:
+    """ "ok", or why ``check`` failed."""
+    try:
+        await asyncio.wait_for(check, timeout_s)
+    except FaasError as exc:
+        return exc.message
+    except TimeoutError:
+        return f"no answer within {timeout_s:g} s"
+    return "ok"
 
 
 def _after(spec: FunctionSpec) -> float:

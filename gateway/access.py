@@ -44,10 +44,10 @@ def need(method: str, path: str) -> Need:
         return Need("open")
     if path == "/fn" or path.startswith("/fn/"):
         return Need("route")
-    match = _INVOKE.match(path)
+    match = _INVOKE.fullmatch(path)
     if match and method == "POST":
         return Need("invoke", match["name"])
-    if _INVOCATION.match(path) and method in ("GET", "HEAD"):
+    if _INVOCATION.fullmatch(path) and method in ("GET", "HEAD"):
         return Need("caller")
     return Need("admin")
 
