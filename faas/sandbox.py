@@ -6,7 +6,8 @@ container and tells the listeners (the scheduler's bookkeeping, metrics). A
 destroyed instance never serves again.
 
 The platform reaches the agent with HTTP/1.1 over the sandbox's Unix socket,
-keeping one connection open per instance (``docs/container-protocol.md``).
+keeping one connection open per instance (``faas.agent_client``,
+``docs/container-protocol.md``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-import httpx
-
+from faas.agent_client import AgentClient, AgentError, AgentReply, AgentTimeout
 from faas.backend import Backend, Sandbox
 from faas.errors import BackendError
 from faas.models import InvocationResult, Outcome, error_payload
@@ -57,11 +57,7 @@ class Instance:
         self.init_failed = False
         self._backend = backend
         self._on_destroy = on_destroy
-        self._client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(sandbox.socket_path)),
-            base_url="http://sandbox",
-            timeout=None,
-        )
+        self._client = AgentClient(sandbox.socket_path)
 
     @property
     def pool_key(self) -> str:
@@ -83,14 +79,14 @@ class Instance:
         """
         self._check_alive()
         try:
-            reply = await self._client.get("/ready", timeout=timeout_s)
-        except httpx.TimeoutException:
+            reply = await self._client.request("GET", "/ready", timeout_s=timeout_s)
+        except AgentTimeout:
             await self.destroy("init timed out")
             raise BackendError(f"runtime init did not finish within {timeout_s:g}s") from None
-        except httpx.HTTPError as exc:
+        except AgentError as exc:
             await self.destroy(f"agent unreachable: {exc}")
             raise BackendError(f"container agent unreachable during init: {exc}") from exc
-        self.init_failed = reply.status_code != 200 or '"broken"' in reply.text
+        self.init_failed = reply.status != 200 or b'"broken"' in reply.body
         raw = reply.headers.get("x-init-duration-ms")
         return float(raw) if raw else None
 
@@ -114,10 +110,10 @@ class Instance:
         self._check_alive()
         self.invocations += 1
         try:
-            reply = await self._client.post(
-                "/invoke", content=request.event, headers=headers, timeout=request.timeout_s
+            reply = await self._client.request(
+                "POST", "/invoke", body=request.event, headers=headers, timeout_s=request.timeout_s
             )
-        except httpx.TimeoutException:
+        except AgentTimeout:
             await self.destroy("timed out")
             return self._result(
                 request,
@@ -127,16 +123,17 @@ class Instance:
                 ),
                 started,
             )
-        except httpx.HTTPError as exc:
+        except AgentError as exc:
             # The agent is gone: the container died under us (often the OOM killer).
             oom = await self._oom_killed()
             await self.destroy(f"agent connection failed: {exc}")
             if oom:
                 return self._out_of_memory(request, started)
             raise BackendError(f"the function's container failed: {exc}") from exc
-        if reply.status_code != 200:
-            await self.destroy(f"agent answered {reply.status_code}")
-            raise BackendError(f"container agent answered {reply.status_code}: {reply.text[:200]}")
+        if reply.status != 200:
+            await self.destroy(f"agent answered {reply.status}")
+            text = reply.body[:200].decode("utf-8", "replace")
+            raise BackendError(f"container agent answered {reply.status}: {text}")
         # The agent reports init on a container's first invoke; only a cold call paid for it.
         init_ms = reply.headers.get("x-init-duration-ms") if request.cold_start else None
         broken = reply.headers.get("x-sandbox-broken") == "1"
@@ -194,15 +191,15 @@ class Instance:
             return
         self.state = InstanceState.DEAD
         try:
-            await self._client.aclose()
+            self._client.close()
             await self._backend.destroy(self.sandbox)
         finally:
             await self._on_destroy(self, reason)
 
 
-def _split_output(reply: httpx.Response) -> tuple[bytes, bytes]:
+def _split_output(reply: AgentReply) -> tuple[bytes, bytes]:
     """(the function's output, the result): the agent puts the output first in the body."""
-    content = reply.content
+    content = reply.body
     length = reply.headers.get("x-faas-log-length", "0")
     n = int(length) if length.isdigit() else 0
     return content[:n], content[n:]

@@ -1,0 +1,163 @@
+"""The platform's client to a container agent, against a real server on a Unix socket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from faas.agent_client import AgentClient, AgentError, AgentTimeout, parse_head
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Agent:
+    """A tiny agent-like server that counts its connections."""
+
+    def __init__(self, path: Path, handler: Handler) -> None:
+        self.path = path
+        self.handler = handler
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer)
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def serve(tmp_path: Path) -> AsyncIterator[Callable[[Handler], Awaitable[Agent]]]:
+    agents: list[Agent] = []
+
+    async def start(handler: Handler) -> Agent:
+        agent = Agent(tmp_path / f"agent{len(agents)}.sock", handler)
+        agent.server = await asyncio.start_unix_server(agent._serve, str(agent.path))
+        agents.append(agent)
+        return agent
+
+    yield start
+    for agent in agents:
+        assert agent.server is not None
+        agent.server.close()
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes] | None:
+    head = await reader.readuntil(b"\r\n\r\n") if not reader.at_eof() else b""
+    if not head:
+        return None
+    lines = head.decode().split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return lines[0], headers, body
+
+
+def echo(close_after: bool = False) -> Handler:
+    """Answers every request with its request line, headers and body echoed."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                request = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            if request is None:
+                return
+            line, headers, body = request
+            extra = "Connection: close\r\n" if close_after else ""
+            payload = f"{line}|{headers.get('x-request-id', '')}|".encode() + body
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(payload)}\r\nX-Seen: yes\r\n{extra}"
+            writer.write(head.encode() + b"\r\n" + payload)
+            await writer.drain()
+            if close_after:
+                return
+
+    return handler
+
+
+async def test_requests_share_one_kept_alive_connection(serve) -> None:  # type: ignore[no-untyped-def]
+    agent = await serve(echo())
+    client = AgentClient(agent.path)
+    for n in range(3):
+        reply = await client.request(
+            "POST", "/invoke", body=b'{"n": %d}' % n, headers={"X-Request-Id": f"r{n}"}
+        )
+        assert reply.status == 200
+        assert reply.headers["x-seen"] == "yes"
+        assert reply.body == b'POST /invoke HTTP/1.1|r%d|{"n": %d}' % (n, n)
+    assert agent.connections == 1
+    client.close()
+
+
+async def test_a_large_body_arrives_whole(serve) -> None:  # type: ignore[no-untyped-def]
+    agent = await serve(echo())
+    client = AgentClient(agent.path)
+    event = b"x" * (3 * 1024 * 1024)
+    reply = await client.request("POST", "/invoke", body=event)
+    assert reply.body.endswith(event)
+    client.close()
+
+
+async def test_connection_close_from_the_agent_means_a_new_connection_next_time(serve) -> None:  # type: ignore[no-untyped-def]
+    agent = await serve(echo(close_after=True))
+    client = AgentClient(agent.path)
+    for _ in range(2):
+        assert (await client.request("GET", "/health")).status == 200
+    assert agent.connections == 2
+    client.close()
+
+
+async def test_a_slow_agent_times_out_and_the_connection_is_dropped(serve) -> None:  # type: ignore[no-untyped-def]
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never answers
+
+    agent = await serve(silent)
+    client = AgentClient(agent.path)
+    with pytest.raises(AgentTimeout):
+        await client.request("POST", "/invoke", body=b"{}", timeout_s=0.2)
+    with pytest.raises(AgentTimeout):
+        await client.request("POST", "/invoke", body=b"{}", timeout_s=0.2)
+    assert agent.connections == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(b"", id="hangs up without a word"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", id="body cut short"),
+        pytest.param(b"HTTP/1.1 200 OK\r\n\r\n", id="no content length"),
+        pytest.param(b"SSH-2.0-OpenSSH\r\n\r\n", id="not http"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nbroken header\r\n\r\n", id="bad header"),
+    ],
+)
+async def test_a_broken_agent_is_an_agent_error(serve, answer: bytes) -> None:  # type: ignore[no-untyped-def]
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+
+    agent = await serve(broken)
+    client = AgentClient(agent.path)
+    with pytest.raises(AgentError):
+        await client.request("POST", "/invoke", body=b"{}", timeout_s=5)
+
+
+async def test_no_agent_listening_is_an_agent_error(tmp_path: Path) -> None:
+    with pytest.raises(AgentError):
+        await AgentClient(tmp_path / "nobody.sock").request("GET", "/health")
+
+
+def test_header_names_are_lower_cased_and_values_trimmed() -> None:
+    reply = parse_head(
+        b"HTTP/1.1 200 OK\r\nX-Function-Error:  Unhandled \r\nContent-Length: 2\r\n\r\n"
+    )
+    assert reply.status == 200
+    assert reply.headers == {"x-function-error": "Unhandled", "content-length": "2"}
