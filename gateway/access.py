@@ -27,7 +27,7 @@ from faas.platform import Platform
 from gateway.errors import error_response
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/redoc", "/openapi.json"})
-_INVOKE = re.compile(r"^/v1/functions/(?P<name>[^/]+)/invoke/?$")
+INVOKE_PATH = re.compile(r"^/v1/functions/(?P<name>[^/]+)/invoke/?$")
 _INVOCATION = re.compile(r"^/v1/invocations/[^/]+/?$")
 
 
@@ -44,7 +44,7 @@ def need(method: str, path: str) -> Need:
         return Need("open")
     if path == "/fn" or path.startswith("/fn/"):
         return Need("route")
-    match = _INVOKE.fullmatch(path)
+    match = INVOKE_PATH.fullmatch(path)
     if match and method == "POST":
         return Need("invoke", match["name"])
     if _INVOCATION.fullmatch(path) and method in ("GET", "HEAD"):

@@ -18,6 +18,7 @@ from faas.settings import Settings
 from gateway import errors
 from gateway.access import AccessControl
 from gateway.deps import PlatformDep
+from gateway.fast_invoke import FastInvoke
 from gateway.limits import BodyLimit, LimitFor
 from gateway.routers import (
     functions,
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
         await platform.refresh_gauges()
         return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(FastInvoke)
     app.add_middleware(BodyLimit, limit_for=body_limit_for(BundleLimits().max_zipped_bytes))
     # Added last, so it runs first: a refused request is answered before its body is read.
     app.add_middleware(AccessControl)

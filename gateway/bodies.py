@@ -12,7 +12,11 @@ from faas.errors import InvalidRequest, PayloadTooLarge
 
 async def json_event(request: Request, max_bytes: int) -> bytes:
     """The body as a function's event: JSON (empty means ``{}``), up to ``max_bytes``."""
-    event = await request.body()
+    return checked_event(await request.body(), max_bytes)
+
+
+def checked_event(event: bytes, max_bytes: int) -> bytes:
+    """``event`` if it is JSON within ``max_bytes``; empty means ``{}``."""
     if len(event) > max_bytes:
         raise PayloadTooLarge(f"the event is {len(event)} bytes; the limit is {max_bytes}")
     if event.strip() == b"":

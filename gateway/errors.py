@@ -73,8 +73,7 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(errors.ValidationFailed(message, field=field))
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
     name = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}.get(
         exc.status_code, "HTTPError"
     )
@@ -85,13 +84,27 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+def response_for(exc: Exception) -> JSONResponse:
+    """Any exception as the response a client gets (for code outside FastAPI's handlers)."""
+    if isinstance(exc, errors.FaasError):
+        return error_response(exc)
+    if isinstance(exc, StarletteHTTPException):
+        return http_error_response(exc)
     # A bug, not a user's mistake: log it whole, answer JSON without the trace.
     log.error("unexpected error", exc_info=exc)
     return JSONResponse(
         {"error": "InternalError", "message": "the server failed unexpectedly; see its log"},
         status_code=500,
     )
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return http_error_response(exc)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    return response_for(exc)
 
 
 def install(app: FastAPI) -> None:

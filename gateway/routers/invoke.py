@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from faas import function_logs
 from faas.errors import InvalidRequest
 from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES, InvocationResult, Outcome
+from faas.platform import Platform
 from gateway.bodies import json_event
 from gateway.deps import PlatformDep
 from gateway.schemas import Accepted, ErrorOut, FunctionErrorOut
@@ -69,9 +70,13 @@ async def invoke(
     if kind == "DryRun":
         await platform.get_function(name)
         return Response(status_code=204)
-    request_id = str(uuid.uuid4())
-    result = await platform.invoke(name, event, request_id)
-    return to_response(result, tail=(x_faas_log_type or x_amz_log_type) == "Tail")
+    return await run_sync(platform, name, event, (x_faas_log_type or x_amz_log_type) == "Tail")
+
+
+async def run_sync(platform: Platform, name: str, event: bytes, tail: bool) -> Response:
+    """A RequestResponse invocation of a checked event, as its HTTP response."""
+    result = await platform.invoke(name, event, str(uuid.uuid4()))
+    return to_response(result, tail)
 
 
 def to_response(result: InvocationResult, tail: bool = False) -> Response:
