@@ -1,0 +1,97 @@
+"""Warm overhead: the same no-op invoke through the gateway and straight to the agent.
+
+Both sides use ``bench.httpraw`` on one keep-alive connection, sequentially,
+in alternating blocks so a change in the machine's load hits both alike. The
+direct side sends what the platform sends to the container's agent socket
+(``docs/container-protocol.md``). "Added" is the gateway's percentile minus
+the direct one.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from bench import httpraw
+from bench.harness import Harness, Plan
+from bench.model import Result
+from bench.stats import summary
+from bench.targets import SAM_WARM_P50_MS
+from faas.lambda_env import function_arn
+
+FUNCTION = "noop"
+BLOCK = 100
+
+
+def agent_request(arn: str) -> bytes:
+    """The request the platform sends an agent for a sync invoke of ``{}``."""
+    headers = {
+        "X-Request-Id": str(uuid.uuid4()),
+        # Far enough out that no call of the run comes near it.
+        "X-Deadline-Ms": str(int(time.time() * 1000) + 3_600_000),
+        "X-Invoked-Function-Arn": arn,
+        "X-Faas-Attempt": "1",
+        "X-Faas-Capture-Log": "1",
+        "Content-Type": "application/json",
+    }
+    return httpraw.build("POST", "/invoke", headers, b"{}")
+
+
+def timed(client: httpraw.RawClient, requests: list[bytes]) -> list[float]:
+    out = []
+    clock = time.perf_counter
+    for raw in requests:
+        started = clock()
+        reply = client.send(raw)
+        out.append((clock() - started) * 1000)
+        if reply.status != 200 or reply.headers.get("x-function-error"):
+            raise RuntimeError(f"invoke answered {reply.status}: {reply.body[:300]!r}")
+    return out
+
+
+def latencies(h: Harness, function: str, n: int) -> tuple[list[float], list[float]]:
+    """``n`` sequential invokes through the gateway and ``n`` direct, in ms, after a warm-up."""
+    serving = h.instance_of(function)
+    arn = function_arn(h.settings.region, h.settings.account_id, function)
+    through, direct = [], []
+    # Any of the function's idle instances answers the direct calls; the platform
+    # is not sending it anything meanwhile (every call here is sequential).
+    with h.gateway() as gw, httpraw.RawClient(unix=h.agent_socket(serving)) as agent:
+        gateway_request = h.invoke_request(function)
+        timed(gw, [gateway_request] * 200)
+        timed(agent, [agent_request(arn) for _ in range(200)])
+        for start in range(0, n, BLOCK):
+            size = min(BLOCK, n - start)
+            through += timed(gw, [gateway_request] * size)
+            direct += timed(agent, [agent_request(arn) for _ in range(size)])
+    return through, direct
+
+
+def run(h: Harness, plan: Plan, result: Result) -> None:
+    through, direct = latencies(h, FUNCTION, plan.warm_calls)
+    g, d = summary(through), summary(direct)
+    for name, s in (("gateway", g), ("direct", d)):
+        for stat in ("p50", "p90", "p99", "mean", "max"):
+            result.figures[f"{name}_{stat}_ms"] = s[stat]
+    result.figures["calls"] = float(len(through))
+    label = "direct to agent socket"
+    result.row(
+        "invoke p50", "ms", "gateway_p50_ms", g["p50"], baseline=d["p50"], baseline_label=label
+    )
+    result.row(
+        "invoke p99", "ms", "gateway_p99_ms", g["p99"], baseline=d["p99"], baseline_label=label
+    )
+    result.row("added by the gateway, p50", "ms", "added_p50_ms", g["p50"] - d["p50"], chart=False)
+    result.row("added by the gateway, p99", "ms", "added_p99_ms", g["p99"] - d["p99"], chart=False)
+    result.row(
+        "speed-up over SAM CLI warm p50",
+        "x",
+        "speedup_vs_sam",
+        SAM_WARM_P50_MS / g["p50"],
+        baseline_label=f"SAM CLI {SAM_WARM_P50_MS:.0f} ms, quoted from issue 6, not measured",
+        chart=False,
+    )
+    result.notes.append(
+        f"{len(through)} sequential calls each side on one keep-alive connection, in alternating "
+        f"blocks of {BLOCK} after 200 warm-up calls; added = gateway percentile - direct percentile"
+    )

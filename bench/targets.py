@@ -1,0 +1,148 @@
+"""The speed targets of issue 6, and their evaluation against a run's figures.
+
+A figure is named ``<scenario>.<key>`` (``warm.added_p50_ms``); a target says
+which figure, how it must compare and to what. Evaluating is pure: a figure
+that is absent (its scenario did not run or failed) gives ``MISSING``, never a
+pass.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+# Quoted from issue 6 (AWS SAM CLI `sam local start-lambda --warm-containers LAZY`
+# on the same kind of machine): not measured by this suite.
+SAM_WARM_P50_MS = 22.0
+SAM_INVOKES_PER_S = 50.0
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+    "==": operator.eq,
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """``figure op threshold``, e.g. ``warm.added_p50_ms <= 1``."""
+
+    figure: str
+    op: str
+    threshold: float
+    unit: str
+    text: str
+
+    @property
+    def scenario(self) -> str:
+        return self.figure.split(".", 1)[0]
+
+    def holds(self, value: float) -> bool:
+        return _OPS[self.op](value, self.threshold)
+
+    def rule(self) -> str:
+        op = {"<=": "≤", ">=": "≥"}.get(self.op, self.op)
+        unit = self.unit if self.unit == "x" else f" {self.unit}"
+        return f"{op} {fmt(self.threshold)}{unit}".rstrip()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: Target
+    value: float | None
+
+    @property
+    def status(self) -> str:
+        if self.value is None:
+            return "MISSING"
+        return "PASS" if self.target.holds(self.value) else "FAIL"
+
+    def line(self) -> str:
+        unit = self.target.unit if self.target.unit == "x" else f" {self.target.unit}"
+        measured = "not measured" if self.value is None else f"{fmt(self.value)}{unit}"
+        return (
+            f"{self.status:<7} {self.target.scenario}: {self.target.text} "
+            f"({self.target.rule()}; measured {measured.rstrip()})"
+        )
+
+    def as_json(self) -> dict[str, object]:
+        t = self.target
+        return {
+            "figure": t.figure,
+            "op": t.op,
+            "threshold": t.threshold,
+            "unit": t.unit,
+            "text": t.text,
+            "value": self.value,
+            "status": self.status,
+        }
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("warm.added_p50_ms", "<=", 1.0, "ms", "the gateway adds at most 1 ms at p50"),
+    Target("warm.added_p99_ms", "<=", 3.0, "ms", "the gateway adds at most 3 ms at p99"),
+    Target("warm.gateway_p50_ms", "<=", 1.5, "ms", "warm no-op invoke end to end, p50"),
+    Target(
+        "warm.speedup_vs_sam",
+        ">=",
+        14.0,
+        "x",
+        f"faster than SAM CLI's warm p50 of {SAM_WARM_P50_MS:.0f} ms (quoted, not measured)",
+    ),
+    Target("throughput.c32_invokes_per_s", ">=", 3000.0, "/s", "sync invokes/s at 32 connections"),
+    Target("throughput.c32_errors", "==", 0.0, "", "no errors at 32 connections"),
+    Target(
+        "throughput.speedup_vs_sam",
+        ">=",
+        60.0,
+        "x",
+        f"SAM CLI's {SAM_INVOKES_PER_S:.0f} invokes/s (quoted, not measured)",
+    ),
+    Target("cold.p50_ms", "<=", 100.0, "ms", "first invoke of a new function, p50"),
+    Target("cold.p99_ms", "<=", 250.0, "ms", "first invoke of a new function, p99"),
+    Target("burst.all_answered_s", "<=", 3.0, "s", "50 concurrent cold calls all answered"),
+    Target("burst.failures", "==", 0.0, "", "no call fails but for documented caps (429)"),
+    Target("async.events_per_s", ">=", 1000.0, "/s", "async events end to end"),
+    Target("footprint.instance_pss_mb", "<=", 20.0, "MB", "an idle warm Python instance (PSS)"),
+    Target(
+        "footprint.gateway_loaded_rss_mb",
+        "<",
+        200.0,
+        "MB",
+        "gateway RSS with the functions registered and instances warm",
+    ),
+    Target(
+        "scale.p50_ratio",
+        "<=",
+        1.10,
+        "x",
+        "invoke p50 with the functions registered vs 1 (within 10%)",
+    ),
+)
+
+
+def flatten(scenarios: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """``{scenario: {key: value}}`` as ``{"scenario.key": value}``."""
+    return {f"{s}.{k}": v for s, figures in scenarios.items() for k, v in figures.items()}
+
+
+def evaluate(targets: Iterable[Target], figures: Mapping[str, float]) -> list[Verdict]:
+    return [Verdict(t, figures.get(t.figure)) for t in targets]
+
+
+def fmt(value: float) -> str:
+    """A figure for people: 3 significant digits, no exponent, thousands kept whole."""
+    if value != value:  # NaN
+        return "nan"
+    if abs(value) >= 1000 or value == int(value):
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
