@@ -38,7 +38,6 @@ from faas.errors import (
     FunctionExists,
     FunctionNotFound,
     InvalidRequest,
-    StoreUnavailable,
     ValidationFailed,
 )
 from faas.function_logs import LogRecord, LogStore
@@ -157,6 +156,8 @@ class Platform:
             try:
                 await self.scheduler.close()
             finally:
+                with contextlib.suppress(Exception):
+                    await self.logs.flush()
                 with contextlib.suppress(Exception):
                     await self.redis.zrem(keys.OWNERS, self._member)
                 await self.redis.aclose()
@@ -366,11 +367,7 @@ class Platform:
                 duration_ms=result.duration_ms,
                 text=text,
             )
-            try:
-                await self.logs.add(record)
-            except StoreUnavailable as exc:
-                # The invocation happened; losing its log must not turn it into an error.
-                log.warning("could not keep the log of %s: %s", request_id, exc.message)
+            self.logs.add(record)  # written behind the invocation, batched
             return dataclasses.replace(result, log=text)
 
     async def invoke(
