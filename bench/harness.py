@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
+import docker.errors
 import httpx
 
 from bench import httpraw
@@ -118,7 +119,7 @@ class Harness:
     def remove_containers(self) -> int:
         found = self._labelled()
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda c: c.remove(force=True, v=True), found))
+            list(pool.map(discard, found))
         return len(found)
 
     @property
@@ -262,3 +263,14 @@ def _environ(pid: int) -> list[bytes]:
         return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return []
+
+
+def discard(container: Any) -> None:
+    """``docker rm -f``; a container already gone, or going, is fine."""
+    try:
+        container.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:  # "removal ... is already in progress"
+            raise

@@ -28,7 +28,8 @@ def table_rows(results: Sequence[Result], verdicts: Sequence[Verdict]) -> list[l
     rows: list[list[str]] = []
     for result in results:
         if result.error is not None:
-            rows.append([result.name, f"ERROR: {result.error}", "", "", "", "", "ERROR"])
+            error = result.error if len(result.error) <= 70 else result.error[:67] + "..."
+            rows.append([result.name, f"ERROR: {error}", "", "", "", "", "ERROR"])
         for row in result.rows:
             verdict = by_figure.get(f"{result.name}.{row.key}")
             rows.append(
@@ -97,6 +98,8 @@ def markdown(
     out += [v.line() for v in verdicts]
     out += ["```", "", "## Notes", ""]
     for result in results:
+        if result.error is not None:
+            out.append(f"- {result.name}: ERROR {result.error}")
         for note in result.notes:
             out.append(f"- {result.name}: {note}")
     return "\n".join(out) + "\n"

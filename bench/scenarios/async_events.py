@@ -104,6 +104,9 @@ def run(plan: Plan, result: Result) -> None:
     result.row(
         "enqueue p99 (202)", "ms", "enqueue_p99_ms", figures.get("enqueue_p99_ms"), chart=False
     )
+    if "succeeded" in figures and "events" in figures:
+        lost = figures["events"] - figures["succeeded"]
+        result.row("events not succeeded", "", "not_succeeded", lost, chart=False)
     events = figures.get("events", plan.async_events)
     result.notes.append(
         f"{events:.0f} events; measured by bench/async_throughput.py (its own server)"

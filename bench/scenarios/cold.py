@@ -18,9 +18,12 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any
+
+import docker.errors
 
 from bench import httpraw
-from bench.harness import Harness, Plan, noop_source
+from bench.harness import Harness, Plan, discard, noop_source
 from bench.model import Result
 from bench.scenarios.warm import agent_request
 from bench.stats import summary
@@ -121,7 +124,8 @@ def docker_runs(h: Harness, n: int) -> tuple[list[float], list[float]]:
         )
         try:
             with httpraw.RawClient(unix=str(sock)) as agent:
-                wait_for(sock, started + 30)
+                if not wait_for(sock, started + 30):
+                    raise RuntimeError(f"no agent socket after 30 s: {state(container)}")
                 reply = agent.request("GET", "/health")
                 answers.append((time.perf_counter() - started) * 1000)
                 if reply.status != 200:
@@ -131,13 +135,24 @@ def docker_runs(h: Harness, n: int) -> tuple[list[float], list[float]]:
                 if reply.status != 200:
                     raise RuntimeError(f"baseline agent /invoke: {reply.status}")
         finally:
-            container.remove(force=True)
+            discard(container)
     return answers, invokes
 
 
-def wait_for(sock: Path, deadline: float) -> None:
+def wait_for(sock: Path, deadline: float) -> bool:
     """The agent renames its socket into place when it listens: poll for the name."""
     while not sock.exists():
         if time.perf_counter() > deadline:
-            raise RuntimeError(f"no agent socket at {sock}")
+            return False
         time.sleep(0.0005)
+    return True
+
+
+def state(container: Any) -> str:
+    """What became of a baseline container, for the error message."""
+    try:
+        container.reload()
+        logs = container.logs(tail=5).decode(errors="replace").strip()
+        return f"container {container.short_id} is {container.status}; last output: {logs!r}"
+    except docker.errors.DockerException as exc:
+        return f"container {container.short_id} is gone ({exc})"

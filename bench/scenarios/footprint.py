@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from bench import memory
-from bench.harness import Harness, Plan, container_pids, noop_source
+from bench.harness import Harness, Plan, container_pids, discard, noop_source
 from bench.model import Result
 from tests.helpers import handler_zip, upload
 
@@ -61,7 +61,7 @@ def instance(h: Harness, plan: Plan, result: Result) -> None:
         time.sleep(2)  # both idle: the instance's last call and the sleeper's start are over
         inst, base = container_memory(serving), container_memory(sleeper)
     finally:
-        sleeper.remove(force=True)
+        discard(sleeper)
     for key, value in inst.items():
         result.figures[f"instance_{key}"] = value
     for key, value in base.items():
