@@ -20,28 +20,107 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import ResponseError
 
 from faas import keys
-from faas.errors import InvocationNotFound, StoreUnavailable
+from faas.errors import InvocationNotFound
 from faas.invocations import TERMINAL, Invocation, State
+from faas.models import FunctionSpec
 from faas.store import check_no_eviction, redis_errors
+
+# Parsed specs kept by their stored JSON; forgotten all at once past this many.
+_SPECS_KEPT = 256
 
 # Fields an outcome may clear: a retry after an error forgets no error, but a
 # redrive or a success after a failed attempt must not show a stale one.
 _CLEARABLE = ("result", "error", "reason", "finished_at")
 
-# Hand an event to its consumer unless it already ended (a duplicate entry) or
-# is gone (its dead letter deleted): then drop the entry.
-_CLAIM = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if (not state) or state == 'succeeded' or state == 'failed' or state == 'dead-lettered' then
-  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
-  redis.call('XDEL', KEYS[2], ARGV[2])
-  return false
+# Take events for a consumer, in one round trip for a batch: the given stream
+# entries (ARGV[6..]: message id, request id pairs), or else up to ARGV[3] new
+# ones read here. Each is handed over with its invocation and its function's
+# spec (false if the function is gone) unless it already ended (a duplicate
+# entry) or is gone (its dead letter deleted): then the entry is dropped.
+_TAKE = """
+local entries = {}
+if #ARGV > 5 then
+  for i = 6, #ARGV, 2 do entries[#entries + 1] = {ARGV[i], ARGV[i + 1]} end
+else
+  local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
+                           'STREAMS', KEYS[1], '>')
+  if reply then
+    for _, entry in ipairs(reply[1][2]) do
+      local fields, rid = entry[2], ''
+      for i = 1, #fields, 2 do
+        if fields[i] == 'id' then rid = fields[i + 1] end
+      end
+      entries[#entries + 1] = {entry[1], rid}
+    end
+  end
 end
-redis.call('HSET', KEYS[1], 'lease', ARGV[2])
-return redis.call('HGETALL', KEYS[1])
+local taken, specs = {}, {}
+for _, entry in ipairs(entries) do
+  local key = ARGV[4] .. entry[2]
+  local state = redis.call('HGET', key, 'state')
+  if (not state) or state == 'succeeded' or state == 'failed' or state == 'dead-lettered' then
+    redis.call('XACK', KEYS[1], ARGV[1], entry[1])
+    redis.call('XDEL', KEYS[1], entry[1])
+  else
+    redis.call('HSET', key, 'lease', entry[1])
+    local fn = redis.call('HGET', key, 'function') or ''
+    if specs[fn] == nil then specs[fn] = redis.call('GET', ARGV[5] .. fn) end
+    taken[#taken + 1] = {entry[1], entry[2], redis.call('HGETALL', key), specs[fn]}
+  end
+end
+return taken
+"""
+
+# Spend an attempt: count it and mark the event running.
+_BEGIN = """
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'state', 'running', 'last_attempt_at', ARGV[1],
+           'code_sha256', ARGV[2])
+redis.call('HSETNX', KEYS[1], 'first_attempt_at', ARGV[1])
+return attempts
+"""
+
+# Record how a delivery ended and move the event on: KEYS[1] the invocation,
+# KEYS[2] the stream, KEYS[3] the dead letters (mode 'dead') or the delayed set
+# (mode 'retry'; mode 'done' expires the record), KEYS[4..] events to enqueue
+# with it. ARGV: group, message id, mode, score or TTL, request id, then counted
+# lists: the fields to set, the fields to clear, and per event to enqueue its
+# fields and its request id. A delivery whose lease was lost records only a
+# terminal outcome and leaves the lease of the copy that runs now alone.
+_SETTLE = """
+local stale = redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2]
+local mode = ARGV[3]
+local record = redis.call('EXISTS', KEYS[1]) == 1 and not (stale and mode == 'retry')
+if record then
+  local i = 6
+  local n = tonumber(ARGV[i])
+  redis.call('HSET', KEYS[1], unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+  n = tonumber(ARGV[i])
+  if n > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, i + 1, i + n)) end
+  i = i + n + 1
+  if not stale then redis.call('HDEL', KEYS[1], 'lease') end
+  if mode == 'dead' then
+    redis.call('PERSIST', KEYS[1])
+    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+  elseif mode == 'done' then
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+  else
+    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+  end
+  for k = 4, #KEYS do
+    n = tonumber(ARGV[i])
+    redis.call('HSET', KEYS[k], unpack(ARGV, i + 1, i + n))
+    redis.call('XADD', KEYS[2], '*', 'id', ARGV[i + n + 1])
+    i = i + n + 2
+  end
+end
+redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[2], ARGV[2])
+return record and 1 or 0
 """
 
 # Enqueue a schedule's tick once across all processes: only if the rule's last
@@ -143,6 +222,15 @@ class Delivery:
     request_id: str
 
 
+@dataclass(frozen=True)
+class Taken:
+    """An event handed to a consumer: its lease, its record, its function (None if gone)."""
+
+    delivery: Delivery
+    invocation: Invocation
+    spec: FunctionSpec | None
+
+
 class Queue:
     """Async events from enqueue to a terminal state."""
 
@@ -150,7 +238,10 @@ class Queue:
         self._redis = client
         self.lease_s = lease_s
         self._result_ttl_s = result_ttl_s
-        self._claim = client.register_script(_CLAIM)
+        self._specs: dict[bytes, FunctionSpec] = {}
+        self._take = client.register_script(_TAKE)
+        self._begin = client.register_script(_BEGIN)
+        self._settle = client.register_script(_SETTLE)
         self._sweep = client.register_script(_SWEEP)
         self._promote = client.register_script(_PROMOTE)
         self._redrive = client.register_script(_REDRIVE)
@@ -274,33 +365,61 @@ class Queue:
             for message_id, fields in entries
         ]
 
-    async def claim(self, delivery: Delivery) -> Invocation | None:
-        """The event behind a delivery, or None if there is nothing to do (entry dropped)."""
+    async def take(
+        self, consumer: str, count: int, deliveries: Iterable[Delivery] = ()
+    ) -> list[Taken]:
+        """Hand events over to ``consumer``, with their specs, in one round trip.
+
+        Takes the given ``deliveries`` (from :meth:`read`), or else up to
+        ``count`` new entries without waiting. Entries with nothing left to do
+        are dropped and not returned.
+        """
+        pairs = [part for d in deliveries for part in (d.message_id, d.request_id)]
         async with redis_errors():
-            raw: Any = await self._claim(
-                keys=[keys.invocation(delivery.request_id), keys.EVENTS],
-                args=[keys.EVENTS_GROUP, delivery.message_id],
+            try:
+                raw: Any = await self._take(
+                    keys=[keys.EVENTS],
+                    args=[
+                        keys.EVENTS_GROUP,
+                        consumer,
+                        count,
+                        keys.INVOCATION_PREFIX,
+                        keys.function(""),
+                        *pairs,
+                    ],
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._ensure_group()
+                return []
+        return [
+            Taken(
+                Delivery(_text(message_id), _text(request_id)),
+                Invocation.from_fields(dict(zip(fields[::2], fields[1::2], strict=True))),
+                self._spec(spec),
             )
-        if not raw:
+            for message_id, request_id, fields, spec in raw
+        ]
+
+    def _spec(self, raw: bytes | None) -> FunctionSpec | None:
+        # Most events are of a few functions: parse each stored version once.
+        if raw is None:
             return None
-        return Invocation.from_fields(dict(zip(raw[::2], raw[1::2], strict=True)))
+        spec = self._specs.get(raw)
+        if spec is None:
+            if len(self._specs) >= _SPECS_KEPT:
+                self._specs.clear()
+            spec = self._specs[raw] = FunctionSpec.from_json(raw)
+        return spec
 
     async def begin_attempt(self, invocation: Invocation, code_sha256: str) -> Invocation:
         """Spend an attempt, before the run: a crash during it has then spent it too."""
         now = time.time()
-        key = keys.invocation(invocation.request_id)
-        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, "attempts", 1)
-            pipe.hset(
-                key,
-                mapping={
-                    "state": State.RUNNING,
-                    "last_attempt_at": repr(now),
-                    "code_sha256": code_sha256,
-                },
+        async with redis_errors():
+            attempts = await self._begin(
+                keys=[keys.invocation(invocation.request_id)], args=[repr(now), code_sha256]
             )
-            pipe.hsetnx(key, "first_attempt_at", repr(now))
-            attempts, _, _ = await pipe.execute()
         return dataclasses.replace(
             invocation,
             attempts=int(attempts),
@@ -330,7 +449,7 @@ class Queue:
         retry_in_s: float | None = None,
         then: Iterable[Invocation] = (),
     ) -> bool:
-        """Record how a delivery ended and move the event on, in one transaction.
+        """Record how a delivery ended and move the event on, in one script.
 
         ``outcome`` is the event's new state: terminal, or ``retrying``/``queued``
         with ``retry_in_s``. ``then`` are events to enqueue with it (destination
@@ -338,54 +457,35 @@ class Queue:
         and another copy runs) records only a terminal outcome and never schedules
         a retry, so the event is never queued twice. Returns whether it recorded.
         """
-        key = keys.invocation(outcome.request_id)
-        then = list(then)
-        for _ in range(10):
-            async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(key)
-                    lease = await pipe.hget(key, "lease")
-                    stale = lease is None or _text(lease) != delivery.message_id
-                    record = bool(await pipe.exists(key)) and not (
-                        stale and outcome.state not in TERMINAL
-                    )
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    if record:
-                        self._record(pipe, key, outcome, retry_in_s, stale)
-                        for invocation in then:
-                            self._add(pipe, invocation)
-                    pipe.xack(keys.EVENTS, keys.EVENTS_GROUP, delivery.message_id)
-                    pipe.xdel(keys.EVENTS, delivery.message_id)
-                    await pipe.execute()
-                    return record
-                except WatchError:
-                    continue
-        raise StoreUnavailable(f"invocation {outcome.request_id} is changing too fast to settle")
-
-    def _record(
-        self,
-        pipe: aioredis.client.Pipeline,
-        key: str,
-        outcome: Invocation,
-        retry_in_s: float | None,
-        stale: bool,
-    ) -> None:
+        now = time.time()
+        target = keys.DELAYED
+        if outcome.state is State.DEAD_LETTERED:
+            mode, score = "dead", repr(now)
+            target = keys.dead_letters(outcome.function)
+        elif outcome.state in TERMINAL:
+            mode, score = "done", str(self._result_ttl_s)
+        else:
+            mode, score = "retry", repr((now + (retry_in_s or 0.0)) * 1000)
         fields = outcome.to_fields()
         fields.pop("payload", None)  # unchanged, and up to 1 MB: not rewritten
-        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
         cleared = [name for name in _CLEARABLE if getattr(outcome, name) is None]
-        # A stale delivery leaves the lease of the copy that runs now alone.
-        cleared += [] if stale else ["lease"]
-        if cleared:
-            pipe.hdel(key, *cleared)
-        if outcome.state is State.DEAD_LETTERED:
-            pipe.persist(key)
-            pipe.zadd(keys.dead_letters(outcome.function), {outcome.request_id: time.time()})
-        elif outcome.state in TERMINAL:
-            pipe.expire(key, self._result_ttl_s)
-        else:
-            due_ms = (time.time() + (retry_in_s or 0.0)) * 1000
-            pipe.zadd(keys.DELAYED, {outcome.request_id: due_ms})
+        args: list[str | bytes | int] = [
+            keys.EVENTS_GROUP,
+            delivery.message_id,
+            mode,
+            score,
+            outcome.request_id,
+            *_counted(fields),
+            len(cleared),
+            *cleared,
+        ]
+        event_keys = [keys.invocation(outcome.request_id), keys.EVENTS, target]
+        for invocation in then:
+            event_keys.append(keys.invocation(invocation.request_id))
+            args += [*_counted(invocation.to_fields()), invocation.request_id]
+        async with redis_errors():
+            recorded = await self._settle(keys=event_keys, args=args)
+        return bool(recorded)
 
     async def hand_back(self, delivery: Delivery, *, refund_attempt: bool) -> None:
         """Return a delivery to the queue now (shutdown); ``refund_attempt`` un-spends it."""
@@ -485,6 +585,14 @@ class Queue:
             )
         if not dropped:
             raise InvocationNotFound(f"function {function!r} has no dead letter {request_id!r}")
+
+
+def _counted(fields: dict[str, str | bytes]) -> list[str | bytes | int]:
+    """A hash's fields as a script reads them: how many values, then name, value, ..."""
+    flat: list[str | bytes | int] = [len(fields) * 2]
+    for name, value in fields.items():
+        flat += [name, value]
+    return flat
 
 
 def _text(value: bytes | str) -> str:

@@ -23,10 +23,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from faas import metrics, retry
-from faas.errors import BackendError, FaasError, FunctionNotFound, StoreUnavailable, Throttled
+from faas.errors import BackendError, FaasError, StoreUnavailable, Throttled
 from faas.invocations import Invocation, State, destination_record
 from faas.models import FunctionSpec, InvocationResult, Outcome, error_payload
-from faas.queue import Delivery, Queue
+from faas.queue import Delivery, Queue, Taken
 from faas.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,10 @@ class Worker:
         consumer: str,
         concurrency: int,
     ) -> None:
+        # ``registry`` is no longer read: ``Queue.take`` brings each event's spec in
+        # the same round trip. It stays until the platform stops passing it.
+        del registry
         self._queue = queue
-        self._registry = registry
         self._run = run
         self._arn_of = arn_of
         self.consumer = consumer
@@ -109,18 +111,29 @@ class Worker:
                 await self._slot_free.wait()
                 continue
             try:
-                deliveries = await self._queue.read(self.consumer, free, READ_BLOCK_MS)
+                taken = await self._take(free)
             except StoreUnavailable as exc:
                 log.warning("cannot read the queue: %s", exc.message)
                 await asyncio.sleep(1)
                 continue
-            for delivery in deliveries:
+            for event in taken:
                 if self._stopping:
-                    await self._give_back(delivery, refund=False)
+                    await self._give_back(event.delivery, refund=False)
                     continue
-                task = asyncio.create_task(self._handle(delivery))
-                self._running[delivery] = task
-                task.add_done_callback(functools.partial(self._done, delivery))
+                task = asyncio.create_task(self._handle(event))
+                self._running[event.delivery] = task
+                task.add_done_callback(functools.partial(self._done, event.delivery))
+
+    async def _take(self, free: int) -> list[Taken]:
+        # Busy: one round trip reads and takes a batch. Idle: wait on a blocking
+        # read (a script cannot block), then take what it brought.
+        taken = await self._queue.take(self.consumer, free)
+        if taken:
+            return taken
+        deliveries = await self._queue.read(self.consumer, free, READ_BLOCK_MS)
+        if not deliveries:
+            return []
+        return await self._queue.take(self.consumer, free, deliveries)
 
     def _done(self, delivery: Delivery, _task: asyncio.Task[None]) -> None:
         self._running.pop(delivery, None)
@@ -135,21 +148,15 @@ class Worker:
 
     # -- running one event -----------------------------------------------------
 
-    async def _handle(self, delivery: Delivery) -> None:
+    async def _handle(self, event: Taken) -> None:
+        delivery, invocation, spec = event.delivery, event.invocation, event.spec
         began = False
         try:
-            claimed = await self._queue.claim(delivery)
-            if claimed is None:
-                return
-            invocation = claimed
-            try:
-                spec = await self._registry.get(invocation.function)
-            except FunctionNotFound as exc:
+            if spec is None:
+                message = f"function {invocation.function!r} not found"
                 await self._queue.settle(
                     delivery,
-                    _finished(
-                        invocation, State.FAILED, error=_error("ResourceNotFound", exc.message)
-                    ),
+                    _finished(invocation, State.FAILED, error=_error("ResourceNotFound", message)),
                 )
                 return
             policy = spec.async_config
@@ -160,9 +167,11 @@ class Worker:
                 await self._dead_letter(delivery, invocation, spec, decision.reason)
                 return
 
+            code_sha256 = spec.code_sha256
+
             async def on_start() -> int:
                 nonlocal invocation, began
-                invocation = await self._queue.begin_attempt(invocation, spec.code_sha256)
+                invocation = await self._queue.begin_attempt(invocation, code_sha256)
                 began = True
                 return invocation.attempts
 

@@ -197,7 +197,10 @@ def test_sigterm_drains_then_hands_back_and_loses_nothing(
     # Given a worker running four of twelve events
     first = cluster.worker(FAAS_WORKER_CONCURRENCY="4", FAAS_DRAIN_S=str(drain_s))
     wait_for(lambda: states(client, ids).count(b"running") == 4, 60, "four running")
-    running = [i for i, s in zip(ids, states(client, ids), strict=True) if s == b"running"]
+    # (Cold starts on a loaded machine can be staggered by more than a run: one
+    # may have finished, and its warm instance taken a fifth, before four ran at once.)
+    before = states(client, ids)
+    running = [i for i, s in zip(ids, before, strict=True) if s in (b"running", b"succeeded")]
     # When it is told to stop
     assert first.stop() == 0, first.log()
     # Then nothing is left running: in-flight work finished, or went back to the queue
