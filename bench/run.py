@@ -144,9 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a short smoke run (about 2 minutes)")
     parser.add_argument("--only", metavar="SCENARIO[,..]", help=f"some of: {','.join(SCENARIOS)}")
     parser.add_argument(
-        "--out", type=Path, default=ROOT / "bench" / "results", help="where results go"
+        "--out",
+        type=Path,
+        help="where results go (default bench/results; bench/results/quick with --quick, "
+        "so a smoke run never replaces the full run's results)",
     )
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = ROOT / "bench" / "results" / ("quick" if args.quick else "")
     chosen = parse_only(args.only)
     plan = Plan.make(args.quick)
     results = {name: Result(name, TITLES[name]) for name in chosen}

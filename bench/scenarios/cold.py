@@ -23,7 +23,7 @@ from typing import Any
 import docker.errors
 
 from bench import httpraw
-from bench.harness import Harness, Plan, discard, noop_source
+from bench.harness import ATTEMPTS, Harness, Plan, Vanished, discard, gone, noop_source
 from bench.model import Result
 from bench.scenarios.warm import agent_request
 from bench.stats import summary
@@ -35,7 +35,8 @@ SANDBOX_UID = 10001
 
 def run(h: Harness, plan: Plan, result: Result) -> None:
     project = first_invokes(h, plan.cold_functions, result)
-    base, base_invoke = docker_runs(h, plan.cold_functions)
+    vanished: list[int] = []
+    base, base_invoke = docker_runs(h, plan.cold_functions, vanished)
     p, b, bi = summary(project), summary(base), summary(base_invoke)
     for name, s in (("", p), ("docker_run_", b), ("docker_run_invoke_", bi)):
         for stat in ("p50", "p90", "p99", "mean", "min", "max"):
@@ -56,6 +57,11 @@ def run(h: Harness, plan: Plan, result: Result) -> None:
         baseline_label="docker run until a first invoke answers",
         chart=False,
     )
+    if vanished:
+        result.notes.append(
+            f"{len(vanished)} baseline containers were removed by something outside the run "
+            "while being measured; those samples were taken again"
+        )
     result.notes.append(
         f"{len(project)} new functions, one first invoke each, {GAP_S:.0f} s apart; baseline: "
         f"{len(base)} docker runs of the runtime image until GET /health answers on the agent "
@@ -88,7 +94,7 @@ def first_invokes(h: Harness, n: int, result: Result) -> list[float]:
     return out
 
 
-def docker_runs(h: Harness, n: int) -> tuple[list[float], list[float]]:
+def docker_runs(h: Harness, n: int, vanished: list[int]) -> tuple[list[float], list[float]]:
     """``n`` times: ``docker run`` until the agent answers /health, and until a first invoke."""
     image = h.runtime_image()
     code = h.workdir / "baseline-code"
@@ -106,37 +112,61 @@ def docker_runs(h: Harness, n: int) -> tuple[list[float], list[float]]:
         "AWS_LAMBDA_FUNCTION_NAME": "noop",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
     }
-    answers, invokes = [], []
+    answers: list[float] = []
+    invokes: list[float] = []
     for i in range(n):
-        sockets = h.workdir / f"run-{i}"
-        sockets.mkdir(mode=0o700)
-        os.chown(sockets, SANDBOX_UID, SANDBOX_UID)
-        sock = sockets / "agent.sock"
-        started = time.perf_counter()
-        container = h.run_container(
-            image,
-            environment=env,
-            volumes={
-                str(sockets): {"bind": "/run/faas", "mode": "rw"},
-                str(code): {"bind": "/var/task", "mode": "ro"},
-            },
-            mem_limit="128m",
-        )
-        try:
-            with httpraw.RawClient(unix=str(sock)) as agent:
-                if not wait_for(sock, started + 30):
-                    raise RuntimeError(f"no agent socket after 30 s: {state(container)}")
-                reply = agent.request("GET", "/health")
-                answers.append((time.perf_counter() - started) * 1000)
-                if reply.status != 200:
-                    raise RuntimeError(f"baseline agent /health: {reply.status}")
-                reply = agent.send(agent_request(arn))
-                invokes.append((time.perf_counter() - started) * 1000)
-                if reply.status != 200:
-                    raise RuntimeError(f"baseline agent /invoke: {reply.status}")
-        finally:
-            discard(container)
+        for attempt in range(ATTEMPTS):
+            try:
+                answer, invoke = docker_run(
+                    h, image, env, code, arn, h.workdir / f"run-{i}-{attempt}"
+                )
+            except Vanished:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                vanished.append(i)
+                continue
+            answers.append(answer)
+            invokes.append(invoke)
+            break
     return answers, invokes
+
+
+def docker_run(
+    h: Harness, image: str, env: dict[str, str], code: Path, arn: str, sockets: Path
+) -> tuple[float, float]:
+    """One ``docker run``: ms until the agent answers /health, and until a first invoke."""
+    sockets.mkdir(mode=0o700)
+    os.chown(sockets, SANDBOX_UID, SANDBOX_UID)
+    sock = sockets / "agent.sock"
+    started = time.perf_counter()
+    container = h.run_container(
+        image,
+        environment=env,
+        volumes={
+            str(sockets): {"bind": "/run/faas", "mode": "rw"},
+            str(code): {"bind": "/var/task", "mode": "ro"},
+        },
+        mem_limit="128m",
+    )
+    try:
+        with httpraw.RawClient(unix=str(sock)) as agent:
+            if not wait_for(sock, started + 30):
+                raise RuntimeError(f"no agent socket after 30 s: {state(container)}")
+            reply = agent.request("GET", "/health")
+            answer = (time.perf_counter() - started) * 1000
+            if reply.status != 200:
+                raise RuntimeError(f"baseline agent /health: {reply.status}")
+            reply = agent.send(agent_request(arn))
+            invoke = (time.perf_counter() - started) * 1000
+            if reply.status != 200:
+                raise RuntimeError(f"baseline agent /invoke: {reply.status}")
+            return answer, invoke
+    except (OSError, RuntimeError) as exc:
+        if gone(container):
+            raise Vanished(str(exc)) from exc
+        raise
+    finally:
+        discard(container)
 
 
 def wait_for(sock: Path, deadline: float) -> bool:

@@ -18,10 +18,11 @@ import time
 import uuid
 from typing import Any
 
+import docker.errors
 import httpx
 
 from bench import memory
-from bench.harness import Harness, Plan, container_pids, discard, noop_source
+from bench.harness import ATTEMPTS, Harness, Plan, container_pids, discard, gone, noop_source
 from bench.model import Result
 from tests.helpers import handler_zip, upload
 
@@ -56,12 +57,18 @@ def container_memory(container: Any) -> dict[str, float]:
 
 def instance(h: Harness, plan: Plan, result: Result) -> None:
     serving = h.instance_of(FUNCTION)
-    sleeper = h.run_container(h.runtime_image(), entrypoint=SLEEPER, mem_limit="128m")
-    try:
-        time.sleep(2)  # both idle: the instance's last call and the sleeper's start are over
-        inst, base = container_memory(serving), container_memory(sleeper)
-    finally:
-        discard(sleeper)
+    for attempt in range(ATTEMPTS):
+        sleeper = h.run_container(h.runtime_image(), entrypoint=SLEEPER, mem_limit="128m")
+        try:
+            time.sleep(2)  # both idle: the instance's last call and the sleeper's start are over
+            inst, base = container_memory(serving), container_memory(sleeper)
+            break
+        except docker.errors.APIError:
+            if attempt == ATTEMPTS - 1 or not gone(sleeper):
+                raise
+            result.notes.append("the baseline container was removed from outside the run: retried")
+        finally:
+            discard(sleeper)
     for key, value in inst.items():
         result.figures[f"instance_{key}"] = value
     for key, value in base.items():
