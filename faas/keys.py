@@ -4,6 +4,8 @@
 |----------------------------|--------|---------------------------------------------------------|
 | ``faas:functions``         | set    | names of all registered functions                       |
 | ``faas:fn:<name>``         | string | the function's spec as JSON (``FunctionSpec``)          |
+| ``faas:fn-changed``        | pub/sub| channel: names of functions just changed or deleted     |
+|                            | channel| (processes drop them from their spec cache)             |
 | ``faas:q:events``          | stream | async events ready to run: entries ``{id: requestId}``; |
 |                            |        | consumer group ``workers``, whose pending entries list  |
 |                            |        | is the in-flight work, each entry's idle time its lease |
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 PREFIX = "faas:"
 FUNCTIONS = PREFIX + "functions"
+FUNCTION_CHANGED = PREFIX + "fn-changed"
 EVENTS = PREFIX + "q:events"
 EVENTS_GROUP = "workers"
 DELAYED = PREFIX + "q:delayed"

@@ -136,6 +136,7 @@ class Platform:
         if reaped:
             log.info("removed %d containers left by an earlier or dead process", reaped)
         self._tasks.append(asyncio.create_task(self.scheduler.run_upkeep(self.registry.list)))
+        self._tasks.append(asyncio.create_task(self.registry.watch()))
         # Build the runtime image now rather than on the first cold start (and /readyz waits).
         self._tasks.append(asyncio.create_task(self._prepare_image()))
         self._tasks.append(asyncio.create_task(self._housekeeping()))

@@ -1,0 +1,118 @@
+"""Function specs are cached per process and every process hears of every change."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from faas.errors import FunctionNotFound
+from faas.models import FunctionConfig, FunctionSpec
+from faas.registry import Registry
+
+
+def spec(name: str, memory_mb: int = 128) -> FunctionSpec:
+    config = FunctionConfig(name, "python3.11", "app.handler", memory_mb=memory_mb)
+    return FunctionSpec(config, "0" * 64, 10, 1.0, 1.0)
+
+
+async def watching(registry: Registry) -> asyncio.Task[None]:
+    task = asyncio.create_task(registry.watch())
+    for _ in range(200):
+        if registry._caching:
+            return task
+        await asyncio.sleep(0.01)
+    raise AssertionError("the registry never subscribed")
+
+
+async def eventually(check, within_s: float = 2.0) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(int(within_s / 0.01)):
+        try:
+            if await check():
+                return
+        except FunctionNotFound:
+            pass
+        await asyncio.sleep(0.01)
+    raise AssertionError("the change never reached the other process")
+
+
+@pytest.fixture
+async def two_processes(
+    redis_flushed: str,
+) -> AsyncIterator[tuple[Registry, Registry, aioredis.Redis]]:
+    """Two registries on their own connections, as a server and a worker have."""
+    a_client = aioredis.Redis.from_url(redis_flushed)
+    b_client = aioredis.Redis.from_url(redis_flushed)
+    a, b = Registry(a_client), Registry(b_client)
+    tasks = [await watching(a), await watching(b)]
+    yield a, b, a_client
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await a_client.aclose()
+    await b_client.aclose()
+
+
+async def commands(client: aioredis.Redis) -> int:
+    return int((await client.info("stats"))["total_commands_processed"])
+
+
+async def test_a_cached_lookup_does_not_ask_redis(two_processes) -> None:  # type: ignore[no-untyped-def]
+    a, _, client = two_processes
+    await a.create(spec("hot"))
+    await asyncio.sleep(0.2)  # a process hears its own change too: let that message pass
+    await a.get("hot")
+    before = await commands(client)
+    idle = await commands(client) - before  # what asking INFO itself costs
+    before = await commands(client)
+    for _ in range(100):
+        assert (await a.get("hot")).name == "hot"
+    assert await commands(client) - before == idle
+
+
+async def test_a_change_in_one_process_reaches_the_other(two_processes) -> None:  # type: ignore[no-untyped-def]
+    a, b, _ = two_processes
+    await a.create(spec("shared"))
+    assert (await b.get("shared")).config.memory_mb == 128  # b caches it
+    await a.update(
+        "shared",
+        lambda s: dataclasses.replace(
+            s, config=dataclasses.replace(s.config, memory_mb=512), updated_at=2.0
+        ),
+    )
+
+    async def b_sees_512() -> bool:
+        return (await b.get("shared")).config.memory_mb == 512
+
+    await eventually(b_sees_512)
+
+
+async def test_a_deletion_in_one_process_reaches_the_other(two_processes) -> None:  # type: ignore[no-untyped-def]
+    a, b, _ = two_processes
+    await a.create(spec("doomed"))
+    await b.get("doomed")
+    await a.delete("doomed")
+
+    async def b_has_none() -> bool:
+        try:
+            await b.get("doomed")
+        except FunctionNotFound:
+            return True
+        return False
+
+    await eventually(b_has_none)
+
+
+async def test_without_the_subscription_nothing_is_cached(redis_flushed: str) -> None:
+    client = aioredis.Redis.from_url(redis_flushed)
+    registry = Registry(client)  # nobody runs watch(): another process's change could be missed
+    await registry.create(spec("cold"))
+    await registry.get("cold")
+    await client.set(
+        "faas:fn:cold", dataclasses.replace(spec("cold", 256), updated_at=3.0).to_json()
+    )
+    assert (await registry.get("cold")).config.memory_mb == 256
+    await client.aclose()
