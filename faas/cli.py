@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to bind (FAAS_PORT)")
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every HTTP request (off by default: a line per invocation costs throughput)",
+    )
+    serve.add_argument(
         "--no-worker", action="store_true", help="do not run async events here (FAAS_WORKER=0)"
     )
 
@@ -130,6 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=args.log_level,
+        access_log=args.access_log,
         # Logging is set up already (platform_log): uvicorn's lines come out as JSON too.
         log_config=None,
         timeout_graceful_shutdown=30,
