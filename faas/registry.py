@@ -143,10 +143,17 @@ class Registry:
         return spec
 
     async def list(self) -> list[FunctionSpec]:
+        """Every function, by name; cached specs are not read again (upkeep lists them all
+        every few seconds: with 1,000 functions, reading and parsing all took ~30 ms)."""
+        generation = self._generation
         async with redis_errors():
             members = await self._redis.smembers(keys.FUNCTIONS)
             names = sorted(m.decode() if isinstance(m, bytes) else m for m in members)
-            if not names:
-                return []
-            raws = await self._redis.mget([keys.function(n) for n in names])
-        return [FunctionSpec.from_json(raw) for raw in raws if raw is not None]
+            missing = [n for n in names if n not in self._cache]
+            raws = await self._redis.mget([keys.function(n) for n in missing]) if missing else []
+        fresh = {
+            n: FunctionSpec.from_json(raw) for n, raw in zip(missing, raws, strict=True) if raw
+        }
+        if self._caching and generation == self._generation:
+            self._cache.update(fresh)
+        return [spec for n in names if (spec := self._cache.get(n) or fresh.get(n)) is not None]

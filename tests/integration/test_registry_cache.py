@@ -116,3 +116,30 @@ async def test_without_the_subscription_nothing_is_cached(redis_flushed: str) ->
     )
     assert (await registry.get("cold")).config.memory_mb == 256
     await client.aclose()
+
+
+async def test_listing_reads_only_what_is_not_cached_and_sees_changes(two_processes) -> None:  # type: ignore[no-untyped-def]
+    a, b, client = two_processes
+    for n in range(20):
+        await a.create(spec(f"many-{n}"))
+    await asyncio.sleep(0.2)
+    assert [s.name for s in await b.list()] == sorted(f"many-{n}" for n in range(20))
+    before = await commands(client)
+    idle = await commands(client) - before
+    before = await commands(client)
+    await b.list()
+    assert await commands(client) - before == idle + 1  # SMEMBERS, no MGET
+    await a.update(
+        "many-3",
+        lambda s: dataclasses.replace(
+            s, config=dataclasses.replace(s.config, memory_mb=1024), updated_at=2.0
+        ),
+    )
+    await a.delete("many-7")
+
+    async def b_lists_the_change() -> bool:
+        listed = {s.name: s for s in await b.list()}
+        return "many-7" not in listed and listed["many-3"].config.memory_mb == 1024
+
+    await eventually(b_lists_the_change)
+    assert len(await b.list()) == 19
