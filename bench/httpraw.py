@@ -9,8 +9,13 @@ difference being measured.
 
 from __future__ import annotations
 
+import select
 import socket
 from dataclasses import dataclass
+
+
+class _Stale(ConnectionError):
+    """The server closed the connection before a byte of the reply."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,36 @@ class RawClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def send(self, raw: bytes) -> Reply:
-        """Send one prepared request (``build``) and read its reply."""
+    def fresh(self) -> None:
+        """Be connected, on a connection the server has not closed while it sat idle.
+
+        Servers close idle keep-alive connections (uvicorn after 5 s): a timed
+        loop calls this before starting its clock, so neither a reconnect nor a
+        request lost on a closed connection lands in a sample.
+        """
+        if self._sock is not None and select.select([self._sock], [], [], 0)[0]:
+            # Readable while no request is out: the server's FIN (or junk): start over.
+            self.close()
         self.connect()
+
+    def send(self, raw: bytes) -> Reply:
+        """Send one prepared request (``build``) and read its reply.
+
+        A kept-alive connection the server closed before answering (a race with
+        its idle timeout) is reopened and the request sent once more.
+        """
+        reused = self._sock is not None
+        self.connect()
+        try:
+            return self._exchange(raw)
+        except (_Stale, BrokenPipeError, ConnectionResetError):
+            self.close()
+            if not reused:
+                raise
+        self.connect()
+        return self._exchange(raw)
+
+    def _exchange(self, raw: bytes) -> Reply:
         assert self._sock is not None
         try:
             self._sock.sendall(raw)
@@ -95,7 +127,12 @@ class RawClient:
     def _read(self) -> tuple[Reply, bool]:
         buf = self._buf
         while (end := buf.find(b"\r\n\r\n")) < 0:
-            buf += self._recv()
+            try:
+                buf += self._recv()
+            except ConnectionError:
+                if not buf:
+                    raise _Stale from None
+                raise
         status, headers = parse_head(buf[:end])
         rest = buf[end + 4 :]
         if headers.get("transfer-encoding", "").lower() == "chunked":

@@ -80,6 +80,7 @@ def first_invokes(h: Harness, n: int, result: Result) -> list[float]:
             h.upload(name, noop_source(f"{name} {uuid.uuid4()}"))
             time.sleep(GAP_S)
             request = h.invoke_request(name)
+            gw.fresh()
             started = time.perf_counter()
             reply = gw.send(request)
             out.append((time.perf_counter() - started) * 1000)

@@ -41,6 +41,7 @@ def timed(client: httpraw.RawClient, requests: list[bytes]) -> list[float]:
     out = []
     clock = time.perf_counter
     for raw in requests:
+        client.fresh()
         started = clock()
         reply = client.send(raw)
         out.append((clock() - started) * 1000)

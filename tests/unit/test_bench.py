@@ -284,51 +284,55 @@ def test_the_async_figures_are_read_from_json_or_from_the_printed_report() -> No
 
 
 class CannedServer:
-    """A Unix socket that answers each request with the next canned reply, in pieces."""
+    """A Unix socket serving canned replies: one list per connection, closed after its last."""
 
-    def __init__(self, path: Path, replies: list[bytes]) -> None:
+    def __init__(self, path: Path, connections: list[list[bytes]]) -> None:
         self.requests: list[bytes] = []
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(path))
         self._listener.listen()
-        self._replies = replies
+        self._connections = connections
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        conn, _ = self._listener.accept()
-        with conn:
-            for reply in self._replies:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-                while len(body) < length:
-                    body += conn.recv(65536)
-                self.requests.append(data)
-                # Split the reply so the client must read more than once.
-                middle = len(reply) // 2
-                conn.sendall(reply[:middle])
-                conn.sendall(reply[middle:])
+        for replies in self._connections:
+            conn, _ = self._listener.accept()
+            with conn:
+                for reply in replies:
+                    self._answer(conn, reply)
+
+    def _answer(self, conn: socket.socket, reply: bytes) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while len(body) < length:
+            body += conn.recv(65536)
+        self.requests.append(data)
+        # Split the reply so the client must read more than once.
+        middle = len(reply) // 2
+        conn.sendall(reply[:middle])
+        conn.sendall(reply[middle:])
 
     def close(self) -> None:
         self._thread.join(5)
         self._listener.close()
 
 
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Faas-Cold-Start: true\r\n\r\nnull"
+
+
 def test_the_raw_client_reads_length_and_chunked_replies_on_one_connection(
     tmp_path: Path,
 ) -> None:
     sock = tmp_path / "s.sock"
-    server = CannedServer(
-        sock,
-        [
-            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Faas-Cold-Start: true\r\n\r\nnull",
-            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n",
-        ],
+    chunked = (
+        b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n"
     )
+    server = CannedServer(sock, [[OK, chunked]])
     with httpraw.RawClient(unix=str(sock)) as client:
         first = client.request("POST", "/invoke", {"X-Request-Id": "r1"}, b"{}")
         second = client.request("GET", "/health")
@@ -339,6 +343,35 @@ def test_the_raw_client_reads_length_and_chunked_replies_on_one_connection(
         b"POST /invoke HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: r1\r\n"
         b"Content-Length: 2\r\n\r\n{}"
     )
+
+
+@pytest.mark.parametrize("check_first", [True, False], ids=["fresh", "retry"])
+def test_a_keep_alive_connection_the_server_closed_is_reopened(
+    tmp_path: Path, check_first: bool
+) -> None:
+    sock = tmp_path / "s.sock"
+    # The server answers once, closes (its idle timeout), then takes a new connection.
+    server = CannedServer(sock, [[OK], [OK]])
+    with httpraw.RawClient(unix=str(sock)) as client:
+        assert client.request("GET", "/health").status == 200
+        server.requests.clear()
+        # Wait (at most 5 s) until the client's socket has the server's FIN.
+        for _ in range(500):
+            if _closed(client):
+                break
+        if check_first:
+            client.fresh()
+        assert client.request("GET", "/health").status == 200
+    server.close()
+    assert len(server.requests) == 1
+
+
+def _closed(client: httpraw.RawClient) -> bool:
+    """Whether the client's socket has seen the server's FIN (without consuming anything)."""
+    import select
+
+    sock = client._sock
+    return sock is not None and bool(select.select([sock], [], [], 0.01)[0])
 
 
 def test_the_raw_client_refuses_what_is_not_http() -> None:
