@@ -128,8 +128,8 @@ def chart_pairs(result: Result) -> list[Row]:
     return [r for r in rows if r.unit == rows[0].unit] if rows else []
 
 
-def chart(results: Sequence[Result], path: Path) -> None:
-    """One figure, a panel per scenario: baseline and project side by side."""
+def chart(results: Sequence[Result], path: Path, verdicts: Sequence[Verdict] = ()) -> None:
+    """One figure, a panel per scenario: baseline and project side by side, targets dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,6 +138,7 @@ def chart(results: Sequence[Result], path: Path) -> None:
     shown = [r for r in results if chart_pairs(r)]
     if not shown:
         return
+    targets = {v.target.figure: v.target for v in verdicts}
     cols = min(4, len(shown))
     lines = (len(shown) + cols - 1) // cols
     fig, axes = plt.subplots(lines, cols, figsize=(4.2 * cols, 3.6 * lines), squeeze=False)
@@ -153,13 +154,24 @@ def chart(results: Sequence[Result], path: Path) -> None:
         right = ax.bar([x + width / 2 for x in xs], proj, width, label="project", color="#2f6db5")
         for bars in (left, right):
             ax.bar_label(bars, labels=[fmt(b.get_height()) for b in bars], fontsize=6)
+        for x, pair in zip(xs, pairs, strict=True):
+            target = targets.get(f"{result.name}.{pair.key}")
+            if target is not None and target.unit == pair.unit:
+                ax.hlines(
+                    target.threshold, x - 0.45, x + 0.45, colors="#c0392b", linestyles="dashed"
+                )
+        values = [v for v in base + proj if v > 0]
+        if values and max(values) / min(values) > 30:
+            # p50 next to p99, or MB next to hundreds of MB: a linear axis hides the small.
+            ax.set_yscale("log")
         ax.margins(y=0.15)
         ax.set_xticks(list(xs))
         ax.set_xticklabels([p.figure for p in pairs], fontsize=7, rotation=15)
         ax.set_ylabel(pairs[0].unit)
         labels = sorted({p.baseline_label for p in pairs if p.baseline_label})
         ax.set_title(f"{result.title}\nbaseline: {'; '.join(labels)}", fontsize=8)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("baseline vs project (dashed red: the target)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(report.as_json(ordered, verdicts, about, run))
     (args.out / "latest.md").write_text(report.markdown(ordered, verdicts, about, run))
-    report.chart(ordered, args.out / "chart.png")
+    report.chart(ordered, args.out / "chart.png", verdicts)
 
     print(report.text_table(report.table_rows(ordered, verdicts)))
     print()
