@@ -3,23 +3,32 @@
 The agent starts this file as its child (docs/container-protocol.md). It talks to the
 Lambda Runtime API over one keep-alive connection: GET next, call
 ``handler(event, context)``, POST the response or the error, with the error names and
-messages Lambda users know. Standard library only. It never writes to stdout, which
-belongs to the handler's print(); its own error lines go to stderr.
+messages Lambda users know. Standard library only, and as little of it as it needs:
+every module imported here stays in memory beside the handler (the Runtime API client
+is a few lines over a socket rather than http.client, which pulls in the email
+package). It never writes to stdout, which belongs to the handler's print(); its own
+error lines go to stderr.
+
+Started with ``--wait-for-env`` (by the agent of a generic container) it imports all
+of that, then waits for the function's environment on stdin, applies it and goes on
+as if it had been started with it.
 """
 
 from __future__ import annotations
 
-import decimal
-import http.client
 import importlib
 import json
 import logging
 import os
+import socket
 import sys
 import time
 import traceback
 from types import SimpleNamespace
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 API_PREFIX = "/2018-06-01/runtime"
 THIS_FILE = os.path.realpath(__file__)
@@ -75,22 +84,53 @@ class LambdaContext:
 
 
 class RuntimeClient:
-    """The Runtime API over one keep-alive HTTP connection."""
+    """The Runtime API over one keep-alive HTTP/1.1 connection (the agent's own server)."""
 
     def __init__(self, address: str) -> None:
         host, _, port = address.rpartition(":")
-        self.conn = http.client.HTTPConnection(host, int(port))  # no timeout: /next blocks
+        self.address = (host, int(port))
+        self.sock: socket.socket | None = None
+        self.buffer = b""
 
     def call(
         self, method: str, path: str, body: bytes | None = None, error_type: str | None = None
-    ) -> tuple[int, http.client.HTTPMessage, bytes]:
-        """One request; http.client reconnects by itself if the agent closed the connection."""
-        headers = {"Content-Type": "application/json"}
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request: status, headers (lower-case names) and body. No timeout: /next blocks."""
+        body = body or b""
+        head = f"{method} {API_PREFIX}{path} HTTP/1.1\r\nHost: {self.address[0]}\r\n"
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         if error_type:
-            headers["Lambda-Runtime-Function-Error-Type"] = error_type
-        self.conn.request(method, API_PREFIX + path, body=body, headers=headers)
-        response = self.conn.getresponse()
-        return response.status, response.headers, response.read()
+            head += f"Lambda-Runtime-Function-Error-Type: {error_type}\r\n"
+        if self.sock is None:
+            self.sock = socket.create_connection(self.address)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.buffer = b""
+        self.sock.sendall(head.encode("latin-1") + b"\r\n" + body)
+        while b"\r\n\r\n" not in self.buffer:
+            self._receive()
+        raw, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(self.buffer) < length:
+            self._receive()
+        payload, self.buffer = self.buffer[:length], self.buffer[length:]
+        if headers.get("connection", "").lower() == "close":
+            self.sock.close()
+            self.sock = None
+        return int(lines[0].split(" ", 2)[1]), headers, payload
+
+    def _receive(self) -> None:
+        assert self.sock is not None
+        chunk = self.sock.recv(1 << 18)
+        if not chunk:
+            self.sock.close()
+            self.sock = None
+            raise ConnectionError("the Runtime API closed the connection")
+        self.buffer += chunk
 
     def post_error(self, path: str, error: dict[str, Any]) -> None:
         """Log an error like Lambda does, then report it to the agent."""
@@ -154,7 +194,9 @@ def load_handler(handler: str) -> Any:
 
 def _encode_default(value: Any) -> Any:
     # Lambda's marshaller accepts Decimal (DynamoDB returns them); the rest fails as usual.
-    if isinstance(value, decimal.Decimal):
+    # A Decimal exists only if its module was imported: no need to import it ourselves.
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
@@ -193,20 +235,18 @@ def setup_logging() -> None:
     logging.getLogger().addHandler(handler)
 
 
-def handle(
-    client: RuntimeClient, handler: Any, headers: http.client.HTTPMessage, body: bytes
-) -> None:
+def handle(client: RuntimeClient, handler: Any, headers: dict[str, str], body: bytes) -> None:
     """Run one invocation and report its response or error."""
-    request_id = headers.get("Lambda-Runtime-Aws-Request-Id", "")
+    request_id = headers.get("lambda-runtime-aws-request-id", "")
     REQUEST_ID.request_id = request_id
-    os.environ["_X_AMZN_TRACE_ID"] = headers.get("Lambda-Runtime-Trace-Id", "")
+    os.environ["_X_AMZN_TRACE_ID"] = headers.get("lambda-runtime-trace-id", "")
     try:
-        client_context = json.loads(headers.get("Lambda-Runtime-Client-Context") or "null")
-        deadline_ms = int(headers.get("Lambda-Runtime-Deadline-Ms") or 0)
-        arn = headers.get("Lambda-Runtime-Invoked-Function-Arn", "")
+        client_context = json.loads(headers.get("lambda-runtime-client-context") or "null")
+        deadline_ms = int(headers.get("lambda-runtime-deadline-ms") or 0)
+        arn = headers.get("lambda-runtime-invoked-function-arn", "")
         context = LambdaContext(request_id, deadline_ms, arn, client_context)
         # Not Lambda's: which attempt of an async event this is (1 for sync calls).
-        context.attempt = int(headers.get("Faas-Attempt") or 1)
+        context.attempt = int(headers.get("faas-attempt") or 1)
         try:
             event = json.loads(body)
         except ValueError as exc:
@@ -235,8 +275,40 @@ def flush_output() -> None:
             pass  # closed or broken by the handler; its output is lost, the result is not
 
 
+def receive_environment(stream: int = 0) -> None:
+    """Pre-started: wait for the function's environment (JSON on ``stream``), apply it.
+
+    Afterwards the process looks as if it had been started with that environment:
+    os.environ, TZ, the working directory and PYTHONPATH's entries on sys.path.
+    The agent only hands over an environment whose interpreter-start variables
+    (PYTHONHASHSEED, LANG, ...) match ours.
+    """
+    chunks = []
+    while chunk := os.read(stream, 1 << 16):
+        chunks.append(chunk)
+    env = json.loads(b"".join(chunks))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, stream)  # stdin as a fresh runtime has it
+    os.close(devnull)
+    os.environ.clear()
+    os.environ.update(env)
+    time.tzset()
+    task_root = env.get("LAMBDA_TASK_ROOT", "/var/task")
+    try:
+        os.chdir(task_root)
+    except OSError:
+        pass
+    # Where a fresh interpreter puts PYTHONPATH: after the script's directory, made absolute.
+    extra = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[1:1] = extra
+    del sys.argv[1:]
+    importlib.invalidate_caches()  # the code arrived after we started
+
+
 def main() -> None:
     """Init (import the handler, or report an init error and exit), then loop forever."""
+    if sys.argv[1:] == ["--wait-for-env"]:
+        receive_environment()
     task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # print() reaches the log as it happens

@@ -7,86 +7,34 @@ function's code, exactly the environment a container would give it.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import json
 import os
+import re
 import shutil
 import signal
 import socket
 import stat
-import subprocess
 import sys
-import tempfile
-import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import free_port
-
-AGENT = Path(__file__).resolve().parents[2] / "runtimes" / "agent.py"
-
-ECHO = """
-def handler(event, context):
-    return {"echo": event}
-"""
-
-
-@functools.cache
-def load_agent_module() -> ModuleType:
-    """agent.py imported by path (runtimes/ need not be installed), for its pure functions."""
-    spec = importlib.util.spec_from_file_location("faas_agent_under_test", AGENT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-@dataclass
-class RunningAgent:
-    """An agent process and an HTTP client on its platform socket."""
-
-    proc: subprocess.Popen[bytes]
-    socket_path: str
-    client: httpx.Client
-    stderr_path: Path
-
-    def invoke(
-        self, event: Any = None, request_id: str | None = None, **headers: str
-    ) -> httpx.Response:
-        hdrs = {
-            "X-Request-Id": request_id or str(uuid.uuid4()),
-            "X-Deadline-Ms": str(now_ms() + 30_000),
-            "X-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:000000000000:function:fn",
-            **headers,
-        }
-        return self.client.post("/invoke", content=json.dumps(event).encode(), headers=hdrs)
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text()
-
+from tests.unit.agent_harness import (
+    ECHO,
+    Agents,
+    RunningAgent,
+    alive,
+    assert_function_error,
+    function_env,
+    load_agent_module,
+    now_ms,
+    wait_for_socket,
+    wait_until,
+    write_code,
+)
 
 StartAgent = Callable[..., RunningAgent]
 
@@ -94,7 +42,7 @@ StartAgent = Callable[..., RunningAgent]
 @pytest.fixture
 def start_agent(tmp_path: Path) -> Iterator[StartAgent]:
     """Start agents with given code; every one is stopped (and its child with it) at the end."""
-    started: list[tuple[RunningAgent, str]] = []
+    agents = Agents(tmp_path)
 
     def start(
         files: dict[str, str] | None = None,
@@ -102,79 +50,14 @@ def start_agent(tmp_path: Path) -> Iterator[StartAgent]:
         runtime: str = "python3.11",
         wait: bool = True,
     ) -> RunningAgent:
-        task = tmp_path / f"task{len(started)}"
-        task.mkdir()
-        for name, text in (files if files is not None else {"app.py": ECHO}).items():
-            path = task / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(textwrap.dedent(text).lstrip())
-            if name == "bootstrap":
-                path.chmod(0o755)
-        sock_dir = tempfile.mkdtemp(dir="/tmp", prefix="fa")
-        env = dict(os.environ)
-        env.update(
-            FAAS_SOCKET_DIR=sock_dir,
-            AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{free_port()}",
-            LAMBDA_TASK_ROOT=str(task),
-            _HANDLER=handler,
-            FAAS_RUNTIME=runtime,
-            AWS_LAMBDA_FUNCTION_NAME="fn",
-            AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-            AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
-            AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/fn",
-            AWS_LAMBDA_LOG_STREAM_NAME="2024/01/01/[$LATEST]abc",
-            PYTHONDONTWRITEBYTECODE="1",
-        )
-        stderr_path = tmp_path / f"agent{len(started)}.stderr"
-        with stderr_path.open("wb") as err:
-            proc = subprocess.Popen([sys.executable, str(AGENT)], env=env, stderr=err)
-        socket_path = os.path.join(sock_dir, "agent.sock")
-        client = httpx.Client(
-            transport=httpx.HTTPTransport(uds=socket_path), base_url="http://agent", timeout=15
-        )
-        agent = RunningAgent(proc, socket_path, client, stderr_path)
-        started.append((agent, sock_dir))
-        if wait:
-            wait_for_socket(agent)
-        return agent
+        task = tmp_path / f"task{len(agents.started)}"
+        write_code(task, files if files is not None else {"app.py": ECHO})
+        return agents.start(function_env(task, handler, runtime), wait=wait)
 
     try:
         yield start
     finally:
-        for agent, sock_dir in started:
-            agent.client.close()
-            if agent.proc.poll() is None:
-                agent.proc.send_signal(signal.SIGTERM)  # the agent takes its child down
-                try:
-                    agent.proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    agent.proc.kill()
-                    agent.proc.wait()
-            shutil.rmtree(sock_dir, ignore_errors=True)
-
-
-def wait_for_socket(agent: RunningAgent, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(agent.socket_path):
-        if agent.proc.poll() is not None:
-            pytest.fail(f"agent exited {agent.proc.returncode}: {agent.stderr()}")
-        if time.monotonic() > deadline:
-            pytest.fail("agent socket never appeared")
-        time.sleep(0.002)
-
-
-def assert_function_error(
-    response: httpx.Response, error_type: str, broken: bool
-) -> dict[str, Any]:
-    assert response.status_code == 200
-    assert response.headers["X-Function-Error"] == "Unhandled"
-    assert ("X-Sandbox-Broken" in response.headers) is broken
-    body: dict[str, Any] = response.json()
-    assert body["errorType"] == error_type, body
-    assert isinstance(body["errorMessage"], str)
-    assert isinstance(body["stackTrace"], list)
-    assert all(isinstance(line, str) for line in body["stackTrace"])
-    return body
+        agents.stop_all()
 
 
 # --- Invocations of a Python function ---------------------------------------------------
@@ -517,6 +400,70 @@ def test_unknown_routes_and_chunked_bodies_are_refused(start_agent: StartAgent) 
         raw.connect(agent.socket_path)
         raw.sendall(b"NONSENSE\r\n\r\n")
         assert raw.recv(100).startswith(b"HTTP/1.1 400 ")
+
+
+def test_pipelined_requests_are_answered_in_order(start_agent: StartAgent) -> None:
+    # Given a running agent
+    agent = start_agent()
+    # When a client sends three requests at once on one connection
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.connect(agent.socket_path)
+        raw.sendall(
+            b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
+        received = b""
+        while chunk := raw.recv(65536):
+            received += chunk
+    # Then each is answered, in order, and the connection ends after the last
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", received)
+    assert statuses == [b"200", b"404", b"200"]
+
+
+def test_large_events_and_results_cross_both_sockets(start_agent: StartAgent) -> None:
+    # Given a function that echoes its event
+    agent = start_agent()
+    # When it is invoked with a 5 MB event, with a 100-continue handshake as curl does
+    event = "x" * (5 * 1024 * 1024)
+    response = agent.invoke(event, Expect="100-continue")
+    # Then the whole event came back
+    assert response.json() == {"echo": event}
+
+
+def test_an_event_past_the_limit_is_refused_on_a_kept_connection(start_agent: StartAgent) -> None:
+    # Given a running agent
+    agent = start_agent()
+    limit = load_agent_module().MAX_EVENT
+    # When an event past its limit is sent, Then it is refused
+    assert agent.invoke("y" * limit).status_code == 413
+    # And the same connection serves the next invoke
+    assert agent.invoke("small").json() == {"echo": "small"}
+
+
+def test_an_event_survives_a_runtime_that_gave_up_a_long_poll(
+    start_agent: StartAgent, tmp_path: Path
+) -> None:
+    # Given a custom runtime that asks for an event, hangs up, then asks again
+    marker = tmp_path / "asked again"
+    bootstrap = f"""
+    #!{sys.executable}
+    import json, os, pathlib, socket, urllib.request
+    host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+    api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n")
+    pathlib.Path({str(marker)!r}).touch()
+    while True:
+        with urllib.request.urlopen(api + "/invocation/next") as r:
+            rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+            event = json.loads(r.read())
+        urllib.request.urlopen(api + "/invocation/" + rid + "/response", data=b'"got it"').read()
+    """
+    agent = start_agent({"bootstrap": bootstrap}, runtime="provided")
+    wait_until(marker.exists, what="the second long-poll")
+    # When an event arrives, Then the runtime's live long-poll receives it
+    assert agent.invoke({}).json() == "got it"
 
 
 def test_sigterm_stops_the_agent_and_its_child(start_agent: StartAgent) -> None:

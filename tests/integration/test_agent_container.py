@@ -1,0 +1,118 @@
+"""A generic container of the real runtime image, specialized into a function.
+
+The container is started the way the platform's pool starts one (hardened, no
+function in its environment, an empty task directory) and is always removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+SANDBOX_UID = 10001
+
+APP = """
+import os
+AT_IMPORT = os.environ.get("GREETING")
+def handler(event, context):
+    return {"env": dict(os.environ), "at_import": AT_IMPORT, "pid": os.getpid(),
+            "name": context.function_name, "event": event}
+"""
+
+
+@pytest.fixture
+def generic_container(docker_client: Any, runtime_image: str, node_id: str) -> Iterator[Any]:
+    """A started generic container: (container, its task directory, its socket path)."""
+    task = Path(tempfile.mkdtemp(prefix="c2task", dir="/tmp"))
+    sockets = Path(tempfile.mkdtemp(prefix="c2s", dir="/tmp"))
+    task.chmod(0o755)
+    os.chown(sockets, SANDBOX_UID, SANDBOX_UID)
+    container = None
+    try:
+        container = docker_client.containers.run(
+            runtime_image,
+            detach=True,
+            labels={"faas.node": node_id, "faas.test": "agent-container"},
+            environment={"FAAS_GENERIC": "1", "FAAS_SOCKET_DIR": "/run/faas"},
+            user=f"{SANDBOX_UID}:{SANDBOX_UID}",
+            read_only=True,
+            tmpfs={"/tmp": "rw,nosuid,nodev,size=16m,mode=1777"},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit="128m",
+            memswap_limit="128m",
+            network_mode="none",
+            volumes={
+                str(task): {"bind": "/var/task", "mode": "ro"},
+                str(sockets): {"bind": "/run/faas", "mode": "rw"},
+            },
+        )
+        socket_path = sockets / "agent.sock"
+        deadline = time.monotonic() + 30
+        while not socket_path.exists():
+            assert time.monotonic() < deadline, container.logs().decode()
+            time.sleep(0.005)
+        yield container, task, socket_path
+    finally:
+        if container is not None:
+            container.remove(force=True)
+        shutil.rmtree(task, ignore_errors=True)
+        shutil.rmtree(sockets, ignore_errors=True)
+
+
+def processes(container: Any) -> dict[int, str]:
+    """Host pid -> command line of every process in the container."""
+    top = container.top(ps_args="-o pid,args")
+    return {int(row[0]): row[1] for row in top["Processes"]}
+
+
+def test_a_generic_container_becomes_the_function_it_is_given(generic_container: Any) -> None:
+    container, task, socket_path = generic_container
+    client = httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), base_url="http://c")
+    with client:
+        # Given a generic container: its agent and a Python runtime waiting for a function
+        assert client.get("/health").json() == {"state": "generic"}
+        deadline = time.monotonic() + 30
+        while len(before := processes(container)) < 2:
+            assert time.monotonic() < deadline, before
+            time.sleep(0.01)
+        assert any("--wait-for-env" in args for args in before.values()), before
+        # When the function's code is placed and the platform specializes the container
+        (task / "app.py").write_text(APP)
+        env = {
+            "FAAS_RUNTIME": "python3.11",
+            "_HANDLER": "app.handler",
+            "LAMBDA_TASK_ROOT": "/var/task",
+            "AWS_LAMBDA_FUNCTION_NAME": "greeter",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
+            "PYTHONPATH": "/var/task",
+            "GREETING": "hello",
+        }
+        reply = client.post("/specialize", json={"env": env})
+        assert reply.status_code == 200 and reply.json() == {"state": "initializing"}
+        assert client.get("/ready").json() == {"state": "ready"}
+        invoked = client.post("/invoke", content=b'{"n": 1}', headers={"X-Request-Id": "r-1"})
+        # Then the function answers, with its environment in place since its import
+        result = json.loads(invoked.content)
+        assert result["event"] == {"n": 1}
+        assert result["name"] == "greeter"
+        assert result["at_import"] == "hello"
+        assert {k: v for k, v in result["env"].items() if k != "_X_AMZN_TRACE_ID"} == env | {
+            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"
+        }
+        assert "FAAS_GENERIC" not in result["env"]
+        # And it runs in the process that was waiting for it: nothing new was started
+        assert processes(container).keys() == before.keys()
