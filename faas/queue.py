@@ -123,6 +123,20 @@ redis.call('XDEL', KEYS[2], ARGV[2])
 return record and 1 or 0
 """
 
+# Store events and queue them: KEYS[1] the stream, KEYS[2..] the invocations;
+# ARGV per event, its fields counted (how many, then name, value, ...) and its
+# request id. One script, so all or none are queued.
+_ENQUEUE = """
+local i = 1
+for k = 2, #KEYS do
+  local n = tonumber(ARGV[i])
+  redis.call('HSET', KEYS[k], unpack(ARGV, i + 1, i + n))
+  redis.call('XADD', KEYS[1], '*', 'id', ARGV[i + n + 1])
+  i = i + n + 2
+end
+return #KEYS - 1
+"""
+
 # Enqueue a schedule's tick once across all processes: only if the rule's last
 # handled tick is still what the caller read (so its count of skipped ticks is
 # right) and the tick's guard key is new; records the tick and the counts.
@@ -239,6 +253,7 @@ class Queue:
         self.lease_s = lease_s
         self._result_ttl_s = result_ttl_s
         self._specs: dict[bytes, FunctionSpec] = {}
+        self._enqueue = client.register_script(_ENQUEUE)
         self._take = client.register_script(_TAKE)
         self._begin = client.register_script(_BEGIN)
         self._settle = client.register_script(_SETTLE)
@@ -288,10 +303,9 @@ class Queue:
 
     async def enqueue(self, *invocations: Invocation) -> None:
         """Store the events and queue them, all or none; returns once Redis has them."""
-        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            for invocation in invocations:
-                self._add(pipe, invocation)
-            await pipe.execute()
+        event_keys, args = _events(invocations)
+        async with redis_errors():
+            await self._enqueue(keys=[keys.EVENTS, *event_keys], args=args)
 
     async def enqueue_tick(
         self,
@@ -331,11 +345,6 @@ class Queue:
                 ],
             )
         return bool(done)
-
-    @staticmethod
-    def _add(pipe: aioredis.client.Pipeline, invocation: Invocation) -> None:
-        pipe.hset(keys.invocation(invocation.request_id), mapping=invocation.to_fields())  # type: ignore[arg-type]
-        pipe.xadd(keys.EVENTS, {"id": invocation.request_id})
 
     async def get(self, request_id: str) -> Invocation:
         async with redis_errors():
@@ -479,12 +488,12 @@ class Queue:
             len(cleared),
             *cleared,
         ]
-        event_keys = [keys.invocation(outcome.request_id), keys.EVENTS, target]
-        for invocation in then:
-            event_keys.append(keys.invocation(invocation.request_id))
-            args += [*_counted(invocation.to_fields()), invocation.request_id]
+        then_keys, then_args = _events(then)
         async with redis_errors():
-            recorded = await self._settle(keys=event_keys, args=args)
+            recorded = await self._settle(
+                keys=[keys.invocation(outcome.request_id), keys.EVENTS, target, *then_keys],
+                args=args + then_args,
+            )
         return bool(recorded)
 
     async def hand_back(self, delivery: Delivery, *, refund_attempt: bool) -> None:
@@ -585,6 +594,18 @@ class Queue:
             )
         if not dropped:
             raise InvocationNotFound(f"function {function!r} has no dead letter {request_id!r}")
+
+
+def _events(invocations: Iterable[Invocation]) -> tuple[list[str], list[str | bytes | int]]:
+    """Keys and arguments that queue events in a script: per event, its counted fields
+    and its request id."""
+    event_keys: list[str] = []
+    args: list[str | bytes | int] = []
+    for invocation in invocations:
+        event_keys.append(keys.invocation(invocation.request_id))
+        args += _counted(invocation.to_fields())
+        args.append(invocation.request_id)
+    return event_keys, args
 
 
 def _counted(fields: dict[str, str | bytes]) -> list[str | bytes | int]:
