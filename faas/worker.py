@@ -65,6 +65,10 @@ class Worker:
         self.consumer = consumer
         self._concurrency = concurrency
         self._running: dict[Delivery, asyncio.Task[None]] = {}
+        # Deliveries whose lease this worker still holds: taken, not yet settled or
+        # handed back. Only these are renewed, so that an entry settled while a
+        # renewal was under way is not taken for a lost lease.
+        self._leased: set[Delivery] = set()
         self._slot_free = asyncio.Event()
         self._stopping = False
         self._reader: asyncio.Task[None] | None = None
@@ -121,6 +125,7 @@ class Worker:
                     await self._give_back(event.delivery, refund=False)
                     continue
                 task = asyncio.create_task(self._handle(event))
+                self._leased.add(event.delivery)
                 self._running[event.delivery] = task
                 task.add_done_callback(functools.partial(self._done, event.delivery))
 
@@ -137,10 +142,12 @@ class Worker:
 
     def _done(self, delivery: Delivery, _task: asyncio.Task[None]) -> None:
         self._running.pop(delivery, None)
+        self._leased.discard(delivery)
         self._slot_free.set()
 
     async def _give_back(self, delivery: Delivery, *, refund: bool) -> None:
         try:
+            self._leased.discard(delivery)
             await self._queue.hand_back(delivery, refund_attempt=refund)
         except FaasError as exc:
             # Not lost: its lease lapses and a sweeper gives it back.
@@ -154,7 +161,7 @@ class Worker:
         try:
             if spec is None:
                 message = f"function {invocation.function!r} not found"
-                await self._queue.settle(
+                await self._settle(
                     delivery,
                     _finished(invocation, State.FAILED, error=_error("ResourceNotFound", message)),
                 )
@@ -196,6 +203,17 @@ class Worker:
         except Exception:
             log.exception("async %s failed in the worker", delivery.request_id)
 
+    async def _settle(
+        self,
+        delivery: Delivery,
+        outcome: Invocation,
+        *,
+        retry_in_s: float | None = None,
+        then: list[Invocation] | None = None,
+    ) -> None:
+        self._leased.discard(delivery)
+        await self._queue.settle(delivery, outcome, retry_in_s=retry_in_s, then=then or ())
+
     async def _after_run(
         self,
         delivery: Delivery,
@@ -208,7 +226,7 @@ class Worker:
                 invocation, State.SUCCEEDED, result=result.payload, error=None, reason=None
             )
             then = self._destination(spec.async_config.on_success, outcome, "Success", result)
-            await self._queue.settle(delivery, outcome, then=then)
+            await self._settle(delivery, outcome, then=then)
             return
         failed = dataclasses.replace(invocation, error=result.error)
         await self._retry_later(delivery, failed, spec, retry.Failure.FUNCTION, result)
@@ -241,7 +259,7 @@ class Worker:
             return
         metrics.RETRIES.labels(spec.name, failure.value).inc()
         state = State.RETRYING if invocation.attempts else State.QUEUED
-        await self._queue.settle(
+        await self._settle(
             delivery, dataclasses.replace(invocation, state=state), retry_in_s=decision.delay_s
         )
 
@@ -258,7 +276,7 @@ class Worker:
         then = self._destination(spec.async_config.on_failure, outcome, reason.value, result)
         log.info("async %s of %s dead-lettered: %s", invocation.request_id, spec.name, reason)
         metrics.DEAD_LETTERS.labels(spec.name, reason.value).inc()
-        await self._queue.settle(delivery, outcome, then=then)
+        await self._settle(delivery, outcome, then=then)
 
     def _destination(
         self,
@@ -302,9 +320,8 @@ class Worker:
                 await self._queue.promote_due()
                 if now >= next_renew:
                     next_renew = now + lease / 3
-                    held = [d for d, task in self._running.items() if not task.done()]
-                    lost = await self._queue.renew(self.consumer, held)
-                    for delivery in lost:
+                    lost = await self._queue.renew(self.consumer, list(self._leased))
+                    for delivery in lost & self._leased:
                         log.warning("lost the lease of %s; it may run twice", delivery.request_id)
                 if now >= next_sweep:
                     next_sweep = now + lease / 2
