@@ -85,7 +85,7 @@ def markdown(
         f"{machine.get('ram_gb', '?')} GB RAM, kernel {machine.get('kernel', '?')}, "
         f"Docker {machine.get('docker_version', '?')}, "
         f"Python {machine.get('python_version', '?')}, "
-        f"cgroup {machine.get('cgroup', '?')}."
+        f"cgroup {machine.get('cgroup', '?')}; load average {_load(machine)} at the start."
     )
     out.append("")
     out.append("Ratio is project / baseline. Quoted figures are from issue 6, not measured here.")
@@ -94,6 +94,7 @@ def markdown(
     out.append("|" + "---|" * len(COLUMNS))
     for cells in table_rows(results, verdicts):
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    out += ["", "![baseline vs project, a panel per scenario](chart.png)"]
     out += ["", "## Targets", "", "```"]
     out += [v.line() for v in verdicts]
     out += ["```", "", "## Notes", ""]
@@ -103,6 +104,11 @@ def markdown(
         for note in result.notes:
             out.append(f"- {result.name}: {note}")
     return "\n".join(out) + "\n"
+
+
+def _load(machine: dict[str, Any]) -> str:
+    load = machine.get("loadavg_at_start")
+    return f"{load:.1f}" if isinstance(load, int | float) else "?"
 
 
 def as_json(
@@ -170,7 +176,8 @@ def chart(results: Sequence[Result], path: Path, verdicts: Sequence[Verdict] = (
         ax.set_ylabel(pairs[0].unit)
         labels = sorted({p.baseline_label for p in pairs if p.baseline_label})
         ax.set_title(f"{result.title}\nbaseline: {'; '.join(labels)}", fontsize=8)
-        ax.legend(fontsize=7, loc="best")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper right", fontsize=8)
     fig.suptitle("baseline vs project (dashed red: the target)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -59,8 +59,8 @@ def run(h: Harness, plan: Plan, result: Result) -> None:
     )
     if vanished:
         result.notes.append(
-            f"{len(vanished)} baseline containers were removed by something outside the run "
-            "while being measured; those samples were taken again"
+            f"baseline containers removed by something outside the run while measured: "
+            f"{len(vanished)}, those samples taken again"
         )
     result.notes.append(
         f"{len(project)} new functions, one first invoke each, {GAP_S:.0f} s apart; baseline: "
