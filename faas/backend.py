@@ -5,6 +5,13 @@ Unix socket in a per-container host directory), destroys it, and reaps what an
 earlier run left behind. It knows nothing of pools or functions beyond what a
 ``SandboxSpec`` says.
 
+A generic sandbox (``SandboxSpec.generic``) is started for no function: its
+agent waits without a runtime, its ``/var/task`` and ``/run/secrets`` are empty
+per-container host directories. ``specialize`` turns it into a function's: the
+code is hard-linked into its task directory, the secrets written into its
+secrets directory, then the agent is given the function's environment
+(``POST /specialize``) while the container is renamed after the function.
+
 Every docker-py call is blocking, so each runs in a bounded thread pool
 (``anyio.to_thread`` with a capacity limiter): one slow Docker call must never
 freeze the event loop. Docker exceptions become ``BackendError`` here.
@@ -13,6 +20,9 @@ freeze the event loop. Docker exceptions become ``BackendError`` here.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import errno
+import json
 import os
 import shutil
 import time
@@ -28,6 +38,7 @@ import docker.errors
 import requests
 from docker.types import Ulimit
 
+from faas.agent_client import AgentClient, AgentError
 from faas.errors import BackendError
 
 LABEL_MANAGED = "faas.managed"
@@ -37,6 +48,8 @@ LABEL_POOL = "faas.pool"
 # The server or worker process that made the container, and its socket directory.
 LABEL_OWNER = "faas.owner"
 LABEL_TOKEN = "faas.token"
+# faas.pool of a container started for no function (labels cannot change later).
+GENERIC_POOL = "generic"
 SOCKET_NAME = "agent.sock"
 SANDBOX_SOCKET_DIR = "/run/faas"
 SANDBOX_SECRETS_DIR = "/run/secrets"
@@ -47,7 +60,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class SandboxSpec:
-    """Everything needed to start one container for a function."""
+    """Everything needed to start one container for a function, or a generic one.
+
+    A generic spec (``generic``) uses only the token, image, memory, cpus and
+    network: the rest arrives with ``specialize``.
+    """
 
     function: str
     pool_key: str
@@ -64,6 +81,7 @@ class SandboxSpec:
     mounts: Mapping[Path, str] = field(default_factory=dict)
     # Secret name -> value: files under /run/secrets only the sandbox user can read.
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    generic: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,10 @@ class Backend(Protocol):
     """What the scheduler needs from a container engine."""
 
     async def create(self, spec: SandboxSpec) -> Sandbox: ...
+
+    async def specialize(
+        self, sandbox: Sandbox, spec: SandboxSpec
+    ) -> tuple[Sandbox, asyncio.Future[None]]: ...
 
     async def destroy(self, sandbox: Sandbox) -> None: ...
 
@@ -139,35 +161,38 @@ class DockerBackend:
     async def create(self, spec: SandboxSpec) -> Sandbox:
         token = spec.token
         sock_dir = self._sockets_dir / token
-        sock_dir.mkdir(mode=0o700)
-        self._give_to_sandbox_user(sock_dir)
         secrets_dir = self._secrets_dir(token)
-        if spec.secrets:
-            try:
-                self._write_secrets(secrets_dir, spec.secrets)
-            except OSError as exc:
-                shutil.rmtree(sock_dir, ignore_errors=True)
-                shutil.rmtree(secrets_dir, ignore_errors=True)
-                raise BackendError(
-                    f"cannot hand the function's secrets to its container ({exc.strerror}): "
-                    "the server must run as root to give them to the sandbox user"
-                ) from None
+        task_dir = self._task_dir(token)
+        try:
+            self._prepare_dirs(spec)
+        except OSError as exc:
+            self._remove_dirs(token)
+            raise BackendError(
+                f"cannot hand the function's secrets to its container ({exc.strerror}): "
+                "the server must run as root to give them to the sandbox user"
+            ) from None
         for host in spec.mounts:
             if not host.exists():
                 # A new volume: the function's user may write to it.
                 host.mkdir(parents=True, mode=0o755)
                 self._give_to_sandbox_user(host)
-        name = f"faas-{spec.function[:40]}-{token}"
+        name = f"faas-pool-{token}" if spec.generic else container_name(spec.function, token)
         labels = {
             LABEL_MANAGED: "1",
             LABEL_NODE: self._node_id,
-            LABEL_FUNCTION: spec.function,
-            LABEL_POOL: spec.pool_key,
+            LABEL_FUNCTION: "" if spec.generic else spec.function,
+            LABEL_POOL: GENERIC_POOL if spec.generic else spec.pool_key,
             LABEL_OWNER: self._owner_id,
             LABEL_TOKEN: token,
             **spec.labels,
         }
-        env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
+        if spec.generic:
+            # Nothing of any function: its environment arrives with /specialize.
+            env = {"FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR, "FAAS_GENERIC": "1"}
+            code_dir = task_dir
+        else:
+            env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
+            code_dir = spec.code_dir
         memory = f"{spec.memory_mb}m"
         kwargs: dict[str, Any] = {
             "name": name,
@@ -186,7 +211,7 @@ class DockerBackend:
             "pids_limit": self._pids_limit,
             "ulimits": [Ulimit(name="nofile", soft=self._nofile_limit, hard=self._nofile_limit)],
             "volumes": {
-                str(spec.code_dir): {"bind": TASK_ROOT, "mode": "ro"},
+                str(code_dir): {"bind": TASK_ROOT, "mode": "ro"},
                 str(sock_dir): {"bind": SANDBOX_SOCKET_DIR, "mode": "rw"},
                 **{
                     str(host): {"bind": inside, "mode": "rw"}
@@ -194,7 +219,7 @@ class DockerBackend:
                 },
                 **(
                     {str(secrets_dir): {"bind": SANDBOX_SECRETS_DIR, "mode": "ro"}}
-                    if spec.secrets
+                    if spec.secrets or spec.generic
                     else {}
                 ),
             },
@@ -211,8 +236,7 @@ class DockerBackend:
             # let it finish so that whatever it created is removed below.
             if not run.done():
                 await asyncio.wait({run})
-            shutil.rmtree(sock_dir, ignore_errors=True)
-            shutil.rmtree(secrets_dir, ignore_errors=True)
+            self._remove_dirs(token)
             await self._remove_by_name(name)
             raise
         sandbox = Sandbox(
@@ -228,6 +252,94 @@ class DockerBackend:
             await self.destroy(sandbox)
             raise
         return sandbox
+
+    async def specialize(
+        self, sandbox: Sandbox, spec: SandboxSpec
+    ) -> tuple[Sandbox, asyncio.Future[None]]:
+        """Make the generic ``sandbox`` the function's that ``spec`` describes.
+
+        Its code and secrets are placed first; then the agent starts the runtime
+        with the function's environment. Returns the function's sandbox once the
+        agent has taken the function, and the rename of the container after the
+        function, still under way: the caller awaits it before the sandbox serves,
+        so that the runtime's init overlaps it. On error the sandbox is left to
+        the caller to destroy.
+        """
+        if not sandbox.spec.generic or spec.token != sandbox.spec.token or spec.mounts:
+            raise ValueError(
+                "specialize takes a generic sandbox and a spec of its token, no mounts"
+            )
+        try:
+            await anyio.to_thread.run_sync(self._place, spec, limiter=self._limiter)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot place the function's code or secrets in {sandbox.name} ({exc})"
+            ) from None
+        name = container_name(spec.function, spec.token)
+        env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
+        renamed = asyncio.ensure_future(
+            self.run_sync(self._client.api.rename, sandbox.container_id, name)
+        )
+        # Retrieved here so that a rename nobody awaits (its call was abandoned) is no warning.
+        renamed.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:
+            await self._post_specialize(sandbox, env)
+        except BaseException:
+            # A rename left running in its thread could outlive the container's removal.
+            await asyncio.wait({renamed})
+            raise
+        return dataclasses.replace(sandbox, name=name, spec=spec), renamed
+
+    def _place(self, spec: SandboxSpec) -> None:
+        """Blocking: the code into the task directory, the secrets into theirs."""
+        link_tree(spec.code_dir, self._task_dir(spec.token))
+        if spec.secrets:
+            self._write_secrets(self._secrets_dir(spec.token), spec.secrets)
+
+    async def _post_specialize(self, sandbox: Sandbox, env: Mapping[str, str]) -> None:
+        client = AgentClient(sandbox.socket_path)
+        body = json.dumps({"env": dict(env)}).encode()
+        try:
+            reply = await client.request(
+                "POST",
+                "/specialize",
+                body=body,
+                headers={"Content-Type": "application/json"},
+                timeout_s=self._start_timeout_s,
+            )
+        except AgentError as exc:
+            raise BackendError(
+                f"the agent of {sandbox.name} did not take the function: {exc}"
+            ) from exc
+        finally:
+            client.close()
+        if reply.status != 200:
+            raise BackendError(
+                f"the agent of {sandbox.name} refused the function ({reply.status}): "
+                f"{reply.body[:200].decode('utf-8', 'replace')}"
+            )
+
+    def _prepare_dirs(self, spec: SandboxSpec) -> None:
+        """The host directories a container mounts: its socket's, and its secrets'
+        and code's for a generic one (empty until ``specialize``)."""
+        sock_dir = self._sockets_dir / spec.token
+        sock_dir.mkdir(mode=0o700)
+        self._give_to_sandbox_user(sock_dir)
+        secrets_dir = self._secrets_dir(spec.token)
+        if spec.generic:
+            task_dir = self._task_dir(spec.token)
+            task_dir.mkdir()
+            os.chmod(task_dir, 0o755)  # explicit: mkdir's mode is cut by the umask
+            secrets_dir.mkdir(mode=0o700)
+            try:
+                os.chown(secrets_dir, self._uid, self._uid)
+                os.chmod(secrets_dir, 0o500)
+            except PermissionError:
+                # Not root: no secrets can be placed later; an empty directory to list.
+                os.chmod(secrets_dir, 0o755)
+        elif spec.secrets:
+            secrets_dir.mkdir(mode=0o700)
+            self._write_secrets(secrets_dir, spec.secrets)
 
     async def _wait_ready(self, sandbox: Sandbox, started: float) -> None:
         # The agent renames its socket into place once it listens: its appearance
@@ -259,8 +371,7 @@ class DockerBackend:
         try:
             await self.run_sync(self._remove, sandbox.container_id)
         finally:
-            shutil.rmtree(sandbox.socket_path.parent, ignore_errors=True)
-            shutil.rmtree(self._secrets_dir(sandbox.spec.token), ignore_errors=True)
+            self._remove_dirs(sandbox.spec.token)
 
     def _remove(self, container_id: str) -> None:
         try:
@@ -312,8 +423,7 @@ class DockerBackend:
                 tg.start_soon(self.run_sync, self._remove, container_id)
         for _, token in doomed:
             if token:
-                shutil.rmtree(self._sockets_dir / token, ignore_errors=True)
-                shutil.rmtree(self._secrets_dir(token), ignore_errors=True)
+                self._remove_dirs(token)
         return len(doomed)
 
     async def close(self) -> None:
@@ -322,9 +432,15 @@ class DockerBackend:
     def _secrets_dir(self, token: str) -> Path:
         return self._sockets_dir / f"{token}.secrets"
 
+    def _task_dir(self, token: str) -> Path:
+        return self._sockets_dir / f"{token}.task"
+
+    def _remove_dirs(self, token: str) -> None:
+        for path in (self._sockets_dir / token, self._secrets_dir(token), self._task_dir(token)):
+            shutil.rmtree(path, ignore_errors=True)
+
     def _write_secrets(self, directory: Path, secrets: Mapping[str, bytes]) -> None:
         """Files only the sandbox user can read (0400 in a 0500 directory it owns)."""
-        directory.mkdir(mode=0o700)
         for name, value in secrets.items():
             path = directory / name
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
@@ -340,6 +456,38 @@ class DockerBackend:
             os.chown(path, self._uid, self._uid)
         except PermissionError:
             os.chmod(path, 0o777)
+
+
+def container_name(function: str, token: str) -> str:
+    """A function's container's name: operators and tests find its containers by it
+    (a container made generic keeps an empty ``faas.function`` label)."""
+    return f"faas-{function[:40]}-{token}"
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Hard-link the files under ``source`` into the existing directory ``target``,
+    keeping the tree and the modes; copy where a link cannot cross filesystems."""
+    for root, dirs, files in os.walk(source):
+        rel = os.path.relpath(root, source)
+        into = target if rel == "." else target / rel
+        for name in dirs:
+            src = os.path.join(root, name)
+            if os.path.islink(src):
+                _link(src, into / name)
+                continue
+            (into / name).mkdir()
+            os.chmod(into / name, os.stat(src).st_mode & 0o7777)
+        for name in files:
+            _link(os.path.join(root, name), into / name)
+
+
+def _link(src: str, dst: Path) -> None:
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copy2(src, dst, follow_symlinks=False)
 
 
 def connect() -> docker.DockerClient:

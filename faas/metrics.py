@@ -120,6 +120,20 @@ QUEUE_OLDEST_AGE = Gauge(
     "Age of the oldest queued or running async event (0 when there is none).",
     registry=REGISTRY,
 )
+PREWARM_READY = Gauge(
+    "faas_prewarm_ready",
+    "Generic containers started ahead and ready to be given a function, by profile.",
+    ["memory_mb", "network"],
+    registry=REGISTRY,
+)
+PREWARM_TAKES = Counter(
+    "faas_prewarm_takes_total",
+    "Cold starts that looked for a generic container: hit (one was ready), waited (one "
+    "being started was awaited), miss (none: a container was started for the "
+    "function), failed (one was taken but could not be given the function).",
+    ["result"],
+    registry=REGISTRY,
+)
 INSTANCE_STATES = tuple(s.value for s in InstanceState if s is not InstanceState.DEAD)
 
 
@@ -130,6 +144,10 @@ def set_instances(counts: Tally[tuple[str, str]], functions: set[str]) -> None:
     for function in functions | {f for f, _ in counts}:
         for state in INSTANCE_STATES:
             INSTANCES.labels(function, state).set(counts[(function, state)])
+
+
+def set_prewarm_ready(memory_mb: int, network: bool, ready: int) -> None:
+    PREWARM_READY.labels(str(memory_mb), "on" if network else "off").set(ready)
 
 
 def set_queue(queued: int, running: int, delayed: int, oldest_age_s: float) -> None:

@@ -1,4 +1,6 @@
-"""Pure scheduling decisions: which warm instance serves, which ones go.
+"""Pure scheduling decisions: which warm instance serves, which ones go, when a
+call starts an instance rather than wait for one, which profiles of generic
+containers are kept ready.
 
 No I/O here; the scheduler carries these decisions out. Instances are seen
 through the small ``Candidate`` protocol so tables of plain objects test them.
@@ -6,7 +8,8 @@ through the small ``Candidate`` protocol so tables of plain objects test them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 CPU_PER_MB = 1 / 1769  # Lambda: one full vCPU at 1,769 MB.
@@ -24,6 +27,7 @@ class Candidate(Protocol):
 
 
 C = TypeVar("C", bound=Candidate)
+P = TypeVar("P", bound=Hashable)
 
 
 def pick_warm(instances: Iterable[C], key: str) -> C | None:
@@ -64,3 +68,31 @@ def lru_idle(instances: Iterable[C]) -> C | None:
 def cpus_for(memory_mb: int, floor: float, host_cpus: int) -> float:
     """CPU share in proportion to memory, as on Lambda, within what the host has."""
     return round(min(max(memory_mb * CPU_PER_MB, floor), float(host_cpus)), 3)
+
+
+def should_start(starting: int, spare: int, waiting: int, limit: int) -> bool:
+    """Whether a call that found no idle instance starts one, or waits for one.
+
+    ``starting``: the function's starts in flight; ``spare``: those of them no
+    call has claimed (keep-warm starts), which come free when ready; ``waiting``:
+    calls already waiting; ``limit``: the most starts in flight per function.
+
+    A burst of first calls must not start a container each: tens of starts at
+    once on a small host take seconds each, while a started instance serves the
+    waiting calls one after another in milliseconds.
+    """
+    if spare > waiting:
+        return False  # a start under way will come free for this call
+    return starting < limit
+
+
+def pool_profiles(default: P, wanted: Iterable[P], cap: int) -> list[P]:
+    """The profiles to keep generic containers of: ``default`` always, then the most
+    common of ``wanted`` (one entry per function), at most ``cap`` in all.
+
+    Ties keep the order first seen, so the choice is stable from one tick to the next.
+    """
+    counts = Counter(wanted)
+    counts.pop(default, None)
+    ranked = sorted(counts, key=lambda p: -counts[p])  # sorted() is stable
+    return [default, *ranked][: max(cap, 1)]

@@ -1,9 +1,14 @@
 """The scheduler: a warm pool of instances per function, indexed by pool key.
 
 An invocation takes the freshest idle instance of its key, or starts one cold
-when the function's cap and the node's cap allow, or waits (bounded in time
+when the function's cap and the node's cap allow and fewer than
+``cold_starts_per_function`` starts are under way, or waits (bounded in time
 and in the number of waiters) for one to come free; past that it is
 ``Throttled``. One invocation runs at a time per instance.
+
+A cold start takes a generic container from the pool (``faas.generic_pool``)
+when one of the function's profile is ready and the function has no volumes,
+and gives it the function; otherwise it starts a container for the function.
 
 A new code or config gives a new pool key (``faas.models.pool_key``): idle
 instances of an old key are removed at once, busy ones when they finish, so
@@ -24,10 +29,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from faas import metrics, placement
-from faas.backend import Backend, SandboxSpec
+from faas.backend import Backend, Sandbox, SandboxSpec
 from faas.errors import FaasError, Throttled
+from faas.generic_pool import GenericPool, Profile
 from faas.lambda_env import function_arn, lambda_environment, log_stream_name
-from faas.models import FunctionSpec, InvocationResult, pool_key
+from faas.models import FunctionConfig, FunctionSpec, InvocationResult, pool_key
 from faas.sandbox import Instance, InstanceState, InvokeRequest
 from faas.settings import Settings
 
@@ -62,11 +68,17 @@ class Scheduler:
         self._cond = asyncio.Condition()
         self._instances: dict[str, list[Instance]] = defaultdict(list)
         self._starting: Counter[str] = Counter()
+        # Of those, keep-warm starts: no call waits on them, they come free when ready.
+        self._warming: Counter[str] = Counter()
         self._waiting: Counter[str] = Counter()
         # function -> (updated_at, pool key) of the newest spec seen.
         self._current: dict[str, tuple[float, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Instances made from generic containers, until their cold start is over:
+        # the rename under way, and the profile whose pool owes a replacement.
+        self._from_pool: dict[Instance, tuple[asyncio.Future[None], Profile]] = {}
         self._host_cpus = os.cpu_count() or 1
+        self.pool = GenericPool(backend, settings.prewarm_pool) if settings.prewarm_pool else None
 
     # -- invoking ---------------------------------------------------------
 
@@ -98,13 +110,17 @@ class Scheduler:
             try:
                 attempt = await on_start()
             except BaseException:
-                await self._release(instance)
+                if instance in self._from_pool:
+                    # Never initialized nor renamed yet: it could not serve as it is.
+                    await self._discard(instance, "its first call ended before it ran")
+                else:
+                    await self._release(instance)
                 raise
         running = metrics.CONCURRENT.labels(spec.name)
         running.inc()
         try:
             if cold:
-                init_ms = await instance.wait_initialized(self._settings.init_timeout_s)
+                init_ms = await self._initialized(instance)
             result = await instance.invoke(
                 InvokeRequest(
                     request_id=request_id,
@@ -150,9 +166,15 @@ class Scheduler:
                     warm.state = InstanceState.BUSY
                     return warm, False
                 if self._can_start(name, cap):
-                    self._starting[name] += 1
-                    break
-                if self._function_count(name) < (cap or self._settings.max_instances):
+                    if placement.should_start(
+                        self._starting[name],
+                        self._warming[name],
+                        self._waiting[name],
+                        self._settings.cold_starts_per_function,
+                    ):
+                        self._starting[name] += 1
+                        break
+                elif self._function_count(name) < (cap or self._settings.max_instances):
                     # Only the node is full: make room by evicting the coldest idle instance.
                     victim = placement.lru_idle(i for lst in self._instances.values() for i in lst)
                     if victim is not None:
@@ -200,35 +222,97 @@ class Scheduler:
 
     async def _start(self, spec: FunctionSpec, key: str, state: InstanceState) -> Instance:
         image = await self._image_for(spec)
-        token = secrets.token_hex(6)
-        sandbox_spec = SandboxSpec(
-            function=spec.name,
-            pool_key=key,
-            token=token,
-            image=image,
-            code_dir=await self._code_dir_for(spec.code_sha256),
-            env=lambda_environment(
-                spec, region=self._settings.region, log_stream=log_stream_name(token)
-            ),
-            memory_mb=spec.config.memory_mb,
-            cpus=placement.cpus_for(
-                spec.config.memory_mb, self._settings.min_cpus, self._host_cpus
-            ),
-            network=spec.config.network,
-            mounts=self._mounts_for(spec),
-            secrets=(
-                await self._secrets_for(spec)
-                if self._secrets_for is not None and spec.secrets_version
-                else {}
-            ),
+        code_dir = await self._code_dir_for(spec.code_sha256)
+        mounts = self._mounts_for(spec)
+        values = (
+            await self._secrets_for(spec)
+            if self._secrets_for is not None and spec.secrets_version
+            else {}
         )
-        sandbox = await self._backend.create(sandbox_spec)
+
+        def sandbox_spec(token: str) -> SandboxSpec:
+            return SandboxSpec(
+                function=spec.name,
+                pool_key=key,
+                token=token,
+                image=image,
+                code_dir=code_dir,
+                env=lambda_environment(
+                    spec, region=self._settings.region, log_stream=log_stream_name(token)
+                ),
+                memory_mb=spec.config.memory_mb,
+                cpus=self._cpus(spec),
+                network=spec.config.network,
+                mounts=mounts,
+                secrets=values,
+            )
+
+        made: tuple[Sandbox, asyncio.Future[None]] | None = None
+        profile = self._profile(spec, image)
+        # Volumes are mounts, which a started container cannot gain: never generic.
+        if self.pool is not None and not mounts:
+            generic = await self.pool.take(profile)
+            if generic is not None:
+                made = await self._specialize(generic, sandbox_spec(generic.spec.token), profile)
+        if made is None:
+            sandbox = await self._backend.create(sandbox_spec(secrets.token_hex(6)))
+        else:
+            sandbox = made[0]
         instance = Instance(sandbox, self._backend, self._on_destroyed)
         instance.state = state
+        if made is not None:
+            self._from_pool[instance] = (made[1], profile)
         # No await between create and registration: a cancellation here cannot
         # lose track of a container that exists.
         self._instances[spec.name].append(instance)
         return instance
+
+    async def _initialized(self, instance: Instance) -> float | None:
+        """Wait for a new instance's init (and its rename, if it was generic); its init ms."""
+        pending = self._from_pool.get(instance)
+        try:
+            init_ms = await instance.wait_initialized(self._settings.init_timeout_s)
+            if pending is not None:
+                # Before it serves: operators and tests find a function's containers by name.
+                await pending[0]
+        finally:
+            self._cold_start_over(instance)
+        return init_ms
+
+    def _cold_start_over(self, instance: Instance) -> None:
+        """Let the pool replace the generic container the instance was made from."""
+        pending = self._from_pool.pop(instance, None)
+        if pending is not None and self.pool is not None:
+            self.pool.settle(pending[1])
+
+    async def _specialize(
+        self, generic: Sandbox, spec: SandboxSpec, profile: Profile
+    ) -> tuple[Sandbox, asyncio.Future[None]] | None:
+        """The generic sandbox made the function's, or None (removed) if that failed."""
+        try:
+            return await self._backend.specialize(generic, spec)
+        except BaseException as exc:
+            assert self.pool is not None
+            self.pool.settle(profile)
+            # Shielded: a cancelled call must still not leak the container it took.
+            await asyncio.shield(self._discard_sandbox(generic))
+            if not isinstance(exc, FaasError):
+                raise
+            metrics.PREWARM_TAKES.labels("failed").inc()
+            log.warning("could not specialize %s, starting anew: %s", generic.name, exc)
+            return None
+
+    async def _discard_sandbox(self, sandbox: Sandbox) -> None:
+        try:
+            await self._backend.destroy(sandbox)
+        except FaasError as exc:
+            log.warning("could not remove container %s: %s", sandbox.name, exc)
+
+    def _cpus(self, spec: FunctionSpec) -> float:
+        return placement.cpus_for(spec.config.memory_mb, self._settings.min_cpus, self._host_cpus)
+
+    def _profile(self, spec: FunctionSpec, image: str) -> Profile:
+        return Profile(image, spec.config.memory_mb, self._cpus(spec), spec.config.network)
 
     async def _release(self, instance: Instance) -> None:
         if instance.state is InstanceState.DEAD:
@@ -255,6 +339,7 @@ class Scheduler:
             self._cond.notify_all()
 
     def _forget(self, instance: Instance) -> None:
+        self._cold_start_over(instance)
         instances = self._instances.get(instance.function, [])
         if instance in instances:
             instances.remove(instance)
@@ -308,6 +393,12 @@ class Scheduler:
         by_name = {s.name: s for s in specs}
         for spec in specs:
             self._observe(spec)
+        if self.pool is not None:
+            try:
+                await self._keep_pool(specs)
+            except FaasError as exc:
+                # No runtime image yet, say: reaping below must still happen.
+                log.warning("could not keep the generic pool: %s", exc)
         now = time.monotonic()
         doomed: list[Instance] = []
         async with self._cond:
@@ -334,6 +425,22 @@ class Scheduler:
             return_exceptions=True,
         )
 
+    async def _keep_pool(self, specs: list[FunctionSpec]) -> None:
+        """Generic containers for the default config's profile and the commonest others."""
+        assert self.pool is not None
+        default = FunctionSpec(
+            FunctionConfig(name="", runtime="python3.11", handler=""), "", 0, 0.0, 0.0
+        )
+        eligible = [s for s in specs if not s.config.volumes and s.config.concurrency != 0]
+        profiles = [self._profile(s, await self._image_for(s)) for s in eligible]
+        self.pool.keep(
+            placement.pool_profiles(
+                self._profile(default, await self._image_for(default)),
+                profiles,
+                self._settings.prewarm_profiles,
+            )
+        )
+
     async def _keep_warm(self, spec: FunctionSpec) -> None:
         key = pool_key(spec)
         if self._current.get(spec.name, (0.0, None))[1] != key:
@@ -346,6 +453,7 @@ class Scheduler:
             grant = 0
             while grant < missing and self._can_start(spec.name, cap):
                 self._starting[spec.name] += 1
+                self._warming[spec.name] += 1
                 grant += 1
         await asyncio.gather(*(self._prewarm(spec, key) for _ in range(grant)))
 
@@ -357,11 +465,13 @@ class Scheduler:
             return
         finally:
             self._starting[spec.name] -= 1
+            self._warming[spec.name] -= 1
             async with self._cond:
                 self._cond.notify_all()
         try:
-            await instance.wait_initialized(self._settings.init_timeout_s)
+            await self._initialized(instance)
         except FaasError:
+            await self._discard(instance, "init failed")
             return
         if instance.init_failed:
             # Its init error is reported when a call starts it cold; kept warm it
@@ -389,7 +499,11 @@ class Scheduler:
         """Remove every instance; called at shutdown."""
         # Let evictions and retirements under way finish: they remove containers.
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._remove(lambda _: True, "server shutting down")
+        try:
+            await self._remove(lambda _: True, "server shutting down")
+        finally:
+            if self.pool is not None:
+                await self.pool.close()
 
 
 def _with_init(result: InvocationResult, init_ms: float) -> InvocationResult:

@@ -38,6 +38,14 @@ class Settings:
     throttle_wait_s: float = 10.0
     keep_alive_s: float = 600.0
     reap_interval_s: float = 5.0
+    # Cold starts of one function in flight at once; further calls finding no idle
+    # instance wait (within the throttle wait) for one to come free.
+    cold_starts_per_function: int = 4
+
+    # Generic containers started ahead, per profile (docs/operations.md): 0 turns the
+    # pool off. Profiles: the default config's, then the most common among functions.
+    prewarm_pool: int = 2
+    prewarm_profiles: int = 4
 
     # Sandbox shape.
     init_timeout_s: float = 10.0
@@ -124,6 +132,10 @@ class Settings:
             raise ValidationFailed("FAAS_LEASE_S must be at least 1 second", field="lease_s")
         if self.log_format not in ("json", "text"):
             raise ValidationFailed('FAAS_LOG_FORMAT must be "json" or "text"', field="log_format")
+        if self.prewarm_pool < 0:
+            raise ValidationFailed(
+                "FAAS_PREWARM_POOL must be >= 0 (0 turns it off)", field="prewarm_pool"
+            )
         if self.key_rate_per_s < 0:
             raise ValidationFailed("FAAS_KEY_RATE_PER_S must be >= 0", field="key_rate_per_s")
         for name in (
@@ -134,6 +146,8 @@ class Settings:
             "throttle_queue_length",
             "docker_threads",
             "worker_concurrency",
+            "cold_starts_per_function",
+            "prewarm_profiles",
         ):
             if getattr(self, name) < 1:
                 raise ValidationFailed(f"FAAS_{name.upper()} must be at least 1", field=name)

@@ -75,13 +75,33 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def ours(node_id: str, function: str | None = None) -> list[str]:
-    """Ids of this session's containers (of one function)."""
+def ours(node_id: str, function: str | None = None, client: Any = None) -> list[str]:
+    """Ids of this session's containers (of one function), running or not.
+
+    A function's container carries its name in the ``faas.function`` label, or, when
+    it was started generic and given the function later, in its name
+    (``faas.backend.container_name``): labels cannot change once a container exists.
+    """
     import docker
 
-    labels = [f"faas.node={node_id}"] + ([f"faas.function={function}"] if function else [])
-    found = docker.from_env().containers.list(all=True, filters={"label": labels})
-    return [c.id for c in found]
+    own = client is None
+    client = client or docker.from_env()
+    try:
+        found = client.api.containers(all=True, filters={"label": f"faas.node={node_id}"})
+    finally:
+        if own:
+            client.close()
+    return [c["Id"] for c in found if function is None or _serves(c, function)]
+
+
+def _serves(container: dict[str, Any], function: str) -> bool:
+    from faas.backend import container_name
+
+    labels = container.get("Labels") or {}
+    if labels.get("faas.function") == function:
+        return True
+    named = container_name(function, labels.get("faas.token", ""))
+    return any(n.lstrip("/") == named for n in container.get("Names") or [])
 
 
 class RedisServer:

@@ -17,7 +17,7 @@ import docker
 import httpx
 import pytest
 
-from tests.helpers import Server, free_port, handler_zip, scrape, upload, value
+from tests.helpers import Server, free_port, handler_zip, ours, scrape, upload, value
 
 ADMIN = "admin-key-for-the-story-0001"
 INVOKER = "invoke-key-for-everything-02"
@@ -271,11 +271,9 @@ def test_a_secret_reaches_the_function_as_a_file_and_is_never_shown(
     client = docker.from_env()
     try:
         node = server_env["FAAS_NODE_ID"]
-        found = client.containers.list(
-            filters={"label": [f"faas.node={node}", "faas.function=vault"]}
-        )
+        found = ours(node, "vault", client)
         assert found
-        assert value_1 not in json.dumps(client.api.inspect_container(found[0].id))
+        assert value_1 not in json.dumps(client.api.inspect_container(found[0]))
     finally:
         client.close()
     # A change reaches new containers at once

@@ -9,7 +9,7 @@ import pytest
 from faas.models import FunctionConfig, FunctionSpec
 from faas.platform import Platform
 from faas.settings import Settings
-from tests.helpers import handler_zip
+from tests.helpers import handler_zip, ours
 
 Deploy = Callable[..., "object"]
 
@@ -43,10 +43,6 @@ def containers_of(docker_client, node_id: str):  # type: ignore[no-untyped-def]
     """Ids of this session's containers of one function (other sessions' never count)."""
 
     def _containers(function: str) -> list[str]:
-        labels = [f"faas.node={node_id}", f"faas.function={function}"]
-        return [
-            c.id
-            for c in docker_client.containers.list(all=True, sparse=True, filters={"label": labels})
-        ]
+        return ours(node_id, function, docker_client)
 
     return _containers

@@ -79,7 +79,7 @@ async def test_out_of_memory_is_reported_and_the_platform_stays_healthy(platform
     assert after.outcome is Outcome.SUCCESS and json.loads(after.payload) == "fine"
 
 
-async def test_context_and_environment_are_lambdas(platform, deploy):  # type: ignore[no-untyped-def]
+async def test_context_and_environment_are_lambdas(platform, deploy, containers_of):  # type: ignore[no-untyped-def]
     source = """
 import os
 def handler(event, context):
@@ -108,8 +108,9 @@ def handler(event, context):
     assert body["arn"].endswith(":function:ctx")
     assert body["log_group"] == "/aws/lambda/ctx"
     # The log stream names the container, as Lambda's names the execution environment
-    [container] = docker.from_env().containers.list(filters={"label": "faas.function=ctx"})
-    assert body["log_stream"].endswith("]" + container.name.rsplit("-", 1)[1])
+    [cid] = containers_of("ctx")
+    name = docker.from_env().containers.get(cid).name
+    assert body["log_stream"].endswith("]" + name.rsplit("-", 1)[1])
     assert 0 < body["remaining"] <= 5000
     assert body["env"] == {
         "AWS_LAMBDA_FUNCTION_NAME": "ctx",

@@ -1,0 +1,51 @@
+"""The pure placement decisions: start or wait, and which generic profiles to keep."""
+
+from __future__ import annotations
+
+import pytest
+
+from faas.placement import pool_profiles, should_start
+
+LIMIT = 4
+
+
+@pytest.mark.parametrize(
+    ("starting", "spare", "waiting", "start"),
+    [
+        pytest.param(0, 0, 0, True, id="nothing under way: the first call starts one"),
+        pytest.param(3, 0, 10, True, id="below the limit: another start"),
+        pytest.param(4, 0, 0, False, id="at the limit: wait for one of them"),
+        pytest.param(4, 0, 45, False, id="a burst waits behind the starts in flight"),
+        pytest.param(5, 0, 0, False, id="past the limit (keep-warm grants): wait"),
+        pytest.param(1, 1, 0, False, id="a keep-warm start nobody waits on: take it"),
+        pytest.param(1, 1, 1, True, id="the keep-warm start is spoken for: start"),
+        pytest.param(2, 2, 1, False, id="two spare starts, one waiter: the second is ours"),
+        pytest.param(4, 4, 4, False, id="spare starts all claimed, but at the limit"),
+    ],
+)
+def test_a_call_finding_no_idle_instance_starts_one_or_waits(
+    starting: int, spare: int, waiting: int, start: bool
+) -> None:
+    assert should_start(starting, spare, waiting, LIMIT) is start
+
+
+def test_a_limit_of_one_serialises_cold_starts() -> None:
+    assert should_start(0, 0, 0, 1) is True
+    assert should_start(1, 0, 0, 1) is False
+
+
+@pytest.mark.parametrize(
+    ("wanted", "cap", "kept"),
+    [
+        pytest.param([], 4, ["d"], id="no functions: the default profile alone"),
+        pytest.param(["d", "d"], 4, ["d"], id="functions of the default profile: once"),
+        pytest.param(["a", "b", "b", "c", "b", "a"], 4, ["d", "b", "a", "c"], id="commonest first"),
+        pytest.param(["a", "b", "b", "c"], 2, ["d", "b"], id="capped, the default always in"),
+        pytest.param(["x", "y", "z"], 3, ["d", "x", "y"], id="ties keep the order seen"),
+        pytest.param(["a"], 0, ["d"], id="a cap below one still keeps the default"),
+    ],
+)
+def test_the_pool_keeps_the_default_profile_and_the_commonest_others(
+    wanted: list[str], cap: int, kept: list[str]
+) -> None:
+    assert pool_profiles("d", wanted, cap) == kept
