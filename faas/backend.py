@@ -51,6 +51,7 @@ LABEL_TOKEN = "faas.token"
 # faas.pool of a container started for no function (labels cannot change later).
 GENERIC_POOL = "generic"
 SOCKET_NAME = "agent.sock"
+CPU_PERIOD_US = 10_000
 SANDBOX_SOCKET_DIR = "/run/faas"
 SANDBOX_SECRETS_DIR = "/run/secrets"
 TASK_ROOT = "/var/task"
@@ -207,7 +208,11 @@ class DockerBackend:
             # Equal memory and memory+swap: no swap beyond the limit, as on Lambda.
             "mem_limit": memory,
             "memswap_limit": memory,
-            "nano_cpus": int(spec.cpus * 1e9),
+            # The CPU share as a CFS quota over a 10 ms period rather than Docker's
+            # 100 ms: a 0.25-CPU container that used its share waits at most 7.5 ms,
+            # not 75 ms, which a busy warm instance felt at every p99.
+            "cpu_period": CPU_PERIOD_US,
+            "cpu_quota": max(1000, int(spec.cpus * CPU_PERIOD_US)),
             "pids_limit": self._pids_limit,
             "ulimits": [Ulimit(name="nofile", soft=self._nofile_limit, hard=self._nofile_limit)],
             "volumes": {
