@@ -23,6 +23,7 @@ import docker.errors
 import httpx
 
 from bench import httpraw
+from faas.backend import container_name
 from faas.settings import Settings
 from tests.helpers import RedisServer, Server, free_port, handler_zip, upload
 
@@ -181,10 +182,18 @@ class Harness:
     # -- containers -----------------------------------------------------------
 
     def containers(self, function: str | None = None) -> list[Any]:
+        """This server's containers; of ``function``: by label, or by the name a generic
+        pre-started container takes when it is made the function's."""
         labels = [f"faas.node={self.node}", "faas.managed=1"]
-        if function is not None:
-            labels.append(f"faas.function={function}")
-        return list(self.docker.containers.list(filters={"label": labels}))
+        found = list(self.docker.containers.list(filters={"label": labels}))
+        if function is None:
+            return found
+        return [
+            c
+            for c in found
+            if c.labels.get("faas.function") == function
+            or c.name == container_name(function, c.labels.get("faas.token", ""))
+        ]
 
     def instance_of(self, function: str) -> Any:
         """A running container serving ``function``.
@@ -197,9 +206,8 @@ class Harness:
         found = self.containers()
         for c in found:
             token = c.labels.get("faas.token", "")
-            if (
-                c.labels.get("faas.function") == function
-                or c.name == f"faas-{function[:40]}-{token}"
+            if c.labels.get("faas.function") == function or c.name == container_name(
+                function, token
             ):
                 return c
         wanted = f"AWS_LAMBDA_FUNCTION_NAME={function}".encode()
