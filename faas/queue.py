@@ -9,6 +9,13 @@ worker died) back to the queue: in one script it acknowledges and deletes the
 old entry and appends a new one. Retries wait in a sorted set by due time and
 are promoted into the stream when due. Every move of an event is one
 MULTI/EXEC or one script, so a crash anywhere leaves it in exactly one place.
+
+Round trips are what an event costs the worker (redis-py spends tens of
+microseconds of CPU on each command), so the hot path is three scripts: enqueue
+stores and queues; take reads a batch (``XREADGROUP`` inside the script) and
+hands each event over with its record and its function's spec; settle records
+the outcome and takes the next event into the slot it frees. With the attempt
+counted in between, a busy worker sends two commands per event.
 """
 
 from __future__ import annotations
@@ -35,44 +42,61 @@ _SPECS_KEPT = 256
 # redrive or a success after a failed attempt must not show a stale one.
 _CLEARABLE = ("result", "error", "reason", "finished_at")
 
-# Take events for a consumer, in one round trip for a batch: the given stream
-# entries (ARGV[6..]: message id, request id pairs), or else up to ARGV[3] new
-# ones read here. Each is handed over with its invocation and its function's
-# spec (false if the function is gone) unless it already ended (a duplicate
-# entry) or is gone (its dead letter deleted): then the entry is dropped.
-_TAKE = """
-local entries = {}
-if #ARGV > 5 then
-  for i = 6, #ARGV, 2 do entries[#entries + 1] = {ARGV[i], ARGV[i + 1]} end
-else
-  local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
-                           'STREAMS', KEYS[1], '>')
-  if reply then
-    for _, entry in ipairs(reply[1][2]) do
-      local fields, rid = entry[2], ''
-      for i = 1, #fields, 2 do
-        if fields[i] == 'id' then rid = fields[i + 1] end
+# Hand events over to a consumer: each taken entry (message id, request id)
+# gets its lease recorded and comes back with its invocation and its function's
+# spec (false if the function is gone), unless the event already ended (a
+# duplicate entry) or is gone (its dead letter deleted): then the entry is
+# dropped. With no entries given, up to ``count`` new ones are read here.
+_TAKE_FUNCTION = """
+local function take(stream, group, consumer, count, inv_prefix, fn_prefix, entries)
+  if entries == nil then
+    entries = {}
+    -- No group (Redis lost it): nothing to take; a blocking read re-creates it.
+    local reply = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count,
+                              'STREAMS', stream, '>')
+    if type(reply) == 'table' and reply.err then return {} end
+    if reply then
+      for _, entry in ipairs(reply[1][2]) do
+        local fields, rid = entry[2], ''
+        for i = 1, #fields, 2 do
+          if fields[i] == 'id' then rid = fields[i + 1] end
+        end
+        entries[#entries + 1] = {entry[1], rid}
       end
-      entries[#entries + 1] = {entry[1], rid}
     end
   end
-end
-local taken, specs = {}, {}
-for _, entry in ipairs(entries) do
-  local key = ARGV[4] .. entry[2]
-  local state = redis.call('HGET', key, 'state')
-  if (not state) or state == 'succeeded' or state == 'failed' or state == 'dead-lettered' then
-    redis.call('XACK', KEYS[1], ARGV[1], entry[1])
-    redis.call('XDEL', KEYS[1], entry[1])
-  else
-    redis.call('HSET', key, 'lease', entry[1])
-    local fn = redis.call('HGET', key, 'function') or ''
-    if specs[fn] == nil then specs[fn] = redis.call('GET', ARGV[5] .. fn) end
-    taken[#taken + 1] = {entry[1], entry[2], redis.call('HGETALL', key), specs[fn]}
+  local taken, specs = {}, {}
+  for _, entry in ipairs(entries) do
+    local key = inv_prefix .. entry[2]
+    local state = redis.call('HGET', key, 'state')
+    if (not state) or state == 'succeeded' or state == 'failed' or state == 'dead-lettered' then
+      redis.call('XACK', stream, group, entry[1])
+      redis.call('XDEL', stream, entry[1])
+    else
+      redis.call('HSET', key, 'lease', entry[1])
+      local fn = redis.call('HGET', key, 'function') or ''
+      if specs[fn] == nil then specs[fn] = redis.call('GET', fn_prefix .. fn) end
+      taken[#taken + 1] = {entry[1], entry[2], redis.call('HGETALL', key), specs[fn]}
+    end
   end
+  return taken
 end
-return taken
 """
+
+# Take events for a consumer in one round trip: KEYS[1] the stream; ARGV group,
+# consumer, count, invocation and function key prefixes, then the entries to
+# take as message id, request id pairs (none: read new ones).
+_TAKE = (
+    _TAKE_FUNCTION
+    + """
+local entries = nil
+if #ARGV > 5 then
+  entries = {}
+  for i = 6, #ARGV, 2 do entries[#entries + 1] = {ARGV[i], ARGV[i + 1]} end
+end
+return take(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], entries)
+"""
+)
 
 # Spend an attempt: count it and mark the event running.
 _BEGIN = """
@@ -83,19 +107,23 @@ redis.call('HSETNX', KEYS[1], 'first_attempt_at', ARGV[1])
 return attempts
 """
 
-# Record how a delivery ended and move the event on: KEYS[1] the invocation,
+# Record how a delivery ended and move the event on, then take up to ARGV[7]
+# new events for consumer ARGV[6] (the slot it frees): KEYS[1] the invocation,
 # KEYS[2] the stream, KEYS[3] the dead letters (mode 'dead') or the delayed set
 # (mode 'retry'; mode 'done' expires the record), KEYS[4..] events to enqueue
-# with it. ARGV: group, message id, mode, score or TTL, request id, then counted
-# lists: the fields to set, the fields to clear, and per event to enqueue its
-# fields and its request id. A delivery whose lease was lost records only a
-# terminal outcome and leaves the lease of the copy that runs now alone.
-_SETTLE = """
+# with it. ARGV: group, message id, mode, score or TTL, request id, consumer,
+# count, invocation and function key prefixes, then counted lists: the fields
+# to set, the fields to clear, and per event to enqueue its fields and its
+# request id. A delivery whose lease was lost records only a terminal outcome
+# and leaves the lease of the copy that runs now alone.
+_SETTLE = (
+    _TAKE_FUNCTION
+    + """
 local stale = redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2]
 local mode = ARGV[3]
 local record = redis.call('EXISTS', KEYS[1]) == 1 and not (stale and mode == 'retry')
 if record then
-  local i = 6
+  local i = 10
   local n = tonumber(ARGV[i])
   redis.call('HSET', KEYS[1], unpack(ARGV, i + 1, i + n))
   i = i + n + 1
@@ -120,8 +148,13 @@ if record then
 end
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[2], ARGV[2])
-return record and 1 or 0
+local taken = {}
+if tonumber(ARGV[7]) > 0 then
+  taken = take(KEYS[2], ARGV[1], ARGV[6], ARGV[7], ARGV[8], ARGV[9], nil)
+end
+return {record and 1 or 0, taken}
 """
+)
 
 # Store events and queue them: KEYS[1] the stream, KEYS[2..] the invocations;
 # ARGV per event, its fields counted (how many, then name, value, ...) and its
@@ -385,23 +418,20 @@ class Queue:
         """
         pairs = [part for d in deliveries for part in (d.message_id, d.request_id)]
         async with redis_errors():
-            try:
-                raw: Any = await self._take(
-                    keys=[keys.EVENTS],
-                    args=[
-                        keys.EVENTS_GROUP,
-                        consumer,
-                        count,
-                        keys.INVOCATION_PREFIX,
-                        keys.function(""),
-                        *pairs,
-                    ],
-                )
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                await self._ensure_group()
-                return []
+            raw: Any = await self._take(
+                keys=[keys.EVENTS],
+                args=[
+                    keys.EVENTS_GROUP,
+                    consumer,
+                    count,
+                    keys.INVOCATION_PREFIX,
+                    keys.function(""),
+                    *pairs,
+                ],
+            )
+        return self._taken(raw)
+
+    def _taken(self, raw: Any) -> list[Taken]:
         return [
             Taken(
                 Delivery(_text(message_id), _text(request_id)),
@@ -466,6 +496,24 @@ class Queue:
         and another copy runs) records only a terminal outcome and never schedules
         a retry, so the event is never queued twice. Returns whether it recorded.
         """
+        recorded, _ = await self.settle_and_take(
+            delivery, outcome, retry_in_s=retry_in_s, then=then, consumer="", count=0
+        )
+        return recorded
+
+    async def settle_and_take(
+        self,
+        delivery: Delivery,
+        outcome: Invocation,
+        *,
+        consumer: str,
+        count: int,
+        retry_in_s: float | None = None,
+        then: Iterable[Invocation] = (),
+    ) -> tuple[bool, list[Taken]]:
+        """:meth:`settle`, then :meth:`take` up to ``count`` new events for
+        ``consumer``, in the same round trip: a busy worker refills the slot it
+        frees without another call."""
         now = time.time()
         target = keys.DELAYED
         if outcome.state is State.DEAD_LETTERED:
@@ -484,17 +532,22 @@ class Queue:
             mode,
             score,
             outcome.request_id,
+            consumer,
+            count,
+            keys.INVOCATION_PREFIX,
+            keys.function(""),
             *_counted(fields),
             len(cleared),
             *cleared,
         ]
         then_keys, then_args = _events(then)
         async with redis_errors():
-            recorded = await self._settle(
+            reply: Any = await self._settle(
                 keys=[keys.invocation(outcome.request_id), keys.EVENTS, target, *then_keys],
                 args=args + then_args,
             )
-        return bool(recorded)
+        recorded, taken = reply
+        return bool(recorded), self._taken(taken)
 
     async def hand_back(self, delivery: Delivery, *, refund_attempt: bool) -> None:
         """Return a delivery to the queue now (shutdown); ``refund_attempt`` un-spends it."""

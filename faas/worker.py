@@ -69,6 +69,9 @@ class Worker:
         # handed back. Only these are renewed, so that an entry settled while a
         # renewal was under way is not taken for a lost lease.
         self._leased: set[Delivery] = set()
+        # The last look found fewer new entries than it asked for: wait on a
+        # blocking read rather than look again with a script.
+        self._drained = False
         self._slot_free = asyncio.Event()
         self._stopping = False
         self._reader: asyncio.Task[None] | None = None
@@ -120,25 +123,31 @@ class Worker:
                 log.warning("cannot read the queue: %s", exc.message)
                 await asyncio.sleep(1)
                 continue
-            for event in taken:
-                if self._stopping:
-                    await self._give_back(event.delivery, refund=False)
-                    continue
-                task = asyncio.create_task(self._handle(event))
-                self._leased.add(event.delivery)
-                self._running[event.delivery] = task
-                task.add_done_callback(functools.partial(self._done, event.delivery))
+            await self._start_all(taken)
 
     async def _take(self, free: int) -> list[Taken]:
         # Busy: one round trip reads and takes a batch. Idle: wait on a blocking
         # read (a script cannot block), then take what it brought.
-        taken = await self._queue.take(self.consumer, free)
-        if taken:
-            return taken
+        if not self._drained:
+            taken = await self._queue.take(self.consumer, free)
+            self._drained = len(taken) < free
+            if taken:
+                return taken
         deliveries = await self._queue.read(self.consumer, free, READ_BLOCK_MS)
         if not deliveries:
             return []
+        self._drained = len(deliveries) < free
         return await self._queue.take(self.consumer, free, deliveries)
+
+    async def _start_all(self, taken: list[Taken]) -> None:
+        for event in taken:
+            if self._stopping:
+                await self._give_back(event.delivery, refund=False)
+                continue
+            task = asyncio.create_task(self._handle(event))
+            self._leased.add(event.delivery)
+            self._running[event.delivery] = task
+            task.add_done_callback(functools.partial(self._done, event.delivery))
 
     def _done(self, delivery: Delivery, _task: asyncio.Task[None]) -> None:
         self._running.pop(delivery, None)
@@ -211,8 +220,22 @@ class Worker:
         retry_in_s: float | None = None,
         then: list[Invocation] | None = None,
     ) -> None:
+        """Settle a delivery and, unless stopping, take the next event into its slot."""
         self._leased.discard(delivery)
-        await self._queue.settle(delivery, outcome, retry_in_s=retry_in_s, then=then or ())
+        more = 0 if self._stopping else 1
+        _, taken = await self._queue.settle_and_take(
+            delivery,
+            outcome,
+            consumer=self.consumer,
+            count=more,
+            retry_in_s=retry_in_s,
+            then=then or (),
+        )
+        if more:
+            self._drained = not taken
+        # This task ends right after: its successor takes its slot (for a moment
+        # both count, and the read loop waits).
+        await self._start_all(taken)
 
     async def _after_run(
         self,
