@@ -76,7 +76,11 @@ local function take(stream, group, consumer, count, inv_prefix, fn_prefix, entri
       redis.call('HSET', key, 'lease', entry[1])
       local fn = redis.call('HGET', key, 'function') or ''
       if specs[fn] == nil then specs[fn] = redis.call('GET', fn_prefix .. fn) end
-      taken[#taken + 1] = {entry[1], entry[2], redis.call('HGETALL', key), specs[fn]}
+      -- The record as one string of length-prefixed parts: a client parses one
+      -- reply instead of one per field and value.
+      local parts = redis.call('HGETALL', key)
+      for i = 1, #parts do parts[i] = #parts[i] .. ':' .. parts[i] end
+      taken[#taken + 1] = {entry[1], entry[2], table.concat(parts), specs[fn]}
     end
   end
   return taken
@@ -435,7 +439,7 @@ class Queue:
         return [
             Taken(
                 Delivery(_text(message_id), _text(request_id)),
-                Invocation.from_fields(dict(zip(fields[::2], fields[1::2], strict=True))),
+                Invocation.from_fields(_unpacked(fields)),
                 self._spec(spec),
             )
             for message_id, request_id, fields, spec in raw
@@ -667,6 +671,18 @@ def _counted(fields: dict[str, str | bytes]) -> list[str | bytes | int]:
     for name, value in fields.items():
         flat += [name, value]
     return flat
+
+
+def _unpacked(raw: bytes) -> dict[bytes, bytes]:
+    """A hash packed by a script as ``<length>:<bytes>`` parts: name, value, ..."""
+    parts = []
+    at = 0
+    while at < len(raw):
+        colon = raw.index(b":", at)
+        end = colon + 1 + int(raw[at:colon])
+        parts.append(raw[colon + 1 : end])
+        at = end
+    return dict(zip(parts[::2], parts[1::2], strict=True))
 
 
 def _text(value: bytes | str) -> str:
