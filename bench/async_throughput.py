@@ -51,7 +51,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from faas import keys
-from tests.helpers import RedisServer, Server, free_port, handler_zip, upload
+from tests.helpers import RedisServer, Server, WorkerProcess, free_port, handler_zip, upload
 
 TARGET_EVENTS_PER_S = 1000.0
 NOOP = "def handler(event, context):\n    return None\n"
@@ -156,11 +156,14 @@ def wait_all_done(client: redis.Redis) -> None:
         time.sleep(0.002)
 
 
-def cpu_s(pid: int) -> float:
-    """CPU time (user + system) a process used so far: a cost that load on the machine
-    does not inflate the way it does wall-clock rates."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_s(pids: list[int]) -> float:
+    """CPU time (user + system) the processes used so far: a cost that load on the
+    machine does not inflate the way it does wall-clock rates."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def redis_cpu_s(client: redis.Redis) -> float:
@@ -230,7 +233,7 @@ def p99(values: list[float]) -> float:
 
 
 async def measure(
-    port: int, server_pid: int, redis_url: str, events: int, concurrency: int
+    port: int, pids: list[int], redis_url: str, events: int, concurrency: int
 ) -> dict[str, Any]:
     client = redis.Redis.from_url(redis_url)
     conns = [Connection(port) for _ in range(concurrency)]
@@ -244,20 +247,20 @@ async def measure(
         enqueue = await latencies(conns[0], 500, EVENT, 202)
         wait_all_done(client)
 
-        started, cpu = time.perf_counter(), cpu_s(server_pid)
+        started, cpu = time.perf_counter(), cpu_s(pids)
         await blast(conns, events, SYNC, 200, lambda _body: None)
         sync_rate = events / (time.perf_counter() - started)
-        sync_cpu = cpu_s(server_pid) - cpu
+        sync_cpu = cpu_s(pids) - cpu
 
         ids: list[str] = []
-        started, cpu, store_cpu = time.perf_counter(), cpu_s(server_pid), redis_cpu_s(client)
+        started, cpu, store_cpu = time.perf_counter(), cpu_s(pids), redis_cpu_s(client)
         await blast(
             conns, events, EVENT, 202, lambda body: ids.append(json.loads(body)["requestId"])
         )
         enqueued_s = time.perf_counter() - started
         wait_all_done(client)
         elapsed = time.perf_counter() - started
-        async_cpu = cpu_s(server_pid) - cpu
+        async_cpu = cpu_s(pids) - cpu
         store_cpu = redis_cpu_s(client) - store_cpu
         states = count_states(client, ids)
 
@@ -289,8 +292,9 @@ async def measure(
         "redis_commands_sent": {
             name: round(n / sample, 2) for name, n in monitor.by_name.most_common()
         },
-        # CPU of the faas serve process per sync invoke and per async event (its
-        # enqueue and its run), and of Redis per async event.
+        # CPU of the faas processes (the server, and the workers if any) per sync
+        # invoke and per async event (its enqueue and its run), and of Redis per
+        # async event.
         "server_cpu_ms_per_sync_invoke": sync_cpu * 1000 / events,
         "server_cpu_ms_per_async_event": async_cpu * 1000 / events,
         "redis_cpu_ms_per_async_event": store_cpu * 1000 / events,
@@ -308,7 +312,7 @@ def run_loop(main: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
     return uvloop.run(main)
 
 
-def run(events: int, concurrency: int) -> dict[str, Any]:
+def run(events: int, concurrency: int, workers: int) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="faas-bench-", dir="/tmp"))
     node = f"bench-{uuid.uuid4().hex[:8]}"
     redis_server = RedisServer(workdir, aof=True)
@@ -321,15 +325,23 @@ def run(events: int, concurrency: int) -> dict[str, Any]:
         "FAAS_NODE_ID": node,
         "FAAS_WORKER_CONCURRENCY": str(concurrency),
     }
-    server = Server(env, workdir / "server.log")
+    # With separate workers the server only takes events (the scale-out deployment).
+    server = Server({**env, "FAAS_WORKER": "0" if workers else "1"}, workdir / "server.log")
+    spawned = [WorkerProcess(env, workdir / f"worker-{i}.log") for i in range(workers)]
     try:
         server.start()
+        for worker in spawned:
+            worker.start()
         with httpx.Client(base_url=server.url, timeout=60) as api:
             made = upload(api, "noop", handler_zip(NOOP), concurrency=str(concurrency))
             assert made.status_code == 201, made.text
-        assert server.proc is not None
-        return run_loop(measure(port, server.proc.pid, redis_server.url, events, concurrency))
+        pids = [p.proc.pid for p in (server, *spawned) if p.proc is not None]
+        result = run_loop(measure(port, pids, redis_server.url, events, concurrency))
+        return {**result, "workers": workers}
     finally:
+        for worker in spawned:
+            if worker.proc is not None:
+                worker.stop()
         server.stop()
         for c in docker.from_env().containers.list(
             all=True, filters={"label": f"faas.node={node}"}
@@ -341,7 +353,8 @@ def run(events: int, concurrency: int) -> dict[str, Any]:
 
 def report(r: dict[str, Any]) -> bool:
     """Print the figures and the target's PASS/FAIL line; whether it passed."""
-    print(f"async invocations, {r['events']} events, concurrency {r['concurrency']}")
+    where = f"{r['workers']} faas worker processes" if r["workers"] else "the server's worker"
+    print(f"async invocations, {r['events']} events, concurrency {r['concurrency']}, {where}")
     print(
         f"  baseline GET /healthz p50/p99    {r['healthz_p50_ms']:8.2f} /"
         f" {r['healthz_p99_ms']:.2f} ms"
@@ -362,7 +375,7 @@ def report(r: dict[str, Any]) -> bool:
         f"   {r['redis_commands_run_per_event']:.2f} run (scripts' too)"
     )
     print(
-        f"  faas serve CPU per sync invoke   {r['server_cpu_ms_per_sync_invoke']:8.3f} ms"
+        f"  faas CPU per sync invoke         {r['server_cpu_ms_per_sync_invoke']:8.3f} ms"
         f"   per async event {r['server_cpu_ms_per_async_event']:.3f} ms"
         f"   (Redis {r['redis_cpu_ms_per_async_event']:.3f} ms)"
     )
@@ -380,9 +393,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run async events in this many separate `faas worker` processes instead of "
+        "in the server (default 0: the server's own worker)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures to this file as JSON")
     args = parser.parse_args()
-    r = run(args.events, args.concurrency)
+    r = run(args.events, args.concurrency, args.workers)
     report(r)
     if args.json is not None:
         args.json.write_text(json.dumps(r, indent=2) + "\n")
