@@ -20,11 +20,12 @@ counted in between, a busy worker sends two commands per event.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -34,6 +35,9 @@ from faas.errors import InvocationNotFound
 from faas.invocations import TERMINAL, Invocation, State
 from faas.models import FunctionSpec
 from faas.store import check_no_eviction, redis_errors
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 
 # Parsed specs kept by their stored JSON; forgotten all at once past this many.
 _SPECS_KEPT = 256
@@ -102,61 +106,79 @@ return take(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], entries)
 """
 )
 
-# Spend an attempt: count it and mark the event running.
+# Spend attempts: count each and mark the event running. KEYS the invocations;
+# ARGV per invocation, the attempt's time and the code's hash. Their counts.
 _BEGIN = """
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'state', 'running', 'last_attempt_at', ARGV[1],
-           'code_sha256', ARGV[2])
-redis.call('HSETNX', KEYS[1], 'first_attempt_at', ARGV[1])
+local attempts = {}
+for k = 1, #KEYS do
+  local now, sha = ARGV[2 * k - 1], ARGV[2 * k]
+  attempts[k] = redis.call('HINCRBY', KEYS[k], 'attempts', 1)
+  redis.call('HSET', KEYS[k], 'state', 'running', 'last_attempt_at', now, 'code_sha256', sha)
+  redis.call('HSETNX', KEYS[k], 'first_attempt_at', now)
+end
 return attempts
 """
 
-# Record how a delivery ended and move the event on, then take up to ARGV[7]
-# new events for consumer ARGV[6] (the slot it frees): KEYS[1] the invocation,
-# KEYS[2] the stream, KEYS[3] the dead letters (mode 'dead') or the delayed set
-# (mode 'retry'; mode 'done' expires the record), KEYS[4..] events to enqueue
-# with it. ARGV: group, message id, mode, score or TTL, request id, consumer,
-# count, invocation and function key prefixes, then counted lists: the fields
-# to set, the fields to clear, and per event to enqueue its fields and its
-# request id. A delivery whose lease was lost records only a terminal outcome
-# and leaves the lease of the copy that runs now alone.
+# Record how deliveries ended, move their events on, and take new events into
+# the slots they free. KEYS[1] the stream, then per delivery its invocation, the
+# dead letters (mode 'dead') or the delayed set (mode 'retry'; mode 'done'
+# expires the record), and the events to enqueue with it. ARGV group, the
+# invocation and function key prefixes, then per delivery: message id, mode,
+# score or TTL, request id, consumer, how many to take, then counted lists:
+# the fields to set, the fields to clear, and the events to enqueue (each its
+# counted fields and its request id). Per delivery: whether it recorded, and
+# what it took. A delivery whose lease was lost records only a terminal
+# outcome and leaves the lease of the copy that runs now alone.
 _SETTLE = (
     _TAKE_FUNCTION
     + """
-local stale = redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2]
-local mode = ARGV[3]
-local record = redis.call('EXISTS', KEYS[1]) == 1 and not (stale and mode == 'retry')
-if record then
-  local i = 10
-  local n = tonumber(ARGV[i])
-  redis.call('HSET', KEYS[1], unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-  n = tonumber(ARGV[i])
-  if n > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, i + 1, i + n)) end
-  i = i + n + 1
-  if not stale then redis.call('HDEL', KEYS[1], 'lease') end
-  if mode == 'dead' then
-    redis.call('PERSIST', KEYS[1])
-    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
-  elseif mode == 'done' then
-    redis.call('EXPIRE', KEYS[1], ARGV[4])
-  else
-    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+local stream, group, inv_prefix, fn_prefix = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local a, k, out = 4, 2, {}
+while a <= #ARGV do
+  local mid, mode, score, rid = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local consumer, count = ARGV[a + 4], tonumber(ARGV[a + 5])
+  local key, target = KEYS[k], KEYS[k + 1]
+  k = k + 2
+  a = a + 6
+  local fields, nfields = a + 1, tonumber(ARGV[a])
+  a = a + nfields + 1
+  local cleared, ncleared = a + 1, tonumber(ARGV[a])
+  a = a + ncleared + 1
+  local nthen = tonumber(ARGV[a])
+  a = a + 1
+  local stale = redis.call('HGET', key, 'lease') ~= mid
+  local record = redis.call('EXISTS', key) == 1 and not (stale and mode == 'retry')
+  if record then
+    redis.call('HSET', key, unpack(ARGV, fields, fields + nfields - 1))
+    if ncleared > 0 then redis.call('HDEL', key, unpack(ARGV, cleared, cleared + ncleared - 1)) end
+    if not stale then redis.call('HDEL', key, 'lease') end
+    if mode == 'dead' then
+      redis.call('PERSIST', key)
+      redis.call('ZADD', target, score, rid)
+    elseif mode == 'done' then
+      redis.call('EXPIRE', key, score)
+    else
+      redis.call('ZADD', target, score, rid)
+    end
   end
-  for k = 4, #KEYS do
-    n = tonumber(ARGV[i])
-    redis.call('HSET', KEYS[k], unpack(ARGV, i + 1, i + n))
-    redis.call('XADD', KEYS[2], '*', 'id', ARGV[i + n + 1])
-    i = i + n + 2
+  for _ = 1, nthen do
+    local n = tonumber(ARGV[a])
+    if record then
+      redis.call('HSET', KEYS[k], unpack(ARGV, a + 1, a + n))
+      redis.call('XADD', stream, '*', 'id', ARGV[a + n + 1])
+    end
+    a = a + n + 2
+    k = k + 1
   end
+  redis.call('XACK', stream, group, mid)
+  redis.call('XDEL', stream, mid)
+  local taken = {}
+  if count > 0 then
+    taken = take(stream, group, consumer, count, inv_prefix, fn_prefix, nil)
+  end
+  out[#out + 1] = {record and 1 or 0, taken}
 end
-redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[2], ARGV[2])
-local taken = {}
-if tonumber(ARGV[7]) > 0 then
-  taken = take(KEYS[2], ARGV[1], ARGV[6], ARGV[7], ARGV[8], ARGV[9], nil)
-end
-return {record and 1 or 0, taken}
+return out
 """
 )
 
@@ -282,6 +304,56 @@ class Taken:
     spec: FunctionSpec | None
 
 
+class Coalescer(Generic[ItemT, ResultT]):
+    """Calls made in one turn of the event loop, sent to Redis together.
+
+    Each caller waits for its own result, as if it had called alone; the calls
+    gathered while the loop runs its ready callbacks go in one batch (at most
+    ``limit``), so that a busy process sends one command where it would send
+    many, and an idle one sends each call at once. ``send`` gets the items in
+    order and returns one result per item; an error fails the whole batch.
+    """
+
+    def __init__(
+        self, send: Callable[[list[ItemT]], Awaitable[list[ResultT]]], *, limit: int = 256
+    ) -> None:
+        self._send = send
+        self._limit = limit
+        self._pending: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, item: ItemT) -> ResultT:
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        future: asyncio.Future[ResultT] = loop.create_future()
+        self._pending.append((item, future))
+        return await future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for at in range(0, len(pending), self._limit):
+            task = asyncio.create_task(self._send_batch(pending[at : at + self._limit]))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send_batch(self, batch: list[tuple[ItemT, asyncio.Future[ResultT]]]) -> None:
+        try:
+            results = await self._send([item for item, _ in batch])
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:
+            for _, future in batch:
+                future.cancel()
+            raise
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+
 class Queue:
     """Async events from enqueue to a terminal state."""
 
@@ -290,6 +362,10 @@ class Queue:
         self.lease_s = lease_s
         self._result_ttl_s = result_ttl_s
         self._specs: dict[bytes, FunctionSpec] = {}
+        # The hot path's calls made in one turn of the event loop go to Redis as one.
+        self._enqueue_batch = Coalescer(self._enqueue_many)
+        self._begin_batch = Coalescer(self._begin_many)
+        self._settle_batch = Coalescer(self._settle_many)
         self._enqueue = client.register_script(_ENQUEUE)
         self._take = client.register_script(_TAKE)
         self._begin = client.register_script(_BEGIN)
@@ -340,9 +416,17 @@ class Queue:
 
     async def enqueue(self, *invocations: Invocation) -> None:
         """Store the events and queue them, all or none; returns once Redis has them."""
-        event_keys, args = _events(invocations)
+        await self._enqueue_batch(_events(invocations))
+
+    async def _enqueue_many(
+        self, items: list[tuple[list[str], list[str | bytes | int]]]
+    ) -> list[None]:
         async with redis_errors():
-            await self._enqueue(keys=[keys.EVENTS, *event_keys], args=args)
+            await self._enqueue(
+                keys=[keys.EVENTS, *(key for event_keys, _ in items for key in event_keys)],
+                args=[arg for _, args in items for arg in args],
+            )
+        return [None] * len(items)
 
     async def enqueue_tick(
         self,
@@ -459,18 +543,25 @@ class Queue:
     async def begin_attempt(self, invocation: Invocation, code_sha256: str) -> Invocation:
         """Spend an attempt, before the run: a crash during it has then spent it too."""
         now = time.time()
-        async with redis_errors():
-            attempts = await self._begin(
-                keys=[keys.invocation(invocation.request_id)], args=[repr(now), code_sha256]
-            )
+        attempts = await self._begin_batch(
+            (keys.invocation(invocation.request_id), repr(now), code_sha256)
+        )
         return dataclasses.replace(
             invocation,
-            attempts=int(attempts),
+            attempts=attempts,
             state=State.RUNNING,
             last_attempt_at=now,
             first_attempt_at=invocation.first_attempt_at or now,
             code_sha256=code_sha256,
         )
+
+    async def _begin_many(self, items: list[tuple[str, str, str]]) -> list[int]:
+        async with redis_errors():
+            reply: Any = await self._begin(
+                keys=[key for key, _, _ in items],
+                args=[part for _, now, sha in items for part in (now, sha)],
+            )
+        return [int(attempts) for attempts in reply]
 
     async def renew(self, consumer: str, deliveries: Iterable[Delivery]) -> set[Delivery]:
         """Renew leases; return the deliveries whose lease was lost (given back meanwhile)."""
@@ -530,28 +621,38 @@ class Queue:
         fields = outcome.to_fields()
         fields.pop("payload", None)  # unchanged, and up to 1 MB: not rewritten
         cleared = [name for name in _CLEARABLE if getattr(outcome, name) is None]
+        then = list(then)
+        then_keys, then_args = _events(then)
         args: list[str | bytes | int] = [
-            keys.EVENTS_GROUP,
             delivery.message_id,
             mode,
             score,
             outcome.request_id,
             consumer,
             count,
-            keys.INVOCATION_PREFIX,
-            keys.function(""),
             *_counted(fields),
             len(cleared),
             *cleared,
+            len(then),
+            *then_args,
         ]
-        then_keys, then_args = _events(then)
+        item_keys = [keys.invocation(outcome.request_id), target, *then_keys]
+        return await self._settle_batch((item_keys, args))
+
+    async def _settle_many(
+        self, items: list[tuple[list[str], list[str | bytes | int]]]
+    ) -> list[tuple[bool, list[Taken]]]:
         async with redis_errors():
             reply: Any = await self._settle(
-                keys=[keys.invocation(outcome.request_id), keys.EVENTS, target, *then_keys],
-                args=args + then_args,
+                keys=[keys.EVENTS, *(key for item_keys, _ in items for key in item_keys)],
+                args=[
+                    keys.EVENTS_GROUP,
+                    keys.INVOCATION_PREFIX,
+                    keys.function(""),
+                    *(arg for _, args in items for arg in args),
+                ],
             )
-        recorded, taken = reply
-        return bool(recorded), self._taken(taken)
+        return [(bool(recorded), self._taken(taken)) for recorded, taken in reply]
 
     async def hand_back(self, delivery: Delivery, *, refund_attempt: bool) -> None:
         """Return a delivery to the queue now (shutdown); ``refund_attempt`` un-spends it."""
