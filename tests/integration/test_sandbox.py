@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import docker
 
+from faas.backend import CPU_PERIOD_US
 from faas.models import Outcome
+from faas.placement import cpus_for
 from faas.platform import Platform
 from tests.helpers import make_zip
 
@@ -155,7 +158,9 @@ def handler(event, context):
     assert body["interfaces"] == ["lo"]
 
 
-async def test_memory_and_hardening_reach_docker(platform, deploy, docker_client, containers_of):  # type: ignore[no-untyped-def]
+async def test_memory_and_hardening_reach_docker(  # type: ignore[no-untyped-def]
+    platform, deploy, docker_client, containers_of, settings
+):
     await deploy("limits", "def handler(e, c):\n    return 1\n", memory_mb=512)
     await invoke(platform, "limits")
     [cid] = containers_of("limits")
@@ -166,7 +171,10 @@ async def test_memory_and_hardening_reach_docker(platform, deploy, docker_client
     assert host["CapDrop"] == ["ALL"]
     assert "no-new-privileges" in host["SecurityOpt"]
     assert host["PidsLimit"] > 0
-    assert host["NanoCpus"] > 0
+    # CPU in proportion to memory, as a quota over a short period (waits of ms, not 75 ms)
+    share = cpus_for(512, settings.min_cpus, os.cpu_count() or 1)
+    assert host["CpuPeriod"] == CPU_PERIOD_US
+    assert host["CpuQuota"] == int(share * CPU_PERIOD_US)
 
 
 async def test_a_custom_bootstrap_speaking_the_runtime_api_runs_unchanged(platform, deploy):  # type: ignore[no-untyped-def]
