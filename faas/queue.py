@@ -196,6 +196,20 @@ end
 return #KEYS - 1
 """
 
+# Return a delivery to the queue (shutdown): KEYS[1] its invocation, KEYS[2] the
+# stream; ARGV group, message id, request id, whether to refund the attempt.
+# Only while the lease is still this delivery's (not settled, not swept).
+_HAND_BACK = """
+redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[2], ARGV[2])
+if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then return 0 end
+if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) end
+redis.call('HSET', KEYS[1], 'state', 'queued')
+redis.call('HDEL', KEYS[1], 'lease')
+redis.call('XADD', KEYS[2], '*', 'id', ARGV[3])
+return 1
+"""
+
 # Enqueue a schedule's tick once across all processes: only if the rule's last
 # handled tick is still what the caller read (so its count of skipped ticks is
 # right) and the tick's guard key is new; records the tick and the counts.
@@ -370,6 +384,7 @@ class Queue:
         self._take = client.register_script(_TAKE)
         self._begin = client.register_script(_BEGIN)
         self._settle = client.register_script(_SETTLE)
+        self._hand_back = client.register_script(_HAND_BACK)
         self._sweep = client.register_script(_SWEEP)
         self._promote = client.register_script(_PROMOTE)
         self._redrive = client.register_script(_REDRIVE)
@@ -654,18 +669,24 @@ class Queue:
             )
         return [(bool(recorded), self._taken(taken)) for recorded, taken in reply]
 
-    async def hand_back(self, delivery: Delivery, *, refund_attempt: bool) -> None:
-        """Return a delivery to the queue now (shutdown); ``refund_attempt`` un-spends it."""
-        key = keys.invocation(delivery.request_id)
-        async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
-            if refund_attempt:
-                pipe.hincrby(key, "attempts", -1)
-            pipe.hset(key, "state", State.QUEUED)
-            pipe.hdel(key, "lease")
-            pipe.xack(keys.EVENTS, keys.EVENTS_GROUP, delivery.message_id)
-            pipe.xdel(keys.EVENTS, delivery.message_id)
-            pipe.xadd(keys.EVENTS, {"id": delivery.request_id})
-            await pipe.execute()
+    async def hand_back(self, delivery: Delivery, *, refund_attempt: bool) -> bool:
+        """Return a delivery to the queue now (shutdown); ``refund_attempt`` un-spends it.
+
+        Only while its lease is still this delivery's: one already settled (a
+        settle that landed as its caller was cancelled) or given back by the
+        sweeper is not queued a second time. Returns whether it was handed back.
+        """
+        async with redis_errors():
+            done = await self._hand_back(
+                keys=[keys.invocation(delivery.request_id), keys.EVENTS],
+                args=[
+                    keys.EVENTS_GROUP,
+                    delivery.message_id,
+                    delivery.request_id,
+                    int(refund_attempt),
+                ],
+            )
+        return bool(done)
 
     # -- upkeep ----------------------------------------------------------------
 
