@@ -42,6 +42,12 @@ ResultT = TypeVar("ResultT")
 # Parsed specs kept by their stored JSON; forgotten all at once past this many.
 _SPECS_KEPT = 256
 
+# Fields a settle writes. The rest are either fixed at enqueue (the payload, up
+# to 1 MB, is never rewritten) or written by the attempt's own script.
+_SETTLED = frozenset(
+    ("state", "attempts", "free_retries", "finished_at", "result", "error", "reason")
+)
+
 # Fields an outcome may clear: a retry after an error forgets no error, but a
 # redrive or a success after a failed attempt must not show a stale one.
 _CLEARABLE = ("result", "error", "reason", "finished_at")
@@ -633,8 +639,7 @@ class Queue:
             mode, score = "done", str(self._result_ttl_s)
         else:
             mode, score = "retry", repr((now + (retry_in_s or 0.0)) * 1000)
-        fields = outcome.to_fields()
-        fields.pop("payload", None)  # unchanged, and up to 1 MB: not rewritten
+        fields = {k: v for k, v in outcome.to_fields().items() if k in _SETTLED}
         cleared = [name for name in _CLEARABLE if getattr(outcome, name) is None]
         then = list(then)
         then_keys, then_args = _events(then)
