@@ -329,9 +329,10 @@ class Coalescer(Generic[ItemT, ResultT]):
 
     Each caller waits for its own result, as if it had called alone; the calls
     gathered while the loop runs its ready callbacks go in one batch (at most
-    ``limit``), so that a busy process sends one command where it would send
-    many, and an idle one sends each call at once. ``send`` gets the items in
-    order and returns one result per item; an error fails the whole batch.
+    ``limit``) on the next turn, so that a busy process sends one command where
+    it would send many, and an idle one still sends each call without waiting
+    for others. ``send`` gets the items in order and returns one result per
+    item; an error fails the whole batch.
     """
 
     def __init__(
