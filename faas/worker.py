@@ -4,8 +4,9 @@ A worker runs up to ``FAAS_WORKER_CONCURRENCY`` events at once, each through
 the same scheduler (and so the same per-function and node caps) as a sync
 call. Settling an event takes the next one into its slot in the same round
 trip, so a busy worker reads no more than it settles. It renews the leases of
-what it runs, promotes due retries and sweeps lapsed leases back to the queue. What to do after a run is decided by the pure
-functions of ``faas.retry``; this module only carries it out.
+what it runs, promotes due retries and sweeps lapsed leases back to the queue.
+What to do after a run is decided by the pure functions of ``faas.retry``;
+this module only carries it out.
 
 Stopping (SIGTERM) stops taking events, lets running ones finish within the
 drain budget, and hands the rest back to the queue.
