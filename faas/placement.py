@@ -70,19 +70,32 @@ def cpus_for(memory_mb: int, floor: float, host_cpus: int) -> float:
     return round(min(max(memory_mb * CPU_PER_MB, floor), float(host_cpus)), 3)
 
 
-def should_start(starting: int, spare: int, waiting: int, limit: int) -> bool:
+def should_start(
+    starting: int,
+    spare: int,
+    waiting: int,
+    limit: int,
+    serving: int = 0,
+    waited_s: float = 0.0,
+    patience_s: float = 0.0,
+) -> bool:
     """Whether a call that found no idle instance starts one, or waits for one.
 
     ``starting``: the function's starts in flight; ``spare``: those of them no
     call has claimed (keep-warm starts), which come free when ready; ``waiting``:
-    calls already waiting; ``limit``: the most starts in flight per function.
+    calls already waiting; ``limit``: the most starts in flight per function;
+    ``serving``: its instances (all busy), ``waited_s``: how long this call has
+    waited, ``patience_s``: how long a call waits for a busy one before starting.
 
     A burst of first calls must not start a container each: tens of starts at
     once on a small host take seconds each, while a started instance serves the
-    waiting calls one after another in milliseconds.
+    waiting calls one after another in milliseconds. For the same reason a call
+    that can be served by a busy instance soon waits a little first.
     """
     if spare > waiting:
         return False  # a start under way will come free for this call
+    if serving and waited_s < patience_s:
+        return False  # one of the busy ones will likely come free first
     return starting < limit
 
 

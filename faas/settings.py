@@ -41,6 +41,10 @@ class Settings:
     # Cold starts of one function in flight at once; further calls finding no idle
     # instance wait (within the throttle wait) for one to come free.
     cold_starts_per_function: int = 4
+    # A call finding every instance busy waits this long for one to come free before
+    # it starts another (0: at once, as Lambda). Short calls then share a few warm
+    # instances instead of starting one per concurrent client.
+    scale_up_wait_s: float = 0.05
 
     # Generic containers started ahead, per profile (docs/operations.md): 0 turns the
     # pool off. Profiles: the default config's, then the most common among functions.
@@ -135,6 +139,10 @@ class Settings:
         if self.prewarm_pool < 0:
             raise ValidationFailed(
                 "FAAS_PREWARM_POOL must be >= 0 (0 turns it off)", field="prewarm_pool"
+            )
+        if not 0 <= self.scale_up_wait_s <= 60:
+            raise ValidationFailed(
+                "FAAS_SCALE_UP_WAIT_S must be between 0 and 60", field="scale_up_wait_s"
             )
         if self.key_rate_per_s < 0:
             raise ValidationFailed("FAAS_KEY_RATE_PER_S must be >= 0", field="key_rate_per_s")

@@ -250,7 +250,9 @@ async def test_fifty_concurrent_first_calls_share_a_few_new_containers(  # type:
     # (cold_starts_per_function, 4 by default, are in flight at most)
     made = len(containers_of("burst"))
     assert 1 <= made < 25
-    assert sum(r.cold_start for r in results) == made
+    # and a call is cold only if it waited for a start: one whose call took an
+    # instance that came free first joins the pool and serves warm later
+    assert 1 <= sum(r.cold_start for r in results) <= made
 
 
 async def test_pool_containers_go_at_shutdown_and_are_reaped_after_a_crash(  # type: ignore[no-untyped-def]

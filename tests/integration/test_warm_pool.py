@@ -211,3 +211,48 @@ async def test_a_function_whose_init_fails_is_not_kept_warm(platform, deploy):  
     result = await platform.invoke("badinit", b"{}")
     assert result.error is not None
     assert result.error["errorType"] == "Runtime.ImportModuleError"
+
+
+async def test_a_call_that_started_a_container_takes_one_that_frees_first(  # type: ignore[no-untyped-def]
+    platform, deploy, containers_of
+):
+    # Given a function slow to start (2 s of import) with one warm instance
+    await deploy("racer", "import time\ntime.sleep(2)\n" + COUNTER, timeout_s=10)
+    await call(platform, "racer")
+    # busy for half a second
+    busy = asyncio.create_task(call(platform, "racer", {"sleep": 0.5}))
+    await asyncio.sleep(0.1)
+    # When another call arrives, finds no idle instance and starts one
+    result, body = await call(platform, "racer")
+    # Then it runs on the instance that came free first, not the one still starting
+    _, first_body = await busy
+    assert result.cold_start is False
+    assert body["host"] == first_body["host"]
+    # and the container it started joins the pool once ready, idle
+    assert await eventually(lambda: len(containers_of("racer")) == 2, within_s=30)
+    assert await eventually(
+        lambda: [i.state.value for i in platform.scheduler.instances("racer")] == ["idle"] * 2,
+        within_s=30,
+    )
+
+
+async def test_calls_waiting_for_a_capped_function_are_served_first_come_first_served(  # type: ignore[no-untyped-def]
+    platform, deploy
+):
+    # Given a function capped at one instance, busy for half a second
+    await deploy("queue", COUNTER, concurrency=1, timeout_s=10)
+    await call(platform, "queue")
+    busy = asyncio.create_task(call(platform, "queue", {"sleep": 0.5}))
+    await asyncio.sleep(0.1)
+    # When three calls arrive one after another while it is busy
+    finished: list[int] = []
+
+    async def caller(n: int) -> None:
+        await asyncio.sleep(0.05 * n)
+        result, _ = await call(platform, "queue", {"sleep": 0.05})
+        assert result.outcome is Outcome.SUCCESS
+        finished.append(n)
+
+    await asyncio.gather(busy, *(caller(n) for n in (1, 2, 3)))
+    # Then each got the instance in turn, in the order they came
+    assert finished == [1, 2, 3]

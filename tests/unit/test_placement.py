@@ -49,3 +49,26 @@ def test_the_pool_keeps_the_default_profile_and_the_commonest_others(
     wanted: list[str], cap: int, kept: list[str]
 ) -> None:
     assert pool_profiles("d", wanted, cap) == kept
+
+
+@pytest.mark.parametrize(
+    ("serving", "waited_s", "start"),
+    [
+        pytest.param(0, 0.0, True, id="no instance at all: start at once"),
+        pytest.param(3, 0.01, False, id="busy ones serve soon: wait a little first"),
+        pytest.param(3, 0.05, True, id="waited long enough: start another"),
+        pytest.param(3, 0.2, True, id="waited longer still: start"),
+    ],
+)
+def test_a_call_waits_a_little_for_a_busy_instance_before_starting_one(
+    serving: int, waited_s: float, start: bool
+) -> None:
+    assert should_start(0, 0, 5, LIMIT, serving, waited_s, patience_s=0.05) is start
+
+
+def test_no_patience_means_starting_at_once_as_lambda_does() -> None:
+    assert should_start(0, 0, 5, LIMIT, serving=3, waited_s=0.0, patience_s=0.0) is True
+
+
+def test_patience_never_lifts_the_limit_on_starts_in_flight() -> None:
+    assert should_start(LIMIT, 0, 5, LIMIT, serving=3, waited_s=10.0, patience_s=0.05) is False

@@ -28,3 +28,13 @@ def test_a_bad_number_names_the_variable() -> None:
 def test_a_data_dir_too_long_for_unix_sockets_is_refused() -> None:
     with pytest.raises(ValidationFailed, match="FAAS_DATA_DIR"):
         Settings.from_env({"FAAS_DATA_DIR": "/" + "d" * 100})
+
+
+@pytest.mark.parametrize("value", ["-1", "61", "nan"])
+def test_a_scale_up_wait_out_of_range_is_refused(value: str) -> None:
+    with pytest.raises(ValidationFailed, match="FAAS_SCALE_UP_WAIT_S"):
+        Settings.from_env({"FAAS_SCALE_UP_WAIT_S": value})
+
+
+def test_the_scale_up_wait_is_read_from_the_environment() -> None:
+    assert Settings.from_env({"FAAS_SCALE_UP_WAIT_S": "0"}).scale_up_wait_s == 0.0
