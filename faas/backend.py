@@ -177,7 +177,8 @@ class DockerBackend:
                 # A new volume: the function's user may write to it.
                 host.mkdir(parents=True, mode=0o755)
                 self._give_to_sandbox_user(host)
-        name = f"faas-pool-{token}" if spec.generic else container_name(spec.function, token)
+        # "." is not allowed in function names: no function's container is named so.
+        name = f"faas.pool-{token}" if spec.generic else container_name(spec.function, token)
         labels = {
             LABEL_MANAGED: "1",
             LABEL_NODE: self._node_id,
