@@ -83,9 +83,21 @@ def task(tmp_path: Path) -> Path:
 
 
 def prestarted_runtime(agent: RunningAgent) -> int:
-    """The pid of the runtime the generic agent started ahead of any function."""
-    [pid] = wait_until(lambda: children_of(agent.proc.pid), what="the pre-started runtime")
+    """The pid of the runtime the generic agent started ahead of any function (once it
+    runs the bootstrap: between fork and exec the child still reads as the agent)."""
+
+    def runtimes() -> list[int]:
+        return [pid for pid in children_of(agent.proc.pid) if b"bootstrap" in _cmdline(pid)]
+
+    [pid] = wait_until(runtimes, what="the pre-started runtime")
     return pid
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 # --- Before specialization ---------------------------------------------------------------
