@@ -57,11 +57,7 @@ async def invoke(
     """Run the function with the request body as its event (JSON, up to 6 MB; 1 MB queued)."""
     kind = x_faas_invocation_type or x_amz_invocation_type or "RequestResponse"
     if kind == "Event":
-        event = await json_event(request, ASYNC_INVOKE_MAX_BYTES)
-        request_id = await platform.invoke_async(name, event)
-        return JSONResponse(
-            {"requestId": request_id}, status_code=202, headers={"X-Request-Id": request_id}
-        )
+        return await run_async(platform, name, await json_event(request, ASYNC_INVOKE_MAX_BYTES))
     if kind not in ("RequestResponse", "DryRun"):
         raise InvalidRequest(
             f"invocation type {kind!r} is not one of RequestResponse, Event, DryRun"
@@ -71,6 +67,14 @@ async def invoke(
         await platform.get_function(name)
         return Response(status_code=204)
     return await run_sync(platform, name, event, (x_faas_log_type or x_amz_log_type) == "Tail")
+
+
+async def run_async(platform: Platform, name: str, event: bytes) -> Response:
+    """An Event invocation of a checked event: 202 once Redis holds it."""
+    request_id = await platform.invoke_async(name, event)
+    return JSONResponse(
+        {"requestId": request_id}, status_code=202, headers={"X-Request-Id": request_id}
+    )
 
 
 async def run_sync(platform: Platform, name: str, event: bytes, tail: bool) -> Response:
