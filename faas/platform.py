@@ -114,7 +114,6 @@ class Platform:
         if settings.worker if worker is None else worker:
             self.worker = Worker(
                 self.queue,
-                self.registry,
                 self.run,
                 self.arn,
                 consumer=f"{settings.node_id}-{self.owner_id}",

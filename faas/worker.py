@@ -29,7 +29,6 @@ from faas.errors import BackendError, FaasError, StoreUnavailable, Throttled
 from faas.invocations import Invocation, State, destination_record
 from faas.models import FunctionSpec, InvocationResult, Outcome, error_payload
 from faas.queue import Delivery, Queue, Taken
-from faas.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +50,12 @@ class Worker:
     def __init__(
         self,
         queue: Queue,
-        registry: Registry,
         run: Runner,
         arn_of: ArnOf,
         *,
         consumer: str,
         concurrency: int,
     ) -> None:
-        # ``registry`` is no longer read: ``Queue.take`` brings each event's spec in
-        # the same round trip. It stays until the platform stops passing it.
-        del registry
         self._queue = queue
         self._run = run
         self._arn_of = arn_of
