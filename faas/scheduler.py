@@ -19,7 +19,6 @@ the keep-alive and keeps ``keep_warm`` instances ready ahead of traffic.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -67,14 +66,15 @@ class Scheduler:
         self._code_dir_for = code_dir_for
         self._mounts_for = mounts_for
         self._secrets_for = secrets_for
-        self._cond = asyncio.Condition()
+        self._lock = asyncio.Lock()
         self._instances: dict[str, list[Instance]] = defaultdict(list)
         self._starting: Counter[str] = Counter()
         # Of those, keep-warm starts: no call waits on them, they come free when ready.
         self._warming: Counter[str] = Counter()
         self._waiting: Counter[str] = Counter()
-        # function -> calls waiting for one of its instances, longest waiting first.
-        self._handoff: defaultdict[str, deque[asyncio.Future[Instance]]] = defaultdict(deque)
+        # function -> calls waiting for one of its instances, longest waiting first:
+        # each is handed an instance, or None to look again (``_wake_all``).
+        self._handoff: defaultdict[str, deque[asyncio.Future[Instance | None]]] = defaultdict(deque)
         # function -> (updated_at, pool key) of the newest spec seen.
         self._current: dict[str, tuple[float, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -159,7 +159,7 @@ class Scheduler:
         arrived = loop.time()
         deadline = arrived + self._settings.throttle_wait_s
         patience = self._settings.scale_up_wait_s
-        async with self._cond:
+        async with self._lock:
             while True:
                 warm = placement.pick_warm(self._instances[name], key)
                 if warm is not None:
@@ -200,9 +200,12 @@ class Scheduler:
         try:
             warm = await self._free_before(start, name, key)
         except BaseException:
-            # The call is gone (cancelled): so is its start, container and all.
+            # The call is gone (cancelled): so is its start, container and all;
+            # a start already over cannot be undone, so it joins the pool instead.
             start.cancel()
             await asyncio.wait({start})
+            if not start.cancelled() and start.exception() is None:
+                self._spawn(self._adopt(start))
             raise
         if warm is not None:
             # An instance came free first: this call takes it, and the new one
@@ -227,14 +230,22 @@ class Scheduler:
         self._spawn(self._notify())
 
     async def _notify(self) -> None:
-        async with self._cond:
-            self._cond.notify_all()
+        async with self._lock:
+            self._wake_all()
+
+    def _wake_all(self) -> None:
+        """Every waiting call looks again (capacity or instances changed)."""
+        for waiters in self._handoff.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            waiters.clear()
 
     async def _free_before(
         self, start: asyncio.Future[tuple[Instance, float | None]], name: str, key: str
     ) -> Instance | None:
         """An idle instance of ``key`` taken before ``start`` is done, or None once it is."""
-        async with self._cond:
+        async with self._lock:
             while not start.done():
                 warm = placement.pick_warm(self._instances[name], key)
                 if warm is not None:
@@ -282,47 +293,43 @@ class Scheduler:
     async def _wait(
         self, name: str, timeout_s: float | None, also: asyncio.Future[Any] | None = None
     ) -> tuple[Instance | None, bool]:
-        """Wait, holding the condition, for one of: an instance of ``name`` handed over
-        by ``_release`` (returned), a notification, ``also`` done, or the timeout
-        (``(None, True)``).
+        """Wait, holding the lock (released meanwhile), for one of: an instance of
+        ``name`` handed over by ``_release`` (returned), a wake-up to look again,
+        ``also`` done, or the timeout (``(None, True)``).
 
         A freed instance goes to the longest waiting call directly, and wakes no
-        one else: with ``notify_all`` alone every release woke every waiter, and
-        under wrk -c32 the gateway spent its time waking 30 tasks per invocation.
+        one else: with a condition's ``notify_all`` every release woke every
+        waiter, and under wrk -c32 the gateway spent its time waking 30 tasks per
+        invocation (and a task per wait on top).
         """
-        loop = asyncio.get_running_loop()
-        handed: asyncio.Future[Instance] = loop.create_future()
+        handed: asyncio.Future[Instance | None] = asyncio.get_running_loop().create_future()
         self._handoff[name].append(handed)
         self._waiting[name] += 1
-        woken = asyncio.ensure_future(self._cond.wait())
-        watched: set[asyncio.Future[Any]] = {handed, woken}
-        if also is not None:
-            watched.add(also)
+        watched: set[asyncio.Future[Any]] = {handed} if also is None else {handed, also}
+        self._lock.release()
         try:
             done, _ = await asyncio.wait(
                 watched, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
             )
         except BaseException:
-            await self._stop_waiting(name, handed, woken)
-            if handed.done() and not handed.cancelled():
-                self._idle(handed.result())  # handed to a call that is gone: give it back
+            got = await self._stop_waiting(name, handed)
+            if got is not None:
+                self._idle(got)  # handed to a call that is leaving with an error: give it back
             raise
-        await self._stop_waiting(name, handed, woken)
-        if handed.done() and not handed.cancelled():
-            return handed.result(), False
-        return None, not done
+        got = await self._stop_waiting(name, handed)
+        return got, got is None and not done
 
     async def _stop_waiting(
-        self, name: str, handed: asyncio.Future[Instance], woken: asyncio.Future[Any]
-    ) -> None:
-        woken.cancel()
-        # Cancelled or not, the condition's wait takes the lock back before it ends.
-        with contextlib.suppress(asyncio.CancelledError):
-            await woken
+        self, name: str, handed: asyncio.Future[Instance | None]
+    ) -> Instance | None:
+        """Take the lock back and leave the queue; the instance handed over, if any."""
+        await _reacquire(self._lock)
         self._waiting[name] -= 1
         if not handed.done():
             handed.cancel()
             self._handoff[name].remove(handed)
+            return None
+        return handed.result()
 
     def _can_start(self, name: str, cap: int | None) -> bool:
         if cap is not None and self._function_count(name) >= cap:
@@ -436,7 +443,7 @@ class Scheduler:
         if current is None or current[1] != instance.pool_key:
             await self._discard(instance, "its code or config was replaced")
             return
-        async with self._cond:
+        async with self._lock:
             instance.last_used = time.monotonic()
             waiters = self._handoff.get(instance.function)
             while waiters:
@@ -449,7 +456,7 @@ class Scheduler:
     def _idle(self, instance: Instance) -> None:
         """Back in the pool (the condition held): any waiter may take it."""
         instance.state = InstanceState.IDLE
-        self._cond.notify_all()
+        self._wake_all()
 
     async def _discard(self, instance: Instance, reason: str) -> None:
         try:
@@ -459,9 +466,9 @@ class Scheduler:
 
     async def _on_destroyed(self, instance: Instance, reason: str) -> None:
         log.info("removed %s (%s): %s", instance.sandbox.name, instance.function, reason)
-        async with self._cond:
+        async with self._lock:
             self._forget(instance)
-            self._cond.notify_all()
+            self._wake_all()
 
     def _forget(self, instance: Instance) -> None:
         self._cold_start_over(instance)
@@ -496,7 +503,7 @@ class Scheduler:
         self, chosen: Callable[[Instance], bool], reason: str, name: str | None = None
     ) -> None:
         """Take the chosen instances (of ``name``, or all) out of service, then remove them."""
-        async with self._cond:
+        async with self._lock:
             doomed = [i for i in self.instances(name) if chosen(i)]
             for instance in doomed:
                 self._forget(instance)
@@ -526,7 +533,7 @@ class Scheduler:
                 log.warning("could not keep the generic pool: %s", exc)
         now = time.monotonic()
         doomed: list[Instance] = []
-        async with self._cond:
+        async with self._lock:
             for name, instances in self._instances.items():
                 known = by_name.get(name)
                 if known is None:
@@ -572,7 +579,7 @@ class Scheduler:
             return  # an older spec than the newest seen: warming it would be wasted
         cap = spec.config.concurrency
         want = min(spec.config.keep_warm, cap if cap is not None else spec.config.keep_warm)
-        async with self._cond:
+        async with self._lock:
             have = sum(1 for i in self._instances[spec.name] if i.pool_key == key)
             missing = max(0, want - have - self._starting[spec.name])
             grant = 0
@@ -591,8 +598,8 @@ class Scheduler:
         finally:
             self._starting[spec.name] -= 1
             self._warming[spec.name] -= 1
-            async with self._cond:
-                self._cond.notify_all()
+            async with self._lock:
+                self._wake_all()
         try:
             await self._initialized(instance)
         except FaasError:
@@ -633,3 +640,17 @@ class Scheduler:
 
 def _with_init(result: InvocationResult, init_ms: float) -> InvocationResult:
     return dataclasses.replace(result, init_duration_ms=init_ms)
+
+
+async def _reacquire(lock: asyncio.Lock) -> None:
+    """Take ``lock`` back even if cancelled meanwhile (then re-raise), as a condition's
+    wait does: the caller's ``async with`` will release it."""
+    cancelled = False
+    while True:
+        try:
+            await lock.acquire()
+            break
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
