@@ -5,13 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+import redis.asyncio as aioredis
 
+from faas import store
 from faas.models import FunctionConfig, FunctionSpec
 from faas.platform import Platform
 from faas.settings import Settings
 from tests.helpers import handler_zip, ours
 
 Deploy = Callable[..., "object"]
+
+
+@pytest.fixture
+async def redis_client(redis_flushed: str) -> AsyncIterator[aioredis.Redis]:
+    """A client of the private Redis, emptied, as the platform makes one."""
+    client = store.connect(redis_flushed)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -26,15 +25,8 @@ CONSUMER = "batches-test"
 
 
 @pytest.fixture
-async def client(redis_flushed: str) -> AsyncIterator[aioredis.Redis]:
-    client = store.connect(redis_flushed)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def queue(client: aioredis.Redis) -> Queue:
-    queue = Queue(client, lease_s=30, result_ttl_s=60)
+async def queue(redis_client: aioredis.Redis) -> Queue:
+    queue = Queue(redis_client, lease_s=30, result_ttl_s=60)
     await queue.setup()
     spec = FunctionSpec(
         FunctionConfig(name="fn", runtime="python3.11", handler="app.handler"),
@@ -43,7 +35,7 @@ async def queue(client: aioredis.Redis) -> Queue:
         created_at=1.0,
         updated_at=1.0,
     )
-    await client.set(keys.function("fn"), spec.to_json())
+    await redis_client.set(keys.function("fn"), spec.to_json())
     return queue
 
 
@@ -57,10 +49,10 @@ def event(n: int) -> Invocation:
 
 
 async def test_many_concurrent_enqueues_each_store_their_own_event_once(
-    queue: Queue, client: aioredis.Redis
+    queue: Queue, redis_client: aioredis.Redis
 ) -> None:
     # When a hundred requests enqueue at once (some with two events each)
-    await client.config_resetstat()
+    await redis_client.config_resetstat()
     await asyncio.gather(
         *(
             queue.enqueue(event(n), event(n + 500)) if n % 10 == 0 else queue.enqueue(event(n))
@@ -71,16 +63,16 @@ async def test_many_concurrent_enqueues_each_store_their_own_event_once(
     ids = [event(n).request_id for n in range(100)] + [
         event(n + 500).request_id for n in range(0, 100, 10)
     ]
-    assert await client.xlen(keys.EVENTS) == len(ids) == 110
+    assert await redis_client.xlen(keys.EVENTS) == len(ids) == 110
     stored = [await queue.get(request_id) for request_id in ids]
     assert all(s.state is State.QUEUED and s.function == "fn" for s in stored)
     assert [s.payload for s in stored[:3]] == [event(n).payload for n in range(3)]
     # And they went to Redis together, not as a hundred scripts
-    assert (await client.info("commandstats"))["cmdstat_evalsha"]["calls"] <= 2
+    assert (await redis_client.info("commandstats"))["cmdstat_evalsha"]["calls"] <= 2
 
 
 async def test_concurrent_attempts_and_settles_each_get_their_own_answer(
-    queue: Queue, client: aioredis.Redis
+    queue: Queue, redis_client: aioredis.Redis
 ) -> None:
     # Given forty events taken by a worker, and twenty more waiting
     await queue.enqueue(*(event(n) for n in range(60)))
@@ -89,7 +81,7 @@ async def test_concurrent_attempts_and_settles_each_get_their_own_answer(
     assert all(t.spec is not None and t.spec.name == "fn" for t in taken)
     assert taken[0].invocation.payload == event(0).payload
     # When all forty start at once, one of them already on its second attempt
-    await client.hset(keys.invocation(taken[7].invocation.request_id), "attempts", 1)
+    await redis_client.hset(keys.invocation(taken[7].invocation.request_id), "attempts", 1)
     begun = await asyncio.gather(*(queue.begin_attempt(t.invocation, "cd" * 32) for t in taken))
     # Then each is told its own attempt number
     assert [b.attempts for b in begun] == [2 if i == 7 else 1 for i in range(40)]
@@ -114,8 +106,8 @@ async def test_concurrent_attempts_and_settles_each_get_their_own_answer(
     assert sorted(next_ids) == [event(n).request_id for n in range(40, 60)]
     assert sum(1 for _, more in settled if not more) == 20
     # And the stream holds exactly the twenty taken, all pending with this worker
-    assert await client.xlen(keys.EVENTS) == 20
-    assert (await client.xpending(keys.EVENTS, keys.EVENTS_GROUP))["pending"] == 20
+    assert await redis_client.xlen(keys.EVENTS) == 20
+    assert (await redis_client.xpending(keys.EVENTS, keys.EVENTS_GROUP))["pending"] == 20
 
 
 async def test_a_batch_that_redis_refuses_fails_every_caller(tmp_path_factory) -> None:  # type: ignore[no-untyped-def]

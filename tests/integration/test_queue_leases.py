@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from faas import keys, store
+from faas import keys
 from faas.invocations import Invocation, State
 from faas.queue import Queue
 
@@ -23,15 +22,8 @@ CONSUMER = "leases-test"
 
 
 @pytest.fixture
-async def client(redis_flushed: str) -> AsyncIterator[aioredis.Redis]:
-    client = store.connect(redis_flushed)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def queue(client: aioredis.Redis) -> Queue:
-    queue = Queue(client, lease_s=30, result_ttl_s=60)
+async def queue(redis_client: aioredis.Redis) -> Queue:
+    queue = Queue(redis_client, lease_s=30, result_ttl_s=60)
     await queue.setup()
     return queue
 
@@ -41,7 +33,7 @@ def event(request_id: str) -> Invocation:
 
 
 async def test_a_running_event_handed_back_is_queued_once_with_its_attempt_refunded(
-    queue: Queue, client: aioredis.Redis
+    queue: Queue, redis_client: aioredis.Redis
 ) -> None:
     # Given an event taken and started (one attempt spent)
     await queue.enqueue(event("held"))
@@ -53,14 +45,14 @@ async def test_a_running_event_handed_back_is_queued_once_with_its_attempt_refun
     # Then it waits in the queue once, its attempt refunded, no longer leased
     back = await queue.get("held")
     assert back.state is State.QUEUED and back.attempts == 0
-    assert await client.xlen(keys.EVENTS) == 1
-    assert (await client.xpending(keys.EVENTS, keys.EVENTS_GROUP))["pending"] == 0
+    assert await redis_client.xlen(keys.EVENTS) == 1
+    assert (await redis_client.xpending(keys.EVENTS, keys.EVENTS_GROUP))["pending"] == 0
     [again] = await queue.take(CONSUMER, 10)
     assert again.invocation.request_id == "held" and again.delivery != taken.delivery
 
 
 async def test_an_event_settled_before_its_hand_back_is_not_queued_again(
-    queue: Queue, client: aioredis.Redis
+    queue: Queue, redis_client: aioredis.Redis
 ) -> None:
     # Given an event that ran and settled as its caller was being cancelled
     await queue.enqueue(event("done"))
@@ -73,4 +65,4 @@ async def test_an_event_settled_before_its_hand_back_is_not_queued_again(
     # Then it stays succeeded, on its one attempt, and nothing is queued
     done = await queue.get("done")
     assert done.state is State.SUCCEEDED and done.attempts == 1
-    assert await client.xlen(keys.EVENTS) == 0
+    assert await redis_client.xlen(keys.EVENTS) == 0
