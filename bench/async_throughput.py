@@ -50,6 +50,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.httpraw import build
 from faas import keys
 from tests.helpers import RedisServer, Server, WorkerProcess, free_port, handler_zip, upload
 
@@ -58,18 +59,9 @@ NOOP = "def handler(event, context):\n    return None\n"
 INVOKE = "/v1/functions/noop/invoke"
 
 
-def request(
-    method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
-) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-HEALTHZ = request("GET", "/healthz")
-SYNC = request("POST", INVOKE, {"Content-Type": "application/json"}, b"{}")
-EVENT = request(
+HEALTHZ = build("GET", "/healthz")
+SYNC = build("POST", INVOKE, {"Content-Type": "application/json"}, b"{}")
+EVENT = build(
     "POST",
     INVOKE,
     {"Content-Type": "application/json", "X-Faas-Invocation-Type": "Event"},
@@ -380,7 +372,7 @@ def report(r: dict[str, Any]) -> bool:
         f"   (Redis {r['redis_cpu_ms_per_async_event']:.3f} ms)"
     )
     print(f"  events succeeded                 {r['succeeded']:8d} of {r['events']}  {r['states']}")
-    ok = r["async_events_per_s"] >= TARGET_EVENTS_PER_S and r["succeeded"] == r["events"]
+    ok = bool(r["async_events_per_s"] >= TARGET_EVENTS_PER_S and r["succeeded"] == r["events"])
     verdict = "PASS" if ok else "FAIL"
     print(
         f"{verdict} async end to end >= {TARGET_EVENTS_PER_S:.0f} events/s, all succeeded: "
