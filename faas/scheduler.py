@@ -227,14 +227,11 @@ class Scheduler:
 
     def _start_over(self, name: str) -> None:
         self._starting[name] -= 1
-        self._spawn(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._lock:
-            self._wake_all()
+        self._wake_all()
 
     def _wake_all(self) -> None:
-        """Every waiting call looks again (capacity or instances changed)."""
+        """Every waiting call looks again (capacity or instances changed). Needs no
+        lock: it only fills futures; each waiter takes the lock back to look."""
         for waiters in self._handoff.values():
             for waiter in waiters:
                 if not waiter.done():
@@ -271,7 +268,7 @@ class Scheduler:
     async def _wait_for_capacity(
         self, name: str, remaining: float, recheck_s: float | None = None
     ) -> Instance | None:
-        """Wait (holding the condition) for an instance handed over, or a change worth a
+        """Wait (holding the lock) for an instance handed over, or a change worth a
         new look, or ``recheck_s`` (None); ``Throttled`` when the wait is over."""
         if remaining <= 0 or self._waiting[name] >= self._settings.throttle_queue_length:
             raise Throttled(
@@ -454,7 +451,7 @@ class Scheduler:
             self._idle(instance)
 
     def _idle(self, instance: Instance) -> None:
-        """Back in the pool (the condition held): any waiter may take it."""
+        """Back in the pool (the lock held): any waiter may take it."""
         instance.state = InstanceState.IDLE
         self._wake_all()
 
@@ -598,8 +595,7 @@ class Scheduler:
         finally:
             self._starting[spec.name] -= 1
             self._warming[spec.name] -= 1
-            async with self._lock:
-                self._wake_all()
+            self._wake_all()
         try:
             await self._initialized(instance)
         except FaasError:
