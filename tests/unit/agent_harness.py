@@ -40,6 +40,8 @@ def handler(event, context):
 @functools.cache
 def load_agent_module() -> ModuleType:
     """agent.py imported by path (runtimes/ need not be installed), for its pure functions."""
+    if str(AGENT.parent) not in sys.path:
+        sys.path.append(str(AGENT.parent))  # its sibling modules, as /opt/faas in the image
     spec = importlib.util.spec_from_file_location("faas_agent_under_test", AGENT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -328,6 +328,75 @@ def test_a_provided_python_script_bootstrap_works(start_agent: StartAgent) -> No
     assert agent.invoke({"b": 2}, request_id="rid-9").json() == {"py": {"b": 2}, "id": "rid-9"}
 
 
+def test_a_runtime_may_pipeline_its_result_and_its_next_long_poll(
+    start_agent: StartAgent, tmp_path: Path
+) -> None:
+    # Given a custom runtime that sends each result and its next /next in one write,
+    # and records every byte the Runtime API sends back
+    replies = tmp_path / "replies"
+    bootstrap = f"""
+    #!{sys.executable}
+    import os, socket
+    host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+    s = socket.create_connection((host, int(port)))
+    out = open({str(replies)!r}, "ab", buffering=0)
+    NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n"
+    s.sendall(NEXT)
+    buf = b""
+    while True:
+        while b"\\r\\n\\r\\n" not in buf:
+            buf += s.recv(65536)
+        head, _, buf = buf.partition(b"\\r\\n\\r\\n")
+        out.write(head + b"\\n")
+        fields = dict(l.split(b": ", 1) for l in head.split(b"\\r\\n")[1:])
+        length = int(fields[b"Content-Length"])
+        while len(buf) < length:
+            buf += s.recv(65536)
+        body, buf = buf[:length], buf[length:]
+        if not head.startswith(b"HTTP/1.1 200"):
+            continue  # the 202 for a result
+        rid = fields[b"Lambda-Runtime-Aws-Request-Id"].decode()
+        result = b'{{"piped": ' + body + b"}}"
+        post = (
+            f"POST /2018-06-01/runtime/invocation/{{rid}}/response HTTP/1.1\\r\\n"
+            f"Host: a\\r\\nContent-Length: {{len(result)}}\\r\\n\\r\\n"
+        ).encode()
+        s.sendall(post + result + NEXT)
+    """
+    agent = start_agent({"bootstrap": bootstrap}, runtime="provided")
+    # When it is invoked three times
+    answers = [agent.invoke({"n": n}).json() for n in range(3)]
+    # Then every result comes back, and every result was acknowledged before the next event
+    assert answers == [{"piped": {"n": n}} for n in range(3)]
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", replies.read_bytes())
+    assert statuses == [b"200", b"202", b"200", b"202", b"200"]
+
+
+def test_the_python_runtime_keeps_its_runtime_api_channel_to_itself(
+    start_agent: StartAgent,
+) -> None:
+    # Given a Python function that looks for the agent's private Runtime API channel,
+    # in its environment and in what a subprocess it starts inherits
+    code = """
+    import os, subprocess, sys
+    def handler(event, context):
+        fds = subprocess.run(
+            [sys.executable, "-c", "import os; print(len(os.listdir('/proc/self/fd')))"],
+            capture_output=True, text=True, close_fds=False,
+        ).stdout
+        return {"env": [k for k in os.environ if k == "FAAS_RUNTIME_FD"],
+                "child_fds": int(fds), "api": os.environ["AWS_LAMBDA_RUNTIME_API"]}
+    """
+    agent = start_agent({"app.py": code})
+    # When it is invoked
+    result = agent.invoke({}).json()
+    # Then it sees no such variable, a subprocess gets only stdin, stdout, stderr and the
+    # directory it lists (plus the pipes subprocess gave it), and the Lambda variable is there
+    assert result["env"] == []
+    assert result["child_fds"] <= 4
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", result["api"])
+
+
 def test_a_provided_runtime_without_bootstrap_is_an_invalid_entrypoint(
     start_agent: StartAgent,
 ) -> None:
