@@ -589,11 +589,25 @@ def _rm(client: Client, args: argparse.Namespace) -> int:
 def _logs(client: Client, args: argparse.Namespace) -> int:
     query = {"since": args.since, "request_id": args.request_id, "limit": args.limit}
     if args.follow:
+        interrupted = False
+
+        def on_interrupt(signum: int, frame: object) -> None:
+            nonlocal interrupted
+            interrupted = True
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
         try:
             for entry in client.follow_logs(args.name, **query):
                 print(json.dumps(entry) if args.json else log_entry_text(entry), flush=True)
         except KeyboardInterrupt:
             pass  # Ctrl-C is how one stops following
+        except ApiError:
+            # Ctrl-C in the middle of a read can surface as a broken stream instead.
+            if not interrupted:
+                raise
+        finally:
+            signal.signal(signal.SIGINT, previous)
         return EXIT_OK
     doc = client.logs(args.name, **query)
     entries = doc.get("logs", [])
