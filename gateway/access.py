@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from faas import auth
-from faas.errors import FaasError
 from faas.platform import Platform
-from gateway.errors import error_response
+from gateway.errors import response_for
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/redoc", "/openapi.json"})
 INVOKE_PATH = re.compile(r"^/v1/functions/(?P<name>[^/]+)/invoke/?$")
@@ -55,14 +55,15 @@ def need(method: str, path: str) -> Need:
 class AccessControl:
     """ASGI middleware: refuse (401/403/429) before the app reads a byte of the body."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, api: Starlette) -> None:
         self.app = app
+        self.api = api  # the FastAPI app, whose state holds the platform
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        platform: Platform | None = getattr(scope["app"].state, "platform", None)
+        platform: Platform | None = getattr(self.api.state, "platform", None)
         required = need(scope["method"], scope["path"])
         if platform is not None and required.role not in ("open", "route"):
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -74,8 +75,8 @@ class AccessControl:
                     key = platform.access.invoke(presented, required.function or "")
                 else:
                     key = platform.access.caller(presented)
-            except FaasError as exc:
-                await error_response(exc)(scope, receive, send)
+            except Exception as exc:  # outside FastAPI: its handlers would not see this
+                await response_for(exc)(scope, receive, send)
                 return
             scope.setdefault("state", {})["api_key"] = key
         await self.app(scope, receive, send)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.types import ASGIApp
 
 import faas
 from faas import metrics
@@ -48,7 +49,7 @@ def body_limit_for(upload_limit: int) -> LimitFor:
     return limit
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings) -> ASGIApp:
     """The gateway for ``settings``; the platform starts with the app's lifespan."""
 
     @asynccontextmanager
@@ -97,8 +98,9 @@ def create_app(settings: Settings) -> FastAPI:
         await platform.refresh_gauges()
         return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(FastInvoke)
-    app.add_middleware(BodyLimit, limit_for=body_limit_for(BundleLimits().max_zipped_bytes))
-    # Added last, so it runs first: a refused request is answered before its body is read.
-    app.add_middleware(AccessControl)
-    return app
+    # The edge wraps the FastAPI app from outside, in this order: keys and rates first
+    # (a refused request is answered before its body is read), then body limits, then
+    # invokes, which never reach FastAPI's own middleware and routing. Each guards its
+    # own code: FastAPI's error handlers cannot see it.
+    limits = body_limit_for(BundleLimits().max_zipped_bytes)
+    return AccessControl(BodyLimit(FastInvoke(app), limit_for=limits), app)
