@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import math
 import re
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 TAIL_BYTES = 4096
 # Records waiting for Redis, at most; past this (Redis down) the oldest are dropped.
 MAX_PENDING = 10_000
+# How long the first record of a batch waits for others: one pipeline per window.
+BATCH_WINDOW_S = 0.01
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # A stream entry as redis-py gives it: (id, fields).
@@ -168,9 +171,11 @@ class LogStore:
         self._pending: list[LogRecord] = []
         self._dropped = 0
         self._writer: asyncio.Task[None] | None = None
+        self._write_now = asyncio.Event()
 
     def add(self, record: LogRecord) -> None:
-        """Keep ``record``: written soon, with whatever else is waiting, in one pipeline."""
+        """Keep ``record``: written within ``BATCH_WINDOW_S`` with whatever else came in
+        meanwhile, in one pipeline (at 2,500 invokes/s, 25 records instead of 3 or 4)."""
         self._pending.append(record)
         if len(self._pending) > MAX_PENDING:
             del self._pending[0]
@@ -181,10 +186,15 @@ class LogStore:
     async def flush(self) -> None:
         """Wait until every record added so far is written (or dropped)."""
         while self._writer is not None:
+            self._write_now.set()
             await asyncio.shield(self._writer)
 
     async def _write_pending(self) -> None:
         try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(BATCH_WINDOW_S):
+                    await self._write_now.wait()
+            self._write_now.clear()
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
