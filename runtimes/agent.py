@@ -245,21 +245,22 @@ class Agent:
     def spawn(self, env: Mapping[str, str]) -> None:
         """Start the bootstrap for FAAS_RUNTIME; a bad entrypoint breaks the sandbox."""
         runtime = env.get("FAAS_RUNTIME", "python3.11")
-        if runtime.startswith("python3"):
+        python = runtime.startswith("python3")
+        if python:
             argv = [sys.executable, PYTHON_BOOTSTRAP]
         elif runtime == "provided":
             argv = [os.path.join(self.task_root, "bootstrap")]
         else:
             self._runtime_failed("Runtime.InvalidEntrypoint", f"Unsupported runtime: {runtime}")
             return
-        access = os.R_OK if len(argv) == 2 else os.X_OK
+        access = os.R_OK if python else os.X_OK
         if not (os.path.isfile(argv[-1]) and os.access(argv[-1], access)):
             self._runtime_failed(
                 "Runtime.InvalidEntrypoint", f"Couldn't find valid bootstrap(s): [{argv[-1]}]"
             )
             return
         cwd = self.task_root if os.path.isdir(self.task_root) else None
-        channel = self.runtime_channel() if len(argv) == 2 else None
+        channel = self.runtime_channel() if python else None
         if channel is not None:
             env = {**env, RUNTIME_FD_VAR: str(channel.fileno())}
         try:

@@ -159,19 +159,14 @@ class RuntimeClient:
             raise ConnectionError("the Runtime API closed the connection")
         self.buffer += chunk
 
-    def post_error(self, path: str, error: dict[str, Any]) -> None:
-        """Log an error like Lambda does, then report it to the agent."""
-        log_error(error)
-        self.call("POST", path, json.dumps(error).encode(), error["errorType"])
-
 
 Report = tuple[str, bytes, "str | None"]  # Runtime API path, body, function error type
 
 
-def error_report(request_id: str, error: dict[str, Any]) -> Report:
-    """An invocation error, logged like Lambda does, as the result to post."""
+def error_report(path: str, error: dict[str, Any]) -> Report:
+    """An error, logged like Lambda does, as what to post to ``path``."""
     log_error(error)
-    return f"/invocation/{request_id}/error", json.dumps(error).encode(), error["errorType"]
+    return path, json.dumps(error).encode(), error["errorType"]
 
 
 def log_error(error: dict[str, Any]) -> None:
@@ -292,10 +287,10 @@ def handle(handler: Any, headers: dict[str, str], body: bytes) -> Report:
         payload = marshal(handler(event, context))
     except FaultError as exc:
         flush_output()
-        return error_report(request_id, exc.error)
+        return error_report(f"/invocation/{request_id}/error", exc.error)
     except Exception as exc:  # not BaseException: sys.exit() ends the runtime, as on Lambda
         flush_output()
-        return error_report(request_id, exception_error(exc))
+        return error_report(f"/invocation/{request_id}/error", exception_error(exc))
     flush_output()
     return f"/invocation/{request_id}/response", payload, None
 
@@ -356,10 +351,10 @@ def main() -> None:
     try:
         handler = load_handler(os.environ.get("_HANDLER", ""))
     except FaultError as exc:
-        client.post_error("/init/error", exc.error)
+        client.call("POST", *error_report("/init/error", exc.error))
         sys.exit(1)
     except Exception as exc:  # the module raised while being imported
-        client.post_error("/init/error", exception_error(exc))
+        client.call("POST", *error_report("/init/error", exception_error(exc)))
         sys.exit(1)
     status, headers, body = client.call("GET", "/invocation/next")
     while True:
