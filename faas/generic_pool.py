@@ -35,6 +35,7 @@ from pathlib import Path
 
 from faas import metrics
 from faas.backend import GENERIC_POOL, Backend, Sandbox, SandboxSpec
+from faas.background import Background
 from faas.errors import FaasError
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class GenericPool:
         self._wanted: list[Profile] = []
         # Refills compete with cold starts for a small host's CPU: a few at a time.
         self._starts = asyncio.Semaphore(parallel_starts)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
         self._closed = False
 
     async def take(self, profile: Profile) -> Sandbox | None:
@@ -143,8 +144,8 @@ class GenericPool:
 
     async def settled(self) -> None:
         """Wait until the starts and removals under way are over (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while tasks := self._background.pending():
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def close(self) -> None:
         """Remove every ready sandbox and stop refilling; called at shutdown."""
@@ -223,12 +224,7 @@ class GenericPool:
         )
 
     def _spawn(self, coro: Awaitable[None]) -> None:
-        async def run() -> None:
-            await coro
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.spawn(coro)
 
 
 def _generic_spec(profile: Profile) -> SandboxSpec:

@@ -31,6 +31,7 @@ from typing import Any
 
 from faas import metrics, placement
 from faas.backend import Backend, Sandbox, SandboxSpec
+from faas.background import Background
 from faas.errors import FaasError, Throttled
 from faas.generic_pool import GenericPool, Profile
 from faas.lambda_env import function_arn, lambda_environment, log_stream_name
@@ -77,7 +78,7 @@ class Scheduler:
         self._handoff: defaultdict[str, deque[asyncio.Future[Instance | None]]] = defaultdict(deque)
         # function -> (updated_at, pool key) of the newest spec seen.
         self._current: dict[str, tuple[float, str]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
         # Instances made from generic containers, until their cold start is over:
         # the rename under way, and the profile whose pool owes a replacement.
         self._from_pool: dict[Instance, tuple[asyncio.Future[None], Profile]] = {}
@@ -616,17 +617,12 @@ class Scheduler:
         return [i for lst in self._instances.values() for i in lst]
 
     def _spawn(self, coro: Awaitable[None]) -> None:
-        async def run() -> None:
-            await coro
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.spawn(coro)
 
     async def close(self) -> None:
         """Remove every instance; called at shutdown."""
         # Let evictions and retirements under way finish: they remove containers.
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._background.pending(), return_exceptions=True)
         try:
             await self._remove(lambda _: True, "server shutting down")
         finally:
