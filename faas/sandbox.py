@@ -55,6 +55,8 @@ class Instance:
         self.last_used = time.monotonic()
         self.invocations = 0
         self.init_failed = False
+        # Whether its last invocation ran into the container's CPU quota (the agent says).
+        self.cpu_throttled = False
         self._backend = backend
         self._on_destroy = on_destroy
         self._client = AgentClient(sandbox.socket_path)
@@ -136,6 +138,7 @@ class Instance:
             raise BackendError(f"container agent answered {reply.status}: {text}")
         # The agent reports init on a container's first invoke; only a cold call paid for it.
         init_ms = reply.headers.get("x-init-duration-ms") if request.cold_start else None
+        self.cpu_throttled = "x-faas-cpu-throttled" in reply.headers
         broken = reply.headers.get("x-sandbox-broken") == "1"
         output, payload = _split_output(reply)
         if reply.headers.get("x-function-error"):

@@ -41,6 +41,9 @@ from faas.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# How long a function's invocations held back by the CPU quota count as a reason to scale out.
+THROTTLE_MEMORY_S = 1.0
+
 ImageProvider = Callable[[FunctionSpec], Awaitable[str]]
 CodeProvider = Callable[[str], Awaitable[Path]]
 MountProvider = Callable[[FunctionSpec], dict[Path, str]]
@@ -73,6 +76,9 @@ class Scheduler:
         # Of those, keep-warm starts: no call waits on them, they come free when ready.
         self._warming: Counter[str] = Counter()
         self._waiting: Counter[str] = Counter()
+        # function -> (share of its recent invocations held back by the CPU quota, when
+        # the last one ended).
+        self._throttled: dict[str, tuple[float, float]] = {}
         # function -> calls waiting for one of its instances, longest waiting first:
         # each is handed an instance, or None to look again (``_wake_all``).
         self._handoff: defaultdict[str, deque[asyncio.Future[Instance | None]]] = defaultdict(deque)
@@ -134,6 +140,11 @@ class Scheduler:
             raise
         finally:
             running.dec()
+            share, _ = self._throttled.get(spec.name, (0.0, 0.0))
+            self._throttled[spec.name] = (
+                placement.throttled_share(share, instance.cpu_throttled),
+                asyncio.get_running_loop().time(),
+            )
             await self._release(instance)
         if init_ms is not None and result.init_duration_ms is None:
             result = _with_init(result, init_ms)
@@ -177,6 +188,7 @@ class Scheduler:
                         serving,
                         loop.time() - arrived,
                         patience,
+                        self._throttled_recently(name, loop.time()),
                     ):
                         self._starting[name] += 1
                         break
@@ -225,6 +237,12 @@ class Scheduler:
         except BaseException:
             await self._discard(instance, "its start was abandoned")
             raise
+
+    def _throttled_recently(self, name: str, now: float) -> bool:
+        """Whether the function's recent invocations (of the last second) were held back
+        by the CPU quota often enough to make another instance worth it."""
+        share, at = self._throttled.get(name, (0.0, 0.0))
+        return share > placement.THROTTLED_SHARE and now - at < THROTTLE_MEMORY_S
 
     def _start_over(self, name: str) -> None:
         self._starting[name] -= 1

@@ -45,6 +45,7 @@ PYTHON_BOOTSTRAP = os.path.join(HERE, "python", "bootstrap.py")
 # Names the descriptor of the Python runtime's private Runtime API connection.
 RUNTIME_FD_VAR = "FAAS_RUNTIME_FD"
 OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
+CPU_STAT_FILES = ("/sys/fs/cgroup/cpu.stat", "/sys/fs/cgroup/cpu/cpu.stat")  # v2, v1
 # Variables Python reads only when the interpreter starts (besides PYTHONPATH, which the
 # pre-started runtime applies itself). The image sets these two for every function.
 IMAGE_PYTHON_DEFAULTS = frozenset({"PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
@@ -66,6 +67,47 @@ def read_oom_kills(paths: tuple[str, ...] = OOM_FILES) -> int | None:
             if key == "oom_kill" and value.strip().isdigit():
                 return int(value)
     return None
+
+
+def throttled_periods(stat: bytes) -> int | None:
+    """``nr_throttled`` of a cpu.stat: the CFS periods in which the cgroup used up its quota."""
+    at = stat.find(b"nr_throttled ")
+    if at < 0:
+        return None
+    value = stat[at + len(b"nr_throttled ") :].split(b"\n", 1)[0]
+    return int(value) if value.isdigit() else None
+
+
+class ThrottleCounter:
+    """How often the container hit its CPU quota since the last look.
+
+    The cpu.stat stays open and is read with one ``pread`` (about 5 µs), once
+    per invocation. None of it where the file is missing or unreadable.
+    """
+
+    def __init__(self, paths: tuple[str, ...] = CPU_STAT_FILES) -> None:
+        self._fd: int | None = None
+        self._last = 0
+        for path in paths:
+            try:
+                self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            break
+        self.since_last()
+
+    def since_last(self) -> int:
+        """Periods throttled since the previous call (0 if unknown)."""
+        if self._fd is None:
+            return 0
+        try:
+            now = throttled_periods(os.pread(self._fd, 512, 0))
+        except OSError:
+            now = None
+        if now is None:
+            return 0
+        seen, self._last = self._last, now
+        return max(0, now - seen)
 
 
 def exit_error(wait_status: int, oom_before: int | None, oom_after: int | None) -> tuple[str, str]:
@@ -205,6 +247,7 @@ class Agent:
         self.invoked = False
         self.oom_at_start = read_oom_kills()
         self.output = OutputCapture()
+        self.throttle = ThrottleCounter()
 
     def state(self) -> str:
         """The /health state."""
@@ -465,6 +508,11 @@ class Agent:
             self.queued = None
         if inv.first and self.init_ms is not None:
             response.headers["X-Init-Duration-Ms"] = str(self.init_ms)
+        # Throttled while it ran (an instance is idle between invocations), or while
+        # starting for the first: the platform starts another instance sooner.
+        throttled = self.throttle.since_last()
+        if throttled and not inv.first:
+            response.headers["X-Faas-Cpu-Throttled"] = str(throttled)
         output = self.output.take()
         if inv.request.headers.get("x-faas-capture-log") == "1":
             # The platform asked for the invocation's output: it leads the body.

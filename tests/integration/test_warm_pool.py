@@ -256,3 +256,34 @@ async def test_calls_waiting_for_a_capped_function_are_served_first_come_first_s
     await asyncio.gather(busy, *(caller(n) for n in (1, 2, 3)))
     # Then each got the instance in turn, in the order they came
     assert finished == [1, 2, 3]
+
+
+BURNER = """
+import os, time
+
+def handler(event, context):
+    end = time.process_time() + event.get("cpu_s", 0)
+    while time.process_time() < end:
+        pass
+    return {"host": os.uname().nodename}
+"""
+
+
+@pytest.mark.settings(scale_up_wait_s=60, throttle_wait_s=60)
+async def test_a_function_held_back_by_its_cpu_share_gets_another_instance_at_once(  # type: ignore[no-untyped-def]
+    platform, deploy
+):
+    # Given a 128 MB function (a quarter of a CPU) whose calls burn 20 ms of CPU
+    # each, more than its quota in a 10 ms period, and one warm instance of it
+    await deploy("burner", BURNER, memory_mb=128, timeout_s=30)
+    await call(platform, "burner")
+
+    # When four clients call it, a few times each, on a node where calls would
+    # otherwise wait a minute for a busy instance before starting another
+    async def client() -> list[str]:
+        return [(await call(platform, "burner", {"cpu_s": 0.02}))[1]["host"] for _ in range(4)]
+
+    served = await asyncio.gather(*(client() for _ in range(4)))
+    # Then the throttled instance did not serve them all: another one was started
+    assert len({host for hosts in served for host in hosts}) > 1
+    assert len(platform.scheduler.instances("burner")) > 1

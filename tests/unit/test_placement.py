@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from faas.placement import pool_profiles, should_start
+from faas.placement import THROTTLED_SHARE, pool_profiles, should_start, throttled_share
 
 LIMIT = 4
 
@@ -72,3 +72,26 @@ def test_no_patience_means_starting_at_once_as_lambda_does() -> None:
 
 def test_patience_never_lifts_the_limit_on_starts_in_flight() -> None:
     assert should_start(LIMIT, 0, 5, LIMIT, serving=3, waited_s=10.0, patience_s=0.05) is False
+
+
+def test_calls_start_another_instance_at_once_while_the_cpu_quota_holds_them_back() -> None:
+    # Busy instances throttled by their CPU share: waiting queues behind them.
+    assert should_start(0, 0, 5, LIMIT, 3, 0.0, patience_s=0.05, throttled=True) is True
+    # One start at a time: the next call waits for it to add its CPU.
+    assert should_start(1, 0, 5, LIMIT, 3, 0.0, patience_s=0.05, throttled=True) is False
+
+
+def test_a_function_counts_as_throttled_when_more_than_a_tenth_of_recent_calls_were() -> None:
+    # Two throttled calls in a row are enough to tell
+    share = throttled_share(throttled_share(0.0, True), True)
+    assert share > THROTTLED_SHARE
+    # and one now and then among unthrottled calls is not
+    share = 0.0
+    for n in range(64):
+        share = throttled_share(share, n % 16 == 0)
+    assert share < THROTTLED_SHARE
+    # while some forty unthrottled calls in a row make a throttled function plain again
+    share = 1.0
+    for _ in range(40):
+        share = throttled_share(share, False)
+    assert share < THROTTLED_SHARE
