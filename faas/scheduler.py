@@ -504,6 +504,7 @@ class Scheduler:
         """
         if deleted:
             self._current.pop(name, None)
+            self._throttled.pop(name, None)
         await self._remove(lambda i: deleted or i.idle, "function changed or deleted", name)
 
     def update(self, spec: FunctionSpec) -> None:
