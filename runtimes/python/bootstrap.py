@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 API_PREFIX = "/2018-06-01/runtime"
+# The most one read takes. Not more: glibc serves an allocation above 128 KiB with
+# mmap, so each recv(256 KiB) cost an mmap, a page fault, an mremap and a munmap:
+# ~15 us, against ~2.4 us for recv(64 KiB).
+READ_SIZE = 1 << 16
 THIS_FILE = os.path.realpath(__file__)
 CLIENT_FIELDS = ("installation_id", "app_title", "app_version_name", "app_version_code")
 
@@ -152,7 +156,7 @@ class RuntimeClient:
 
     def _receive(self) -> None:
         assert self.sock is not None
-        chunk = self.sock.recv(1 << 18)
+        chunk = self.sock.recv(READ_SIZE)
         if not chunk:
             self.sock.close()
             self.sock = None
