@@ -9,16 +9,48 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import RedisError, WatchError
+from redis.utils import HIREDIS_AVAILABLE
 
 from faas.errors import StoreUnavailable
 
 
 def connect(url: str) -> aioredis.Redis:
     # A short connect timeout: a Redis that is down must give a 503 fast, not a hang.
-    return aioredis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    pool = aioredis.ConnectionPool.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    if HIREDIS_AVAILABLE:
+        pool.connection_class = hiredis_packing(pool.connection_class)
+    return aioredis.Redis.from_pool(pool)
+
+
+class _HiredisPacking:
+    """Commands packed by hiredis (C), as redis-py's own sync connections pack them.
+
+    redis-py's asyncio connections pack every command in Python, argument by
+    argument: ~14 us for the XADD of one invocation log record, ~1.7 us with
+    hiredis. That was ~4% of the gateway's CPU per invoke under load (py-spy),
+    more on the async path, where each event is several commands.
+    """
+
+    _packer = HiredisRespSerializer()
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return self._packer.pack(*args)  # type: ignore[no-any-return]
+
+
+_PACKING: dict[type[Any], type[Any]] = {}
+
+
+def hiredis_packing(connection_class: type[Any]) -> type[Any]:
+    """``connection_class`` (TCP, TLS or Unix socket) with hiredis packing its commands."""
+    if connection_class not in _PACKING:
+        name = f"Hiredis{connection_class.__name__}"
+        _PACKING[connection_class] = type(name, (_HiredisPacking, connection_class), {})
+    return _PACKING[connection_class]
 
 
 @asynccontextmanager
