@@ -118,6 +118,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.http_protocol import HttpProtocol
 
     settings = _settings(
         args, host=args.host, port=args.port, worker=False if args.no_worker else None
@@ -134,6 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        http=HttpProtocol,  # httptools, one write per response
         log_level=args.log_level,
         access_log=args.access_log,
         # Logging is set up already (platform_log): uvicorn's lines come out as JSON too.
