@@ -72,6 +72,10 @@ class Scheduler:
         self._secrets_for = secrets_for
         self._lock = asyncio.Lock()
         self._instances: dict[str, list[Instance]] = defaultdict(list)
+        # Their number, kept as they come and go. Counting them was a walk over every
+        # function, on every call that found no idle instance: 36 us at 1,000 functions.
+        self._instance_count = 0
+        # function -> starts in flight; only functions with some (zeros are dropped).
         self._starting: Counter[str] = Counter()
         # Of those, keep-warm starts: no call waits on them, they come free when ready.
         self._warming: Counter[str] = Counter()
@@ -80,7 +84,9 @@ class Scheduler:
         # the last one ended).
         self._throttled: dict[str, tuple[float, float]] = {}
         # function -> calls waiting for one of its instances, longest waiting first:
-        # each is handed an instance, or None to look again (``_wake_all``).
+        # each is handed an instance, or None to look again (``_wake_all``). Only
+        # functions with waiting calls: every release walks it, and with an empty queue
+        # left for each function that ever had one, that took 44 us at 1,000 functions.
         self._handoff: defaultdict[str, deque[asyncio.Future[Instance | None]]] = defaultdict(deque)
         # function -> (updated_at, pool key) of the newest spec seen.
         self._current: dict[str, tuple[float, str]] = {}
@@ -245,8 +251,14 @@ class Scheduler:
         return share > placement.THROTTLED_SHARE and now - at < THROTTLE_MEMORY_S
 
     def _start_over(self, name: str) -> None:
-        self._starting[name] -= 1
+        self._started(name)
         self._wake_all()
+
+    def _started(self, name: str) -> None:
+        """One start of ``name`` no longer in flight."""
+        self._starting[name] -= 1
+        if self._starting[name] <= 0:
+            del self._starting[name]
 
     def _wake_all(self) -> None:
         """Every waiting call looks again (capacity or instances changed). Needs no
@@ -255,7 +267,7 @@ class Scheduler:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
-            waiters.clear()
+        self._handoff.clear()
 
     async def _free_before(
         self, start: asyncio.Future[tuple[Instance, float | None]], name: str, key: str
@@ -343,7 +355,10 @@ class Scheduler:
         self._waiting[name] -= 1
         if not handed.done():
             handed.cancel()
-            self._handoff[name].remove(handed)
+            waiters = self._handoff[name]
+            waiters.remove(handed)
+            if not waiters:
+                del self._handoff[name]
             return None
         return handed.result()
 
@@ -356,7 +371,7 @@ class Scheduler:
         return len(self._instances[name]) + self._starting[name]
 
     def _total_count(self) -> int:
-        return sum(len(v) for v in self._instances.values()) + sum(self._starting.values())
+        return self._instance_count + sum(self._starting.values())
 
     async def _start(self, spec: FunctionSpec, key: str, state: InstanceState) -> Instance:
         image = await self._image_for(spec)
@@ -403,6 +418,7 @@ class Scheduler:
         # No await between create and registration: a cancellation here cannot
         # lose track of a container that exists.
         self._instances[spec.name].append(instance)
+        self._instance_count += 1
         return instance
 
     async def _initialized(self, instance: Instance) -> float | None:
@@ -461,13 +477,23 @@ class Scheduler:
             return
         async with self._lock:
             instance.last_used = time.monotonic()
-            waiters = self._handoff.get(instance.function)
-            while waiters:
-                waiter = waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(instance)  # stays busy: it is the waiter's now
-                    return
-            self._idle(instance)
+            if not self._hand_over(instance):
+                self._idle(instance)
+
+    def _hand_over(self, instance: Instance) -> bool:
+        """Give ``instance`` to the longest waiting call of its function, if any."""
+        waiters = self._handoff.get(instance.function)
+        if waiters is None:
+            return False
+        handed = False
+        while waiters and not handed:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(instance)  # stays busy: it is the waiter's now
+                handed = True
+        if not waiters:
+            del self._handoff[instance.function]
+        return handed
 
     def _idle(self, instance: Instance) -> None:
         """Back in the pool (the lock held): any waiter may take it."""
@@ -491,6 +517,7 @@ class Scheduler:
         instances = self._instances.get(instance.function, [])
         if instance in instances:
             instances.remove(instance)
+            self._instance_count -= 1
 
     def _arn(self, name: str) -> str:
         return function_arn(self._settings.region, self._settings.account_id, name)
@@ -613,7 +640,7 @@ class Scheduler:
             log.warning("could not pre-warm %s: %s", spec.name, exc)
             return
         finally:
-            self._starting[spec.name] -= 1
+            self._started(spec.name)
             self._warming[spec.name] -= 1
             self._wake_all()
         try:

@@ -258,6 +258,27 @@ async def test_calls_waiting_for_a_capped_function_are_served_first_come_first_s
     assert finished == [1, 2, 3]
 
 
+async def test_calls_that_waited_leave_nothing_behind_for_later_calls_to_walk(  # type: ignore[no-untyped-def]
+    platform, deploy
+):
+    # Given two functions capped at one instance each, each called by three clients at once
+    names = ("left", "right")
+    for name in names:
+        await deploy(name, COUNTER, concurrency=1, timeout_s=10)
+    calls = [call(platform, name, {"sleep": 0.1}) for name in names for _ in range(3)]
+    results = await asyncio.gather(*calls)
+    assert all(result.outcome is Outcome.SUCCESS for result, _ in results)
+    # Then, all served, the scheduler keeps no empty queue of waiting calls and no
+    # finished start for them: every release and every start walks those, so what
+    # once happened to a thousand functions would slow every call after it
+    scheduler = platform.scheduler
+    for name in names:
+        assert name not in scheduler._handoff
+        assert name not in scheduler._starting
+    # and the instances it counts are the ones it has
+    assert scheduler._instance_count == len(scheduler.instances())
+
+
 BURNER = """
 import os, time
 
