@@ -35,7 +35,7 @@ from faas.background import Background
 from faas.errors import FaasError, Throttled
 from faas.generic_pool import GenericPool, Profile
 from faas.lambda_env import function_arn, lambda_environment, log_stream_name
-from faas.models import FunctionConfig, FunctionSpec, InvocationResult, pool_key
+from faas.models import FunctionConfig, FunctionSpec, InvocationResult
 from faas.sandbox import Instance, InstanceState, InvokeRequest
 from faas.settings import Settings
 
@@ -159,7 +159,7 @@ class Scheduler:
 
     def _observe(self, spec: FunctionSpec) -> str:
         """Remember the newest pool key of a function; an older spec never wins."""
-        key = pool_key(spec)
+        key = spec.pool_key
         seen = self._current.get(spec.name)
         if seen is None or spec.updated_at >= seen[0]:
             if seen is not None and seen[1] != key:
@@ -618,7 +618,7 @@ class Scheduler:
         )
 
     async def _keep_warm(self, spec: FunctionSpec) -> None:
-        key = pool_key(spec)
+        key = spec.pool_key
         if self._current.get(spec.name, (0.0, None))[1] != key:
             return  # an older spec than the newest seen: warming it would be wasted
         cap = spec.config.concurrency

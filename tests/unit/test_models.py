@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from faas.errors import ValidationFailed
-from faas.models import FunctionConfig, FunctionSpec, apply_patch, pool_key, validate_config
+from faas.models import FunctionConfig, FunctionSpec, apply_patch, validate_config
 from faas.placement import cpus_for, expired, lru_idle, pick_warm
 
 GOOD = FunctionConfig(name="hello", runtime="python3.11", handler="app.handler")
@@ -84,11 +84,23 @@ def test_pool_key_changes_only_with_container_shaping_config(
     change: dict[str, object], same_pool: bool
 ) -> None:
     changed = spec(dataclasses.replace(GOOD, **change))  # type: ignore[arg-type]
-    assert (pool_key(changed) == pool_key(spec())) is same_pool
+    assert (changed.pool_key == spec().pool_key) is same_pool
 
 
 def test_new_code_gives_a_new_pool_key() -> None:
-    assert pool_key(spec(sha="b" * 64)) != pool_key(spec())
+    assert spec(sha="b" * 64).pool_key != spec().pool_key
+
+
+def test_a_spec_worked_out_once_still_gives_its_changes_a_new_pool_key() -> None:
+    # Given a spec whose pool key was asked for (it is kept with the spec)
+    original = spec()
+    key = original.pool_key
+    # When its code or its secrets change, the changed spec has its own key
+    assert dataclasses.replace(original, code_sha256="c" * 64).pool_key != key
+    assert dataclasses.replace(original, secrets_version="s2").pool_key != key
+    # and the kept key is not part of what the spec stores or compares
+    assert FunctionSpec.from_json(original.to_json()) == original
+    assert "pool_key" not in original.to_json()
 
 
 def test_spec_survives_json() -> None:
