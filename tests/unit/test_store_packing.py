@@ -16,6 +16,10 @@ COMMANDS = [
     ("ZADD", "k", 1.5, "a", -3, "b", 10**20, "c", 1e-7, "d"),
     ("CONFIG GET", "maxmemory-policy"),  # a command name of two words: two arguments
     ("SET", "k", "x" * 100_000),  # past redis-py's buffer cutoff
+    (b"SET", b"k", 0),  # a command name given as bytes
+    (b"CONFIG GET", b"maxmemory-policy"),
+    ("JSON.SET", "k", "$", "{}"),  # a module's command: not a plain word
+    ("EVALSHA", "f" * 40, 2, "a", "b", *range(500), *("é" * 3 for _ in range(100))),
 ]
 
 
