@@ -15,7 +15,6 @@ import hiredis
 import redis.asyncio as aioredis
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import RedisError, WatchError
-from redis.utils import HIREDIS_AVAILABLE
 
 from faas.errors import StoreUnavailable
 
@@ -23,8 +22,7 @@ from faas.errors import StoreUnavailable
 def connect(url: str) -> aioredis.Redis:
     # A short connect timeout: a Redis that is down must give a 503 fast, not a hang.
     pool = aioredis.ConnectionPool.from_url(url, socket_connect_timeout=5, health_check_interval=30)
-    if HIREDIS_AVAILABLE:
-        pool.connection_class = hiredis_packing(pool.connection_class)
+    pool.connection_class = hiredis_packing(pool.connection_class)
     return aioredis.Redis.from_pool(pool)
 
 
