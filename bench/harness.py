@@ -216,9 +216,13 @@ class Harness:
                 return c
         raise RuntimeError(f"no running container of {function!r} on node {self.node}")
 
-    def agent_socket(self, container: Any) -> str:
-        token = container.labels["faas.token"]
-        return str(self.settings.sockets_dir / token / "agent.sock")
+    def invoke_socket(self, container: Any) -> str:
+        """The socket the platform sends a container's invokes to: the runtime's own
+        once it serves one (docs/container-protocol.md, "The direct socket"), else
+        the agent's."""
+        sockets = self.settings.sockets_dir / container.labels["faas.token"]
+        direct = sockets / "runtime.sock"
+        return str(direct if direct.exists() else sockets / "agent.sock")
 
     def runtime_image(self) -> str:
         """The image the server's instances run (every instance of this run has the same)."""

@@ -20,6 +20,10 @@ from pathlib import Path
 
 # The agent's response head is a status line and a handful of headers.
 MAX_HEAD = 64 * 1024
+# Its body: a result of at most 6 MB (Lambda's limit, enforced in the container)
+# after at most 256 KB of output. Anything longer is not an answer we trust: the
+# function's own code serves the runtime's socket, and must not fill our memory.
+MAX_BODY = 7 * 1024 * 1024
 
 
 class AgentError(Exception):
@@ -86,6 +90,8 @@ class AgentClient:
         length = reply.headers.get("content-length", "")
         if not length.isdigit():
             raise AgentError("the agent answered without a Content-Length")
+        if int(length) > MAX_BODY:
+            raise AgentError(f"the agent answered with {length} bytes, over {MAX_BODY}")
         content = await reader.readexactly(int(length)) if length != "0" else b""
         if reply.headers.get("connection", "").lower() == "close":
             self.close()

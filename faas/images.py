@@ -28,7 +28,14 @@ from faas.settings import Settings
 log = logging.getLogger(__name__)
 
 RUNTIME_CONTEXT = Path(__file__).resolve().parent.parent / "runtimes"
-RUNTIME_FILES = ("Dockerfile", "agent.py", "http1.py", "processes.py", "python/bootstrap.py")
+RUNTIME_FILES = (
+    "Dockerfile",
+    "agent.py",
+    "http1.py",
+    "invocation.py",
+    "processes.py",
+    "python/bootstrap.py",
+)
 OFFLINE_PACKAGES = ("python3", "python3-venv", "curl", "ca-certificates", "redis-server")
 # Docs, man pages and package caches: nothing a function needs at run time.
 TRIM_PATHS = ("usr/share/doc", "usr/share/man", "usr/share/info", "var/cache/apt/archives")

@@ -7,7 +7,10 @@ destroyed instance never serves again.
 
 The platform reaches the agent with HTTP/1.1 over the sandbox's Unix socket,
 keeping one connection open per instance (``faas.agent_client``,
-``docs/container-protocol.md``).
+``docs/container-protocol.md``). Once init is over, a runtime that serves its
+own socket beside the agent's (our Python runtime does) gets the invokes there:
+the agent is then out of their way, and asked how an invocation ended only if
+that socket fails in the middle of one.
 """
 
 from __future__ import annotations
@@ -16,11 +19,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import PurePath
 
 from faas.agent_client import AgentClient, AgentError, AgentReply, AgentTimeout
 from faas.backend import Backend, Sandbox
 from faas.errors import BackendError
 from faas.models import InvocationResult, Outcome, error_payload
+
+# How long the agent may take to tell how an invocation ended whose direct socket
+# failed: the runtime has exited (the kernel closed its socket), so the agent's
+# reaping of it is a matter of milliseconds.
+LOST_WAIT_S = 5.0
 
 
 class InstanceState(StrEnum):
@@ -60,6 +69,8 @@ class Instance:
         self._backend = backend
         self._on_destroy = on_destroy
         self._client = AgentClient(sandbox.socket_path)
+        # The runtime's own socket, once init is over, if it serves one.
+        self._direct: AgentClient | None = None
 
     @property
     def pool_key(self) -> str:
@@ -89,6 +100,9 @@ class Instance:
             await self.destroy(f"agent unreachable: {exc}")
             raise BackendError(f"container agent unreachable during init: {exc}") from exc
         self.init_failed = reply.status != 200 or b'"broken"' in reply.body
+        direct = reply.headers.get("x-faas-direct", "")
+        if not self.init_failed and direct and PurePath(direct).name == direct:
+            self._direct = AgentClient(self.sandbox.socket_path.with_name(direct))
         raw = reply.headers.get("x-init-duration-ms")
         return float(raw) if raw else None
 
@@ -112,9 +126,7 @@ class Instance:
         self._check_alive()
         self.invocations += 1
         try:
-            reply = await self._client.request(
-                "POST", "/invoke", body=request.event, headers=headers, timeout_s=request.timeout_s
-            )
+            reply = await self._exchange(request.event, headers, request.timeout_s)
         except AgentTimeout:
             await self.destroy("timed out")
             return self._result(
@@ -156,6 +168,31 @@ class Instance:
             request, outcome, payload, started, float(init_ms) if init_ms else None, output
         )
 
+    async def _exchange(
+        self, event: bytes, headers: dict[str, str], timeout_s: float
+    ) -> AgentReply:
+        """The invoke's reply: from the runtime's own socket if it serves one, else the agent's."""
+        if self._direct is None:
+            return await self._client.request(
+                "POST", "/invoke", body=event, headers=headers, timeout_s=timeout_s
+            )
+        try:
+            return await self._direct.request(
+                "POST", "/invoke", body=event, headers=headers, timeout_s=timeout_s
+            )
+        except AgentTimeout:
+            raise
+        except AgentError:
+            pass
+        # The runtime went away mid-invoke (exited, killed, out of memory): the agent
+        # reaps it and says how the invocation ended, with its output.
+        try:
+            return await self._client.request(
+                "GET", "/lost", headers=headers, timeout_s=LOST_WAIT_S
+            )
+        except AgentTimeout as exc:  # the runtime lives on, yet dropped the call: broken
+            raise AgentError(f"the runtime dropped the invocation: {exc}") from exc
+
     def _out_of_memory(self, request: InvokeRequest, started: float) -> InvocationResult:
         mb = self.sandbox.spec.memory_mb
         payload = error_payload(
@@ -195,6 +232,8 @@ class Instance:
         self.state = InstanceState.DEAD
         try:
             self._client.close()
+            if self._direct is not None:
+                self._direct.close()
             await self._backend.destroy(self.sandbox)
         finally:
             await self._on_destroy(self, reason)

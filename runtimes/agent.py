@@ -3,9 +3,14 @@
 It serves two HTTP/1.1 endpoints, both described in docs/container-protocol.md:
 
 * the platform socket ``$FAAS_SOCKET_DIR/agent.sock``: ``POST /invoke``,
-  ``GET /health``, ``GET /ready`` and, in a generic container, ``POST /specialize``;
+  ``GET /health``, ``GET /ready``, ``GET /lost`` and, in a generic container,
+  ``POST /specialize``;
 * the Lambda Runtime API on ``$AWS_LAMBDA_RUNTIME_API`` for the bootstrap process
-  (and on a private socketpair for our Python runtime).
+  (and on private socketpairs for our Python runtime).
+
+Our Python runtime, once initialized, serves the platform's invokes on a socket of
+its own (``runtime.sock``, "The direct socket" in the protocol doc); the agent then
+only reads its output, reaps it, and says how an invocation ended if it dies.
 
 It starts the bootstrap, reaps every zombie, and turns the bootstrap's death into a
 function error that marks the sandbox broken. A generic container (``FAAS_GENERIC=1``)
@@ -29,23 +34,29 @@ import sys
 import time
 
 from http1 import Connection, Loop, Request, Response, Server, json_response, listen, log
+from invocation import MAX_RESPONSE, ThrottleCounter, error_body, runtime_headers, too_large
 from processes import OutputCapture, PipeWriter, SignalPipe, start_process
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-MAX_RESPONSE = 6 * 1024 * 1024  # Lambda's synchronous response limit
 MAX_EVENT = 32 * 1024 * 1024  # generous: the gateway enforces the real request limit
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 INVOCATION_PREFIX = RUNTIME_PREFIX + "/invocation/"
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON_BOOTSTRAP = os.path.join(HERE, "python", "bootstrap.py")
-# Names the descriptor of the Python runtime's private Runtime API connection.
+# What our Python runtime is started with (it takes them out of its environment): the
+# descriptors of its private Runtime API connection, and of a second one for requests
+# made while the first waits on /next; the read end of the output bell; where it may
+# serve the platform's invokes itself (docs/container-protocol.md, "The direct socket").
 RUNTIME_FD_VAR = "FAAS_RUNTIME_FD"
+CONTROL_FD_VAR = "FAAS_CONTROL_FD"
+BELL_FD_VAR = "FAAS_OUTPUT_BELL_FD"
+DIRECT_SOCKET_VAR = "FAAS_DIRECT_SOCKET"
+DIRECT_SOCKET = "runtime.sock"
 OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
-CPU_STAT_FILES = ("/sys/fs/cgroup/cpu.stat", "/sys/fs/cgroup/cpu/cpu.stat")  # v2, v1
 # Variables Python reads only when the interpreter starts (besides PYTHONPATH, which the
 # pre-started runtime applies itself). The image sets these two for every function.
 IMAGE_PYTHON_DEFAULTS = frozenset({"PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
@@ -69,47 +80,6 @@ def read_oom_kills(paths: tuple[str, ...] = OOM_FILES) -> int | None:
     return None
 
 
-def throttled_periods(stat: bytes) -> int | None:
-    """``nr_throttled`` of a cpu.stat: the CFS periods in which the cgroup used up its quota."""
-    at = stat.find(b"nr_throttled ")
-    if at < 0:
-        return None
-    value = stat[at + len(b"nr_throttled ") :].split(b"\n", 1)[0]
-    return int(value) if value.isdigit() else None
-
-
-class ThrottleCounter:
-    """How often the container hit its CPU quota since the last look.
-
-    The cpu.stat stays open and is read with one ``pread`` (about 5 µs), once
-    per invocation. None of it where the file is missing or unreadable.
-    """
-
-    def __init__(self, paths: tuple[str, ...] = CPU_STAT_FILES) -> None:
-        self._fd: int | None = None
-        self._last = 0
-        for path in paths:
-            try:
-                self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                continue
-            break
-        self.since_last()
-
-    def since_last(self) -> int:
-        """Periods throttled since the previous call (0 if unknown)."""
-        if self._fd is None:
-            return 0
-        try:
-            now = throttled_periods(os.pread(self._fd, 512, 0))
-        except OSError:
-            now = None
-        if now is None:
-            return 0
-        seen, self._last = self._last, now
-        return max(0, now - seen)
-
-
 def exit_error(wait_status: int, oom_before: int | None, oom_after: int | None) -> tuple[str, str]:
     """Lambda's (errorType, reason) for a bootstrap that exited with ``wait_status``."""
     killed_by = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None
@@ -128,13 +98,6 @@ def exit_error(wait_status: int, oom_before: int | None, oom_after: int | None) 
         # weapon (SIGKILL) was used, since an old OOM kill in this cgroup proves nothing.
         oom = bool(oom_after) and killed_by == signal.SIGKILL
     return ("Runtime.OutOfMemory" if oom else "Runtime.ExitError"), reason
-
-
-def error_body(error_type: str, message: str, trace: list[str] | None = None) -> bytes:
-    """The function-error JSON the platform receives."""
-    return json.dumps(
-        {"errorMessage": message, "errorType": error_type, "stackTrace": trace or []}
-    ).encode()
 
 
 def normalise_error(body: bytes, header_type: str | None) -> bytes:
@@ -195,6 +158,11 @@ def prestart_fits(env: Mapping[str, str], prestarted_with: Mapping[str, str]) ->
 # --- The agent ------------------------------------------------------------------------
 
 
+def inherited(passed: Mapping[str, str]) -> list[int]:
+    """The descriptors named by the ``*_FD`` variables of ``passed``: the child keeps them."""
+    return [int(value) for name, value in passed.items() if name.endswith("_FD")]
+
+
 def outcome(body: bytes, error: bool = False, broken: bool = False) -> Response:
     """How an invocation ended, as the platform will see it."""
     headers = {"Content-Type": "application/json"}
@@ -229,6 +197,9 @@ class Agent:
         self.env = dict(env)
         self.runtime_api = env.get("AWS_LAMBDA_RUNTIME_API") or "127.0.0.1:9001"
         self.socket_dir = env.get("FAAS_SOCKET_DIR") or "/run/faas"
+        self.direct_path = os.path.join(self.socket_dir, DIRECT_SOCKET)
+        # The socket our Python runtime serves invokes on, once it said so at its first /next.
+        self.direct: str | None = None
         self.task_root = env.get("LAMBDA_TASK_ROOT") or "/var/task"
         self.generic = env.get("FAAS_GENERIC") == "1"
         self.specialized = not self.generic
@@ -265,8 +236,10 @@ class Agent:
                 request.answer(self.ready_response())
 
     def ready_response(self) -> Response:
-        init = {"X-Init-Duration-Ms": str(self.init_ms)}
-        return json_response(200, {"state": self.state()}, init)
+        headers = {"X-Init-Duration-Ms": str(self.init_ms)}
+        if self.direct is not None and self.fatal is None:
+            headers["X-Faas-Direct"] = self.direct
+        return json_response(200, {"state": self.state()}, headers)
 
     def break_sandbox(self, fatal: Callable[[str], bytes]) -> None:
         """Fail the pending invocation and every later one; the first cause wins."""
@@ -303,12 +276,10 @@ class Agent:
             )
             return
         cwd = self.task_root if os.path.isdir(self.task_root) else None
-        channel = self.runtime_channel() if python else None
-        if channel is not None:
-            env = {**env, RUNTIME_FD_VAR: str(channel.fileno())}
+        passed, ends = self.python_runtime_fds() if python else ({}, [])
         try:
             self.child = start_process(
-                argv, env, cwd, None, self.output.write_fd, channel.fileno() if channel else None
+                argv, {**env, **passed}, cwd, None, self.output.write_fd, inherited(passed)
             )
         except OSError as exc:
             self._runtime_failed(
@@ -316,8 +287,8 @@ class Agent:
             )
             return
         finally:
-            if channel is not None:
-                channel.close()  # the child's end: ours is served as a Runtime API connection
+            for end in ends:
+                end.close()  # the child's: ours are served as Runtime API connections
         self.output.child_started()
 
     def runtime_channel(self) -> socket.socket:
@@ -331,17 +302,31 @@ class Agent:
         Connection(self.loop, ours, self.runtime_route, MAX_RESPONSE)
         return theirs
 
+    def python_runtime_fds(self) -> tuple[dict[str, str], list[socket.socket]]:
+        """What our Python runtime starts with: the variables naming its descriptors, and
+        the socket ends to close once it has them (ours are served). The output bell's
+        read end stays open here, for the next runtime a failed hand-over may start."""
+        channel, control = self.runtime_channel(), self.runtime_channel()
+        passed = {
+            RUNTIME_FD_VAR: str(channel.fileno()),
+            CONTROL_FD_VAR: str(control.fileno()),
+            BELL_FD_VAR: str(self.output.bell()),
+        }
+        if len(os.fsencode(self.direct_path)) + 4 <= UNIX_PATH_MAX:  # with ".tmp"
+            passed[DIRECT_SOCKET_VAR] = self.direct_path
+        return passed, [channel, control]
+
     def prestart(self) -> None:
         """Generic container: start the Python runtime now; it waits for its environment."""
         if not self.env.get("FAAS_RUNTIME", "python3.11").startswith("python3"):
             return
-        channel = self.runtime_channel()
-        env = startup_vars(self.env) | {RUNTIME_FD_VAR: str(channel.fileno())}
+        passed, ends = self.python_runtime_fds()
+        env = startup_vars(self.env) | passed
         read_fd, write_fd = os.pipe()
         try:
             argv = [sys.executable, PYTHON_BOOTSTRAP, "--wait-for-env"]
             self.child = start_process(
-                argv, env, None, read_fd, self.output.write_fd, channel.fileno()
+                argv, env, None, read_fd, self.output.write_fd, inherited(passed)
             )
         except OSError as exc:
             log(f"cannot pre-start the Python runtime: {exc}")  # /specialize starts one
@@ -349,7 +334,8 @@ class Agent:
             return
         finally:
             os.close(read_fd)
-            channel.close()
+            for end in ends:
+                end.close()
         self.prestart_fd, self.prestart_env = write_fd, env
 
     def hand_over(self, env: dict[str, str]) -> bool:
@@ -441,6 +427,8 @@ class Agent:
             return None
         if method == "POST" and path == "/specialize":
             return self.specialize(request)
+        if method == "GET" and path == "/lost":
+            return self.lost(request)
         return json_response(404, {"error": "not found"})
 
     def specialize(self, request: Request) -> Response:
@@ -462,41 +450,43 @@ class Agent:
 
     def invoke(self, request: Request) -> Response | None:
         """Hand one event to the bootstrap; the answer comes with its outcome."""
-        h = request.headers
-        request_id = h.get("x-request-id", "")
-        if not request_id:
-            return json_response(400, {"error": "X-Request-Id is required"})
         if request.oversize:
             return json_response(413, {"error": "event too large"})
         if self.current is not None:
             return json_response(409, {"error": "an invocation is already in flight"})
-        deadline = h.get("x-deadline-ms") or str(int(time.time() * 1000) + 900_000)
-        if not deadline.isdigit():
-            return json_response(400, {"error": "X-Deadline-Ms must be epoch milliseconds"})
-        trace = f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Sampled=0"
-        runtime_headers = {
-            "Content-Type": "application/json",
-            "Lambda-Runtime-Aws-Request-Id": request_id,
-            "Lambda-Runtime-Deadline-Ms": deadline,
-            "Lambda-Runtime-Invoked-Function-Arn": h.get("x-invoked-function-arn", ""),
-            "Lambda-Runtime-Trace-Id": h.get("x-amzn-trace-id") or trace,
-            # Not Lambda's: which async attempt this is (1 for a sync call).
-            "Faas-Attempt": h.get("x-faas-attempt") or "1",
-        }
-        if h.get("x-client-context"):
-            # The platform sends base64 (as the Invoke API does); runtimes expect JSON.
-            context = client_context(h["x-client-context"])
-            if context is None:
-                return json_response(400, {"error": "X-Client-Context must be base64 JSON"})
-            runtime_headers["Lambda-Runtime-Client-Context"] = context
+        headers = runtime_headers(request.headers)
+        if isinstance(headers, str):
+            return json_response(400, {"error": headers})
         first, self.invoked = not self.invoked, True
-        inv = Invocation(request, request_id, runtime_headers, first)
+        inv = Invocation(request, headers["Lambda-Runtime-Aws-Request-Id"], headers, first)
         self.current = inv
         if self.fatal is not None:
-            self.finish(inv, outcome(self.fatal(request_id), error=True, broken=True))
+            self.finish(inv, outcome(self.fatal(inv.request_id), error=True, broken=True))
         else:
             self.queued = inv
             self.deliver()
+        return None
+
+    def lost(self, request: Request) -> Response | None:
+        """``GET /lost``: the platform lost the runtime's direct socket in the middle of
+        invocation ``X-Request-Id``. Answered as that invoke would have been once the
+        runtime's end is known: at once if it is, else when the agent reaps it."""
+        request_id = request.headers.get("x-request-id", "")
+        if not request_id:
+            return json_response(400, {"error": "X-Request-Id is required"})
+        if self.current is not None:
+            return json_response(409, {"error": "an invocation is already in flight"})
+        inv = Invocation(request, request_id, {}, first=False)
+        inv.delivered = True  # the runtime had it from the platform: never hand it over
+        self.current = inv
+
+        def hung_up() -> None:
+            if self.current is inv:
+                self.current = None
+
+        request.on_hangup = hung_up
+        if self.fatal is not None:
+            self.finish(inv, outcome(self.fatal(request_id), error=True, broken=True))
         return None
 
     def finish(self, inv: Invocation, response: Response) -> None:
@@ -530,6 +520,9 @@ class Agent:
         method, path = request.method, request.path
         if method == "GET" and path == INVOCATION_PREFIX + "next":
             return self.next_invocation(request)
+        if method == "GET" and path == RUNTIME_PREFIX + "/faas/output":
+            # Our Python runtime, serving the direct socket: the output of its invocation.
+            return Response(200, self.output.take(), {"Content-Type": "application/octet-stream"})
         if method == "POST" and path == RUNTIME_PREFIX + "/init/error":
             body = normalise_error(
                 request.body, request.headers.get("lambda-runtime-function-error-type")
@@ -548,6 +541,8 @@ class Agent:
 
     def next_invocation(self, request: Request) -> Response | None:
         """Park until an event arrives; forget the request if the bootstrap hangs up."""
+        if request.headers.get("faas-direct-socket") == DIRECT_SOCKET and self.direct is None:
+            self.direct = DIRECT_SOCKET  # our Python runtime listens there now
         self._init_finished()
         waiters = self.next_waiters
 
@@ -576,11 +571,7 @@ class Agent:
                 400, {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}
             )
         if request.oversize:
-            message = (
-                f"Response payload size ({request.oversize} bytes) exceeded maximum allowed "
-                f"payload size ({MAX_RESPONSE} bytes)."
-            )
-            error = error_body("Function.ResponseSizeTooLarge", message)
+            error = too_large(request.oversize)
             self.finish(inv, outcome(error, error=True))
             return Response(413, error, {"Content-Type": "application/json"})
         if kind == "response":
@@ -628,17 +619,6 @@ class Agent:
         except OSError:
             pass
         return 0
-
-
-def client_context(header: str) -> str | None:
-    """The ``X-Client-Context`` header (base64 JSON) as the JSON runtimes expect."""
-    import base64  # rare: only mobile SDK calls carry a client context
-    import binascii
-
-    try:
-        return json.dumps(json.loads(base64.b64decode(header, validate=True)))
-    except (binascii.Error, ValueError):
-        return None
 
 
 def main() -> None:

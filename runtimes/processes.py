@@ -13,7 +13,7 @@ from http1 import Loop
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
 # The most of a function's output kept for one invocation; older output is dropped first.
 MAX_LOG = 256 * 1024
@@ -35,13 +35,13 @@ def start_process(
     cwd: str | None,
     stdin: int | None,
     output: int,
-    keep: int | None = None,
+    keep: Sequence[int] = (),
 ) -> int:
     """fork/exec ``argv`` in a session of its own, stdout and stderr on ``output``.
 
     Raises OSError if the fork or the exec failed (reported through a close-on-exec
     pipe, as subprocess does). Every other descriptor of ours is non-inheritable,
-    except ``keep``, which the child inherits under the same number.
+    except those in ``keep``, which the child inherits under the same numbers.
     """
     err_read, err_write = os.pipe()
     try:
@@ -58,8 +58,8 @@ def start_process(
                 signal.signal(sig, signal.SIG_DFL)
             os.setsid()  # shutdown kills the session: the handler's grandchildren too
             _prefer_oom_kill()
-            if keep is not None:
-                os.set_inheritable(keep, True)
+            for fd in keep:
+                os.set_inheritable(fd, True)
             if stdin is not None:
                 os.dup2(stdin, 0)
             os.dup2(output, 1)
@@ -91,6 +91,12 @@ class OutputCapture:
 
     The bootstrap flushes before it posts a result, so everything it wrote is in
     the pipe by then: ``take`` drains what is left without waiting.
+
+    The bell tells our Python runtime, when it serves invokes on its own socket,
+    whether an invocation wrote anything without asking us: a byte is written to
+    it before each read of the pipe the loop makes. Output is then still in the
+    pipe (the runtime sees it with FIONREAD) or has been read here, after the bell
+    rang; with neither, there is none and the runtime answers alone.
     """
 
     def __init__(self) -> None:
@@ -99,10 +105,18 @@ class OutputCapture:
         self._buffer = bytearray()
         self._dropped = 0
         self._loop: Loop | None = None
+        self._bell: tuple[int, int] | None = None
 
     def watch(self, loop: Loop) -> None:
         self._loop = loop
         loop.watch(self._read_fd, self)
+
+    def bell(self) -> int:
+        """The bell's read end (made on first use): the runtime drains it."""
+        if self._bell is None:
+            self._bell = os.pipe()
+            os.set_blocking(self._bell[1], False)
+        return self._bell[0]
 
     def child_started(self) -> None:
         # Only the child writes now: at its exit the pipe reads as closed.
@@ -111,6 +125,14 @@ class OutputCapture:
             self.write_fd = -1
 
     def on_readable(self) -> None:
+        if self._bell is not None:
+            try:
+                os.write(self._bell[1], b"\0")
+            except OSError:
+                pass  # full: it rang already, and nobody drained it
+        self._drain()
+
+    def _drain(self) -> None:
         while True:
             try:
                 chunk = os.read(self._read_fd, 1 << 16)
@@ -132,7 +154,7 @@ class OutputCapture:
     def take(self) -> bytes:
         """Everything written since the last ``take`` (at most ``MAX_LOG`` bytes)."""
         if self._loop is not None:
-            self.on_readable()
+            self._drain()
         output = bytes(self._buffer)
         if self._dropped:
             output = f"[faas: {self._dropped} earlier bytes of output dropped]\n".encode() + output

@@ -25,7 +25,7 @@ import docker.errors
 from bench import httpraw
 from bench.harness import ATTEMPTS, Harness, Plan, Vanished, discard, gone, noop_source
 from bench.model import Result
-from bench.scenarios.warm import agent_request
+from bench.scenarios.warm import direct_request
 from bench.stats import summary
 from faas.lambda_env import function_arn
 
@@ -157,7 +157,7 @@ def docker_run(
             answer = (time.perf_counter() - started) * 1000
             if reply.status != 200:
                 raise RuntimeError(f"baseline agent /health: {reply.status}")
-            reply = agent.send(agent_request(arn))
+            reply = agent.send(direct_request(arn))
             invoke = (time.perf_counter() - started) * 1000
             if reply.status != 200:
                 raise RuntimeError(f"baseline agent /invoke: {reply.status}")

@@ -1,10 +1,10 @@
-"""Warm overhead: the same no-op invoke through the gateway and straight to the agent.
+"""Warm overhead: the same no-op invoke through the gateway and straight to the container.
 
 Both sides use ``bench.httpraw`` on one keep-alive connection, sequentially,
 in alternating blocks so a change in the machine's load hits both alike. The
-direct side sends what the platform sends to the container's agent socket
-(``docs/container-protocol.md``). "Added" is the gateway's percentile minus
-the direct one.
+direct side sends what the platform sends to the socket it sends invokes to:
+the Python runtime's own (``docs/container-protocol.md``, "The direct socket").
+"Added" is the gateway's percentile minus the direct one.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ FUNCTION = "noop"
 BLOCK = 100
 
 
-def agent_request(arn: str) -> bytes:
-    """The request the platform sends an agent for a sync invoke of ``{}``."""
+def direct_request(arn: str) -> bytes:
+    """The request the platform sends a container for a sync invoke of ``{}``."""
     headers = {
         "X-Request-Id": str(uuid.uuid4()),
         # Far enough out that no call of the run comes near it.
@@ -57,14 +57,14 @@ def latencies(h: Harness, function: str, n: int) -> tuple[list[float], list[floa
     through, direct = [], []
     # Any of the function's idle instances answers the direct calls; the platform
     # is not sending it anything meanwhile (every call here is sequential).
-    with h.gateway() as gw, httpraw.RawClient(unix=h.agent_socket(serving)) as agent:
+    with h.gateway() as gw, httpraw.RawClient(unix=h.invoke_socket(serving)) as container:
         gateway_request = h.invoke_request(function)
         timed(gw, [gateway_request] * 200)
-        timed(agent, [agent_request(arn) for _ in range(200)])
+        timed(container, [direct_request(arn) for _ in range(200)])
         for start in range(0, n, BLOCK):
             size = min(BLOCK, n - start)
             through += timed(gw, [gateway_request] * size)
-            direct += timed(agent, [agent_request(arn) for _ in range(size)])
+            direct += timed(container, [direct_request(arn) for _ in range(size)])
     return through, direct
 
 
@@ -75,7 +75,7 @@ def run(h: Harness, plan: Plan, result: Result) -> None:
         for stat in ("p50", "p90", "p99", "mean", "max"):
             result.figures[f"{name}_{stat}_ms"] = s[stat]
     result.figures["calls"] = float(len(through))
-    label = "direct to agent socket"
+    label = "direct to the container's socket"
     result.row(
         "invoke p50", "ms", "gateway_p50_ms", g["p50"], baseline=d["p50"], baseline_label=label
     )

@@ -82,6 +82,36 @@ async def test_out_of_memory_is_reported_and_the_platform_stays_healthy(platform
     assert after.outcome is Outcome.SUCCESS and json.loads(after.payload) == "fine"
 
 
+async def test_a_function_that_exits_mid_invoke_is_reported_with_its_output(  # type: ignore[no-untyped-def]
+    platform, deploy, containers_of
+):
+    # Given a warm function (its runtime serving its own socket) that can exit
+    source = (
+        "import sys\n"
+        "def handler(e, c):\n"
+        "    if e.get('exit'):\n"
+        "        print('leaving now')\n"
+        "        sys.exit(3)\n"
+        "    return 'here'\n"
+    )
+    await deploy("quitter", source)
+    await invoke(platform, "quitter")
+    (before,) = containers_of("quitter")
+    # When the handler exits the runtime
+    result = await invoke(platform, "quitter", {"exit": True})
+    # Then the call fails as on Lambda, with what the function wrote in its log
+    assert result.outcome is Outcome.FUNCTION_ERROR
+    assert result.error is not None
+    assert result.error["errorType"] == "Runtime.ExitError"
+    assert result.error["errorMessage"].endswith("Runtime exited with error: exit status 3")
+    assert result.output == b"leaving now\n"
+    assert "leaving now" in result.log
+    # And the container is gone; the next call starts a new one that answers
+    after = await invoke(platform, "quitter")
+    assert after.outcome is Outcome.SUCCESS and after.cold_start
+    assert before not in containers_of("quitter")
+
+
 async def test_context_and_environment_are_lambdas(platform, deploy, containers_of):  # type: ignore[no-untyped-def]
     source = """
 import os

@@ -40,9 +40,16 @@ def handler(event, context):
 @functools.cache
 def load_agent_module() -> ModuleType:
     """agent.py imported by path (runtimes/ need not be installed), for its pure functions."""
+    return load_runtime_module("agent")
+
+
+@functools.cache
+def load_runtime_module(name: str) -> ModuleType:
+    """A module of runtimes/ (the image's /opt/faas) imported by path, under a name of its own."""
     if str(AGENT.parent) not in sys.path:
         sys.path.append(str(AGENT.parent))  # its sibling modules, as /opt/faas in the image
-    spec = importlib.util.spec_from_file_location("faas_agent_under_test", AGENT)
+    path = AGENT.parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"faas_{name}_under_test", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -107,6 +114,17 @@ def function_env(
     }
 
 
+def unix_client(path: str) -> httpx.Client:
+    transport = httpx.HTTPTransport(uds=path)
+    return httpx.Client(transport=transport, base_url="http://agent", timeout=15)
+
+
+def split_log(response: httpx.Response) -> tuple[str, Any]:
+    """(the invocation's output, its result as JSON) of an answer that carries its log."""
+    n = int(response.headers["X-Faas-Log-Length"])
+    return response.content[:n].decode(), json.loads(response.content[n:])
+
+
 @dataclass
 class RunningAgent:
     """An agent process and an HTTP client on its platform socket."""
@@ -116,17 +134,36 @@ class RunningAgent:
     client: httpx.Client
     stderr_path: Path
     socket_dir: str = field(repr=False, default="")
+    # A client on the runtime's own socket, once ``direct`` found one.
+    runtime: httpx.Client | None = field(repr=False, default=None)
 
     def invoke(
-        self, event: Any = None, request_id: str | None = None, **headers: str
+        self,
+        event: Any = None,
+        request_id: str | None = None,
+        *,
+        via: httpx.Client | None = None,
+        **headers: str,
     ) -> httpx.Response:
+        """``POST /invoke`` to the agent, or ``via`` another client (``direct()``)."""
         hdrs = {
             "X-Request-Id": request_id or str(uuid.uuid4()),
             "X-Deadline-Ms": str(now_ms() + 30_000),
             "X-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:000000000000:function:fn",
             **headers,
         }
-        return self.client.post("/invoke", content=json.dumps(event).encode(), headers=hdrs)
+        client = via or self.client
+        return client.post("/invoke", content=json.dumps(event).encode(), headers=hdrs)
+
+    def direct(self) -> httpx.Client:
+        """A client on the socket the runtime serves, as the platform finds it: after
+        ``/ready``, which names it."""
+        if self.runtime is None:
+            ready = self.client.get("/ready")
+            name = ready.headers.get("X-Faas-Direct")
+            assert ready.status_code == 200 and name, (ready.headers, ready.text)
+            self.runtime = unix_client(os.path.join(self.socket_dir, name))
+        return self.runtime
 
     def specialize(self, env: dict[str, str]) -> httpx.Response:
         return self.client.post("/specialize", json={"env": env})
@@ -136,6 +173,8 @@ class RunningAgent:
 
     def stop(self) -> None:
         self.client.close()
+        if self.runtime is not None:
+            self.runtime.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # the agent takes its child down
             try:
@@ -168,10 +207,7 @@ class Agents:
         with stderr_path.open("wb") as err:
             proc = subprocess.Popen([sys.executable, str(AGENT)], env=full, stderr=err)
         socket_path = os.path.join(sock_dir, "agent.sock")
-        client = httpx.Client(
-            transport=httpx.HTTPTransport(uds=socket_path), base_url="http://agent", timeout=15
-        )
-        agent = RunningAgent(proc, socket_path, client, stderr_path, sock_dir)
+        agent = RunningAgent(proc, socket_path, unix_client(socket_path), stderr_path, sock_dir)
         self.started.append(agent)
         if wait:
             wait_for_socket(agent)

@@ -602,25 +602,3 @@ def test_oom_kills_are_read_from_cgroup_v1_or_v2(tmp_path: Path) -> None:
     # When the count is read, Then the first readable file wins
     assert read((str(tmp_path / "memory.events"), str(v1))) == 4
     assert read((str(tmp_path / "absent"),)) is None
-
-
-def test_cpu_throttling_is_counted_from_cgroup_v1_or_v2_since_the_last_look(
-    tmp_path: Path,
-) -> None:
-    # Given a cgroup v1 cpu.stat (no v2 one) that has seen 7 throttled periods
-    stat = tmp_path / "cpu.stat"
-    stat.write_text("nr_periods 40\nnr_throttled 7\nthrottled_time 5000\n")
-    counter = load_agent_module().ThrottleCounter((str(tmp_path / "v2-absent"), str(stat)))
-    # Then what came before the counter is not counted
-    assert counter.since_last() == 0
-    # When the container is throttled in 3 more periods, Then those 3 are counted, once
-    stat.write_text("nr_periods 52\nnr_throttled 10\nthrottled_time 9000\n")
-    assert counter.since_last() == 3
-    assert counter.since_last() == 0
-
-
-def test_no_cpu_stat_means_no_throttling_reported(tmp_path: Path) -> None:
-    agent = load_agent_module()
-    assert agent.ThrottleCounter((str(tmp_path / "absent"),)).since_last() == 0
-    assert agent.throttled_periods(b"nr_periods 3\n") is None
-    assert agent.throttled_periods(b"nr_periods 3\nnr_throttled 2\n") == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from faas.agent_client import AgentClient, AgentError, AgentTimeout, parse_head
+from faas.agent_client import MAX_BODY, AgentClient, AgentError, AgentTimeout, parse_head
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -148,6 +148,22 @@ async def test_a_broken_agent_is_an_agent_error(serve, answer: bytes) -> None:  
     client = AgentClient(agent.path)
     with pytest.raises(AgentError):
         await client.request("POST", "/invoke", body=b"{}", timeout_s=5)
+
+
+async def test_a_body_longer_than_any_answer_is_refused_before_it_is_read(serve) -> None:  # type: ignore[no-untyped-def]
+    # The function's own process serves the runtime's socket: it must not make us
+    # wait for, or hold, a body past the largest result with its output.
+    async def boundless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\nxx" % (MAX_BODY + 1))
+        await writer.drain()
+        await reader.read()  # and keeps the connection open
+
+    agent = await serve(boundless)
+    client = AgentClient(agent.path)
+    with pytest.raises(AgentError, match=f"over {MAX_BODY}") as raised:
+        await client.request("POST", "/invoke", body=b"{}", timeout_s=5)
+    assert not isinstance(raised.value, AgentTimeout)
 
 
 async def test_no_agent_listening_is_an_agent_error(tmp_path: Path) -> None:

@@ -1,0 +1,123 @@
+"""One invocation as both of its servers see it: the agent and the Python runtime.
+
+The platform's ``POST /invoke`` reaches the agent, or, once a Python runtime serves
+its own socket (docs/container-protocol.md, "The direct socket"), the runtime
+itself. Either way the request is read, the result answered and its size checked
+by the same rules, which live here: the platform's headers turned into the Lambda
+Runtime API's, the error shape, the response limit, the CPU-throttling count.
+
+Standard library only. The agent imports it from ``/opt/faas``; the Python runtime
+imports it from there too and then drops it from ``sys.modules`` (a function may
+have a module of the same name).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+MAX_RESPONSE = 6 * 1024 * 1024  # Lambda's synchronous response limit
+CPU_STAT_FILES = ("/sys/fs/cgroup/cpu.stat", "/sys/fs/cgroup/cpu/cpu.stat")  # v2, v1
+# When the platform gives no deadline: Lambda's longest timeout.
+DEFAULT_DEADLINE_MS = 900_000
+
+
+def error_body(error_type: str, message: str, trace: list[str] | None = None) -> bytes:
+    """The function-error JSON the platform receives."""
+    return json.dumps(
+        {"errorMessage": message, "errorType": error_type, "stackTrace": trace or []}
+    ).encode()
+
+
+def too_large(size: int) -> bytes:
+    """Lambda's error for a result of ``size`` bytes, past ``MAX_RESPONSE``."""
+    message = (
+        f"Response payload size ({size} bytes) exceeded maximum allowed "
+        f"payload size ({MAX_RESPONSE} bytes)."
+    )
+    return error_body("Function.ResponseSizeTooLarge", message)
+
+
+def runtime_headers(h: Mapping[str, str]) -> dict[str, str] | str:
+    """The Runtime API headers of ``/next`` for the platform's invoke headers ``h``
+    (lower-case names); a string says why the request is bad (a 400)."""
+    request_id = h.get("x-request-id", "")
+    if not request_id:
+        return "X-Request-Id is required"
+    deadline = h.get("x-deadline-ms") or str(int(time.time() * 1000) + DEFAULT_DEADLINE_MS)
+    if not deadline.isdigit():
+        return "X-Deadline-Ms must be epoch milliseconds"
+    headers = {
+        "Content-Type": "application/json",
+        "Lambda-Runtime-Aws-Request-Id": request_id,
+        "Lambda-Runtime-Deadline-Ms": deadline,
+        "Lambda-Runtime-Invoked-Function-Arn": h.get("x-invoked-function-arn", ""),
+        "Lambda-Runtime-Trace-Id": h.get("x-amzn-trace-id")
+        or f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Sampled=0",
+        # Not Lambda's: which async attempt this is (1 for a sync call).
+        "Faas-Attempt": h.get("x-faas-attempt") or "1",
+    }
+    if h.get("x-client-context"):
+        # The platform sends base64 (as the Invoke API does); runtimes expect JSON.
+        context = client_context(h["x-client-context"])
+        if context is None:
+            return "X-Client-Context must be base64 JSON"
+        headers["Lambda-Runtime-Client-Context"] = context
+    return headers
+
+
+def client_context(header: str) -> str | None:
+    """The ``X-Client-Context`` header (base64 JSON) as the JSON runtimes expect."""
+    import base64  # rare: only mobile SDK calls carry a client context
+    import binascii
+
+    try:
+        return json.dumps(json.loads(base64.b64decode(header, validate=True)))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def throttled_periods(stat: bytes) -> int | None:
+    """``nr_throttled`` of a cpu.stat: the CFS periods in which the cgroup used up its quota."""
+    at = stat.find(b"nr_throttled ")
+    if at < 0:
+        return None
+    value = stat[at + len(b"nr_throttled ") :].split(b"\n", 1)[0]
+    return int(value) if value.isdigit() else None
+
+
+class ThrottleCounter:
+    """How often the container hit its CPU quota since the last look.
+
+    The cpu.stat stays open and is read with one ``pread`` (about 5 µs), once
+    per invocation. None of it where the file is missing or unreadable.
+    """
+
+    def __init__(self, paths: tuple[str, ...] = CPU_STAT_FILES) -> None:
+        self._fd: int | None = None
+        self._last = 0
+        for path in paths:
+            try:
+                self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            break
+        self.since_last()
+
+    def since_last(self) -> int:
+        """Periods throttled since the previous call (0 if unknown)."""
+        if self._fd is None:
+            return 0
+        try:
+            now = throttled_periods(os.pread(self._fd, 512, 0))
+        except OSError:
+            now = None
+        if now is None:
+            return 0
+        seen, self._last = self._last, now
+        return max(0, now - seen)
