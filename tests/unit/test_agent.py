@@ -24,6 +24,7 @@ import pytest
 
 from tests.unit.agent_harness import (
     ECHO,
+    PY_BOOTSTRAP,
     Agents,
     RunningAgent,
     alive,
@@ -312,18 +313,7 @@ def test_a_provided_shell_bootstrap_with_curl_works(start_agent: StartAgent) -> 
 
 def test_a_provided_python_script_bootstrap_works(start_agent: StartAgent) -> None:
     # Given a custom runtime written as a Python script using urllib
-    bootstrap = """
-    #!/usr/bin/env python3
-    import json, os, urllib.request
-    api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
-    while True:
-        with urllib.request.urlopen(api + "/invocation/next") as r:
-            rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
-            event = json.loads(r.read())
-        body = json.dumps({"py": event, "id": rid}).encode()
-        urllib.request.urlopen(api + "/invocation/" + rid + "/response", data=body).read()
-    """
-    agent = start_agent({"bootstrap": bootstrap}, runtime="provided")
+    agent = start_agent({"bootstrap": PY_BOOTSTRAP}, runtime="provided")
     # When it is invoked, Then the script's answer comes back
     assert agent.invoke({"b": 2}, request_id="rid-9").json() == {"py": {"b": 2}, "id": "rid-9"}
 
@@ -375,8 +365,9 @@ def test_a_runtime_may_pipeline_its_result_and_its_next_long_poll(
 def test_the_python_runtime_keeps_its_runtime_api_channel_to_itself(
     start_agent: StartAgent,
 ) -> None:
-    # Given a Python function that looks for the agent's private Runtime API channel,
-    # in its environment and in what a subprocess it starts inherits
+    # Given a Python function that looks for what the agent gives its runtime alone
+    # (its Runtime API channels, the output bell, the direct socket's path), in its
+    # environment and in what a subprocess it starts inherits
     code = """
     import os, subprocess, sys
     def handler(event, context):
@@ -384,14 +375,17 @@ def test_the_python_runtime_keeps_its_runtime_api_channel_to_itself(
             [sys.executable, "-c", "import os; print(len(os.listdir('/proc/self/fd')))"],
             capture_output=True, text=True, close_fds=False,
         ).stdout
-        return {"env": [k for k in os.environ if k == "FAAS_RUNTIME_FD"],
+        private = ("FAAS_RUNTIME_FD", "FAAS_CONTROL_FD", "FAAS_OUTPUT_BELL_FD",
+                   "FAAS_DIRECT_SOCKET")
+        return {"env": [k for k in os.environ if k in private],
                 "child_fds": int(fds), "api": os.environ["AWS_LAMBDA_RUNTIME_API"]}
     """
     agent = start_agent({"app.py": code})
     # When it is invoked
     result = agent.invoke({}).json()
     # Then it sees no such variable, a subprocess gets only stdin, stdout, stderr and the
-    # directory it lists (plus the pipes subprocess gave it), and the Lambda variable is there
+    # directory it lists (plus the pipes subprocess gave it): none of the runtime's sockets
+    # nor the bell. And the Lambda variable is there
     assert result["env"] == []
     assert result["child_fds"] <= 4
     assert re.fullmatch(r"127\.0\.0\.1:\d+", result["api"])

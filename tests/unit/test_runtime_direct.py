@@ -20,6 +20,7 @@ import pytest
 
 from tests.unit.agent_harness import (
     ECHO,
+    PY_BOOTSTRAP,
     Agents,
     RunningAgent,
     assert_function_error,
@@ -241,46 +242,14 @@ def test_a_function_may_have_modules_named_like_the_runtimes_own(start_agent: St
     assert split_log(agent.invoke({}, via=agent.direct()))[1] == ["my http1", "my invocation"]
 
 
-def test_the_runtimes_private_descriptors_are_not_the_functions(start_agent: StartAgent) -> None:
-    code = """
-    import os, subprocess, sys
-    def handler(event, context):
-        fds = subprocess.run(
-            [sys.executable, "-c", "import os; print(len(os.listdir('/proc/self/fd')))"],
-            capture_output=True, text=True, close_fds=False,
-        ).stdout
-        return {"env": [k for k in os.environ if k.startswith("FAAS_") and k.endswith(
-                    ("_FD", "_SOCKET"))],
-                "child_fds": int(fds)}
-    """
-    agent = start_agent({"app.py": code})
-    result = split_log(agent.invoke({}, via=agent.direct()))[1]
-    # Then no variable names them, and a subprocess gets only stdin, stdout, stderr, the
-    # directory it lists and the pipes subprocess gave it: not the sockets nor the bell
-    assert result["env"] == []
-    assert result["child_fds"] <= 4
-
-
-CUSTOM = """
-#!/usr/bin/env python3
-import json, os, urllib.request
-api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
-while True:
-    with urllib.request.urlopen(api + "/invocation/next") as r:
-        rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
-        event = json.loads(r.read())
-    urllib.request.urlopen(api + "/invocation/" + rid + "/response", data=b'"custom"').read()
-"""
-
-
 def test_no_direct_socket_for_custom_runtimes_or_a_failed_init(start_agent: StartAgent) -> None:
-    custom = start_agent({"bootstrap": CUSTOM}, runtime="provided")
+    custom = start_agent({"bootstrap": PY_BOOTSTRAP}, runtime="provided")
     broken = start_agent({"app.py": "import nowhere\n"})
     # Given a custom runtime, Then /ready names no socket and the agent serves its invokes
     ready = custom.client.get("/ready")
     assert ready.json() == {"state": "ready"}
     assert "X-Faas-Direct" not in ready.headers
-    assert custom.invoke({}).json() == "custom"
+    assert custom.invoke({}, "r-c").json() == {"py": {}, "id": "r-c"}
     # Given a Python function that fails its init, Then /ready says broken and names no socket
     ready = broken.client.get("/ready")
     assert ready.json() == {"state": "broken"}
