@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import machine, report  # noqa: E402
-from bench.harness import NOOP, Harness, Plan  # noqa: E402
+from bench.harness import Harness, Plan, deploy_noop  # noqa: E402
 from bench.model import Result  # noqa: E402
 from bench.scenarios import async_events, burst, cold, footprint, scale, throughput, warm  # noqa: E402
 from bench.targets import TARGETS, evaluate  # noqa: E402
@@ -76,21 +76,11 @@ def step(result: Result, what: str, job: Callable[[], object]) -> None:
         result.seconds += time.perf_counter() - started
 
 
-def deploy_noop(h: Harness) -> None:
-    """The function every warm measurement calls, uploaded and warmed by a few calls."""
-    h.upload("noop", NOOP)
-    with h.gateway() as gw:
-        for _ in range(20):
-            reply = gw.send(h.invoke_request("noop"))
-            if reply.status != 200:
-                raise RuntimeError(f"noop answered {reply.status}: {reply.body[:300]!r}")
-
-
 def run_server_scenarios(plan: Plan, results: dict[str, Result]) -> None:
     """Every scenario but async, against one server, in an order that lets them share it.
 
-    Scale's first half runs while only the no-op function exists; the footprint
-    and scale's second half come after the registration of many functions.
+    The footprint's loaded half and scale come after the registration of many
+    functions; scale compares the server with a second one it starts itself.
     """
     h = Harness(max_instances=plan.instances + 200)
     loaded: dict[str, Any] = {}
@@ -103,7 +93,6 @@ def run_server_scenarios(plan: Plan, results: dict[str, Result]) -> None:
         ("footprint", "gateway RSS at start", lambda r: footprint.at_start(h, r)),
         ("setup", "deploying the no-op function", lambda r: deploy_noop(h)),
         ("warm", f"{plan.warm_calls} calls each side", lambda r: warm.run(h, plan, r)),
-        ("scale", "latency with 1 function", lambda r: scale.before(h, plan, r)),
         ("footprint", "idle instance", lambda r: footprint.instance(h, plan, r)),
         ("throughput", "wrk at 1, 8 and 32 connections", lambda r: throughput.run(h, plan, r)),
         ("cold", f"{plan.cold_functions} new functions", lambda r: cold.run(h, plan, r)),
@@ -114,7 +103,7 @@ def run_server_scenarios(plan: Plan, results: dict[str, Result]) -> None:
             f"gateway with the functions and {plan.instances} instances",
             lambda r: footprint.loaded(h, plan, r, loaded["count"], loaded["fresh"]),
         ),
-        ("scale", "latency with the functions registered", lambda r: scale.after(h, plan, r)),
+        ("scale", "latency with the functions registered vs 1", lambda r: scale.run(h, plan, r)),
     ]
     parts = {"setup": Result("setup", "setup"), **results}
     if "footprint" in results or "scale" in results:
