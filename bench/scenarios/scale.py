@@ -17,7 +17,7 @@ from __future__ import annotations
 from bench import httpraw
 from bench.harness import Harness, Plan, deploy_noop
 from bench.model import Result
-from bench.scenarios.warm import BLOCK, direct_request, timed
+from bench.scenarios.warm import BLOCK, direct_request, interleaved
 from bench.stats import summary
 from faas.lambda_env import function_arn
 
@@ -67,14 +67,8 @@ def alternate(many: Harness, one: Harness, n: int) -> tuple[list[float], list[fl
     sock = many.invoke_socket(many.instance_of(FUNCTION))
     with many.gateway() as loaded, one.gateway() as alone, httpraw.RawClient(unix=sock) as c:
         to_many, to_one = many.invoke_request(FUNCTION), one.invoke_request(FUNCTION)
-        timed(loaded, [to_many] * 200)
-        timed(alone, [to_one] * 200)
-        many_g: list[float] = []
-        one_g: list[float] = []
-        direct: list[float] = []
-        for start in range(0, n, BLOCK):
-            size = min(BLOCK, n - start)
-            many_g += timed(loaded, [to_many] * size)
-            one_g += timed(alone, [to_one] * size)
-            direct += timed(c, [direct_request(arn) for _ in range(size)])
+        many_g, one_g, direct = interleaved(
+            [(loaded, lambda: to_many), (alone, lambda: to_one), (c, lambda: direct_request(arn))],
+            n,
+        )
     return many_g, one_g, direct

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 from bench import httpraw
 from bench.harness import Harness, Plan
@@ -50,21 +51,35 @@ def timed(client: httpraw.RawClient, requests: list[bytes]) -> list[float]:
     return out
 
 
+# One side of an interleaved measurement: a client, and what makes each of its requests.
+Side = tuple[httpraw.RawClient, Callable[[], bytes]]
+WARM_UP = 200
+
+
+def interleaved(sides: list[Side], n: int) -> list[list[float]]:
+    """``n`` sequential requests of each side, in ms, after a warm-up of each: in
+    alternating blocks of ``BLOCK``, so a change in the machine's load hits all alike."""
+    for client, make in sides:
+        timed(client, [make() for _ in range(WARM_UP)])
+    out: list[list[float]] = [[] for _ in sides]
+    for start in range(0, n, BLOCK):
+        size = min(BLOCK, n - start)
+        for times, (client, make) in zip(out, sides, strict=True):
+            times += timed(client, [make() for _ in range(size)])
+    return out
+
+
 def latencies(h: Harness, function: str, n: int) -> tuple[list[float], list[float]]:
     """``n`` sequential invokes through the gateway and ``n`` direct, in ms, after a warm-up."""
     serving = h.instance_of(function)
     arn = function_arn(h.settings.region, h.settings.account_id, function)
-    through, direct = [], []
     # Any of the function's idle instances answers the direct calls; the platform
     # is not sending it anything meanwhile (every call here is sequential).
     with h.gateway() as gw, httpraw.RawClient(unix=h.invoke_socket(serving)) as container:
         gateway_request = h.invoke_request(function)
-        timed(gw, [gateway_request] * 200)
-        timed(container, [direct_request(arn) for _ in range(200)])
-        for start in range(0, n, BLOCK):
-            size = min(BLOCK, n - start)
-            through += timed(gw, [gateway_request] * size)
-            direct += timed(container, [direct_request(arn) for _ in range(size)])
+        through, direct = interleaved(
+            [(gw, lambda: gateway_request), (container, lambda: direct_request(arn))], n
+        )
     return through, direct
 
 
