@@ -2,8 +2,8 @@
 
 Everything here is a frozen dataclass or a ``str`` Enum with pure functions
 beside it, so the rules (Lambda's name pattern, memory and timeout ranges, the
-4 KB environment budget, which fields shape a container) are tested without any
-service running.
+4 KB environment budget, which fields shape a container, what counts as text)
+are tested without any service running.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -258,6 +259,55 @@ def _number_in_range(name: str, value: object, low: float, high: float) -> None:
         raise ValidationFailed(f"{name} must be a number from {low:g} to {high:g}", field=name)
 
 
+# Why a string was refused (JSON spells half a surrogate pair "\ud800"; Python keeps it).
+NOT_TEXT = "is not text: it holds a lone UTF-16 surrogate (like \\ud800) that UTF-8 cannot encode"
+
+
+def is_text(value: str) -> bool:
+    """Whether ``value`` can be encoded as UTF-8, as Redis, JSON replies and Docker need."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(document: object) -> None:
+    """Refuse a parsed JSON document holding a string, value or key, that is not text.
+
+    The error's field is the path to that string (``TOKEN``, ``[0].input.msg``), a
+    bad key escaped in it (``[0].\\ud800``). A value is never echoed: it may be a secret.
+    """
+    for path, text, is_key in _texts(document):
+        if is_text(text):
+            continue
+        if is_key:
+            escaped = text.encode("utf-8", "backslashreplace").decode()
+            where = f"{path}.{escaped}" if path else escaped
+            raise ValidationFailed(f"the key {where} {NOT_TEXT}", field=where)
+        raise ValidationFailed(f"{path or 'the body'} {NOT_TEXT}", field=path or None)
+
+
+def _texts(document: object) -> Iterator[tuple[str, str, bool]]:
+    """(path, string, is it a key) for every string in ``document``, depth first.
+
+    A loop, not recursion: a body may nest as deep as the JSON parser allows.
+    """
+    stack: list[tuple[str, object]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            yield path, value, False
+        elif isinstance(value, dict):
+            for key in value:
+                yield path, key, True
+            stack.extend(
+                (f"{path}.{key}" if path else key, item) for key, item in reversed(value.items())
+            )
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+
+
 def _validate_env(env: object) -> None:
     if not isinstance(env, dict):
         raise ValidationFailed("env must be an object of string values", field="env")
@@ -269,6 +319,14 @@ def _validate_env(env: object) -> None:
             raise ValidationFailed(f"env name {key!r} is reserved", field="env")
         if not isinstance(value, str):
             raise ValidationFailed(f"env value of {key!r} must be a string", field="env")
+        if not is_text(value):
+            raise ValidationFailed(f"env value of {key!r} {NOT_TEXT}", field="env")
+        # execve takes C strings: runc would refuse the container at every invoke.
+        if "\x00" in value:
+            raise ValidationFailed(
+                f"env value of {key!r} holds a NUL character, which a variable cannot hold",
+                field="env",
+            )
         size += len(key.encode()) + len(value.encode())
     if size > ENV_MAX_BYTES:
         raise ValidationFailed(

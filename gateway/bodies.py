@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from faas.errors import InvalidRequest, PayloadTooLarge
+from faas.models import check_text
 
 
 async def json_event(request: Request, max_bytes: int) -> bytes:
@@ -29,9 +30,15 @@ def checked_event(event: bytes, max_bytes: int) -> bytes:
 
 
 async def json_body(request: Request) -> Any:
-    """A small JSON document (a config): parsed, or a 400 saying why not."""
+    """A small JSON document (a config): parsed, or a 400 saying why not.
+
+    A string that is not text (``"\\ud800"``) is refused here (422 naming where),
+    before anything is stored: Redis and every JSON reply would fail on it later.
+    """
     raw = await request.body()
     try:
-        return json.loads(raw or b"null")
+        document = json.loads(raw or b"null")
     except (ValueError, RecursionError) as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
+    check_text(document)
+    return document

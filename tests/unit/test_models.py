@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 import pytest
 
 from faas.errors import ValidationFailed
-from faas.models import FunctionConfig, FunctionSpec, apply_patch, validate_config
+from faas.models import (
+    FunctionConfig,
+    FunctionSpec,
+    apply_patch,
+    check_text,
+    validate_config,
+)
 from faas.placement import cpus_for, expired, lru_idle, pick_warm
 
 GOOD = FunctionConfig(name="hello", runtime="python3.11", handler="app.handler")
@@ -62,6 +69,87 @@ def test_a_patch_cannot_rename_and_rejects_unknown_fields() -> None:
         apply_patch(GOOD, {"name": "other"})
     with pytest.raises(ValidationFailed):
         apply_patch(GOOD, {"colour": "red"})
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"A": "\ud800"}, "env value of 'A' is not text: it holds a lone UTF-16 surrogate"),
+        ({"A": "ok\udfffok"}, "env value of 'A' is not text"),
+        ({"A": "x\x00y"}, "env value of 'A' holds a NUL character"),
+        ({"A": "\x00"}, "env value of 'A' holds a NUL character"),
+        ({"": "x"}, "env name '' is not a valid variable name"),
+        ({"A=B": "x"}, "env name 'A=B' is not a valid variable name"),
+        ({"A\x00": "x"}, "env name 'A\\x00' is not a valid variable name"),
+        ({"\ud800": "x"}, "env name '\\ud800' is not a valid variable name"),
+    ],
+)
+def test_env_that_no_process_could_be_given_is_refused_on_create_and_patch(
+    env: dict[str, str], words: str
+) -> None:
+    # Given an env a container could not start with (execve takes NUL-ended UTF-8 strings)
+    # When a function is created with it, or patched to it
+    for configure in (
+        lambda: validate_config(dataclasses.replace(GOOD, env=env)),
+        lambda: apply_patch(GOOD, {"env": env}),
+    ):
+        with pytest.raises(ValidationFailed) as caught:
+            configure()
+        # Then it is refused naming the env and the variable, in a message JSON can carry
+        assert caught.value.field == "env"
+        assert caught.value.message.startswith(words)
+        json.dumps(caught.value.message, ensure_ascii=False).encode()
+
+
+def test_env_of_any_real_text_is_accepted() -> None:
+    env = {"GREETING": "héllo wörld 😀", "EMPTY": "", "SPACES": " a = b "}
+    assert validate_config(dataclasses.replace(GOOD, env=env)).env == env
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "words"),
+    [
+        ({"TOKEN": "\ud800"}, "TOKEN", "TOKEN is not text"),
+        ({"\ud800": "x"}, "\\ud800", "the key \\ud800 is not text"),
+        ([{"name": "t", "input": {"msg": "a\udc00"}}], "[0].input.msg", "[0].input.msg is not"),
+        ({"cors": {"origins": ["ok", "\udbff"]}}, "cors.origins[1]", "cors.origins[1] is not"),
+        ([{"x": {"\udfff": 1}}], "[0].x.\\udfff", "the key [0].x.\\udfff is not text"),
+        ("\ud800", None, "the body is not text"),
+    ],
+)
+def test_a_document_with_a_lone_surrogate_is_refused_naming_where(
+    document: object, field: str | None, words: str
+) -> None:
+    # Given a parsed JSON body that spelled half a surrogate pair somewhere
+    # When it is checked
+    with pytest.raises(ValidationFailed) as caught:
+        check_text(document)
+    # Then the error names the path to it, and itself encodes (a 422, not a 500)
+    assert caught.value.field == field
+    assert caught.value.message.startswith(words)
+    assert "lone UTF-16 surrogate" in caught.value.message
+    json.dumps([caught.value.message, field], ensure_ascii=False).encode()
+
+
+def test_a_refused_value_is_never_echoed() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        check_text({"DB_PASSWORD": "hunter2\ud800"})
+    assert "hunter2" not in caught.value.message
+
+
+def test_real_text_of_any_script_and_any_shape_passes() -> None:
+    check_text({"a": ["é", "😀", "\u4e2d", None, 1, 2.5, True, {"": ""}], "\x00": "\x00"})
+    check_text(json.loads('"\\ud83d\\ude00"'))  # a whole pair is one character: 😀
+
+
+def test_a_surrogate_at_the_bottom_of_a_deep_body_is_found_without_recursion() -> None:
+    # Given a body nested about as deep as json.loads goes, with a bad string at the bottom
+    depth = 900
+    document = json.loads("[" * depth + '"\\ud800"' + "]" * depth)
+    # When it is checked, then it is refused by path, not by a RecursionError
+    with pytest.raises(ValidationFailed) as caught:
+        check_text(document)
+    assert caught.value.field == "[0]" * depth
 
 
 def spec(config: FunctionConfig = GOOD, sha: str = "a" * 64) -> FunctionSpec:
