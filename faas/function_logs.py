@@ -12,7 +12,10 @@ Records are written behind the invocation (``LogStore.add`` never waits): what
 comes in during a 10 ms window goes to Redis together, as one call of a Lua
 script that appends every record and trims each stream once. Under load that
 is one command per batch instead of a round trip per invocation; reads in the
-same process flush first.
+same process flush first. While Redis is unreachable the records wait in memory
+(the newest ``MAX_PENDING``, at most ``MAX_PENDING_BYTES`` of text; older ones are
+dropped and counted in a warning) and are written once it answers, tried again
+every ``RETRY_S``: an invocation never fails for its log.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import logging
 import math
 import re
@@ -40,6 +44,10 @@ log = logging.getLogger(__name__)
 TAIL_BYTES = 4096
 # Records waiting for Redis, at most; past this (Redis down) the oldest are dropped.
 MAX_PENDING = 10_000
+# And their text, at most (records of chatty functions hold up to FAAS_LOG_MAX_BYTES).
+MAX_PENDING_BYTES = 32 * 1024 * 1024
+# How long records wait after Redis refused them before they are tried again.
+RETRY_S = 1.0
 # How long the first record of a batch waits for others: one write per window.
 BATCH_WINDOW_S = 0.01
 # A record's stream entry: these names, with ``LogRecord.field_values`` in this order.
@@ -201,8 +209,12 @@ class LogStore:
         self._max_entries = max_entries
         self.max_bytes = max_bytes
         self._pending: list[LogRecord] = []
+        self._pending_bytes = 0
         self._dropped = 0
         self._writer: asyncio.Task[None] | None = None
+        # Set while records wait out a failed write (Redis away).
+        self._retry: asyncio.TimerHandle | None = None
+        self._waited = False  # a write failed, and none has succeeded since
         self._write_now = asyncio.Event()
         self._append = client.register_script(APPEND)
 
@@ -210,14 +222,39 @@ class LogStore:
         """Keep ``record``: written within ``BATCH_WINDOW_S`` with whatever else came in
         meanwhile, in one command (~48 records at 4,000 invokes/s)."""
         self._pending.append(record)
-        if len(self._pending) > MAX_PENDING:
-            del self._pending[0]
-            self._dropped += 1
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write_pending())
+        self._pending_bytes += len(record.text)
+        self._trim()
+        self._start()
+
+    def _start(self) -> None:
+        if self._writer is None and self._retry is None and self._pending:
+            # A context of its own: the writer's lines are no one invocation's.
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_pending(), context=contextvars.Context()
+            )
+
+    def _trim(self) -> None:
+        """Drop the oldest records past the bounds."""
+        drop = 0
+        while drop < len(self._pending) and (
+            len(self._pending) - drop > MAX_PENDING or self._pending_bytes > MAX_PENDING_BYTES
+        ):
+            self._pending_bytes -= len(self._pending[drop].text)
+            drop += 1
+        if drop:
+            del self._pending[:drop]
+            self._dropped += drop
+
+    def _retried(self) -> None:
+        self._retry = None
+        self._start()
 
     async def flush(self) -> None:
-        """Wait until every record added so far is written (or dropped)."""
+        """Write every record added so far now. Returns once they are written, or Redis
+        refused them (they are kept, and tried again later)."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retried()
         while self._writer is not None:
             self._write_now.set()
             await asyncio.shield(self._writer)
@@ -232,36 +269,56 @@ class LogStore:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(BATCH_WINDOW_S):
                             await self._write_now.wait()
-                batch, self._pending = self._pending, []
-                try:
-                    await self._write(batch)
-                except StoreUnavailable as exc:
-                    # The invocations happened; losing their logs must not turn them into errors.
-                    log.warning("could not keep %d invocation logs: %s", len(batch), exc.message)
+                batch, self._pending, self._pending_bytes = self._pending, [], 0
+                for start in range(0, len(batch), SCRIPT_RECORDS):
+                    try:
+                        await self._write(batch[start : start + SCRIPT_RECORDS])
+                    except StoreUnavailable as exc:
+                        # The invocations happened; losing Redis must not turn them into
+                        # errors: their logs wait for it.
+                        self._keep(batch[start:], exc)
+                        return
+                if self._waited:
+                    log.info("Redis answers again: invocation logs kept meanwhile are written")
+                    self._waited = False
             if self._dropped:
-                log.warning("dropped %d invocation logs while Redis lagged", self._dropped)
+                log.warning("dropped %d invocation logs: Redis lagged or was away", self._dropped)
                 self._dropped = 0
         finally:
             self._write_now.clear()
             self._writer = None
 
+    def _keep(self, unwritten: list[LogRecord], exc: StoreUnavailable) -> None:
+        """Put records Redis refused back in front, and try again in ``RETRY_S``."""
+        if not self._waited:
+            log.warning(
+                "could not write invocation logs, keeping up to %d until Redis answers: %s",
+                MAX_PENDING,
+                exc.message,
+            )
+            self._waited = True
+        self._pending[:0] = unwritten
+        self._pending_bytes += sum(len(r.text) for r in unwritten)
+        self._trim()
+        self._retry = asyncio.get_running_loop().call_later(RETRY_S, self._retried)
+
     async def _write(self, batch: list[LogRecord]) -> None:
+        """Append ``batch`` (at most ``SCRIPT_RECORDS``) in one script call."""
         oldest_ms = int((batch[-1].end - self._retention_s) * 1000)
-        for start in range(0, len(batch), SCRIPT_RECORDS):
-            streams: dict[str, int] = {}
-            args: list[str | int] = [
-                self._max_entries,
-                max(0, oldest_ms),
-                int(self._retention_s) + 1,
-                len(FIELDS),
-                *FIELDS,
-            ]
-            for record in batch[start : start + SCRIPT_RECORDS]:
-                index = streams.setdefault(keys.logs(record.function), len(streams) + 1)
-                args.append(index)
-                args += record.field_values()
-            async with redis_errors():
-                await self._append(keys=list(streams), args=args)
+        streams: dict[str, int] = {}
+        args: list[str | int] = [
+            self._max_entries,
+            max(0, oldest_ms),
+            int(self._retention_s) + 1,
+            len(FIELDS),
+            *FIELDS,
+        ]
+        for record in batch:
+            index = streams.setdefault(keys.logs(record.function), len(streams) + 1)
+            args.append(index)
+            args += record.field_values()
+        async with redis_errors():
+            await self._append(keys=list(streams), args=args)
 
     async def query(
         self, function: str, *, since: float | None, request_id: str | None, limit: int

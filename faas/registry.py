@@ -5,8 +5,17 @@ Redis errors are translated into ``StoreUnavailable`` (``faas.store``).
 Every invocation looks its function up, so specs are cached in the process
 while ``watch`` listens on a pub/sub channel where every write names the
 function it changed: a change made by any process reaches every cache within
-a message's latency. Without the subscription (not yet made, or lost) nothing
-is cached. Read-modify-write (``update``) always reads Redis.
+a message's latency. Before the first subscription nothing is cached.
+Read-modify-write (``update``) always reads Redis.
+
+When the subscription is lost because Redis cannot be reached, the cache is
+kept but goes stale: a function looked up before is still served its last spec
+(warm invokes go on while Redis restarts; nothing can change a spec meanwhile),
+nothing new is cached, and a function never looked up needs Redis as before.
+``watch`` tries again every ``RESUBSCRIBE_S``; the moment it is subscribed
+again it forgets every spec, so a change written while it was away (whose
+message it missed) is read at the next lookup. A stale spec is therefore
+served at most ``RESUBSCRIBE_S`` (plus a reconnect) after Redis answers again.
 """
 
 from __future__ import annotations
@@ -16,7 +25,9 @@ import logging
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from faas import keys
 from faas.errors import FunctionExists, FunctionNotFound, StoreUnavailable
@@ -26,6 +37,13 @@ from faas.store import redis_errors
 log = logging.getLogger(__name__)
 
 SpecChange = Callable[[FunctionSpec], FunctionSpec]
+
+# How often ``watch`` tries to subscribe again: while it is not subscribed, a spec
+# cached before may be stale this long after Redis is back.
+RESUBSCRIBE_S = 0.5
+# Redis did not answer (down, restarting, loading its data, unreachable), as opposed
+# to refusing a command: only then are cached specs worth serving stale.
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class Registry:
@@ -48,15 +66,25 @@ class Registry:
                         if message["type"] == "message":
                             self._forget(message["data"].decode())
                         elif message["type"] == "subscribe":
-                            # From here on every change reaches us: caching is safe.
+                            # From here on every change reaches us: caching is safe, but a
+                            # change made while we were away may be cached: start afresh.
                             self._forget_all()
                             self._caching = True
-            except (RedisError, OSError) as exc:
-                log.warning("function cache off, Redis subscription lost: %s", exc)
+            except _UNREACHABLE as exc:
+                if self._caching:
+                    log.warning(
+                        "Redis subscription lost (%s): serving the last spec of %d cached "
+                        "functions until it is back",
+                        exc,
+                        len(self._cache),
+                    )
+            except RedisError as exc:
+                # Redis answers but refused us: a stale spec could outlive a change.
+                log.warning("function cache off, Redis refused the subscription: %s", exc)
+                self._forget_all()
             finally:
                 self._caching = False
-                self._forget_all()
-            await asyncio.sleep(1)
+            await asyncio.sleep(RESUBSCRIBE_S)
 
     def _forget(self, name: str) -> None:
         self._generation += 1
@@ -85,6 +113,7 @@ class Registry:
             return bool(await self._redis.exists(keys.function(name)))
 
     async def get(self, name: str) -> FunctionSpec:
+        """The function's spec: cached, or stale while Redis is away (see the module)."""
         spec = self._cache.get(name)
         if spec is not None:
             return spec
@@ -149,11 +178,13 @@ class Registry:
         async with redis_errors():
             members = await self._redis.smembers(keys.FUNCTIONS)
             names = sorted(m.decode() if isinstance(m, bytes) else m for m in members)
-            missing = [n for n in names if n not in self._cache]
+            # Redis answers: stale specs (cached while it was away) are read again.
+            cached = self._cache if self._caching else {}
+            missing = [n for n in names if n not in cached]
             raws = await self._redis.mget([keys.function(n) for n in missing]) if missing else []
         fresh = {
             n: FunctionSpec.from_json(raw) for n, raw in zip(missing, raws, strict=True) if raw
         }
         if self._caching and generation == self._generation:
             self._cache.update(fresh)
-        return [spec for n in names if (spec := self._cache.get(n) or fresh.get(n)) is not None]
+        return [spec for n in names if (spec := fresh.get(n) or cached.get(n)) is not None]

@@ -108,6 +108,7 @@ class Worker:
     # -- taking events ---------------------------------------------------------
 
     async def _read_loop(self) -> None:
+        away = False  # Redis failed the last read: said once, not every second
         while not self._stopping:
             free = self._concurrency - len(self._running)
             if free <= 0:
@@ -117,9 +118,14 @@ class Worker:
             try:
                 taken = await self._take(free)
             except StoreUnavailable as exc:
-                log.warning("cannot read the queue: %s", exc.message)
+                if not away:
+                    log.warning("cannot read the queue, trying every second: %s", exc.message)
+                away = True
                 await asyncio.sleep(1)
                 continue
+            if away:
+                log.info("reading the queue again")
+                away = False
             await self._start_all(taken)
 
     async def _take(self, free: int) -> list[Taken]:
@@ -334,6 +340,7 @@ class Worker:
     async def _upkeep_loop(self) -> None:
         lease = self._queue.lease_s
         next_renew = next_sweep = 0.0
+        away = False  # Redis failed the last round: said once, not ten times a second
         while True:
             try:
                 now = time.monotonic()
@@ -349,8 +356,11 @@ class Worker:
                     if swept:
                         log.info("gave %d events with lapsed leases back to the queue", swept)
                     await self._queue.forget_idle_consumers(CONSUMER_IDLE_S)
+                away = False
             except StoreUnavailable as exc:
-                log.warning("queue upkeep: %s", exc.message)
+                if not away:
+                    log.warning("queue upkeep: %s", exc.message)
+                away = True
             except Exception:
                 log.exception("queue upkeep failed")
             await asyncio.sleep(PROMOTE_EVERY_S)

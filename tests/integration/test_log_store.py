@@ -134,13 +134,36 @@ async def test_records_of_a_deleted_function_do_not_come_back(store) -> None:  #
     assert await client.exists("faas:logs:gone") == 0
 
 
-async def test_without_redis_records_are_dropped_with_a_warning_not_an_error(
-    caplog: pytest.LogCaptureFixture, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
-    client = aioredis.Redis.from_url(f"unix://{tmp_path}/nobody.sock")
+async def test_without_redis_records_wait_with_a_warning_and_are_written_when_it_is_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.helpers import RedisServer
+
+    # Given a log store whose Redis is not running (yet)
+    server = RedisServer(Path(tempfile.mkdtemp(prefix="faas-logs-", dir="/tmp")))
+    client = aioredis.Redis.from_url(server.url)
     logs = LogStore(client, retention_s=60, max_entries=10, max_bytes=1024)
-    with caplog.at_level(logging.WARNING, logger="faas.function_logs"):
-        logs.add(record("lost", 1))
-        await logs.flush()
-    assert "could not keep 1 invocation logs" in caplog.text
-    await client.aclose()
+    try:
+        # When an invocation's record is kept: no error, a warning says it waits
+        with caplog.at_level(logging.WARNING, logger="faas.function_logs"):
+            logs.add(record("patient", 1))
+            await logs.flush()
+        assert "keeping up to 10000 until Redis answers" in caplog.text
+        # When Redis starts, then the record is written within a retry, unasked
+        server.start()
+        for _ in range(30):
+            if await client.xlen("faas:logs:patient"):
+                break
+            await asyncio.sleep(0.1)
+        assert await client.xlen("faas:logs:patient") == 1
+        found, _ = await logs.query("patient", since=None, request_id=None, limit=10)
+        assert [r.request_id for r in found] == ["req-1"]
+    finally:
+        await client.aclose()
+        if server.proc is not None:
+            server.stop()
+        shutil.rmtree(server.workdir, ignore_errors=True)

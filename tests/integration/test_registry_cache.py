@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
-from faas.errors import FunctionNotFound
+from faas import keys, store
+from faas.errors import FunctionNotFound, StoreUnavailable
 from faas.models import FunctionConfig, FunctionSpec
 from faas.registry import Registry
+from tests.helpers import RedisServer
 
 
 def spec(name: str, memory_mb: int = 128) -> FunctionSpec:
@@ -143,3 +149,69 @@ async def test_listing_reads_only_what_is_not_cached_and_sees_changes(two_proces
 
     await eventually(b_lists_the_change)
     assert len(await b.list()) == 19
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of this story's own, to kill: with AOF, it restarts with its data."""
+    server = RedisServer(Path(tempfile.mkdtemp(prefix="faas-outage-", dir="/tmp")), aof=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
+        shutil.rmtree(server.workdir, ignore_errors=True)
+
+
+async def test_cached_specs_outlive_a_redis_crash_and_are_read_again_after_it(
+    own_redis: RedisServer,
+) -> None:
+    # Given a process that subscribed and looked a function up (as a warm invoke does)
+    client = store.connect(own_redis.url)
+    registry = Registry(client)
+    task = await watching(registry)
+    await registry.create(spec("warm"))
+    await registry.create(spec("never-looked-up"))
+    await asyncio.sleep(0.2)  # its own change messages pass
+    assert (await registry.get("warm")).config.memory_mb == 128
+    try:
+        # When Redis is killed and the process notices its subscription is gone
+        assert own_redis.proc is not None
+        own_redis.proc.kill()
+        own_redis.proc.wait()
+        for _ in range(100):
+            if not registry._caching:
+                break
+            await asyncio.sleep(0.01)
+        assert not registry._caching
+        # Then the function it knew is still served its last spec, as often as asked
+        for _ in range(50):
+            assert (await registry.get("warm")).config.memory_mb == 128
+            await asyncio.sleep(0.01)
+        # And one it never looked up needs Redis: unavailable, not made up
+        with pytest.raises(StoreUnavailable):
+            await registry.get("never-looked-up")
+        # When Redis is back with its data and another process changes the function
+        # before this one subscribed again (the loop is blocked: it cannot have), so
+        # the change's message reaches nobody
+        own_redis.start()
+        changed = dataclasses.replace(spec("warm", 512), updated_at=2.0)
+        with redis.Redis.from_url(own_redis.url) as other:
+            other.set(keys.function("warm"), changed.to_json())
+            assert other.publish(keys.FUNCTION_CHANGED, "warm") == 0
+        assert not registry._caching
+        # Then a listing, which reads Redis, already shows the change
+        assert [s.config.memory_mb for s in await registry.list()] == [128, 512]
+        # And lookups see it within a second or two (once subscribed again)
+
+        async def sees_512() -> bool:
+            return (await registry.get("warm")).config.memory_mb == 512
+
+        await eventually(sees_512, within_s=2.0)
+        assert registry._caching
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()

@@ -1,0 +1,133 @@
+"""Redis goes away under a warm function: the data plane keeps serving, then catches up.
+
+``faas serve`` runs against a redis-server of the story's own (AOF on, as
+docker-compose runs it), which is SIGKILLed while a client invokes a warm
+function in a loop, then restarted on the same socket with the same data.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import RedisServer, Server, handler_zip, upload
+
+GREETER = """
+import os
+
+def handler(event, context):
+    return {"greeting": os.environ["GREETING"]}
+"""
+OUTAGE_S = 3.0
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    server = RedisServer(Path(tempfile.mkdtemp(prefix="faas-outage-", dir="/tmp")), aof=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.stop()
+        shutil.rmtree(server.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def server(own_redis: RedisServer, server_env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
+    env = {
+        **server_env,
+        "FAAS_REDIS_URL": own_redis.url,
+        # Every invocation's log is kept: the story looks for those of the outage.
+        "FAAS_LOG_MAX_ENTRIES": "100000",
+    }
+    srv = Server(env, tmp_path / "server.log")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def greeting(api: httpx.Client) -> str:
+    reply = api.post("/v1/functions/greeter/invoke", json={})
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["greeting"])
+
+
+def test_warm_invokes_outlive_a_redis_crash_and_changes_are_seen_after_it(
+    own_redis: RedisServer, server: Server
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        # Given a warm function
+        made = upload(api, "greeter", handler_zip(GREETER), env='{"GREETING": "hello"}')
+        assert made.status_code == 201, made.text
+        assert greeting(api) == "hello"
+        # When Redis is killed, and the function is invoked in a loop while it is down
+        assert own_redis.proc is not None
+        own_redis.proc.kill()
+        own_redis.proc.wait()
+        statuses: Counter[int] = Counter()
+        greetings: Counter[str] = Counter()
+        outage_ids = []
+        deadline = time.monotonic() + OUTAGE_S
+        while time.monotonic() < deadline:
+            reply = api.post("/v1/functions/greeter/invoke", json={})
+            statuses[reply.status_code] += 1
+            if reply.status_code == 200:
+                greetings[reply.json()["greeting"]] += 1
+                outage_ids.append(reply.headers["X-Request-Id"])
+        # and an event is queued meanwhile
+        queued = api.post(
+            "/v1/functions/greeter/invoke", json={}, headers={"X-Faas-Invocation-Type": "Event"}
+        )
+        ready = api.get("/readyz")
+        print(f"invokes while Redis was down: {dict(statuses)}")
+        # Then every warm invoke succeeded, with the function's last known config
+        assert set(statuses) == {200} and statuses[200] > 100, statuses
+        assert set(greetings) == {"hello"}
+        # And the event was refused, to be sent again, not accepted and lost
+        assert queued.status_code == 503, queued.text
+        assert queued.headers["Retry-After"] == "1"
+        assert ready.status_code == 503 and ready.json()["checks"]["redis"] != "ok"
+
+        # When Redis is back with its data and the function's env is changed
+        own_redis.start()
+        changed = _when_redis_answers(
+            lambda: api.patch("/v1/functions/greeter", json={"env": {"GREETING": "changed"}})
+        )
+        # Then the next invokes see the change within a second or two
+        since = time.monotonic()
+        while greeting(api) != "changed":
+            assert time.monotonic() - since < 2.0, "the change was not seen"
+            time.sleep(0.05)
+        assert changed.json()["env"] == {"GREETING": "changed"}
+        # And the logs of the invokes served while Redis was down were kept and written
+        for request_id in (outage_ids[0], outage_ids[-1]):
+            logs = _when_redis_answers(
+                lambda rid=request_id: api.get(
+                    "/v1/functions/greeter/logs", params={"request_id": rid}
+                ),
+                until=lambda reply: bool(reply.json()["logs"]),
+            )
+            assert f"START RequestId: {request_id}" in logs.json()["logs"][0]["log"]
+
+
+def _when_redis_answers(call, until=lambda reply: True, within_s: float = 10.0):  # type: ignore[no-untyped-def]
+    """``call()`` until it is not a 503 (Redis is still starting) and ``until`` holds."""
+    deadline = time.monotonic() + within_s
+    while True:
+        reply = call()
+        if reply.status_code != 503:
+            assert reply.status_code == 200, reply.text
+            if until(reply):
+                return reply
+        assert time.monotonic() < deadline, reply.text
+        time.sleep(0.1)
