@@ -141,6 +141,9 @@ def _serve(args: argparse.Namespace) -> int:
         # Logging is set up already (platform_log): uvicorn's lines come out as JSON too.
         log_config=None,
         timeout_graceful_shutdown=30,
+        # The client's address is the connection's: uvicorn would believe any
+        # X-Forwarded-For from 127.0.0.1. Trusted proxies are FAAS_TRUSTED_PROXIES.
+        proxy_headers=False,
     )
     return 0
 

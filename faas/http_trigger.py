@@ -6,10 +6,16 @@ checked when the route needs one, the route table picks a route and its path
 parameters, the event of the configured payload format is built, the function
 runs, and its proxy response (or its error) becomes the HTTP response, with
 the CORS headers on top.
+
+A key the gateway checked is the platform's, never the function's: on a route
+with ``auth: key`` the headers it may come in are gone from the event. A route
+without platform auth passes ``Authorization`` on untouched (apps carry their
+own tokens in it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
@@ -67,7 +73,11 @@ async def handle(
         return HttpResponse(204, allowed, b"")
     if http.auth == "key":
         authorize(auth.presented_key(request.header))
-    route = _table(http.routes).match(request.method, request.path)
+        request = dataclasses.replace(request, headers=_without_keys(request.headers))
+    if http.payload_format == "1.0":
+        route = _table(http.routes).match(request.method, request.encoded_path, encoded=True)
+    else:
+        route = _table(http.routes).match(request.method, request.path)
     if route is None:
         raise RouteNotFound(
             f"no route of function {spec.name!r} takes {request.method} {request.path}"
@@ -80,6 +90,20 @@ async def handle(
         )
     result = await invoke(spec, event, ctx.request_id)
     return _finish(result, http, origin)
+
+
+def _without_keys(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` less those ``auth.presented_key`` reads a key from: every
+    ``Authorization: Bearer …`` and every ``X-Api-Key`` (another scheme, such as
+    Basic, is no platform key and stays)."""
+    return [
+        (name, value)
+        for name, value in headers
+        if not (
+            name.lower() == "x-api-key"
+            or (name.lower() == "authorization" and value.strip()[:7].lower() == "bearer ")
+        )
+    ]
 
 
 def _finish(result: InvocationResult, http: HttpConfig, origin: str) -> HttpResponse:

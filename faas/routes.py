@@ -5,13 +5,16 @@ path is made of literal segments, ``{name}`` (one segment) and, last only,
 ``{name+}`` (the rest of the path, at least one segment). A request takes the
 most specific route that matches: segment by segment a literal beats a
 parameter, which beats a greedy parameter; then a route naming the method
-beats ``ANY``. Parameters arrive decoded, as ``pathParameters``.
+beats ``ANY``. Parameters arrive as ``pathParameters``: decoded for an HTTP API
+(payload 2.0), as sent for a REST API (payload 1.0), where an encoded slash
+(``%2F``) stays inside its segment.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from faas.apigw import RouteMatch
 from faas.errors import ValidationFailed
@@ -87,17 +90,19 @@ class RouteTable:
         self.declared = parsed
         self.routes = sorted(parsed, key=Route.rank)
 
-    def match(self, method: str, path: str) -> RouteMatch | None:
-        """The most specific route for ``method`` and the decoded ``path``."""
+    def match(self, method: str, path: str, *, encoded: bool = False) -> RouteMatch | None:
+        """The most specific route for ``method`` and ``path``: decoded, or ``encoded``
+        as sent (literal segments then compare decoded, parameters keep their escapes)."""
         if not self.routes:
             return RouteMatch("$default", "/{proxy+}", {"proxy": path.lstrip("/")})
         parts = [p for p in path.split("/")[1:] if p]
+        literals = [unquote(p) for p in parts] if encoded else parts
         for route in self.routes:
             if route.method not in ("ANY", method) and not (
                 route.method == "GET" and method == "HEAD"
             ):
                 continue
-            params = _bind(route, parts)
+            params = _bind(route, parts, literals)
             if params is not None:
                 return RouteMatch(route.key, route.path, params)
         return None
@@ -107,7 +112,7 @@ def _invalid(message: str) -> ValidationFailed:
     return ValidationFailed(message, field="routes")
 
 
-def _bind(route: Route, parts: list[str]) -> dict[str, str] | None:
+def _bind(route: Route, parts: list[str], literals: list[str]) -> dict[str, str] | None:
     params: dict[str, str] = {}
     for i, (kind, text) in enumerate(route.segments):
         if kind == GREEDY:
@@ -117,7 +122,7 @@ def _bind(route: Route, parts: list[str]) -> dict[str, str] | None:
             return params
         if i >= len(parts):
             return None
-        if kind == LITERAL and parts[i] != text:
+        if kind == LITERAL and literals[i] != text:
             return None
         if kind == PARAM:
             params[text] = parts[i]

@@ -7,6 +7,7 @@ passed down. Every variable is ``FAAS_<FIELD>`` in upper case.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -93,6 +94,9 @@ class Settings:
     keys_generate: bool = False
     # Requests a second per key, unless its keys-file entry says otherwise; 0 is unlimited.
     key_rate_per_s: float = 0.0
+    # Proxies in front of the gateway whose X-Forwarded-For and -Proto are believed:
+    # comma-separated addresses or CIDRs (docs/http.md, "Who called"). None by default.
+    trusted_proxies: str = ""
 
     # The platform's own log lines: "json" or "text".
     log_format: str = "json"
@@ -146,6 +150,15 @@ class Settings:
             )
         if self.key_rate_per_s < 0:
             raise ValidationFailed("FAAS_KEY_RATE_PER_S must be >= 0", field="key_rate_per_s")
+        for proxy in filter(None, (p.strip() for p in self.trusted_proxies.split(","))):
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValidationFailed(
+                    f"FAAS_TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR "
+                    "(like 10.0.0.1 or 172.16.0.0/12)",
+                    field="trusted_proxies",
+                ) from None
         for name in (
             "log_retention_s",
             "log_max_entries",

@@ -1,13 +1,16 @@
 """``ANY /fn/{name}/{path}``: plain HTTP to a function, as API Gateway's proxy integration.
 
-The request is handed over as it came (method, path below the function,
-query, headers, raw body); ``faas.http_trigger`` does the rest.
+The request is handed over as it came (method, path below the function, decoded
+and as sent, query, headers, raw body), with who called: the connection's
+address, or what a proxy named in ``FAAS_TRUSTED_PROXIES`` says of its client.
+``faas.http_trigger`` does the rest.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from faas import apigw
 from faas.apigw import HttpRequest
 from gateway.deps import PlatformDep
 
@@ -23,14 +26,27 @@ async def http_route(
 ) -> Response:
     """Invoke the function with an API Gateway event (payload 1.0 or 2.0, per its http config)."""
     scope = request.scope
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+    # /fn/{name}/rest as the client wrote it: ['', 'fn', name, rest].
+    sent = (scope.get("raw_path") or b"").split(b"/", 3)
+    server = scope.get("server") or ("", 0)
+    source_ip, forwarded = apigw.caller(
+        request.client.host if request.client else "",
+        headers,
+        apigw.trusted_networks(platform.settings.trusted_proxies),
+        scheme=scope.get("scheme", "http"),
+        port=server[1] or 0,
+    )
     incoming = HttpRequest(
         method=request.method,
         path="/" + path,
         raw_query=scope.get("query_string", b"").decode("latin-1"),
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+        headers=headers,
         body=await request.body(),
-        source_ip=request.client.host if request.client else "",
+        source_ip=source_ip,
         protocol=f"HTTP/{scope.get('http_version', '1.1')}",
+        raw_path=("/" + apigw.encoded_path(sent[3])) if len(sent) == 4 else "",
+        forwarded=forwarded,
     )
     out = await platform.invoke_http(name, incoming, request.headers.get("host", "localhost"))
     response = Response(out.body, status_code=out.status)

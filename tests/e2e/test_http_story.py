@@ -173,6 +173,16 @@ def handler(event, context):
     }
 """
 
+# Answers with the event it got and its context: what reached the function's code.
+ECHO_EVENT = """
+import json
+
+def handler(event, context):
+    seen = {"event": event, "context": {k: repr(v) for k, v in vars(context).items()}}
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(seen)}
+"""
+
 FAILING = """
 import time
 
@@ -419,6 +429,112 @@ def test_routes_are_public_or_need_a_key(api: httpx.Client, curl: Curl) -> None:
     assert two.json() == {"path": "/x"}
     bearer = curl("GET", "/fn/private/y", "-H", "Authorization: Bearer k-one-0123456789abcdef")
     assert bearer.json() == {"path": "/y"}
+
+
+ADMIN_KEY, INVOKE_KEY = "admin-key-0123456789", "k-one-0123456789abcdef"
+
+
+@pytest.mark.usefixtures("keyed_env")
+def test_platform_keys_never_reach_the_functions_code(api: httpx.Client, curl: Curl) -> None:
+    deploy(api, "keyed-v1", ECHO_EVENT, {"auth": "key", "payload_format": "1.0"})
+    deploy(api, "keyed-v2", ECHO_EVENT, {"auth": "key"})
+    deploy(api, "public", ECHO_EVENT, {})
+    for name in ("keyed-v1", "keyed-v2"):
+        # Given a keyed route called with an invoke key, and an admin key beside it
+        both = curl(
+            "GET",
+            f"/fn/{name}/me",
+            "-H",
+            f"Authorization: Bearer {INVOKE_KEY}",
+            "-H",
+            f"X-Api-Key: {ADMIN_KEY}",
+            "-H",
+            "Accept: application/json",
+        )
+        # Then the function runs, and its event holds neither key
+        assert both.status == 200
+        assert INVOKE_KEY.encode() not in both.body and ADMIN_KEY.encode() not in both.body
+        headers = {k.lower() for k in both.json()["event"]["headers"]}  # type: ignore[index]
+        assert "accept" in headers and not {"authorization", "x-api-key"} & headers
+        # nor when the admin key alone opened the route
+        admin = curl("GET", f"/fn/{name}/me", "-H", f"X-Api-Key: {ADMIN_KEY}")
+        assert admin.status == 200 and ADMIN_KEY.encode() not in admin.body
+    # A public route hands the app its own token as it came
+    token = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2ln"
+    public = curl("GET", "/fn/public/me", "-H", f"Authorization: {token}").json()
+    assert public["event"]["headers"]["authorization"] == token  # type: ignore[index]
+    # The invoke API hands the function only the body: no key in its event or context
+    for key in ({"Authorization": f"Bearer {ADMIN_KEY}"}, {"X-Api-Key": INVOKE_KEY}):
+        invoked = api.post("/v1/functions/keyed-v2/invoke", json={"a": 1}, headers=key)
+        assert invoked.status_code == 200 and json.loads(invoked.json()["body"])["event"] == {
+            "a": 1
+        }
+        assert ADMIN_KEY not in invoked.text and INVOKE_KEY not in invoked.text
+
+
+def _headers(event: dict[str, object]) -> dict[str, str]:
+    return {k.lower(): v for k, v in event["headers"].items()}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("payload_format", ["1.0", "2.0"])
+def test_the_event_says_who_called_as_api_gateway_does(
+    api: httpx.Client, curl: Curl, server: Server, payload_format: str
+) -> None:
+    name = f"who-{payload_format.replace('.', '')}"
+    deploy(api, name, ECHO_EVENT, {"payload_format": payload_format})
+    # Given a client calling the gateway directly (no proxy is trusted)
+    direct = curl("GET", f"/fn/{name}/files/a%20b%2Fc").json()["event"]  # type: ignore[index]
+    # Then the event has the X-Forwarded-* headers API Gateway adds, from the connection
+    assert _headers(direct)["x-forwarded-for"] == "127.0.0.1"
+    assert _headers(direct)["x-forwarded-port"] == str(server.port)
+    assert _headers(direct)["x-forwarded-proto"] == "http"
+    # When the client claims another address and scheme
+    spoofed = curl(
+        "GET",
+        f"/fn/{name}/",
+        "-H",
+        "X-Forwarded-For: 203.0.113.66",
+        "-H",
+        "X-Forwarded-Proto: https",
+    ).json()["event"]  # type: ignore[index]
+    # Then its claim is kept in the chain, with its real address appended, and believed nowhere
+    assert _headers(spoofed)["x-forwarded-for"] == "203.0.113.66, 127.0.0.1"
+    assert _headers(spoofed)["x-forwarded-proto"] == "http"
+    if payload_format == "1.0":
+        assert spoofed["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
+        assert spoofed["multiValueHeaders"]["X-Forwarded-For"] == ["203.0.113.66, 127.0.0.1"]
+        assert direct["multiValueHeaders"]["X-Forwarded-Port"] == [str(server.port)]
+        # A REST API's path is as sent
+        assert direct["path"] == "/files/a%20b%2Fc"
+    else:
+        assert spoofed["requestContext"]["http"]["sourceIp"] == "127.0.0.1"
+        # An HTTP API's path is decoded
+        assert direct["rawPath"] == "/files/a b/c"
+
+
+@pytest.fixture
+def behind_a_proxy(server_env: dict[str, str]) -> Iterator[None]:
+    server_env["FAAS_TRUSTED_PROXIES"] = "127.0.0.1"
+    yield
+
+
+@pytest.mark.usefixtures("behind_a_proxy")
+def test_a_trusted_proxy_says_who_called(api: httpx.Client, curl: Curl) -> None:
+    deploy(api, "proxied", ECHO_EVENT, {"payload_format": "1.0"})
+    # Given a TLS proxy on 127.0.0.1 that the operator trusts, passing on a client's request
+    event = curl(
+        "GET",
+        "/fn/proxied/",
+        "-H",
+        "X-Forwarded-For: 198.51.100.7",
+        "-H",
+        "X-Forwarded-Proto: https",
+    ).json()["event"]  # type: ignore[index]
+    # Then the client the proxy names is the caller, over HTTPS on 443
+    assert event["requestContext"]["identity"]["sourceIp"] == "198.51.100.7"
+    assert event["headers"]["X-Forwarded-For"] == "198.51.100.7"
+    assert event["headers"]["X-Forwarded-Proto"] == "https"
+    assert event["headers"]["X-Forwarded-Port"] == "443"
 
 
 def test_an_http_config_is_kept_validated_and_can_hide_the_function(

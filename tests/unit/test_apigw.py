@@ -9,13 +9,17 @@ import pytest
 
 from faas.apigw import (
     Context,
+    Forwarded,
     HttpRequest,
     HttpResponse,
     MalformedResponse,
     RouteMatch,
+    caller,
+    encoded_path,
     event_v1,
     event_v2,
     response,
+    trusted_networks,
 )
 
 CTX = Context(
@@ -176,8 +180,143 @@ def test_v1_headers_take_the_case_clients_send() -> None:
         "GET", "/", "", [("content-type", "text/plain"), ("x-api-key", "k")], b"", ""
     )
     event = event_v1(lowered, ROUTE, CTX)
-    assert event["headers"] == {"Content-Type": "text/plain", "X-Api-Key": "k"}
+    assert event["headers"] == {
+        "Content-Type": "text/plain",
+        "X-Api-Key": "k",
+        "X-Forwarded-Proto": "http",
+    }
     assert event_v2(lowered, ROUTE, CTX)["headers"] == {
         "content-type": "text/plain",
         "x-api-key": "k",
+        "x-forwarded-proto": "http",
     }
+
+
+# Who called, as API Gateway tells a function. The gateway listens on 8080; a proxy
+# the operator trusts sits at 10.0.0.2 (FAAS_TRUSTED_PROXIES=10.0.0.0/24).
+CLIENT, PROXY, SPOOF = "198.51.100.7", "10.0.0.2", "203.0.113.66"
+XFF, PROTO, PORT = "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Port"
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "trusted", "source_ip", "forwarded"),
+    [
+        # A client straight to the gateway: its address, the gateway's port and scheme.
+        (CLIENT, [], "", CLIENT, Forwarded(CLIENT, "8080", "http")),
+        # Its own X-Forwarded-For is kept, with its address appended, but never believed;
+        # nor are its -Proto and -Port.
+        (
+            CLIENT,
+            [(XFF, SPOOF), (PROTO, "https"), (PORT, "443")],
+            "",
+            CLIENT,
+            Forwarded(f"{SPOOF}, {CLIENT}", "8080", "http"),
+        ),
+        # The same from an address that is not the trusted proxy.
+        (CLIENT, [(XFF, SPOOF)], "10.0.0.0/24", CLIENT, Forwarded(f"{SPOOF}, {CLIENT}", "8080")),
+        # Through the trusted proxy: the client it names, the scheme and port it says.
+        (
+            PROXY,
+            [(XFF, CLIENT), (PROTO, "https")],
+            "10.0.0.0/24",
+            CLIENT,
+            Forwarded(CLIENT, "443", "https"),
+        ),
+        (
+            PROXY,
+            [(XFF, CLIENT), (PROTO, "https"), (PORT, "8443")],
+            "10.0.0.2",
+            CLIENT,
+            Forwarded(CLIENT, "8443", "https"),
+        ),
+        # A client spoofing through the proxy: the proxy appended the real address.
+        (
+            PROXY,
+            [(XFF, f"{SPOOF}, {CLIENT}")],
+            "10.0.0.0/24",
+            CLIENT,
+            Forwarded(f"{SPOOF}, {CLIENT}", "8080", "http"),
+        ),
+        # Two trusted proxies in a row (two headers, as some proxies send them).
+        (
+            PROXY,
+            [(XFF, CLIENT), (XFF, "10.0.0.3")],
+            "10.0.0.0/24",
+            CLIENT,
+            Forwarded(CLIENT, "8080"),
+        ),
+        # The proxy's own request, or a proxy passing on something that is no address.
+        (PROXY, [], "10.0.0.0/24", PROXY, Forwarded(PROXY, "8080")),
+        (PROXY, [(XFF, "unknown")], "10.0.0.0/24", PROXY, Forwarded(f"unknown, {PROXY}", "8080")),
+        # Addresses with ports and IPv6 forms.
+        (
+            "::ffff:10.0.0.2",
+            [(XFF, "[2001:db8::1]:5123")],
+            "10.0.0.0/24",
+            "2001:db8::1",
+            Forwarded("[2001:db8::1]:5123", "8080"),
+        ),
+        ("::1", [(XFF, f"{CLIENT}:5123")], "::1", CLIENT, Forwarded(f"{CLIENT}:5123", "8080")),
+    ],
+)
+def test_the_caller_is_the_connection_or_what_a_trusted_proxy_says(
+    peer: str,
+    headers: list[tuple[str, str]],
+    trusted: str,
+    source_ip: str,
+    forwarded: Forwarded,
+) -> None:
+    got = caller(peer, headers, trusted_networks(trusted), scheme="http", port=8080)
+    assert got == (source_ip, forwarded)
+
+
+@pytest.mark.parametrize("make", [event_v1, event_v2])
+def test_events_carry_x_forwarded_headers_as_api_gateway_adds_them(make) -> None:  # type: ignore[no-untyped-def]
+    # Given a client that sent its own X-Forwarded-* headers straight to the gateway
+    sent = [("User-Agent", "curl/8"), (XFF, SPOOF), (PROTO, "https"), (PORT, "1")]
+    source_ip, forwarded = caller(CLIENT, sent, (), scheme="http", port=8080)
+    request = HttpRequest("GET", "/", "", sent, b"", source_ip, forwarded=forwarded)
+    # When the event is built
+    event = make(request, RouteMatch(), CTX)
+    # Then it has the gateway's X-Forwarded-* headers, and sourceIp is the connection's
+    headers = {k.lower(): v for k, v in event["headers"].items()}
+    assert headers["x-forwarded-for"] == f"{SPOOF}, {CLIENT}"
+    assert headers["x-forwarded-port"] == "8080" and headers["x-forwarded-proto"] == "http"
+    if make is event_v1:
+        assert event["multiValueHeaders"]["X-Forwarded-For"] == [f"{SPOOF}, {CLIENT}"]
+        assert event["multiValueHeaders"]["X-Forwarded-Proto"] == ["http"]
+        assert event["requestContext"]["identity"]["sourceIp"] == CLIENT
+    else:
+        assert set(event["headers"]) == set(headers)  # 2.0: lower-case names
+        assert event["requestContext"]["http"]["sourceIp"] == CLIENT
+
+
+@pytest.mark.parametrize(
+    ("sent", "path"),
+    [
+        (b"/users/42", "/users/42"),
+        (b"/files/a%20b", "/files/a%20b"),
+        (b"/files/a%2Fb", "/files/a%2Fb"),
+        (b"/files/a+b", "/files/a+b"),
+        (b"/files/%CE%BB", "/files/%CE%BB"),
+        # Bytes a URL may not hold as they are get encoded; escapes are left as sent.
+        (b"/files/a b", "/files/a%20b"),
+        ("/files/λ".encode(), "/files/%CE%BB"),
+        (b"/files/100%25", "/files/100%25"),
+    ],
+)
+def test_a_path_is_kept_as_sent_with_what_a_url_cannot_hold_encoded(sent: bytes, path: str) -> None:
+    assert encoded_path(sent) == path
+
+
+def test_a_rest_api_path_is_as_sent_an_http_api_path_is_decoded() -> None:
+    # Given a request for "/files/a b/c λ" whose slash inside the name was encoded
+    request = HttpRequest(
+        "GET", "/files/a b/c λ", "", [], b"", CLIENT, raw_path="/files/a%20b%2Fc%20%CE%BB"
+    )
+    # Then payload 1.0 has the path as sent, as AWS's REST API events do
+    v1 = event_v1(request, RouteMatch(), CTX)
+    assert v1["path"] == v1["requestContext"]["path"] == "/files/a%20b%2Fc%20%CE%BB"
+    # and payload 2.0 has it decoded, as AWS's HTTP API events do
+    v2 = event_v2(request, RouteMatch(), CTX)
+    assert v2["rawPath"] == v2["requestContext"]["http"]["path"] == "/files/a b/c λ"

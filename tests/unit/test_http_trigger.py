@@ -104,6 +104,57 @@ async def test_a_keyed_route_takes_a_listed_key(header: tuple[str, str]) -> None
     assert out.status == 200
 
 
+@pytest.mark.parametrize("payload_format", ["1.0", "2.0"])
+@pytest.mark.parametrize(
+    "sent",
+    [
+        [("authorization", "Bearer k2")],
+        [("x-api-key", "k1")],
+        [("Authorization", "bearer k2"), ("X-Api-Key", "admin-key-0123456789")],
+        [("x-api-key", "admin-key-0123456789")],
+    ],
+)
+async def test_the_key_a_keyed_route_took_never_reaches_the_function(
+    payload_format: str, sent: list[tuple[str, str]]
+) -> None:
+    # Given a route with auth "key", called with an invoke key (and an admin key too)
+    handler = Handler(payload={"statusCode": 200, "body": ""})
+    s = spec(auth="key", payload_format=payload_format)
+    out = await serve(s, request("GET", "/", ("accept", "*/*"), *sent), handler, ("k1", "k2"))
+    # Then the function runs, and nothing of either key is in its event
+    assert out.status == 200
+    event = json.dumps(handler.events[0])
+    assert "k1" not in event and "k2" not in event and "admin-key" not in event
+    names = {name.lower() for name in handler.events[0]["headers"]}  # type: ignore[attr-defined]
+    assert "authorization" not in names and "x-api-key" not in names
+    assert "accept" in names
+
+
+@pytest.mark.parametrize("payload_format", ["1.0", "2.0"])
+async def test_an_app_s_own_authorization_reaches_the_function(payload_format: str) -> None:
+    handler = Handler(payload={"statusCode": 200, "body": ""})
+    # Given a public route, called with the app's own bearer token
+    token = ("authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig")
+    await serve(spec(payload_format=payload_format), request("GET", "/", token), handler)
+    # and a keyed route, called with a key and the app's Basic credentials
+    basic = ("authorization", "Basic dXNlcjpwdw==")
+    keyed = spec(auth="key", payload_format=payload_format)
+    await serve(keyed, request("GET", "/", ("x-api-key", "k1"), basic), handler, ("k1",))
+    # Then both reach the function as they were sent
+    seen = [{k.lower(): v for k, v in e["headers"].items()} for e in handler.events]  # type: ignore[attr-defined]
+    assert seen[0]["authorization"] == token[1]
+    assert seen[1]["authorization"] == basic[1] and "x-api-key" not in seen[1]
+
+
+async def test_a_rest_api_route_gets_path_parameters_as_sent() -> None:
+    handler = Handler(payload={"statusCode": 200, "body": ""})
+    s = spec(routes=["GET /files/{name}"], payload_format="1.0")
+    sent = HttpRequest("GET", "/files/a b/c", "", [], b"", "127.0.0.1", raw_path="/files/a%20b%2Fc")
+    await serve(s, sent, handler)
+    assert handler.events[0]["pathParameters"] == {"name": "a%20b%2Fc"}
+    assert handler.events[0]["path"] == "/files/a%20b%2Fc"
+
+
 async def test_a_keyed_route_on_a_server_without_keys_is_refused() -> None:
     with pytest.raises(Forbidden, match="the server has none"):
         await serve(spec(auth="key"), request("GET", "/", ("x-api-key", "k")), Handler())

@@ -54,6 +54,25 @@ def test_no_route_matches_outside_the_table() -> None:
     assert table.match("GET", "/files/{path+}") is None
 
 
+@pytest.mark.parametrize(
+    ("path", "route_key", "params"),
+    [
+        # An encoded slash stays inside its segment; parameters keep their escapes.
+        ("/users/a%2Fb", "GET /users/{userId}", {"userId": "a%2Fb"}),
+        ("/users/a%20b", "GET /users/{userId}", {"userId": "a%20b"}),
+        ("/files/x/a%20b.txt", "GET /files/{path+}", {"path": "x/a%20b.txt"}),
+        # Literal segments compare decoded.
+        ("/users/%6De", "GET /users/me", {}),
+    ],
+)
+def test_an_encoded_path_matches_by_its_segments_as_sent(
+    path: str, route_key: str, params: dict[str, str]
+) -> None:
+    match = TABLE.match("GET", path, encoded=True)
+    assert match is not None
+    assert (match.route_key, match.path_parameters) == (route_key, params)
+
+
 def test_a_greedy_parameter_needs_a_segment() -> None:
     table = RouteTable(["GET /files/{path+}"])
     assert table.match("GET", "/files") is None

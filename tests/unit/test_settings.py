@@ -38,3 +38,11 @@ def test_a_scale_up_wait_out_of_range_is_refused(value: str) -> None:
 
 def test_the_scale_up_wait_is_read_from_the_environment() -> None:
     assert Settings.from_env({"FAAS_SCALE_UP_WAIT_S": "0"}).scale_up_wait_s == 0.0
+
+
+def test_trusted_proxies_are_addresses_or_cidrs() -> None:
+    settings = Settings.from_env({"FAAS_TRUSTED_PROXIES": "127.0.0.1, 172.16.0.0/12,::1"})
+    assert settings.trusted_proxies == "127.0.0.1, 172.16.0.0/12,::1"
+    with pytest.raises(ValidationFailed, match="FAAS_TRUSTED_PROXIES: 'nginx'") as refused:
+        Settings.from_env({"FAAS_TRUSTED_PROXIES": "127.0.0.1,nginx"})
+    assert refused.value.field == "trusted_proxies"
