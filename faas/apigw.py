@@ -149,6 +149,7 @@ def trusted_networks(raw: str) -> tuple[Network, ...]:
     )
 
 
+@lru_cache(maxsize=4096)  # ipaddress parses in ~3 us; a proxy's and clients' addresses repeat
 def _address(text: str) -> Address | None:
     """An IP address, also as ``1.2.3.4:port`` or ``[::1]:port``; None for anything else."""
     text = text.strip()
@@ -166,6 +167,8 @@ def _address(text: str) -> Address | None:
 
 
 def _trusted(hop: str, trusted: Sequence[Network]) -> bool:
+    if not trusted:
+        return False
     address = _address(hop)
     return address is not None and any(address in network for network in trusted)
 
@@ -195,16 +198,16 @@ def caller(
         if hop.strip()
     ]
     hops.append(peer)
+    if not _trusted(peer, trusted):
+        return peer, Forwarded(", ".join(hops), str(port) if port else "", scheme)
     client = len(hops) - 1
     while client > 0 and _trusted(hops[client], trusted):
         client -= 1
-    if client < len(hops) - 1 and _address(hops[client]) is None:
+    if _address(hops[client]) is None:
         client += 1  # a proxy passed on something that is no address: the proxy is the caller
     address = _address(hops[client])
     source_ip = str(address) if address is not None else hops[client]
     chain = Forwarded(", ".join(hops[: client + 1]), str(port) if port else "", scheme)
-    if not _trusted(peer, trusted):
-        return source_ip, chain
     proto = _last(headers, "x-forwarded-proto").lower()
     proto = proto if proto in ("http", "https") else ""
     sent_port = _last(headers, "x-forwarded-port")
