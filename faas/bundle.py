@@ -6,6 +6,13 @@ entry's bytes are streamed through decompression, counting the real output
 against the limits and stopping at the first byte past one, so a zip bomb is
 never decompressed in full. The code store unpacks through the same stream
 (:func:`walk_bundle`): what it writes is exactly what was checked here.
+
+Unzippers disagree on a zip whose parts disagree: one reads the central
+directory, another walks the local headers, a third trusts the data
+descriptor. So every entry's local record (header, data, descriptor) must say
+what the central directory says (name, method, CRC-32, sizes) and no two
+records, nor a record and the directory, may share a byte: then every
+unzipper sees the files that were checked here, and only those.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,6 +38,12 @@ _CHUNK = 64 * 1024
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _LOCAL_MAGIC = b"PK\x03\x04"
 _ENCRYPTED = 0x01 | 0x40  # traditional PKWARE encryption, strong encryption
+# Flag bit 3: the CRC-32 and sizes follow the data, in a descriptor with an optional magic.
+_DESCRIPTOR = 0x08
+_DESCRIPTOR_MAGIC = b"PK\x07\x08"
+_CRC = struct.Struct("<L")
+_ZIP64_EXTRA = 0x0001
+_ZIP64_MARK = 0xFFFFFFFF  # a local size field that says "see the zip64 extra field"
 _UTF8_NAME = 0x800
 _UNIX = 3  # create_system of zips made on Unix: external_attr >> 16 is st_mode
 _DRIVE = re.compile(r"[A-Za-z]:")
@@ -106,20 +120,22 @@ def walk_bundle(path: Path, limits: BundleLimits) -> Iterator[tuple[BundleEntry,
             f"the bundle is {zipped} bytes zipped; the limit is {limits.max_zipped_bytes}"
         )
     with path.open("rb") as raw:
-        infos = _read_directory(raw)
+        infos, directory_start = _read_directory(raw)
         entries = _check_entries(infos, limits)
+        starts = _locate(raw, infos, directory_start)
         budget = _Budget(limits, zipped)
-        for entry, info in zip(entries, infos, strict=True):
-            chunks = _stream(raw, info, budget)
+        for entry, info, start in zip(entries, infos, starts, strict=True):
+            chunks = _stream(raw, info, start, budget)
             yield entry, chunks
             for _ in chunks:  # the caller may skip data (directories); it is still checked
                 pass
 
 
-def _read_directory(raw: BinaryIO) -> list[zipfile.ZipInfo]:
+def _read_directory(raw: BinaryIO) -> tuple[list[zipfile.ZipInfo], int]:
+    """The central directory's entries, and the offset where the directory starts."""
     try:
         with zipfile.ZipFile(raw) as archive:
-            infos = archive.infolist()
+            infos, directory_start = archive.infolist(), archive.start_dir
     # zipfile reports a damaged directory with any of these, not only BadZipFile.
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, struct.error) as exc:
         raise InvalidBundle(
@@ -127,7 +143,7 @@ def _read_directory(raw: BinaryIO) -> list[zipfile.ZipInfo]:
         ) from exc
     if not infos:
         raise InvalidBundle("the zip is empty: it holds no files")
-    return infos
+    return infos, directory_start
 
 
 def _check_entries(infos: list[zipfile.ZipInfo], limits: BundleLimits) -> list[BundleEntry]:
@@ -213,9 +229,11 @@ class _Budget:
             )
 
 
-def _stream(raw: BinaryIO, info: zipfile.ZipInfo, budget: _Budget) -> Iterator[bytes]:
+def _stream(
+    raw: BinaryIO, info: zipfile.ZipInfo, start: int, budget: _Budget
+) -> Iterator[bytes]:
     name = info.orig_filename
-    _seek_to_data(raw, info)
+    raw.seek(start)
     size = crc = 0
     for out in _inflate(raw, info):
         size += len(out)
@@ -257,7 +275,39 @@ def _inflate(raw: BinaryIO, info: zipfile.ZipInfo) -> Iterator[bytes]:
         raise InvalidBundle(f"entry {name!r} is corrupt ({exc})") from exc
 
 
-def _seek_to_data(raw: BinaryIO, info: zipfile.ZipInfo) -> None:
+@dataclass(frozen=True)
+class _Record:
+    """Where an entry's local record lies in the file: header, data, end (past any descriptor)."""
+
+    header: int
+    data: int
+    end: int
+
+
+def _locate(raw: BinaryIO, infos: list[zipfile.ZipInfo], directory_start: int) -> list[int]:
+    """Where each entry's data starts, once every local record agrees with the central
+    directory and no two records, nor a record and the directory, share a byte."""
+    records = [_local_record(raw, info) for info in infos]
+    ordered = sorted(zip(records, infos, strict=True), key=lambda pair: pair[0].header)
+    for (record, info), (later, other) in pairwise(ordered):
+        if record.end > later.header:
+            # One unzipper finds the later entry; one that walks local headers never does.
+            raise InvalidBundle(
+                f"entries {info.orig_filename!r} and {other.orig_filename!r} overlap: "
+                f"{other.orig_filename!r} lies inside the bytes of {info.orig_filename!r}"
+            )
+    last, info = ordered[-1]
+    if last.end > directory_start:
+        raise InvalidBundle(
+            f"entry {info.orig_filename!r} runs into the central directory: "
+            "its sizes do not fit the file"
+        )
+    return [record.data for record in records]
+
+
+def _local_record(raw: BinaryIO, info: zipfile.ZipInfo) -> _Record:
+    """Read an entry's local header (and data descriptor); refuse any disagreement
+    with the central directory, which is what the checks judged."""
     name = info.orig_filename
     if info.header_offset < 0:
         raise InvalidBundle(f"entry {name!r} is corrupt: bad header offset")
@@ -265,7 +315,9 @@ def _seek_to_data(raw: BinaryIO, info: zipfile.ZipInfo) -> None:
     header = raw.read(_LOCAL_HEADER.size)
     if len(header) != _LOCAL_HEADER.size:
         raise InvalidBundle(f"entry {name!r} is truncated: its local header is missing")
-    magic, _, flags, *_, name_len, extra_len = _LOCAL_HEADER.unpack(header)
+    magic, _, flags, method, _, _, crc, compressed, size, name_len, extra_len = (
+        _LOCAL_HEADER.unpack(header)
+    )
     if magic != _LOCAL_MAGIC:
         raise InvalidBundle(f"entry {name!r} is corrupt: bad local header")
     if flags & _ENCRYPTED:
@@ -275,4 +327,73 @@ def _seek_to_data(raw: BinaryIO, info: zipfile.ZipInfo) -> None:
     # Another unzipper reading local headers would see this other name.
     if local_name != name:
         raise InvalidBundle(f"entry {name!r} is named {local_name!r} in its local header")
-    raw.seek(extra_len, 1)
+    zip64 = _zip64_sizes(raw.read(extra_len))
+    if method != info.compress_type:
+        raise InvalidBundle(
+            f"entry {name!r} uses compression method {method} in its local header, "
+            f"{info.compress_type} in the central directory"
+        )
+    if (flags ^ info.flag_bits) & _DESCRIPTOR:
+        raise InvalidBundle(
+            f"entry {name!r}: its local header and the central directory disagree "
+            "on whether a data descriptor follows its data"
+        )
+    if zip64 is not None:
+        size = zip64[0] if size == _ZIP64_MARK else size
+        compressed = zip64[1] if compressed == _ZIP64_MARK else compressed
+    central = (info.CRC, info.compress_size, info.file_size)
+    local: tuple[int, ...] = (crc, compressed, size)
+    data = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+    end = data + info.compress_size
+    if flags & _DESCRIPTOR:
+        # The local fields may be zero (written before the data was); else they must agree.
+        local = tuple(c if value == 0 else value for value, c in zip(local, central, strict=True))
+        described, length = _read_descriptor(raw, name, end, zip64 is not None)
+        _agree(name, "its data descriptor", described, central)
+        end += length
+    _agree(name, "its local header", local, central)
+    return _Record(info.header_offset, data, end)
+
+
+def _zip64_sizes(extra: bytes) -> tuple[int, int] | None:
+    """(size, compressed size) from a local header's zip64 extra field, if it has one."""
+    at = 0
+    while at + 4 <= len(extra):
+        kind, length = struct.unpack_from("<HH", extra, at)
+        if kind == _ZIP64_EXTRA:
+            if length < 16 or at + 4 + length > len(extra):
+                raise InvalidBundle("a local header has a cut-short zip64 extra field")
+            size, compressed = struct.unpack_from("<QQ", extra, at + 4)
+            return size, compressed
+        at += 4 + length
+    return None
+
+
+def _read_descriptor(
+    raw: BinaryIO, name: str, at: int, zip64: bool
+) -> tuple[tuple[int, ...], int]:
+    """(CRC-32, compressed size, size) from the data descriptor at ``at``, and its length."""
+    sizes = struct.Struct("<QQ" if zip64 else "<LL")
+    raw.seek(at)
+    blob = raw.read(len(_DESCRIPTOR_MAGIC) + _CRC.size + sizes.size)
+    start = len(_DESCRIPTOR_MAGIC) if blob.startswith(_DESCRIPTOR_MAGIC) else 0
+    length = start + _CRC.size + sizes.size
+    if len(blob) < length:
+        raise InvalidBundle(f"entry {name!r} is truncated: its data descriptor is missing")
+    (crc,) = _CRC.unpack_from(blob, start)
+    compressed, size = sizes.unpack_from(blob, start + _CRC.size)
+    return (crc, compressed, size), length
+
+
+_FIELDS = ("CRC-32 {:08x}", "compressed size {}", "size {}")
+
+
+def _agree(name: str, where: str, found: tuple[int, ...], central: tuple[int, ...]) -> None:
+    """Refuse when ``where`` (a local header, a data descriptor) and the directory differ."""
+    differ = [i for i, (a, b) in enumerate(zip(found, central, strict=True)) if a != b]
+    if differ:
+        says = ", ".join(_FIELDS[i].format(found[i]) for i in differ)
+        directory = ", ".join(_FIELDS[i].format(central[i]) for i in differ)
+        raise InvalidBundle(
+            f"entry {name!r}: {where} says {says}, the central directory {directory}"
+        )

@@ -3,7 +3,9 @@
 A JSON string may spell half a UTF-16 surrogate pair (``"\\ud800"``), which no
 UTF-8 text can hold; an env value may hold a NUL, which no process environment
 can. Both used to be accepted and fail later (a 500 on every read, a 502 on
-every invoke). Bodies are sent as the raw bytes a client writes.
+every invoke). Bodies are sent as the raw bytes a client writes. A zip whose
+parts disagree (entries inside each other, a data descriptor that lies) shows
+different files to different unzippers, so it is refused as a bad zip.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import httpx
 
 from tests.helpers import handler_zip, upload
+from tests.zips import overlapping, rewrite_descriptor, streamed
 
 GREETER = "import os\ndef handler(event, context):\n    return os.environ['GREETING']\n"
 JSON = {"content-type": "application/json"}
@@ -114,3 +117,37 @@ def test_every_config_body_refuses_a_surrogate_wherever_it_is_with_a_422(
     assert api.get(f"{base}/async-config").json()["max_retries"] == 2
     assert api.get(f"{base}/http").json()["enabled"] is False
     assert api.get(f"{base}/schedules").json() == {"schedules": []}
+
+
+def test_a_zip_that_unzippers_would_read_differently_is_refused_as_a_bad_zip(
+    api: httpx.Client,
+) -> None:
+    # Given a function whose code is a zip every unzipper reads alike (a data descriptor,
+    # as `zip - . | ...` writes, that tells the truth)
+    honest = streamed(("app.py", GREETER.encode()))
+    assert upload(api, "greeter", honest, env='{"GREETING": "v1"}').status_code == 201
+    # When zips that read differently in different unzippers are uploaded, new or as code
+    rows = [
+        (
+            overlapping("app.py", "hidden.py", b"print('seen by some unzippers only')\n"),
+            "entries 'app.py' and 'hidden.py' overlap",
+        ),
+        (
+            rewrite_descriptor(streamed(("app.py", GREETER.encode())), size=10),
+            "entry 'app.py': its data descriptor says size 10, the central directory size",
+        ),
+    ]
+    for code, words in rows:
+        created = upload(api, "sneaky", code)
+        replaced = api.put(
+            "/v1/functions/greeter/code", content=code, headers={"content-type": "application/zip"}
+        )
+        # Then each is a 400 saying what is wrong, like any other bad zip
+        for reply in (created, replaced):
+            assert reply.status_code == 400, reply.text
+            assert reply.json()["error"] == "InvalidBundle"
+            assert words in reply.json()["message"]
+    # and nothing changed: no new function, the old code still runs
+    assert api.get("/v1/functions/sneaky").status_code == 404
+    assert api.get("/v1/functions/greeter/code").content == honest
+    assert api.post("/v1/functions/greeter/invoke", content=b"{}").json() == "v1"

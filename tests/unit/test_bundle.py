@@ -15,7 +15,18 @@ import pytest
 from faas.bundle import BundleInfo, BundleLimits, inspect_bundle, walk_bundle
 from faas.errors import BundleTooLarge, FaasError, InvalidBundle
 from tests.helpers import bad_upload_rows
-from tests.zips import MiB, claim_compressed, flip, rewrite_headers, unix, zip_bytes
+from tests.zips import (
+    MiB,
+    claim_compressed,
+    flip,
+    overlapping,
+    rewrite_descriptor,
+    rewrite_headers,
+    streamed,
+    unix,
+    unsigned_descriptor,
+    zip_bytes,
+)
 
 
 def zeros_bomb(size: int = 20 * MiB) -> bytes:
@@ -77,7 +88,7 @@ REFUSED = [
         "header claims more compressed data than the stream",
         lambda: claim_compressed(zip_bytes(("app.py", text(5000))), 10),
         InvalidBundle,
-        "entry 'app.py' is corrupt: data follows its end",
+        "entry 'app.py' runs into the central directory",
     ),
     refused(
         "absolute path",
@@ -168,6 +179,56 @@ REFUSED = [
         lambda: zip_bytes(("app.py", b"x")).replace(b"app.py", b"evi.py", 1),
         InvalidBundle,
         "entry 'app.py' is named 'evi.py' in its local header",
+    ),
+    refused(
+        "one entry lies inside another's data",
+        lambda: overlapping("cover.txt", "hidden.py", b"print('seen by some unzippers only')\n"),
+        InvalidBundle,
+        "entries 'cover.txt' and 'hidden.py' overlap: 'hidden.py' lies inside the bytes of "
+        "'cover.txt'",
+    ),
+    refused(
+        "data descriptor lies about the CRC",
+        lambda: rewrite_descriptor(streamed(("app.py", text(5000))), crc=0x12345678),
+        InvalidBundle,
+        "entry 'app.py': its data descriptor says CRC-32 12345678, the central directory CRC-32 ",
+    ),
+    refused(
+        "data descriptor lies about the size",
+        lambda: rewrite_descriptor(streamed(("app.py", text(5000))), size=100),
+        InvalidBundle,
+        "entry 'app.py': its data descriptor says size 100, the central directory size 5000",
+    ),
+    refused(
+        "data descriptor lies about the compressed size",
+        lambda: rewrite_descriptor(streamed(("app.py", text(5000))), compressed=7),
+        InvalidBundle,
+        "entry 'app.py': its data descriptor says compressed size 7, the central directory",
+    ),
+    refused(
+        "local header lies about the size, the central directory does not",
+        lambda: rewrite_headers(zip_bytes(("app.py", text(5000))), size=100, only="local"),
+        InvalidBundle,
+        "entry 'app.py': its local header says size 100, the central directory size 5000",
+    ),
+    refused(
+        "local header lies about the CRC",
+        lambda: rewrite_headers(zip_bytes(("app.py", text(5000))), crc=1, only="local"),
+        InvalidBundle,
+        "entry 'app.py': its local header says CRC-32 00000001, the central directory CRC-32",
+    ),
+    refused(
+        "local header says stored, the central directory deflate",
+        lambda: rewrite_headers(zip_bytes(("app.py", text(5000))), method=0, only="local"),
+        InvalidBundle,
+        "entry 'app.py' uses compression method 0 in its local header, 8 in the central",
+    ),
+    refused(
+        "only the local header announces a data descriptor",
+        lambda: rewrite_headers(zip_bytes(("app.py", text(5000))), flags=0x08, only="local"),
+        InvalidBundle,
+        "entry 'app.py': its local header and the central directory disagree on whether a data "
+        "descriptor follows",
     ),
     refused(
         "duplicate names",
@@ -273,6 +334,31 @@ def test_a_zip_exactly_at_every_limit_is_accepted(tmp_path: Path) -> None:
     limits = BundleLimits(max_zipped_bytes=len(data), max_unpacked_bytes=1000, max_entries=3)
     # When it is inspected, then it passes: a limit is the largest accepted value
     assert inspect_bundle(write(tmp_path, data), limits).unpacked_bytes == 1000
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(streamed(("app.py", text(5000)), ("lib/x.py", b"X = 1\n")), id="streamed"),
+        pytest.param(
+            streamed(("app.py", text(5000)), method=zipfile.ZIP_STORED), id="streamed, stored"
+        ),
+        pytest.param(streamed(("app.py", text(5000)), zip64=True), id="streamed, zip64"),
+        pytest.param(
+            unsigned_descriptor(streamed(("app.py", text(5000)))), id="no descriptor magic"
+        ),
+        pytest.param(b"#!/bin/sh\nexit 0\n" + zip_bytes(("app.py", text(5000))), id="a stub first"),
+    ],
+)
+def test_zips_whose_parts_all_agree_are_accepted_whichever_tool_wrote_them(
+    tmp_path: Path, data: bytes
+) -> None:
+    # Given a zip written as `zip - ... > out.zip`, Go or Java write them (CRC-32 and sizes
+    # in a data descriptor after the data), or with a self-extractor stub in front
+    # When it is walked
+    seen = {"/".join(e.parts): b"".join(c) for e, c in walk_bundle(write(tmp_path, data), DEFAULT)}
+    # Then it is accepted with its real content
+    assert seen["app.py"] == text(5000)
 
 
 def test_names_are_normalised_and_a_backslash_inside_a_name_is_just_a_character(
