@@ -39,6 +39,9 @@ class Invocation:
     attempts: int = 0
     # Throttles and platform errors: retried without spending an attempt.
     free_retries: int = 0
+    # Workers that died (or stalled past their lease) running it: their attempts
+    # were refunded, and ``faas.retry`` bounds these apart.
+    workers_lost: int = 0
     enqueued_at: float = 0.0
     first_attempt_at: float | None = None
     last_attempt_at: float | None = None
@@ -85,6 +88,7 @@ class Invocation:
             state=State(text("state") or State.QUEUED),
             attempts=int(text("attempts") or 0),
             free_retries=int(text("free_retries") or 0),
+            workers_lost=int(text("workers_lost") or 0),
             enqueued_at=number("enqueued_at") or 0.0,
             first_attempt_at=number("first_attempt_at"),
             last_attempt_at=number("last_attempt_at"),

@@ -6,7 +6,8 @@ pending list, which is the in-flight work, and the entry's idle time is its
 lease. A worker renews the leases of what it runs (``XCLAIM`` resets the idle
 time); a sweeper run by every worker gives entries whose lease lapsed (their
 worker died) back to the queue: in one script it acknowledges and deletes the
-old entry and appends a new one. Retries wait in a sorted set by due time and
+old entry and appends a new one, refunding the attempt a dead worker had begun
+(counted as a lost worker instead). Retries wait in a sorted set by due time and
 are promoted into the stream when due. Every move of an event is one
 MULTI/EXEC or one script, so a crash anywhere leaves it in exactly one place.
 
@@ -463,7 +464,8 @@ class Queue:
             )
 
     async def sweep(self, consumer: str, limit: int = 1000) -> int:
-        """Give back entries whose lease lapsed (their worker stopped renewing)."""
+        """Give back entries whose lease lapsed (their worker stopped renewing); an
+        attempt begun is refunded and counted in the record's ``workers_lost``."""
         async with redis_errors():
             try:
                 return int(

@@ -184,7 +184,10 @@ redis.call('XADD', KEYS[4], '*', 'id', ARGV[6])
 return 1
 """
 
-# Give entries whose lease lapsed back to the queue, as new entries.
+# Give entries whose lease lapsed back to the queue, as new entries. An event
+# that was running lost its worker: the attempt it began is refunded (the
+# function did not fail) and the loss counted in ``workers_lost``, which the
+# worker bounds (``faas.retry``).
 SWEEP = """
 local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0',
                            'COUNT', ARGV[4])
@@ -198,6 +201,10 @@ for _, entry in ipairs(claimed[2]) do
     redis.call('XADD', KEYS[1], '*', 'id', fields[2])
     if redis.call('HGET', key, 'state') == 'running' then
       redis.call('HSET', key, 'state', 'queued')
+      if tonumber(redis.call('HGET', key, 'attempts') or '0') > 0 then
+        redis.call('HINCRBY', key, 'attempts', -1)
+      end
+      redis.call('HINCRBY', key, 'workers_lost', 1)
     end
     redis.call('HDEL', key, 'lease')
     n = n + 1
@@ -235,7 +242,7 @@ return gone
 REDRIVE = """
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], 'state', 'queued', 'attempts', 0, 'free_retries', 0,
-           'enqueued_at', ARGV[2])
+           'workers_lost', 0, 'enqueued_at', ARGV[2])
 redis.call('HDEL', KEYS[2], 'reason', 'error', 'result', 'finished_at', 'first_attempt_at',
            'last_attempt_at', 'lease')
 redis.call('PERSIST', KEYS[2])

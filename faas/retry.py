@@ -6,6 +6,12 @@ waits an exponential backoff with jitter. A throttle or a platform error
 (Docker failed us) spends nothing: the event waits in the queue, with a short
 backoff of its own, until its max age. An event out of attempts, or older than
 its max age, is dead-lettered with the reason.
+
+Not like Lambda, whose workers are not ours to kill: a worker that dies (or
+stalls past its lease) while running an event has its attempt refunded by the
+sweeper, since the function did not fail, and the loss counted apart. An event
+that lost ``MAX_WORKERS_LOST`` workers is dead-lettered (``WorkerLost``) rather
+than given to another: one that kills every worker must still end.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ JITTER = 0.25
 THROTTLE_BASE_S = 0.25
 THROTTLE_MAX_S = 5.0
 PLATFORM_BASE_S = 1.0
+# Workers an event may lose (each died, or stalled past its lease, running it).
+MAX_WORKERS_LOST = 3
 
 
 class Failure(StrEnum):
@@ -41,6 +49,8 @@ class Reason(StrEnum):
 
     RETRIES_EXHAUSTED = "RetriesExhausted"
     EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+    # Not Lambda's: the workers running it died, MAX_WORKERS_LOST times.
+    WORKER_LOST = "WorkerLost"
 
 
 @dataclass(frozen=True)
@@ -57,10 +67,15 @@ def _dead(reason: Reason) -> Decision:
     return Decision(Action.DEAD_LETTER, reason=reason)
 
 
-def before_attempt(*, attempts: int, age_s: float, policy: AsyncConfig) -> Decision:
-    """May a dequeued event run? ``attempts`` were already spent (a crash spends one too)."""
+def before_attempt(
+    *, attempts: int, workers_lost: int, age_s: float, policy: AsyncConfig
+) -> Decision:
+    """May a dequeued event run? ``attempts`` were already spent by the function;
+    ``workers_lost`` died (or stalled past their lease) running it."""
     if attempts > policy.max_retries:
         return _dead(Reason.RETRIES_EXHAUSTED)
+    if workers_lost >= MAX_WORKERS_LOST:
+        return _dead(Reason.WORKER_LOST)
     if age_s >= policy.max_event_age_s:
         return _dead(Reason.EVENT_AGE_EXCEEDED)
     return RUN

@@ -180,7 +180,10 @@ class Worker:
                 return
             policy = spec.async_config
             decision = retry.before_attempt(
-                attempts=invocation.attempts, age_s=_age(invocation), policy=policy
+                attempts=invocation.attempts,
+                workers_lost=invocation.workers_lost,
+                age_s=_age(invocation),
+                policy=policy,
             )
             if decision.reason is not None:
                 await self._dead_letter(delivery, invocation, spec, decision.reason)
@@ -383,5 +386,10 @@ def _why(reason: retry.Reason, invocation: Invocation, spec: FunctionSpec) -> st
         return (
             f"the event was older than {spec.async_config.max_event_age_s}s after "
             f"{invocation.attempts} attempts and {invocation.free_retries} throttled retries"
+        )
+    if reason is retry.Reason.WORKER_LOST:
+        return (
+            "the worker running it died (or stalled past its lease) "
+            f"{invocation.workers_lost} times"
         )
     return f"out of attempts after {invocation.attempts}"

@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from faas import keys
+from faas.retry import MAX_WORKERS_LOST
 from faas.settings import Settings
 from tests.helpers import Ledger, Server, WorkerProcess, handler_zip, upload
 
@@ -218,4 +219,67 @@ def test_sigterm_drains_then_hands_back_and_loses_nothing(
     assert sorted(ledger.ids()) == sorted(ids)
     attempts = [int(client.hget(keys.invocation(i), "attempts") or 0) for i in ids]
     assert attempts == [1] * 12
+    client.close()
+
+
+def running_again(client: redis.Redis, request_id: str, workers_lost: int) -> bool:
+    """The event runs on a new worker, after ``workers_lost`` died running it."""
+    record = client.hgetall(keys.invocation(request_id))
+    return record.get(b"state") == b"running" and int(record.get(b"workers_lost", 0)) == (
+        workers_lost
+    )
+
+
+def test_a_worker_killed_mid_event_spends_none_of_its_retries(
+    cluster: Cluster, settings: Settings
+) -> None:
+    server = cluster.server
+    deploy_sleeper(server, max_retries=0)
+    ledger = Ledger(settings.volumes_root / "ledger" / "ledger.txt")
+    client = redis.Redis.from_url(settings.redis_url)
+    # Given a function with no retries, and its event running on a worker
+    [request_id] = asyncio.run(enqueue(server.url, [b'{"sleep": 3}']))
+    worker = cluster.worker()
+    wait_for(lambda: running_again(client, request_id, 0), 60, "the event running")
+    # When the worker is SIGKILLed mid-run, and another worker starts
+    worker.kill()
+    second = cluster.worker()
+    # Then the event runs again and succeeds: the dead worker spent no attempt
+    wait_for(lambda: states(client, [request_id])[0] in TERMINAL, 60, "the event ended")
+    with httpx.Client(base_url=server.url, timeout=10) as api:
+        record = api.get(f"/v1/invocations/{request_id}").json()
+    assert record["state"] == "succeeded", record
+    assert record["attempts"] == 1
+    # And the function was told attempt 1 each time it ran (the killed run's
+    # container may have finished too, before it was reaped)
+    assert {(e["id"], e["attempt"]) for e in ledger.entries()} == {(request_id, 1)}
+    assert int(client.hget(keys.invocation(request_id), "workers_lost") or 0) == 1
+    assert second.stop() == 0, second.log()
+    client.close()
+
+
+def test_an_event_that_kills_every_worker_ends_dead_lettered_as_worker_lost(
+    cluster: Cluster, settings: Settings
+) -> None:
+    server = cluster.server
+    deploy_sleeper(server, max_retries=2)
+    client = redis.Redis.from_url(settings.redis_url)
+    # Given an event whose worker dies whenever it runs it, three times
+    [request_id] = asyncio.run(enqueue(server.url, [b'{"sleep": 25}']))
+    for lost in range(MAX_WORKERS_LOST):
+        worker = cluster.worker()
+        wait_for(lambda n=lost: running_again(client, request_id, n), 60, f"run {lost + 1}")
+        worker.kill()
+    # When a worker finds it once more
+    last = cluster.worker()
+    # Then it is dead-lettered with its own reason, having spent none of its attempts
+    wait_for(lambda: states(client, [request_id])[0] in TERMINAL, 60, "the event ended")
+    with httpx.Client(base_url=server.url, timeout=10) as api:
+        page = api.get("/v1/functions/sleeper/dead-letters").json()
+    [letter] = page["items"]
+    assert letter["requestId"] == request_id
+    assert letter["reason"] == letter["errorType"] == "WorkerLost"
+    assert f"died (or stalled past its lease) {MAX_WORKERS_LOST} times" in letter["errorMessage"]
+    assert letter["attempts"] == 0
+    assert last.stop() == 0, last.log()
     client.close()

@@ -22,6 +22,7 @@ from faas.errors import InvocationNotFound, StoreUnavailable
 from faas.invocations import Invocation, State
 from faas.models import AsyncConfig
 from faas.platform import Platform
+from faas.retry import MAX_WORKERS_LOST
 from faas.settings import Settings
 from tests.helpers import Ledger, RedisServer, until
 
@@ -224,26 +225,52 @@ async def test_the_sweeper_gives_back_an_event_whose_worker_died(
 
 
 @pytest.mark.settings(lease_s=1)
-async def test_an_event_whose_worker_dies_in_its_last_attempt_is_not_run_again(
+async def test_an_event_whose_worker_died_in_its_only_attempt_runs_again_as_that_attempt(
     platform: Platform, deploy, ledger: Ledger, settings: Settings
 ) -> None:  # type: ignore[no-untyped-def]
-    # Given a function with no retries, and its event taken by a worker that spent
+    # Given a function with no retries, and its event taken by a worker that began
     # the one attempt and died during it (it never settled)
+    await deploy("unlucky", LEDGER_FN, volumes=VOLUME)
+    await platform.set_async_config("unlucky", AsyncConfig(max_retries=0))
+    assert platform.worker is not None
+    await platform.worker.stop(drain_s=1)
+    request_id = await platform.invoke_async("unlucky", b"{}")
+    [taken] = await platform.queue.take("ghost", 10)
+    begun = await platform.queue.begin_attempt(taken.invocation, "ab" * 32)
+    assert begun.attempts == 1
+    # When the sweeper gives it back
+    platform.worker.start()
+    # Then it runs again and succeeds, told it is attempt 1: the function never failed
+    assert await all_in(platform, [request_id], State.SUCCEEDED, within_s=15)
+    assert [(e["id"], e["attempt"]) for e in ledger.entries()] == [(request_id, 1)]
+    invocation = await platform.get_invocation(request_id)
+    assert invocation.attempts == 1 and invocation.workers_lost == 1
+
+
+@pytest.mark.settings(lease_s=1)
+async def test_an_event_that_lost_every_worker_is_dead_lettered_as_worker_lost(
+    platform: Platform, deploy, ledger: Ledger, settings: Settings
+) -> None:  # type: ignore[no-untyped-def]
+    # Given an event whose workers died running it, the last one as it ran (unsettled)
     await deploy("deadly", LEDGER_FN, volumes=VOLUME)
-    await platform.set_async_config("deadly", AsyncConfig(max_retries=0))
     assert platform.worker is not None
     await platform.worker.stop(drain_s=1)
     request_id = await platform.invoke_async("deadly", b"{}")
     client = redis.Redis.from_url(settings.redis_url)
-    client.xreadgroup(keys.EVENTS_GROUP, "ghost", {keys.EVENTS: ">"}, count=10)
-    client.hincrby(keys.invocation(request_id), "attempts", 1)
-    client.hset(keys.invocation(request_id), "state", "running")
+    client.hset(keys.invocation(request_id), "workers_lost", MAX_WORKERS_LOST - 1)
+    [taken] = await platform.queue.take("ghost", 10)
+    await platform.queue.begin_attempt(taken.invocation, "ab" * 32)
     # When the sweeper gives it back
     platform.worker.start()
-    # Then it is dead-lettered as out of attempts, not run again (no endless requeue)
+    # Then it is dead-lettered, saying so, not run again (no endless requeue)
     assert await all_in(platform, [request_id], State.DEAD_LETTERED, within_s=15)
     invocation = await platform.get_invocation(request_id)
-    assert invocation.reason == "RetriesExhausted" and invocation.attempts == 1
+    assert invocation.reason == "WorkerLost" and invocation.attempts == 0
+    assert invocation.workers_lost == MAX_WORKERS_LOST
+    total, [letter] = await platform.dead_letters("deadly", 0, 10)
+    shown = letter.to_dead_letter()
+    assert total == 1 and shown["reason"] == shown["errorType"] == "WorkerLost"
+    assert f"died (or stalled past its lease) {MAX_WORKERS_LOST} times" in shown["errorMessage"]
     assert ledger.entries() == []
     client.close()
 

@@ -7,6 +7,7 @@ import pytest
 from faas.models import AsyncConfig
 from faas.retry import (
     JITTER,
+    MAX_WORKERS_LOST,
     THROTTLE_MAX_S,
     Action,
     Decision,
@@ -22,29 +23,58 @@ FAST = AsyncConfig(max_retries=2, backoff_base_s=1, backoff_max_s=2, max_event_a
 
 
 @pytest.mark.parametrize(
-    ("attempts", "age_s", "policy", "expected"),
+    ("attempts", "lost", "age_s", "policy", "expected"),
     [
-        (0, 0, LAMBDA, Decision(Action.RUN)),
-        (2, 0, LAMBDA, Decision(Action.RUN)),
-        # A crash during the third attempt spent it: no fourth.
-        (3, 0, LAMBDA, Decision(Action.DEAD_LETTER, reason=Reason.RETRIES_EXHAUSTED)),
-        (0, 59.9, FAST, Decision(Action.RUN)),
-        (0, 60, FAST, Decision(Action.DEAD_LETTER, reason=Reason.EVENT_AGE_EXCEEDED)),
+        (0, 0, 0, LAMBDA, Decision(Action.RUN)),
+        (2, 0, 0, LAMBDA, Decision(Action.RUN)),
+        # A function error in the third attempt spent it: no fourth.
+        (3, 0, 0, LAMBDA, Decision(Action.DEAD_LETTER, reason=Reason.RETRIES_EXHAUSTED)),
+        (0, 0, 59.9, FAST, Decision(Action.RUN)),
+        (0, 0, 60, FAST, Decision(Action.DEAD_LETTER, reason=Reason.EVENT_AGE_EXCEEDED)),
         # Out of attempts is said first.
-        (3, 61, FAST, Decision(Action.DEAD_LETTER, reason=Reason.RETRIES_EXHAUSTED)),
-        (0, 0, AsyncConfig(max_retries=0), Decision(Action.RUN)),
+        (3, 0, 61, FAST, Decision(Action.DEAD_LETTER, reason=Reason.RETRIES_EXHAUSTED)),
+        (0, 0, 0, AsyncConfig(max_retries=0), Decision(Action.RUN)),
         (
             1,
+            0,
             0,
             AsyncConfig(max_retries=0),
             Decision(Action.DEAD_LETTER, reason=Reason.RETRIES_EXHAUSTED),
         ),
+        # Dead workers refunded their attempts: the one attempt is still there to run.
+        (0, 1, 0, AsyncConfig(max_retries=0), Decision(Action.RUN)),
+        (0, MAX_WORKERS_LOST - 1, 0, AsyncConfig(max_retries=0), Decision(Action.RUN)),
+        # An event that killed every worker it was given ends, with its own reason.
+        (
+            0,
+            MAX_WORKERS_LOST,
+            0,
+            AsyncConfig(max_retries=0),
+            Decision(Action.DEAD_LETTER, reason=Reason.WORKER_LOST),
+        ),
+        (
+            1,
+            MAX_WORKERS_LOST,
+            0,
+            LAMBDA,
+            Decision(Action.DEAD_LETTER, reason=Reason.WORKER_LOST),
+        ),
+        # Function attempts are said first, the age last.
+        (
+            3,
+            MAX_WORKERS_LOST,
+            61,
+            FAST,
+            Decision(Action.DEAD_LETTER, reason=Reason.RETRIES_EXHAUSTED),
+        ),
+        (0, MAX_WORKERS_LOST, 61, FAST, Decision(Action.DEAD_LETTER, reason=Reason.WORKER_LOST)),
     ],
 )
 def test_before_an_attempt(
-    attempts: int, age_s: float, policy: AsyncConfig, expected: Decision
+    attempts: int, lost: int, age_s: float, policy: AsyncConfig, expected: Decision
 ) -> None:
-    assert before_attempt(attempts=attempts, age_s=age_s, policy=policy) == expected
+    decision = before_attempt(attempts=attempts, workers_lost=lost, age_s=age_s, policy=policy)
+    assert decision == expected
 
 
 @pytest.mark.parametrize(
