@@ -66,9 +66,10 @@ def test_warm_invokes_outlive_a_redis_crash_and_changes_are_seen_after_it(
     own_redis: RedisServer, server: Server
 ) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as api:
-        # Given a warm function
+        # Given a warm function, served over HTTP too
         made = upload(api, "greeter", handler_zip(GREETER), env='{"GREETING": "hello"}')
         assert made.status_code == 201, made.text
+        assert api.put("/v1/functions/greeter/http", json={}).status_code == 200
         assert greeting(api) == "hello"
         # When Redis is killed, and the function is invoked in a loop while it is down
         assert own_redis.proc is not None
@@ -84,6 +85,12 @@ def test_warm_invokes_outlive_a_redis_crash_and_changes_are_seen_after_it(
             if reply.status_code == 200:
                 greetings[reply.json()["greeting"]] += 1
                 outage_ids.append(reply.headers["X-Request-Id"])
+            # (one call in ten through its HTTP route)
+            if len(outage_ids) % 10 == 0:
+                routed = api.get("/fn/greeter/")
+                statuses[routed.status_code] += 1
+                if routed.status_code == 200:
+                    greetings[routed.json()["greeting"]] += 1
         # and an event is queued meanwhile
         queued = api.post(
             "/v1/functions/greeter/invoke", json={}, headers={"X-Faas-Invocation-Type": "Event"}
