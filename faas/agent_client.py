@@ -9,11 +9,20 @@ in one call, a response read with one ``readuntil`` for the head and one
 
 Measured on 2 cores against the same agent: httpx.AsyncClient spent ~0.7 ms
 per round trip and built an SSL context per instance; this client ~0.1 ms.
+
+The socket's directory is mounted in the container, so the platform never lets
+the path decide what it connects to: it opens the final name without following
+a link (``O_PATH | O_NOFOLLOW``), checks that it is a socket of the sandbox's
+user, and connects through that descriptor (``/proc/self/fd/N``). A function
+that swaps the socket for a link to the Docker engine's (or anything else on
+the host) gets a refused connection, not the platform's requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +54,10 @@ class AgentReply:
 class AgentClient:
     """Requests to one agent, one at a time, on a kept-alive connection."""
 
-    def __init__(self, socket_path: Path) -> None:
+    def __init__(self, socket_path: Path, owner: int | None = None) -> None:
         self._path = str(socket_path)
+        # The uid the socket must belong to (the sandbox's user); None: any.
+        self._owner = owner
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -77,9 +88,7 @@ class AgentClient:
         self, method: str, path: str, body: bytes, headers: Mapping[str, str]
     ) -> AgentReply:
         if self._writer is None or self._writer.is_closing():
-            self._reader, self._writer = await asyncio.open_unix_connection(
-                self._path, limit=MAX_HEAD
-            )
+            self._reader, self._writer = await self._connect()
         reader, writer = self._reader, self._writer
         assert reader is not None
         head = f"{method} {path} HTTP/1.1\r\nHost: agent\r\nContent-Length: {len(body)}\r\n"
@@ -96,6 +105,21 @@ class AgentClient:
         if reply.headers.get("connection", "").lower() == "close":
             self.close()
         return AgentReply(reply.status, reply.headers, content)
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        fd = os.open(self._path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            found = os.fstat(fd)
+            if not stat.S_ISSOCK(found.st_mode):
+                raise AgentError(f"{self._path} is not a socket (a link or a file put there?)")
+            if self._owner is not None and found.st_uid != self._owner:
+                raise AgentError(
+                    f"{self._path} belongs to uid {found.st_uid}, not the sandbox's {self._owner}"
+                )
+            # Through the descriptor: the name cannot be swapped between check and connect.
+            return await asyncio.open_unix_connection(f"/proc/self/fd/{fd}", limit=MAX_HEAD)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         if self._writer is not None:

@@ -25,6 +25,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ LABEL_TOKEN = "faas.token"
 # faas.pool of a container started for no function (labels cannot change later).
 GENERIC_POOL = "generic"
 SOCKET_NAME = "agent.sock"
+# What the agent binds in its socket directory before readiness: its own socket and
+# the one our Python runtime serves once initialized (docs/container-protocol.md).
+AGENT_SOCKETS = frozenset({SOCKET_NAME, "runtime.sock"})
 CPU_PERIOD_US = 10_000
 SANDBOX_SOCKET_DIR = "/run/faas"
 SANDBOX_SECRETS_DIR = "/run/secrets"
@@ -94,6 +98,8 @@ class Sandbox:
     socket_path: Path
     spec: SandboxSpec
     created_at: float
+    # The uid the agent's sockets belong to: the platform connects to no other.
+    socket_owner: int | None = None
 
 
 class Backend(Protocol):
@@ -251,9 +257,11 @@ class DockerBackend:
             socket_path=sock_dir / SOCKET_NAME,
             spec=spec,
             created_at=time.time(),
+            socket_owner=self._uid,
         )
         try:
             await self._wait_ready(sandbox, started)
+            self._seal(sock_dir)
         except BaseException:
             await self.destroy(sandbox)
             raise
@@ -303,7 +311,7 @@ class DockerBackend:
             self._write_secrets(self._secrets_dir(spec.token), spec.secrets)
 
     async def _post_specialize(self, sandbox: Sandbox, env: Mapping[str, str]) -> None:
-        client = AgentClient(sandbox.socket_path)
+        client = AgentClient(sandbox.socket_path, sandbox.socket_owner)
         body = json.dumps({"env": dict(env)}).encode()
         try:
             reply = await client.request(
@@ -367,6 +375,22 @@ class DockerBackend:
                     raise BackendError(f"container {sandbox.name} exited at start: {logs}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.01)
+
+    def _seal(self, sock_dir: Path) -> None:
+        """Take the socket directory back from the sandbox user once its agent has bound
+        its sockets, before any function code runs (the agent waits for the platform's
+        first request, a generic one for ``/specialize``): function code can then neither
+        swap a socket for a link nor write a byte into this host directory. Anything but
+        the agent's two sockets found here means code ran too early: refused."""
+        try:
+            os.chown(sock_dir, os.getuid(), os.getgid())
+            os.chmod(sock_dir, 0o755)
+            found = {e.name: e.stat(follow_symlinks=False).st_mode for e in os.scandir(sock_dir)}
+        except OSError as exc:
+            raise BackendError(f"cannot seal the socket directory {sock_dir}: {exc}") from None
+        for name, mode in found.items():
+            if name not in AGENT_SOCKETS or not stat.S_ISSOCK(mode):
+                raise BackendError(f"unexpected {name!r} in the socket directory {sock_dir}")
 
     def _status_and_logs(self, container_id: str) -> tuple[str, str]:
         container = self._client.containers.get(container_id)

@@ -68,7 +68,7 @@ class Instance:
         self.cpu_throttled = False
         self._backend = backend
         self._on_destroy = on_destroy
-        self._client = AgentClient(sandbox.socket_path)
+        self._client = AgentClient(sandbox.socket_path, sandbox.socket_owner)
         # The runtime's own socket, once init is over, if it serves one.
         self._direct: AgentClient | None = None
 
@@ -102,7 +102,9 @@ class Instance:
         self.init_failed = reply.status != 200 or b'"broken"' in reply.body
         direct = reply.headers.get("x-faas-direct", "")
         if not self.init_failed and direct and PurePath(direct).name == direct:
-            self._direct = AgentClient(self.sandbox.socket_path.with_name(direct))
+            self._direct = AgentClient(
+                self.sandbox.socket_path.with_name(direct), self.sandbox.socket_owner
+            )
         raw = reply.headers.get("x-init-duration-ms")
         return float(raw) if raw else None
 

@@ -49,12 +49,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON_BOOTSTRAP = os.path.join(HERE, "python", "bootstrap.py")
 # What our Python runtime is started with (it takes them out of its environment): the
 # descriptors of its private Runtime API connection, and of a second one for requests
-# made while the first waits on /next; the read end of the output bell; where it may
-# serve the platform's invokes itself (docs/container-protocol.md, "The direct socket").
+# made while the first waits on /next; the read end of the output bell; the listening
+# socket on which it may serve the platform's invokes itself (docs/container-protocol.md,
+# "The direct socket"). The agent binds that socket before it signals readiness, since
+# the platform seals the socket directory then: function code never creates, replaces
+# or fills anything in it.
 RUNTIME_FD_VAR = "FAAS_RUNTIME_FD"
 CONTROL_FD_VAR = "FAAS_CONTROL_FD"
 BELL_FD_VAR = "FAAS_OUTPUT_BELL_FD"
-DIRECT_SOCKET_VAR = "FAAS_DIRECT_SOCKET"
+DIRECT_FD_VAR = "FAAS_DIRECT_FD"
 DIRECT_SOCKET = "runtime.sock"
 OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 # Variables Python reads only when the interpreter starts (besides PYTHONPATH, which the
@@ -158,6 +161,21 @@ def prestart_fits(env: Mapping[str, str], prestarted_with: Mapping[str, str]) ->
 # --- The agent ------------------------------------------------------------------------
 
 
+def publish(path: str, *, now: bool) -> socket.socket:
+    """A listening Unix socket at ``path`` (bound under ``path.tmp``, mode 0666 since the
+    platform connects under another uid). With ``now`` it is renamed into place at
+    once; else the caller renames it when its appearance may signal readiness."""
+    try:
+        os.unlink(path + ".tmp")  # a leftover from an earlier run
+    except FileNotFoundError:
+        pass
+    sock = listen(socket.AF_UNIX, path + ".tmp")
+    os.chmod(path + ".tmp", 0o666)
+    if now:
+        os.rename(path + ".tmp", path)
+    return sock
+
+
 def inherited(passed: Mapping[str, str]) -> list[int]:
     """The descriptors named by the ``*_FD`` variables of ``passed``: the child keeps them."""
     return [int(value) for name, value in passed.items() if name.endswith("_FD")]
@@ -198,11 +216,15 @@ class Agent:
         self.runtime_api = env.get("AWS_LAMBDA_RUNTIME_API") or "127.0.0.1:9001"
         self.socket_dir = env.get("FAAS_SOCKET_DIR") or "/run/faas"
         self.direct_path = os.path.join(self.socket_dir, DIRECT_SOCKET)
+        # Bound by us at start, served by our Python runtime (never accepted on here).
+        self.direct_listener: socket.socket | None = None
         # The socket our Python runtime serves invokes on, once it said so at its first /next.
         self.direct: str | None = None
         self.task_root = env.get("LAMBDA_TASK_ROOT") or "/var/task"
         self.generic = env.get("FAAS_GENERIC") == "1"
         self.specialized = not self.generic
+        # A function's container starts its bootstrap at the platform's first request.
+        self.awaiting_platform = False
         self.loop = Loop()
         self.child: int | None = None  # the bootstrap's pid (pre-started or not)
         self.prestart_fd: int | None = None  # where a pre-started runtime reads its env
@@ -312,8 +334,8 @@ class Agent:
             CONTROL_FD_VAR: str(control.fileno()),
             BELL_FD_VAR: str(self.output.bell()),
         }
-        if len(os.fsencode(self.direct_path)) + 4 <= UNIX_PATH_MAX:  # with ".tmp"
-            passed[DIRECT_SOCKET_VAR] = self.direct_path
+        if self.direct_listener is not None:
+            passed[DIRECT_FD_VAR] = str(self.direct_listener.fileno())
         return passed, [channel, control]
 
     def prestart(self) -> None:
@@ -410,6 +432,12 @@ class Agent:
 
     def platform_route(self, request: Request) -> Response | None:
         """``POST /invoke``, ``GET /health``, ``GET /ready``, ``POST /specialize``."""
+        if self.awaiting_platform:
+            # The platform has sealed our socket directory before its first request:
+            # only now may function code run (docs/container-protocol.md, "Readiness").
+            self.awaiting_platform = False
+            self.spawned_at = time.monotonic()
+            self.spawn(self.env | {"AWS_LAMBDA_RUNTIME_API": self.runtime_api})
         method, path = request.method, request.path
         if method == "POST" and path == "/invoke":
             if not self.specialized:
@@ -584,7 +612,8 @@ class Agent:
     # --- lifecycle
 
     def run(self) -> int:
-        """Bind both servers, signal readiness, start the bootstrap, serve until SIGTERM."""
+        """Bind the sockets, signal readiness, serve until SIGTERM (the bootstrap starts
+        at the platform's first request, or with ``/specialize``)."""
         SignalPipe(self.loop, self.on_signal)  # before any child: no exit goes unseen
         path = os.path.join(self.socket_dir, "agent.sock")
         host, _, port = self.runtime_api.rpartition(":")
@@ -592,12 +621,9 @@ class Agent:
             if len(os.fsencode(path)) + 4 > UNIX_PATH_MAX:
                 raise ValueError(f"socket path longer than {UNIX_PATH_MAX} bytes: {path}.tmp")
             api_sock = listen(socket.AF_INET, (host or "127.0.0.1", int(port)))
-            try:
-                os.unlink(path + ".tmp")  # a leftover from an earlier run
-            except FileNotFoundError:
-                pass
-            platform_sock = listen(socket.AF_UNIX, path + ".tmp")
-            os.chmod(path + ".tmp", 0o666)  # the platform connects under another uid
+            platform_sock = publish(path, now=False)
+            if len(os.fsencode(self.direct_path)) + 4 <= UNIX_PATH_MAX:  # with ".tmp"
+                self.direct_listener = publish(self.direct_path, now=True)
         except (OSError, ValueError) as exc:
             log(f"cannot bind: {exc}")
             return 1
@@ -606,9 +632,9 @@ class Agent:
         os.rename(path + ".tmp", path)  # the readiness signal: it appears already listening
         self.output.watch(self.loop)
         if self.generic:
-            self.prestart()
+            self.prestart()  # our own code only: it waits for a function
         else:
-            self.spawn(self.env | {"AWS_LAMBDA_RUNTIME_API": self.runtime_api})
+            self.awaiting_platform = True
         self.loop.run()
         log("stopping: terminating the bootstrap")
         self.stop_child()

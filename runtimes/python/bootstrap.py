@@ -13,9 +13,9 @@ Started with ``--wait-for-env`` (by the agent of a generic container) it imports
 of that, then waits for the function's environment on stdin, applies it and goes on
 as if it had been started with it.
 
-Given a path in ``FAAS_DIRECT_SOCKET``, it also serves the platform's ``POST /invoke``
-on a socket there, after init: the agent then stays out of the way of every invoke
-it is not needed for (docs/container-protocol.md, "The direct socket"). For that it
+Given a listening socket in ``FAAS_DIRECT_FD`` (the agent binds it), it also serves
+the platform's ``POST /invoke`` on it, after init: the agent then stays out of the way
+of every invoke it is not needed for (docs/container-protocol.md, "The direct socket"). For that it
 borrows the agent's HTTP server and invocation rules (``http1``, ``invocation``).
 """
 
@@ -48,6 +48,8 @@ THIS_FILE = os.path.realpath(__file__)
 # Where the agent's modules are: /opt/faas, the directory above ours.
 PLATFORM_DIR = os.path.dirname(os.path.dirname(THIS_FILE))
 MAX_EVENT = 32 * 1024 * 1024  # as the agent's: the gateway enforces the real limit
+# The name of the socket the agent bound for us in its socket directory.
+DIRECT_SOCKET = "runtime.sock"
 CLIENT_FIELDS = ("installation_id", "app_title", "app_version_name", "app_version_code")
 
 
@@ -383,28 +385,25 @@ class DirectServer:
         self.throttle: Any = None
         self.owed = 0  # answers the agent owes us before its next event
 
-    def serve(self, path: str, handler: Any, client: RuntimeClient) -> bool:
-        """Listen at ``path`` and serve until the process ends; False if we cannot listen."""
+    def serve(self, fd: str, handler: Any, client: RuntimeClient) -> bool:
+        """Serve the listening socket ``fd`` (the agent bound it) until the process ends;
+        False if it is no such socket."""
         http1 = self.http1
         loop = http1.Loop()
         try:
-            try:
-                os.unlink(path + ".tmp")
-            except FileNotFoundError:
-                pass
-            sock = http1.listen(socket.AF_UNIX, path + ".tmp")
-            os.chmod(path + ".tmp", 0o666)  # the platform connects under another uid
-            os.rename(path + ".tmp", path)  # it appears listening
-        except OSError as exc:
-            print(f"faas-runtime: not serving {path}: {exc}", file=sys.__stderr__, flush=True)
+            sock = socket.socket(fileno=int(fd))
+            sock.setblocking(False)
+        except (OSError, ValueError) as exc:
+            print(f"faas-runtime: not serving fd {fd}: {exc}", file=sys.__stderr__, flush=True)
             return False
         self.handler, self.client = handler, client
         self.throttle = self.rules.ThrottleCounter()  # from now: init is not an invocation's
         http1.Server(loop, sock, self.route, MAX_EVENT)
-        # The first /next tells the agent where we listen; it says so in /ready.
-        name = os.path.basename(path)
+        # The first /next tells the agent that we listen; it says so in /ready.
         client.send(
-            client.encode("GET", "/invocation/next", None, extra=f"Faas-Direct-Socket: {name}\r\n")
+            client.encode(
+                "GET", "/invocation/next", None, extra=f"Faas-Direct-Socket: {DIRECT_SOCKET}\r\n"
+            )
         )
         loop.watch(client.sock, self)
         loop.run()
@@ -500,9 +499,11 @@ def main() -> None:
     runtime_fd = os.environ.pop("FAAS_RUNTIME_FD", None)
     control_fd = os.environ.pop("FAAS_CONTROL_FD", None)
     bell_fd = os.environ.pop("FAAS_OUTPUT_BELL_FD", None)
-    direct_path = os.environ.pop("FAAS_DIRECT_SOCKET", None)
+    direct_fd = os.environ.pop("FAAS_DIRECT_FD", None)
+    if direct_fd and direct_fd.isdigit():
+        os.set_inheritable(int(direct_fd), False)  # the handler's subprocesses must not get it
     direct = None
-    if runtime_fd and control_fd and bell_fd and direct_path:
+    if runtime_fd and control_fd and bell_fd and direct_fd:
         direct = DirectServer(platform_modules(), control_fd, bell_fd)
     if sys.argv[1:] == ["--wait-for-env"]:
         receive_environment()
@@ -522,7 +523,7 @@ def main() -> None:
     except Exception as exc:  # the module raised while being imported
         client.call("POST", *error_report("/init/error", exception_error(exc)))
         sys.exit(1)
-    if direct is not None and direct_path and direct.serve(direct_path, handler, client):
+    if direct is not None and direct_fd and direct.serve(direct_fd, handler, client):
         return
     status, headers, body = client.call("GET", "/invocation/next")
     while True:

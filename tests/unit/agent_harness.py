@@ -224,6 +224,9 @@ class Agents:
         self.started.append(agent)
         if wait:
             wait_for_socket(agent)
+            if full.get("FAAS_GENERIC") != "1":
+                # As the platform does: its first request lets the bootstrap start.
+                agent.client.get("/health")
         return agent
 
     def stop_all(self) -> None:

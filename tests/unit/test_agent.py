@@ -366,7 +366,7 @@ def test_the_python_runtime_keeps_its_runtime_api_channel_to_itself(
     start_agent: StartAgent,
 ) -> None:
     # Given a Python function that looks for what the agent gives its runtime alone
-    # (its Runtime API channels, the output bell, the direct socket's path), in its
+    # (its Runtime API channels, the output bell, the direct socket), in its
     # environment and in what a subprocess it starts inherits
     code = """
     import os, subprocess, sys
@@ -376,7 +376,7 @@ def test_the_python_runtime_keeps_its_runtime_api_channel_to_itself(
             capture_output=True, text=True, close_fds=False,
         ).stdout
         private = ("FAAS_RUNTIME_FD", "FAAS_CONTROL_FD", "FAAS_OUTPUT_BELL_FD",
-                   "FAAS_DIRECT_SOCKET")
+                   "FAAS_DIRECT_FD")
         return {"env": [k for k in os.environ if k in private],
                 "child_fds": int(fds), "api": os.environ["AWS_LAMBDA_RUNTIME_API"]}
     """
@@ -413,6 +413,26 @@ def test_the_socket_appears_only_when_the_agent_listens(start_agent: StartAgent)
     assert agent.client.get("/health").status_code == 200
     assert stat.S_IMODE(os.stat(agent.socket_path).st_mode) == 0o666
     assert not os.path.exists(agent.socket_path + ".tmp")
+
+
+def test_function_code_starts_only_after_the_platforms_first_request(
+    start_agent: StartAgent, tmp_path: Path
+) -> None:
+    # Given a function whose import leaves a mark, in an agent that has just published
+    # its sockets (the platform seals their directory before its first request)
+    marker = tmp_path / "imported"
+    agent = start_agent(
+        {"app.py": f"open({str(marker)!r}, 'w').close()\ndef handler(e, c):\n    return 1\n"},
+        wait=False,
+    )
+    wait_for_socket(agent)
+    # Then both sockets are there already, and no function code has run
+    assert sorted(os.listdir(agent.socket_dir)) == ["agent.sock", "runtime.sock"]
+    time.sleep(0.3)
+    assert not marker.exists()
+    # When the platform first asks, Then the function starts
+    assert agent.client.get("/ready").json() == {"state": "ready"}
+    assert marker.exists()
 
 
 def test_health_moves_from_initializing_to_ready(start_agent: StartAgent) -> None:

@@ -177,3 +177,31 @@ def test_header_names_are_lower_cased_and_values_trimmed() -> None:
     )
     assert reply.status == 200
     assert reply.headers == {"x-function-error": "Unhandled", "content-length": "2"}
+
+
+async def test_a_link_in_place_of_the_socket_is_never_followed(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Given a socket on the host that the platform must never talk to, and a link to it
+    # where the sandbox's socket should be (as function code could put one)
+    host = await serve(echo())
+    link = tmp_path / "sandbox.sock"
+    link.symlink_to(host.path)
+    # When the platform connects there, Then it refuses, and the host socket saw nothing
+    with pytest.raises(AgentError, match="not a socket"):
+        await AgentClient(link).request("GET", "/health")
+    await asyncio.sleep(0.05)
+    assert host.connections == 0
+
+
+async def test_a_socket_of_another_user_is_refused(serve) -> None:  # type: ignore[no-untyped-def]
+    # Given a socket that does not belong to the sandbox's user
+    agent = await serve(echo())
+    stranger = agent.path.stat().st_uid + 1
+    # When the platform connects, Then it refuses and sends nothing
+    with pytest.raises(AgentError, match="belongs to uid"):
+        await AgentClient(agent.path, owner=stranger).request("GET", "/health")
+    await asyncio.sleep(0.05)
+    assert agent.connections == 0
+    # while the right owner is served
+    client = AgentClient(agent.path, owner=agent.path.stat().st_uid)
+    assert (await client.request("GET", "/health")).status == 200
+    client.close()
