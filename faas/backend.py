@@ -46,6 +46,9 @@ LABEL_MANAGED = "faas.managed"
 LABEL_NODE = "faas.node"
 LABEL_FUNCTION = "faas.function"
 LABEL_POOL = "faas.pool"
+# The installation (an id kept in its Redis): servers with other Redis databases on
+# the same Docker engine, even under the same node id, never reap each other's.
+LABEL_INSTALLATION = "faas.installation"
 # The server or worker process that made the container, and its socket directory.
 LABEL_OWNER = "faas.owner"
 LABEL_TOKEN = "faas.token"
@@ -56,6 +59,10 @@ SOCKET_NAME = "agent.sock"
 # the one our Python runtime serves once initialized (docs/container-protocol.md).
 AGENT_SOCKETS = frozenset({SOCKET_NAME, "runtime.sock"})
 CPU_PERIOD_US = 10_000
+# The bridge network of functions with network access: the outside world, not each
+# other (inter-container traffic disabled), and not the gateway's or Redis's network.
+FUNCTION_NETWORK = "faas-functions"
+ICC_OPTION = "com.docker.network.bridge.enable_icc"
 SANDBOX_SOCKET_DIR = "/run/faas"
 SANDBOX_SECRETS_DIR = "/run/secrets"
 TASK_ROOT = "/var/task"
@@ -105,6 +112,8 @@ class Sandbox:
 class Backend(Protocol):
     """What the scheduler needs from a container engine."""
 
+    async def start(self, installation: str) -> None: ...
+
     async def create(self, spec: SandboxSpec) -> Sandbox: ...
 
     async def specialize(
@@ -147,6 +156,7 @@ class DockerBackend:
         self._uid = sandbox_uid
         self._limiter = anyio.CapacityLimiter(threads)
         self._client = client or connect()
+        self._installation = ""
         sockets_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -164,6 +174,30 @@ class DockerBackend:
 
     async def ping(self) -> None:
         await self.run_sync(self._client.ping)
+
+    async def start(self, installation: str) -> None:
+        """Check the engine, scope what this process makes and reaps to ``installation``,
+        and make the functions' network if it is missing."""
+        await self.ping()
+        self._installation = installation
+        await self.run_sync(self._ensure_network)
+
+    def _ensure_network(self) -> None:
+        found = self._client.api.networks(names=[FUNCTION_NETWORK])
+        if any(n.get("Name") == FUNCTION_NETWORK for n in found):
+            return
+        try:
+            self._client.api.create_network(
+                FUNCTION_NETWORK,
+                driver="bridge",
+                options={ICC_OPTION: "false"},
+                labels={LABEL_MANAGED: "1"},
+                check_duplicate=True,
+            )
+        except docker.errors.APIError as exc:
+            # Another server on this engine made it meanwhile.
+            if exc.status_code != 409:
+                raise
 
     async def create(self, spec: SandboxSpec) -> Sandbox:
         token = spec.token
@@ -190,6 +224,7 @@ class DockerBackend:
             LABEL_NODE: self._node_id,
             LABEL_FUNCTION: "" if spec.generic else spec.function,
             LABEL_POOL: GENERIC_POOL if spec.generic else spec.pool_key,
+            LABEL_INSTALLATION: self._installation,
             LABEL_OWNER: self._owner_id,
             LABEL_TOKEN: token,
             **spec.labels,
@@ -235,7 +270,7 @@ class DockerBackend:
                     else {}
                 ),
             },
-            "network_mode": "bridge" if spec.network else "none",
+            "network_mode": FUNCTION_NETWORK if spec.network else "none",
         }
         started = time.monotonic()
         run = asyncio.ensure_future(
@@ -430,10 +465,12 @@ class DockerBackend:
         return await self.run_sync(inspect)
 
     async def reap(self, spare_owners: Collection[str]) -> int:
-        """Remove this node's containers whose owner is not spared (a dead process's).
+        """Remove this installation's containers on this node whose owner is not spared
+        (a dead process's).
 
         At start a process does not spare itself: containers under its own owner
-        id are from an earlier run of it.
+        id are from an earlier run of it. Containers without an installation label
+        are from a version that had none: this node's, and reaped too.
         """
         spare = set(spare_owners)
 
@@ -444,7 +481,8 @@ class DockerBackend:
             return [
                 (c["Id"], c["Labels"].get(LABEL_TOKEN, ""))
                 for c in found
-                if c["Labels"].get(LABEL_OWNER) not in spare
+                if c["Labels"].get(LABEL_INSTALLATION, self._installation) == self._installation
+                and c["Labels"].get(LABEL_OWNER) not in spare
             ]
 
         doomed = await self.run_sync(find)

@@ -28,6 +28,8 @@
 | ``faas:owners``            | zset   | live server/worker processes: ``<node>/<owner>``, score |
 |                            |        | = the epoch its heartbeat lapses; containers whose owner|
 |                            |        | lapsed are reaped by any live process of the node       |
+| ``faas:installation``      | string | this installation's id, made once (``SET NX``): its     |
+|                            |        | containers carry it, and only they are ever reaped      |
 
 An event is in exactly one of: the stream (queued or in flight), the delayed
 set (waiting to retry), a dead-letter set, or none (finished). Moves between
@@ -47,6 +49,7 @@ EVENTS_GROUP = "workers"
 DELAYED = PREFIX + "q:delayed"
 INVOCATION_PREFIX = PREFIX + "inv:"
 OWNERS = PREFIX + "owners"
+INSTALLATION = PREFIX + "installation"
 SCHEDULED = PREFIX + "schedules"
 
 

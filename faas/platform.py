@@ -129,7 +129,7 @@ class Platform:
         async with store.redis_errors():
             await self.redis.ping()
         await self.queue.setup()
-        await self.backend.ping()
+        await self.backend.start(await self._installation())
         await self._heartbeat()
         reaped = await self.backend.reap(await self._live_owners(exclude=self.owner_id))
         if reaped:
@@ -170,6 +170,13 @@ class Platform:
             log.error("the runtime image is not available: %s", exc.message)
 
     # -- liveness of the processes of this node ---------------------------------
+
+    async def _installation(self) -> str:
+        """This installation's id, made by its first process and kept in its Redis."""
+        async with store.redis_errors():
+            await self.redis.set(keys.INSTALLATION, secrets.token_hex(8), nx=True)
+            found: bytes = await self.redis.get(keys.INSTALLATION)  # type: ignore[assignment]
+        return found.decode()
 
     @property
     def _member(self) -> str:
