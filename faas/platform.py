@@ -70,6 +70,14 @@ log = logging.getLogger(__name__)
 ORPHAN_REAP_EVERY = 5
 
 
+def may_reap(beating_since: float, now: float, heartbeat_ttl_s: float) -> bool:
+    """Whether a process may take a lapsed heartbeat for a dead process: only once its own
+    heartbeats have reached Redis for a whole heartbeat lifetime. After Redis was away,
+    every live process's heartbeat has lapsed, and each needs a turn to renew it before
+    its containers may be taken for orphans."""
+    return now - beating_since >= heartbeat_ttl_s
+
+
 class Platform:
     """Functions and their invocations, end to end."""
 
@@ -202,15 +210,28 @@ class Platform:
         # tens of seconds, and a heartbeat waiting behind them would lapse and let
         # other processes reap this one's containers.
         tick = 0
+        # Since when this process's heartbeats reach Redis (always, until one fails).
+        beating_since: float | None = float("-inf")
         while True:
             await asyncio.sleep(self.settings.reap_interval_s)
             tick += 1
             try:
                 await self._heartbeat()
-                if tick % ORPHAN_REAP_EVERY == 0:
-                    reaped = await self.backend.reap(await self._live_owners())
-                    if reaped:
-                        log.info("removed %d containers of dead processes", reaped)
+            except Exception as exc:
+                log.warning("housekeeping failed: %s", exc)
+                beating_since = None
+                continue
+            now = time.monotonic()
+            if beating_since is None:
+                beating_since = now
+            if tick % ORPHAN_REAP_EVERY or not may_reap(
+                beating_since, now, self.settings.heartbeat_ttl_s
+            ):
+                continue
+            try:
+                reaped = await self.backend.reap(await self._live_owners())
+                if reaped:
+                    log.info("removed %d containers of dead processes", reaped)
             except Exception as exc:
                 log.warning("housekeeping failed: %s", exc)
 
