@@ -37,6 +37,13 @@ from faas.settings import Settings
 
 MIN_KEY_LENGTH = 16
 
+# Where a request presents its key (header names lower-case, as ASGI gives them).
+# Read here, and stripped by ``faas.http_trigger`` before an HTTP route builds the
+# function's event: the key stays with the platform.
+AUTHORIZATION = "authorization"
+API_KEY = "x-api-key"
+BEARER = "bearer "  # the scheme, compared lower-case
+
 
 @dataclass(frozen=True)
 class ApiKey:
@@ -192,10 +199,15 @@ def admin_key_of(path: Path) -> str:
 def presented_key(headers: Mapping[str, str] | Callable[[str], str]) -> str | None:
     """The key of ``Authorization: Bearer KEY`` or ``X-Api-Key: KEY`` (lower-case names)."""
     get = headers if callable(headers) else (lambda name: headers.get(name, ""))
-    auth = get("authorization").strip()
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
-    return get("x-api-key").strip() or None
+    auth = get(AUTHORIZATION).strip()
+    if is_bearer(auth):
+        return auth[len(BEARER) :].strip() or None
+    return get(API_KEY).strip() or None
+
+
+def is_bearer(authorization: str) -> bool:
+    """Whether an ``Authorization`` value is a Bearer token (another scheme is no key)."""
+    return authorization.strip()[: len(BEARER)].lower() == BEARER
 
 
 class TokenBucket:

@@ -100,8 +100,8 @@ def _without_keys(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         (name, value)
         for name, value in headers
         if not (
-            name.lower() == "x-api-key"
-            or (name.lower() == "authorization" and value.strip()[:7].lower() == "bearer ")
+            name.lower() == auth.API_KEY
+            or (name.lower() == auth.AUTHORIZATION and auth.is_bearer(value))
         )
     ]
 

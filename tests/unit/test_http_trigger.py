@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from faas import http_trigger
+from faas import auth, http_trigger
 from faas.apigw import Context, HttpRequest, MalformedResponse
 from faas.auth import Access, ApiKey, KeyRing
 from faas.errors import Forbidden, FunctionNotFound, RouteNotFound, Unauthorized
@@ -128,6 +128,30 @@ async def test_the_key_a_keyed_route_took_never_reaches_the_function(
     names = {name.lower() for name in handler.events[0]["headers"]}  # type: ignore[attr-defined]
     assert "authorization" not in names and "x-api-key" not in names
     assert "accept" in names
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ("Authorization", "Bearer k"),
+        ("AUTHORIZATION", "  bEaReR   k "),
+        ("X-API-KEY", "k"),
+        ("x-api-key", " k "),
+        ("authorization", "Basic dXNlcjpwYXNz"),
+        ("authorization", "Bearer"),
+        ("authorization", "Bearerk"),
+    ],
+)
+def test_whatever_the_gateway_reads_a_key_from_is_what_a_route_strips(
+    header: tuple[str, str],
+) -> None:
+    # Given one header, as a client may spell it
+    name, value = header
+    # When the gateway looks for a key in it, and an HTTP route builds an event from it
+    read = auth.presented_key({name.lower(): value})
+    kept = http_trigger._without_keys([header])
+    # Then a header that gives a key never reaches the function, and another stays
+    assert kept == ([] if read is not None else [header])
 
 
 @pytest.mark.parametrize("payload_format", ["1.0", "2.0"])
