@@ -212,11 +212,6 @@ class DockerBackend:
                 f"cannot hand the function's secrets to its container ({exc.strerror}): "
                 "the server must run as root to give them to the sandbox user"
             ) from None
-        for host in spec.mounts:
-            if not host.exists():
-                # A new volume: the function's user may write to it.
-                host.mkdir(parents=True, mode=0o755)
-                self._give_to_sandbox_user(host)
         # "." is not allowed in function names: no function's container is named so.
         name = f"faas.pool-{token}" if spec.generic else container_name(spec.function, token)
         labels = {

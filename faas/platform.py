@@ -62,6 +62,7 @@ from faas.scheduler import OnStart, Scheduler
 from faas.schedules import parse_rules
 from faas.settings import Settings
 from faas.ticker import RuleView, ScheduleStore, Ticker
+from faas.volumes import Volumes
 from faas.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class Platform:
             max_bytes=settings.log_max_bytes,
         )
         self.secrets = SecretStore(self.redis)
+        self.volumes = Volumes.from_settings(settings)
         self.scheduler = Scheduler(
             settings,
             self.backend,
@@ -134,6 +136,8 @@ class Platform:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        # Volume limits this host cannot enforce stop the server, rather than run unbounded.
+        await self.volumes.check()
         async with store.redis_errors():
             await self.redis.ping()
         await self.queue.setup()
@@ -254,9 +258,11 @@ class Platform:
         except FileNotFoundError:
             raise BackendError(f"code {sha[:12]} is missing from this server's store") from None
 
-    def _mounts(self, spec: FunctionSpec) -> dict[Path, str]:
-        root = self.settings.volumes_root
-        return {root / name: inside for name, inside in spec.config.volumes.items()}
+    async def _mounts(self, spec: FunctionSpec) -> dict[Path, str]:
+        return {
+            await self.volumes.prepare(name): inside
+            for name, inside in spec.config.volumes.items()
+        }
 
     def _store(self, code: Path) -> CodeRef:
         # Unpack at upload, not at the first invoke: a cold start should not pay for it.

@@ -46,7 +46,8 @@ THROTTLE_MEMORY_S = 1.0
 
 ImageProvider = Callable[[FunctionSpec], Awaitable[str]]
 CodeProvider = Callable[[str], Awaitable[Path]]
-MountProvider = Callable[[FunctionSpec], dict[Path, str]]
+# Prepares the function's volumes on the host: host directory -> path inside.
+MountProvider = Callable[[FunctionSpec], Awaitable[dict[Path, str]]]
 SecretProvider = Callable[[FunctionSpec], Awaitable[Mapping[str, bytes]]]
 SpecLister = Callable[[], Awaitable[list[FunctionSpec]]]
 OnStart = Callable[[], Awaitable[int]]
@@ -61,7 +62,7 @@ class Scheduler:
         backend: Backend,
         image_for: ImageProvider,
         code_dir_for: CodeProvider,
-        mounts_for: MountProvider = lambda _spec: {},
+        mounts_for: MountProvider | None = None,
         secrets_for: SecretProvider | None = None,
     ) -> None:
         self._settings = settings
@@ -376,7 +377,7 @@ class Scheduler:
     async def _start(self, spec: FunctionSpec, key: str, state: InstanceState) -> Instance:
         image = await self._image_for(spec)
         code_dir = await self._code_dir_for(spec.code_sha256)
-        mounts = self._mounts_for(spec)
+        mounts = await self._mounts_for(spec) if self._mounts_for is not None else {}
         values = (
             await self._secrets_for(spec)
             if self._secrets_for is not None and spec.secrets_version

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from faas import volumes
 from faas.errors import ValidationFailed
 
 # sun_path in struct sockaddr_un holds 108 bytes including the trailing NUL.
@@ -77,6 +78,10 @@ class Settings:
     result_ttl_s: int = 86400
     # Function volumes are directories under here (default: <data_dir>/volumes).
     volumes_dir: str = ""
+    # Volume size limits in MB (faas/volumes.py): every volume's, then per volume
+    # ("data=100,cache=2000"); 0 is unbounded.
+    volume_size_mb: int = 0
+    volume_sizes: str = ""
 
     # Schedules (docs/schedules.md): this process fires due ticks, looking this often.
     schedules: bool = True
@@ -150,6 +155,11 @@ class Settings:
             )
         if self.key_rate_per_s < 0:
             raise ValidationFailed("FAAS_KEY_RATE_PER_S must be >= 0", field="key_rate_per_s")
+        if self.volume_size_mb < 0:
+            raise ValidationFailed(
+                "FAAS_VOLUME_SIZE_MB must be >= 0 (0: unbounded)", field="volume_size_mb"
+            )
+        volumes.parse_sizes(self.volume_sizes)
         for proxy in filter(None, (p.strip() for p in self.trusted_proxies.split(","))):
             try:
                 ipaddress.ip_network(proxy, strict=False)

@@ -46,3 +46,16 @@ def test_trusted_proxies_are_addresses_or_cidrs() -> None:
     with pytest.raises(ValidationFailed, match="FAAS_TRUSTED_PROXIES: 'nginx'") as refused:
         Settings.from_env({"FAAS_TRUSTED_PROXIES": "127.0.0.1,nginx"})
     assert refused.value.field == "trusted_proxies"
+
+def test_volume_size_limits_are_read_and_checked() -> None:
+    settings = Settings.from_env({"FAAS_VOLUME_SIZE_MB": "100", "FAAS_VOLUME_SIZES": "data=2000"})
+    assert (settings.volume_size_mb, settings.volume_sizes) == (100, "data=2000")
+    for name, value, says in [
+        ("FAAS_VOLUME_SIZE_MB", "-1", "FAAS_VOLUME_SIZE_MB must be >= 0"),
+        ("FAAS_VOLUME_SIZE_MB", "1G", "FAAS_VOLUME_SIZE_MB='1G' is not a valid int"),
+        ("FAAS_VOLUME_SIZES", "data:100", "FAAS_VOLUME_SIZES: 'data:100' is not NAME=MB"),
+        ("FAAS_VOLUME_SIZES", "/etc=1", "FAAS_VOLUME_SIZES: '/etc' is not a volume name"),
+    ]:
+        with pytest.raises(ValidationFailed, match=says) as refused:
+            Settings.from_env({name: value})
+        assert refused.value.field == name.removeprefix("FAAS_").lower()
