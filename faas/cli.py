@@ -118,7 +118,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.http_protocol import HttpProtocol
+    from gateway.http_protocol import ConnectionLimits, HttpProtocol, raise_fd_limit
 
     settings = _settings(
         args, host=args.host, port=args.port, worker=False if args.no_worker else None
@@ -131,11 +131,23 @@ def _serve(args: argparse.Namespace) -> int:
     # success, so that handler does nothing and the command exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
+    fd_limit = raise_fd_limit()
+    limits = ConnectionLimits.from_settings(settings, fd_limit)
+    if limits.max_connections < settings.http_max_connections:
+        logging.getLogger("faas").warning(
+            "the open-file limit of %d leaves room for %d client connections, not "
+            "FAAS_HTTP_MAX_CONNECTIONS=%d; raise it (ulimit -n, LimitNOFILE=, --ulimit nofile=)",
+            fd_limit,
+            limits.max_connections,
+            settings.http_max_connections,
+        )
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        http=HttpProtocol,  # httptools, one write per response
+        # httptools, one write per response, slow clients timed out, connections capped
+        http=HttpProtocol.limited(limits),
+        ws="none",  # no WebSocket routes: an Upgrade header is an ordinary request
         log_level=args.log_level,
         access_log=args.access_log,
         # Logging is set up already (platform_log): uvicorn's lines come out as JSON too.

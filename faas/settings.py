@@ -103,6 +103,14 @@ class Settings:
     # comma-separated addresses or CIDRs (docs/http.md, "Who called"). None by default.
     trusted_proxies: str = ""
 
+    # Slow clients (docs/operations.md, "Slow clients and the connection cap"): a
+    # request's head must arrive within this long, its body may pause this long
+    # between two reads; past the cap the longest-waiting idle or half-sent
+    # connection is closed for a new one.
+    http_head_timeout_s: float = 10.0
+    http_body_timeout_s: float = 30.0
+    http_max_connections: int = 4096
+
     # The platform's own log lines: "json" or "text".
     log_format: str = "json"
     # Invocation logs (faas/function_logs.py): kept this long, this many per function,
@@ -160,6 +168,15 @@ class Settings:
                 "FAAS_VOLUME_SIZE_MB must be >= 0 (0: unbounded)", field="volume_size_mb"
             )
         volumes.parse_sizes(self.volume_sizes)
+        for name in ("http_head_timeout_s", "http_body_timeout_s"):
+            if not 0.1 <= getattr(self, name) <= 3600:
+                raise ValidationFailed(
+                    f"FAAS_{name.upper()} must be from 0.1 to 3600 seconds", field=name
+                )
+        if self.http_max_connections < 1:
+            raise ValidationFailed(
+                "FAAS_HTTP_MAX_CONNECTIONS must be at least 1", field="http_max_connections"
+            )
         for proxy in filter(None, (p.strip() for p in self.trusted_proxies.split(","))):
             try:
                 ipaddress.ip_network(proxy, strict=False)

@@ -9,8 +9,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from faas import errors
 
@@ -107,8 +108,15 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return response_for(exc)
 
 
+async def _client_gone(_: Request, exc: Exception) -> Response:
+    # The client left mid-body, or was closed for sending it too slowly
+    # (gateway/http_protocol.py): no one reads this, and it is no bug to log.
+    return Response(status_code=499)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(errors.FaasError, _faas_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)

@@ -47,6 +47,28 @@ def test_trusted_proxies_are_addresses_or_cidrs() -> None:
         Settings.from_env({"FAAS_TRUSTED_PROXIES": "127.0.0.1,nginx"})
     assert refused.value.field == "trusted_proxies"
 
+
+def test_slow_client_limits_are_read_and_checked() -> None:
+    settings = Settings.from_env(
+        {
+            "FAAS_HTTP_HEAD_TIMEOUT_S": "2.5",
+            "FAAS_HTTP_BODY_TIMEOUT_S": "60",
+            "FAAS_HTTP_MAX_CONNECTIONS": "500",
+        }
+    )
+    assert (settings.http_head_timeout_s, settings.http_body_timeout_s) == (2.5, 60.0)
+    assert settings.http_max_connections == 500
+    for name, value in [
+        ("FAAS_HTTP_HEAD_TIMEOUT_S", "0"),
+        ("FAAS_HTTP_BODY_TIMEOUT_S", "nan"),
+        ("FAAS_HTTP_BODY_TIMEOUT_S", "7200"),
+        ("FAAS_HTTP_MAX_CONNECTIONS", "0"),
+    ]:
+        with pytest.raises(ValidationFailed, match=name) as refused:
+            Settings.from_env({name: value})
+        assert refused.value.field == name.removeprefix("FAAS_").lower()
+
+
 def test_volume_size_limits_are_read_and_checked() -> None:
     settings = Settings.from_env({"FAAS_VOLUME_SIZE_MB": "100", "FAAS_VOLUME_SIZES": "data=2000"})
     assert (settings.volume_size_mb, settings.volume_sizes) == (100, "data=2000")
