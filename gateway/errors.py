@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faas import errors
 
@@ -114,7 +115,41 @@ async def _client_gone(_: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
+class AnswerBugs:
+    """Answers a bug's 500 inside FastAPI's stack, so its connection stays usable.
+
+    Starlette's outermost middleware answers with the ``Exception`` handler and then
+    raises again, for the server to log; uvicorn, seeing an exception once a
+    response has started, closes the connection without ``Connection: close``, and
+    the client's next request on that keep-alive connection was reset. Here the
+    500 is logged once and the request ends normally. An error after the response
+    started still propagates: only closing the connection tells of a cut answer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:
+                raise
+            await response_for(exc)(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(AnswerBugs)
     app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(errors.FaasError, _faas_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
