@@ -363,7 +363,7 @@ def response(payload: bytes, payload_format: str) -> HttpResponse:
     if payload_format == "2.0" and not (isinstance(value, dict) and "statusCode" in value):
         # HTTP API: a plain value is the body of a 200 JSON response.
         body = value if isinstance(value, str) else json.dumps(value)
-        return HttpResponse(200, [("content-type", "application/json")], body.encode())
+        return HttpResponse(200, [("content-type", "application/json")], _utf8(body))
     if not isinstance(value, dict):
         raise MalformedResponse("a proxy response must be an object with a statusCode")
     return _proxy(value, payload_format)
@@ -393,7 +393,7 @@ def _proxy(value: dict[str, Any], payload_format: str) -> HttpResponse:
     if cookies is not None:
         if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
             raise MalformedResponse("cookies must be a list of strings")
-        headers.extend(("set-cookie", c) for c in cookies)
+        headers.extend(("set-cookie", _scalar("set-cookie", c)) for c in cookies)
     body = value.get("body")
     if body is None:
         raw = b""
@@ -407,10 +407,20 @@ def _proxy(value: dict[str, Any], payload_format: str) -> HttpResponse:
                 "body is not valid base64 though isBase64Encoded is true"
             ) from None
     else:
-        raw = body.encode()
+        raw = _utf8(body)
     if not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("content-type", "application/json"))
     return HttpResponse(status, headers, raw)
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON's "\ud800") has no UTF-8: sent as U+FFFD, never a 500.
+        from faas.models import as_text  # here: models imports this module (via routes)
+
+        return as_text(text).encode()
 
 
 def _scalar(name: object, value: object) -> str:

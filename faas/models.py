@@ -272,6 +272,15 @@ def is_text(value: str) -> bool:
     return True
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def as_text(value: str) -> str:
+    """``value`` with each lone surrogate (JSON's ``"\\ud800"``; a parsed pair is one
+    character) replaced by U+FFFD, as Go's JSON and the WHATWG encoder show it."""
+    return _SURROGATE.sub("\ufffd", value)
+
+
 def check_text(document: object) -> None:
     """Refuse a parsed JSON document holding a string, value or key, that is not text.
 

@@ -141,6 +141,8 @@ class InvocationOut(BaseModel):
     state: str
     attempts: int
     throttledRetries: int
+    # Workers that died (or stalled past their lease) running it; their attempts were refunded.
+    workersLost: int = 0
     enqueuedAt: str | None
     firstAttemptAt: str | None
     lastAttemptAt: str | None

@@ -253,7 +253,8 @@ def test_a_worker_killed_mid_event_spends_none_of_its_retries(
     # And the function was told attempt 1 each time it ran (the killed run's
     # container may have finished too, before it was reaped)
     assert {(e["id"], e["attempt"]) for e in ledger.entries()} == {(request_id, 1)}
-    assert int(client.hget(keys.invocation(request_id), "workers_lost") or 0) == 1
+    # And its record says one worker was lost running it
+    assert record["workersLost"] == 1
     assert second.stop() == 0, second.log()
     client.close()
 
@@ -276,10 +277,12 @@ def test_an_event_that_kills_every_worker_ends_dead_lettered_as_worker_lost(
     wait_for(lambda: states(client, [request_id])[0] in TERMINAL, 60, "the event ended")
     with httpx.Client(base_url=server.url, timeout=10) as api:
         page = api.get("/v1/functions/sleeper/dead-letters").json()
+        record = api.get(f"/v1/invocations/{request_id}").json()
     [letter] = page["items"]
     assert letter["requestId"] == request_id
     assert letter["reason"] == letter["errorType"] == "WorkerLost"
     assert f"died (or stalled past its lease) {MAX_WORKERS_LOST} times" in letter["errorMessage"]
     assert letter["attempts"] == 0
+    assert record["state"] == "dead-lettered" and record["workersLost"] == MAX_WORKERS_LOST
     assert last.stop() == 0, last.log()
     client.close()

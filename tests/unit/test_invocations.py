@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from faas.errors import ValidationFailed
-from faas.invocations import Invocation, State, destination_record, iso
+from faas.invocations import SHOWN_DEPTH, Invocation, State, destination_record, iso, shown
 from faas.models import AsyncConfig
 
 FAILED = Invocation(
@@ -54,6 +55,68 @@ def test_a_dead_letter_shows_what_the_user_needs_to_act() -> None:
         "codeSha256": "ab" * 32,
         "payload": {"key": "a.png"},
     }
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("stored", "seen"),
+    [
+        (b'{"key": "a.png"}', {"key": "a.png"}),
+        (b"[1, 2.5, null, true]", [1, 2.5, None, True]),
+        # A lone surrogate, in a value or a key, is shown as U+FFFD; a pair is one character
+        (b'"a\\ud800b"', "a\ufffdb"),
+        (
+            b'{"k\\udfff": ["\\ud83d\\ude00", "\\ude00\\ud83d"]}',
+            {"k\ufffd": ["\U0001f600", "\ufffd\ufffd"]},
+        ),
+        # Not JSON, or not UTF-8: its text
+        (b"plain words", "plain words"),
+        (b'"caf\xe9"', '"caf\ufffd"'),
+        # As deep as the API serializes: JSON; deeper, or deeper than Python parses: its text
+        (nested(SHOWN_DEPTH), json.loads(nested(SHOWN_DEPTH))),
+        (nested(SHOWN_DEPTH + 1), nested(SHOWN_DEPTH + 1).decode()),
+        (nested(100_000), nested(100_000).decode()),
+        # Many brackets but shallow: still JSON
+        (b"[" + b"[]," * 300 + b"{}]", [[]] * 300 + [{}]),
+        (None, None),
+    ],
+    ids=[
+        "object",
+        "scalars",
+        "lone-surrogate",
+        "surrogates-in-keys-and-pairs",
+        "not-json",
+        "not-utf8",
+        "deepest-shown",
+        "too-deep",
+        "too-deep-to-parse",
+        "wide",
+        "none",
+    ],
+)
+def test_what_the_api_shows_of_a_stored_event_or_result(stored: bytes | None, seen: object) -> None:
+    shown_value = shown(stored)
+    assert shown_value == seen
+    # and whatever it is, its JSON is UTF-8 text
+    json.dumps(shown_value, ensure_ascii=False).encode()
+
+
+def test_the_invocation_view_counts_lost_workers_and_shows_a_surrogate_error_as_text() -> None:
+    lost = dataclasses.replace(
+        FAILED,
+        workers_lost=2,
+        result=b'{"msg": "\\ud800"}',
+        error={"errorType": "ValueError", "errorMessage": "bad \ud800", "stackTrace": []},
+    )
+    view = lost.to_api()
+    assert view["workersLost"] == 2 and view["attempts"] == 3
+    assert view["result"] == {"msg": "\ufffd"}
+    assert view["error"]["errorMessage"] == "bad \ufffd"
+    assert lost.to_dead_letter()["errorMessage"] == "bad \ufffd"
+    assert Invocation(request_id="r", function="f", payload=b"{}").to_api()["workersLost"] == 0
 
 
 def test_the_failure_record_has_lambdas_shape() -> None:
