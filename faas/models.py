@@ -395,7 +395,8 @@ class InvocationResult:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            data = {"errorType": "Runtime.Unknown", "errorMessage": self.payload.decode("replace")}
+            text = self.payload.decode("utf-8", "replace")
+            data = {"errorType": "Runtime.Unknown", "errorMessage": text}
         return data
 
 

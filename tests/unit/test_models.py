@@ -12,6 +12,8 @@ from faas.errors import ValidationFailed
 from faas.models import (
     FunctionConfig,
     FunctionSpec,
+    InvocationResult,
+    Outcome,
     apply_patch,
     check_text,
     validate_config,
@@ -236,3 +238,16 @@ def test_the_coldest_idle_instance_is_evicted_first() -> None:
 )
 def test_cpu_is_proportional_to_memory_within_the_host(memory: int, cpus: float) -> None:
     assert cpus_for(memory, floor=0.25, host_cpus=2) == cpus
+
+
+def test_an_error_that_is_not_json_is_shown_as_its_text() -> None:
+    # Given a failed invocation whose payload is not a JSON object (bytes that are not UTF-8)
+    result = InvocationResult(
+        request_id="r1",
+        outcome=Outcome.FUNCTION_ERROR,
+        payload=b"crashed \xff",
+        cold_start=False,
+        duration_ms=1.0,
+    )
+    # Then its error is Lambda's shape with the text, the bad byte replaced
+    assert result.error == {"errorType": "Runtime.Unknown", "errorMessage": "crashed \ufffd"}
