@@ -38,7 +38,7 @@ from faas.settings import Settings
 MIN_KEY_LENGTH = 16
 
 # Where a request presents its key (header names lower-case, as ASGI gives them).
-# Read here, and stripped by ``faas.http_trigger`` before an HTTP route builds the
+# Read here, and stripped by ``faas.invoke.http.trigger`` before an HTTP route builds the
 # function's event: the key stays with the platform.
 AUTHORIZATION = "authorization"
 API_KEY = "x-api-key"

@@ -10,19 +10,19 @@
 |                            |        | consumer group ``workers``, whose pending entries list  |
 |                            |        | is the in-flight work, each entry's idle time its lease |
 | ``faas:q:delayed``         | zset   | requestIds waiting for a retry; score = due (epoch ms)  |
-| ``faas:inv:<requestId>``   | hash   | one async invocation (``faas.invocations.Invocation``): |
+| ``faas:inv:<requestId>``   | hash   | one async invocation (``asyncq.records.Invocation``):   |
 |                            |        | function, payload, state, attempts, times, result or    |
 |                            |        | error; expires ``FAAS_RESULT_TTL_S`` after it succeeds  |
 |                            |        | or fails, kept while dead-lettered                      |
 | ``faas:dlq:<name>``        | zset   | a function's dead letters: requestIds, score = time     |
 | ``faas:schedules``         | set    | names of functions that have schedules                  |
 | ``faas:sched:<name>``      | string | the function's schedule rules as JSON                   |
-|                            |        | (``faas.schedules.Rule``)                               |
+|                            |        | (``faas.invoke.schedules.rules.Rule``)                  |
 | ``faas:sched-state:<name>``| hash   | per rule: ``<rule>`` the epoch of the last tick handled,|
 |                            |        | ``<rule>:fires`` and ``<rule>:misses`` counts           |
 | ``faas:tick:<name>:<rule>:<epoch>`` | string | a tick fired (guard, expires after a day)      |
 | ``faas:logs:<name>``       | stream | the function's invocation logs, one entry each          |
-|                            |        | (``faas.function_logs.LogRecord``), trimmed by count    |
+|                            |        | (``faas.catalog.logs.LogRecord``), trimmed by count    |
 |                            |        | and age                                                 |
 | ``faas:secrets:<name>``    | hash   | the function's secrets: name -> value                   |
 | ``faas:owners``            | zset   | live server/worker processes: ``<node>/<owner>``, score |

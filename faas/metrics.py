@@ -11,8 +11,8 @@ from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from faas.compute.instance import InstanceState
 from faas.models import InvocationResult
-from faas.sandbox import InstanceState
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from faas.errors import ValidationFailed
-from faas.http_config import HttpConfig
+from faas.invoke.http.config import HttpConfig
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Lambda: `path/to/module.function`, no spaces.
@@ -148,7 +148,7 @@ class FunctionSpec:
     async_config: AsyncConfig = field(default_factory=AsyncConfig)
     http: HttpConfig = field(default_factory=HttpConfig.disabled)
     # Changes (to a fresh random token) whenever the function's secrets change; the
-    # values themselves are never here (faas/function_secrets.py).
+    # values themselves are never here (faas/catalog/secrets.py).
     secrets_version: str = ""
 
     @property

@@ -26,12 +26,21 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from faas import auth, function_logs, function_secrets, http_trigger, keys, metrics, store
-from faas.apigw import Context, HttpRequest, HttpResponse
+from faas import auth, keys, metrics, store
 from faas.auth import Access
-from faas.backend import DockerBackend
-from faas.bundle import BundleLimits
-from faas.codestore import CodeRef, CodeStore
+from faas.catalog import logs as function_logs
+from faas.catalog import secrets as function_secrets
+from faas.catalog.bundle import BundleLimits
+from faas.catalog.codestore import CodeRef, CodeStore
+from faas.catalog.logs import LogRecord, LogStore
+from faas.catalog.registry import Registry
+from faas.catalog.secrets import SecretStore
+from faas.compute.backend import DockerBackend
+from faas.compute.docker.images import Images
+from faas.compute.instance import InstanceState
+from faas.compute.lambda_env import function_arn
+from faas.compute.scheduler import OnStart, Scheduler
+from faas.compute.volumes import Volumes
 from faas.errors import (
     BackendError,
     FaasError,
@@ -40,12 +49,14 @@ from faas.errors import (
     InvalidRequest,
     ValidationFailed,
 )
-from faas.function_logs import LogRecord, LogStore
-from faas.function_secrets import SecretStore
-from faas.http_config import HttpConfig
-from faas.images import Images
-from faas.invocations import Invocation
-from faas.lambda_env import function_arn
+from faas.invoke.asyncq.queue import Queue
+from faas.invoke.asyncq.records import Invocation
+from faas.invoke.asyncq.worker import Worker
+from faas.invoke.http import trigger as http_trigger
+from faas.invoke.http.apigw import Context, HttpRequest, HttpResponse
+from faas.invoke.http.config import HttpConfig
+from faas.invoke.schedules.rules import parse_rules
+from faas.invoke.schedules.ticker import RuleView, ScheduleStore, Ticker
 from faas.models import (
     AsyncConfig,
     FunctionConfig,
@@ -55,15 +66,7 @@ from faas.models import (
     validate_config,
 )
 from faas.platform_log import invocation_context
-from faas.queue import Queue
-from faas.registry import Registry
-from faas.sandbox import InstanceState
-from faas.scheduler import OnStart, Scheduler
-from faas.schedules import parse_rules
 from faas.settings import Settings
-from faas.ticker import RuleView, ScheduleStore, Ticker
-from faas.volumes import Volumes
-from faas.worker import Worker
 
 log = logging.getLogger(__name__)
 

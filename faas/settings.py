@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from faas import volumes
+from faas.compute import volumes
 from faas.errors import ValidationFailed
 
 # sun_path in struct sockaddr_un holds 108 bytes including the trailing NUL.
@@ -78,7 +78,7 @@ class Settings:
     result_ttl_s: int = 86400
     # Function volumes are directories under here (default: <data_dir>/volumes).
     volumes_dir: str = ""
-    # Volume size limits in MB (faas/volumes.py): every volume's, then per volume
+    # Volume size limits in MB (faas/compute/volumes.py): every volume's, then per volume
     # ("data=100,cache=2000"); 0 is unbounded.
     volume_size_mb: int = 0
     volume_sizes: str = ""
@@ -113,7 +113,7 @@ class Settings:
 
     # The platform's own log lines: "json" or "text".
     log_format: str = "json"
-    # Invocation logs (faas/function_logs.py): kept this long, this many per function,
+    # Invocation logs (faas/catalog/logs.py): kept this long, this many per function,
     # at most this many bytes of output each.
     log_retention_s: int = 86400
     log_max_entries: int = 1000

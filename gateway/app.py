@@ -12,16 +12,12 @@ from starlette.types import ASGIApp
 
 import faas
 from faas import metrics
-from faas.bundle import BundleLimits
+from faas.catalog.bundle import BundleLimits
 from faas.models import INVOKE_MAX_BYTES
 from faas.platform import Platform
 from faas.settings import Settings
 from gateway import errors
-from gateway.access import AccessControl
-from gateway.deps import PlatformDep
-from gateway.fast_invoke import FastInvoke
-from gateway.limits import BodyLimit, LimitFor
-from gateway.routers import (
+from gateway.api.v1 import (
     functions,
     http_routes,
     invocations,
@@ -30,6 +26,10 @@ from gateway.routers import (
     schedules,
     secrets,
 )
+from gateway.deps import PlatformDep
+from gateway.edge.access import AccessControl
+from gateway.edge.fast_invoke import FastInvoke
+from gateway.edge.limits import BodyLimit, LimitFor
 
 DEFAULT_BODY_LIMIT = 1 << 20
 # Multipart framing and form fields around the zip itself.

@@ -111,7 +111,7 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 async def _client_gone(_: Request, exc: Exception) -> Response:
     # The client left mid-body, or was closed for sending it too slowly
-    # (gateway/http_protocol.py): no one reads this, and it is no bug to log.
+    # (gateway/edge/protocol.py): no one reads this, and it is no bug to log.
     return Response(status_code=499)
 
 

@@ -52,7 +52,7 @@ def docker_client():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def runtime_image(docker_client) -> str:  # type: ignore[no-untyped-def]
     """The runtime image, built once (with an offline base if no registry answers)."""
-    from faas.images import Images
+    from faas.compute.docker.images import Images
 
     return Images(Settings(), docker_client).ensure_runtime()
 

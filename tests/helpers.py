@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from faas.bundle import BundleLimits
+from faas.catalog.bundle import BundleLimits
 from faas.errors import FaasError
 from tests.zips import make_zip
 
@@ -80,7 +80,7 @@ def ours(node_id: str, function: str | None = None, client: Any = None) -> list[
 
     A function's container carries its name in the ``faas.function`` label, or, when
     it was started generic and given the function later, in its name
-    (``faas.backend.container_name``): labels cannot change once a container exists.
+    (``faas.compute.backend.container_name``): labels cannot change once a container exists.
     """
     import docker
 
@@ -95,7 +95,7 @@ def ours(node_id: str, function: str | None = None, client: Any = None) -> list[
 
 
 def _serves(container: dict[str, Any], function: str) -> bool:
-    from faas.backend import container_name
+    from faas.compute.backend import container_name
 
     labels = container.get("Labels") or {}
     if labels.get("faas.function") == function:
@@ -167,7 +167,7 @@ class Process:
     def spawn(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "faas.cli", *self.args],
+                [sys.executable, "-m", "faas.cli.main", *self.args],
                 env={**os.environ, **self.env},
                 cwd=ROOT,
                 stdout=log,

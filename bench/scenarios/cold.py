@@ -27,7 +27,7 @@ from bench.harness import ATTEMPTS, Harness, Plan, Vanished, discard, gone, noop
 from bench.model import Result
 from bench.scenarios.warm import direct_request
 from bench.stats import summary
-from faas.lambda_env import function_arn
+from faas.compute.lambda_env import function_arn
 
 GAP_S = 1.0
 SANDBOX_UID = 10001

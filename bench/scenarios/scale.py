@@ -19,7 +19,7 @@ from bench.harness import Harness, Plan, deploy_noop
 from bench.model import Result
 from bench.scenarios.warm import BLOCK, direct_request, interleaved
 from bench.stats import summary
-from faas.lambda_env import function_arn
+from faas.compute.lambda_env import function_arn
 
 FUNCTION = "noop"
 

@@ -18,7 +18,7 @@ from bench.harness import Harness, Plan
 from bench.model import Result
 from bench.stats import summary
 from bench.targets import SAM_WARM_P50_MS
-from faas.lambda_env import function_arn
+from faas.compute.lambda_env import function_arn
 
 FUNCTION = "noop"
 BLOCK = 100

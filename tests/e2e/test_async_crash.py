@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from faas import keys
-from faas.retry import MAX_WORKERS_LOST
+from faas.invoke.asyncq.retry import MAX_WORKERS_LOST
 from faas.settings import Settings
 from tests.helpers import Ledger, Server, WorkerProcess, handler_zip, upload
 

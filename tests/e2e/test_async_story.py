@@ -159,7 +159,7 @@ def test_the_server_refuses_to_start_on_a_redis_that_evicts_keys(
     client.config_set("maxmemory-policy", "allkeys-lru")
     try:
         started = subprocess.run(
-            [sys.executable, "-m", "faas.cli", "serve"],
+            [sys.executable, "-m", "faas.cli.main", "serve"],
             env={**os.environ, **server_env},
             capture_output=True,
             text=True,

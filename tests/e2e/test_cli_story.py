@@ -52,7 +52,7 @@ def faas(
     if server is not None:
         env["FAAS_URL"] = server.url
     return subprocess.run(
-        [sys.executable, "-m", "faas.cli", *args],
+        [sys.executable, "-m", "faas.cli.main", *args],
         env=env,
         cwd=ROOT,
         input=stdin,
@@ -268,7 +268,7 @@ def test_logs_of_an_invocation_come_back_and_tail_shows_its_end(
     with (
         open(errors, "w") as stderr,
         subprocess.Popen(
-            [sys.executable, "-m", "faas.cli", "logs", "chatty", "-f", "--json"],
+            [sys.executable, "-m", "faas.cli.main", "logs", "chatty", "-f", "--json"],
             env={**os.environ, "FAAS_URL": server.url},
             cwd=ROOT,
             stdout=subprocess.PIPE,

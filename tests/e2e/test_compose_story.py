@@ -210,7 +210,7 @@ def faas(stack: Stack, key: str, *args: str) -> str:
     """`faas ARGS...` with FAAS_URL and FAAS_KEY set, as a user's shell runs it; its stdout."""
     env = {**clean_env(), "FAAS_URL": stack.url, "FAAS_KEY": key}
     done = subprocess.run(
-        [sys.executable, "-m", "faas.cli", *args],
+        [sys.executable, "-m", "faas.cli.main", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,

@@ -19,10 +19,10 @@ import redis
 
 from faas import keys
 from faas.errors import InvocationNotFound, StoreUnavailable
-from faas.invocations import Invocation, State
+from faas.invoke.asyncq.records import Invocation, State
+from faas.invoke.asyncq.retry import MAX_WORKERS_LOST
 from faas.models import AsyncConfig
 from faas.platform import Platform
-from faas.retry import MAX_WORKERS_LOST
 from faas.settings import Settings
 from tests.helpers import Ledger, RedisServer, until
 

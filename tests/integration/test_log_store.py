@@ -10,7 +10,7 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from faas.function_logs import BATCH_WINDOW_S, LogRecord, LogStore
+from faas.catalog.logs import BATCH_WINDOW_S, LogRecord, LogStore
 
 
 def record(function: str, n: int) -> LogRecord:
@@ -149,7 +149,7 @@ async def test_without_redis_records_wait_with_a_warning_and_are_written_when_it
     logs = LogStore(client, retention_s=60, max_entries=10, max_bytes=1024)
     try:
         # When an invocation's record is kept: no error, a warning says it waits
-        with caplog.at_level(logging.WARNING, logger="faas.function_logs"):
+        with caplog.at_level(logging.WARNING, logger="faas.catalog.logs"):
             logs.add(record("patient", 1))
             await logs.flush()
         assert "keeping up to 10000 until Redis answers" in caplog.text

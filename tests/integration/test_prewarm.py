@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from faas.generic_pool import GenericPool, Profile
+from faas.compute.pool import GenericPool, Profile
 from faas.models import Outcome
 from faas.platform import Platform
 from faas.settings import Settings

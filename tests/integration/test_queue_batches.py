@@ -17,9 +17,9 @@ import redis.asyncio as aioredis
 
 from faas import keys, store
 from faas.errors import StoreUnavailable
-from faas.invocations import Invocation, State
+from faas.invoke.asyncq.queue import Queue
+from faas.invoke.asyncq.records import Invocation, State
 from faas.models import FunctionConfig, FunctionSpec
-from faas.queue import Queue
 
 CONSUMER = "batches-test"
 

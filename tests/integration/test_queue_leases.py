@@ -15,8 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from faas import keys
-from faas.invocations import Invocation, State
-from faas.queue import Queue
+from faas.invoke.asyncq.queue import Queue
+from faas.invoke.asyncq.records import Invocation, State
 
 CONSUMER = "leases-test"
 

@@ -14,9 +14,9 @@ import redis
 import redis.asyncio as aioredis
 
 from faas import keys, store
+from faas.catalog.registry import Registry
 from faas.errors import FunctionNotFound, StoreUnavailable
 from faas.models import FunctionConfig, FunctionSpec
-from faas.registry import Registry
 from tests.helpers import RedisServer
 
 

@@ -7,9 +7,9 @@ import os
 
 import docker
 
-from faas.backend import CPU_PERIOD_US
+from faas.compute.backend import CPU_PERIOD_US
+from faas.compute.placement import cpus_for
 from faas.models import Outcome
-from faas.placement import cpus_for
 from faas.platform import Platform
 from tests.helpers import make_zip
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import pytest
 
 from faas import keys, metrics, store
-from faas.queue import Queue
-from faas.schedules import Rule, event_id
+from faas.invoke.asyncq.queue import Queue
+from faas.invoke.schedules.rules import Rule, event_id
+from faas.invoke.schedules.ticker import ScheduleStore, Ticker
 from faas.settings import Settings
-from faas.ticker import ScheduleStore, Ticker
 
 ANCHOR = 1_800_000_000  # 2027-01-15T08:00:00Z
 

@@ -1,7 +1,7 @@
 """Stories of volumes with a size limit: a function can fill its volume, not the host.
 
 A bounded volume is an ext4 image loop-mounted at ``FAAS_VOLUMES_DIR/<name>``
-(faas/volumes.py). These stories need a server that can mount: root, a loop
+(faas/compute/volumes.py). These stories need a server that can mount: root, a loop
 device, mkfs.ext4. Every mount they make is undone after each story.
 """
 
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from faas.compute.volumes import Volumes
 from faas.errors import BackendError, ValidationFailed
 from faas.models import Outcome
 from faas.platform import Platform
 from faas.settings import Settings
-from faas.volumes import Volumes
 
 MB = 1 << 20
 SANDBOX_UID = Settings().sandbox_uid

@@ -113,7 +113,7 @@ def write_code(task: Path, files: dict[str, str]) -> None:
 def function_env(
     task: Path, handler: str = "app.handler", runtime: str = "python3.11"
 ) -> dict[str, str]:
-    """A function's environment as the platform builds it (faas/lambda_env.py)."""
+    """A function's environment as the platform builds it (faas/compute/lambda_env.py)."""
     return {
         "LAMBDA_TASK_ROOT": str(task),
         "_HANDLER": handler,

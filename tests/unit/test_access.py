@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.access import Need, need
+from gateway.edge.access import Need, need
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from faas.agent_client import MAX_BODY, AgentClient, AgentError, AgentTimeout, parse_head
+from faas.compute.agent_client import MAX_BODY, AgentClient, AgentError, AgentTimeout, parse_head
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

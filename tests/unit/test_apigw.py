@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from faas.apigw import (
+from faas.invoke.http.apigw import (
     Context,
     Forwarded,
     HttpRequest,

@@ -1,4 +1,4 @@
-"""Stories of a user's zip meeting the bundle checks (faas.bundle), no services needed."""
+"""Stories of a user's zip meeting the bundle checks (faas.catalog.bundle), no services needed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from faas.bundle import BundleInfo, BundleLimits, inspect_bundle, walk_bundle
+from faas.catalog.bundle import BundleInfo, BundleLimits, inspect_bundle, walk_bundle
 from faas.errors import BundleTooLarge, FaasError, InvalidBundle
 from tests.helpers import bad_upload_rows
 from tests.zips import (

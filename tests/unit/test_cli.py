@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from faas.cli import (
+from faas.cli.client import ApiError, zip_dir
+from faas.cli.main import (
     EXIT_REFUSED,
     EXIT_SERVER,
     UploadProgress,
@@ -31,7 +32,6 @@ from faas.cli import (
     read_json,
     table,
 )
-from faas.client import ApiError, zip_dir
 
 
 def project(root: Path) -> Path:

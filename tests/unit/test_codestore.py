@@ -1,4 +1,4 @@
-"""Stories of uploads kept by the code store (faas.codestore), on a temp dir only."""
+"""Stories of uploads kept by the code store (faas.catalog.codestore), on a temp dir only."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import faas.codestore
-from faas.bundle import BundleLimits
-from faas.codestore import CodeRef, CodeStore
+import faas.catalog.codestore
+from faas.catalog.bundle import BundleLimits
+from faas.catalog.codestore import CodeRef, CodeStore
 from faas.errors import BundleTooLarge, FaasError, InvalidBundle
 from tests.helpers import bad_upload_rows
 from tests.zips import MiB, corrupt, encrypted, unix, zip_bytes
@@ -204,13 +204,13 @@ def test_four_threads_unpacking_one_bundle_get_one_directory(
     # Given a stored bundle, and four threads that all finish extracting before any renames
     sha = store.put_bytes(zip_bytes(*[(f"m{i}.py", HANDLER) for i in range(20)])).sha256
     barrier = threading.Barrier(4, timeout=10)
-    extract = faas.codestore._extract
+    extract = faas.catalog.codestore._extract
 
     def extract_then_wait(source: Path, target: Path, limits: BundleLimits) -> None:
         extract(source, target, limits)
         barrier.wait()
 
-    monkeypatch.setattr(faas.codestore, "_extract", extract_then_wait)
+    monkeypatch.setattr(faas.catalog.codestore, "_extract", extract_then_wait)
     # When they all ask for its files at once
     with ThreadPoolExecutor(4) as pool:
         roots = list(pool.map(lambda _: store.unpacked(sha), range(4)))

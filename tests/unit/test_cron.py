@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from faas.cron import ExpressionInvalid, Rate, next_fire, next_fires, parse
+from faas.invoke.schedules.cron import ExpressionInvalid, Rate, next_fire, next_fires, parse
 
 
 def at(text: str) -> datetime:

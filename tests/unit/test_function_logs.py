@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from faas.catalog.logs import TAIL_BYTES, LogRecord, frame, parse_since, tail
 from faas.errors import ValidationFailed
-from faas.function_logs import TAIL_BYTES, LogRecord, frame, parse_since, tail
 from faas.models import InvocationResult, Outcome, error_payload
 
 RID = "8f5e2c1a-1111-2222-3333-444455556666"

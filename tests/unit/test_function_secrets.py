@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from faas.catalog.secrets import MAX_SECRETS, MAX_TOTAL_BYTES, validate
 from faas.errors import ValidationFailed
-from faas.function_secrets import MAX_SECRETS, MAX_TOTAL_BYTES, validate
 
 VALUE = "s3cr3t-p@ssw0rd-do-not-leak"
 

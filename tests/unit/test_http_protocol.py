@@ -14,7 +14,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from faas.settings import Settings
-from gateway.http_protocol import (
+from gateway.edge.protocol import (
     ConnectionLimits,
     HttpProtocol,
     connections_within,

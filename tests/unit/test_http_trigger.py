@@ -7,11 +7,12 @@ import json
 
 import pytest
 
-from faas import auth, http_trigger
-from faas.apigw import Context, HttpRequest, MalformedResponse
+from faas import auth
 from faas.auth import Access, ApiKey, KeyRing
 from faas.errors import Forbidden, FunctionNotFound, RouteNotFound, Unauthorized
-from faas.http_config import HttpConfig
+from faas.invoke.http import trigger as http_trigger
+from faas.invoke.http.apigw import Context, HttpRequest, MalformedResponse
+from faas.invoke.http.config import HttpConfig
 from faas.models import FunctionConfig, FunctionSpec, InvocationResult, Outcome, error_payload
 
 CTX = Context(request_id="req-1", account_id="0", api_id="fn", domain="localhost")

@@ -8,7 +8,14 @@ import json
 import pytest
 
 from faas.errors import ValidationFailed
-from faas.invocations import SHOWN_DEPTH, Invocation, State, destination_record, iso, shown
+from faas.invoke.asyncq.records import (
+    SHOWN_DEPTH,
+    Invocation,
+    State,
+    destination_record,
+    iso,
+    shown,
+)
 from faas.models import AsyncConfig
 
 FAILED = Invocation(

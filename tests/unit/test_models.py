@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from faas.compute.placement import cpus_for, expired, lru_idle, pick_warm
 from faas.errors import ValidationFailed
 from faas.models import (
     FunctionConfig,
@@ -18,7 +19,6 @@ from faas.models import (
     check_text,
     validate_config,
 )
-from faas.placement import cpus_for, expired, lru_idle, pick_warm
 
 GOOD = FunctionConfig(name="hello", runtime="python3.11", handler="app.handler")
 

@@ -11,7 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from faas.images import RUNTIME_FILES
+from faas.compute.docker.images import RUNTIME_FILES
 from tests.helpers import ROOT
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from faas.placement import THROTTLED_SHARE, pool_profiles, should_start, throttled_share
+from faas.compute.placement import THROTTLED_SHARE, pool_profiles, should_start, throttled_share
 
 LIMIT = 4
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from faas.models import AsyncConfig
-from faas.retry import (
+from faas.invoke.asyncq.retry import (
     JITTER,
     MAX_WORKERS_LOST,
     THROTTLE_MAX_S,
@@ -17,6 +16,7 @@ from faas.retry import (
     backoff,
     before_attempt,
 )
+from faas.models import AsyncConfig
 
 LAMBDA = AsyncConfig()  # 2 retries, 60 s then 120 s, 6 h
 FAST = AsyncConfig(max_retries=2, backoff_base_s=1, backoff_max_s=2, max_event_age_s=60)

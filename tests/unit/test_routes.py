@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from faas.errors import ValidationFailed
-from faas.http_config import HttpConfig
-from faas.routes import RouteTable
+from faas.invoke.http.config import HttpConfig
+from faas.invoke.http.routes import RouteTable
 
 TABLE = RouteTable(
     [

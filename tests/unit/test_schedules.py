@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from faas import cron
-from faas.cron import ExpressionInvalid
 from faas.errors import ValidationFailed
-from faas.schedules import Due, Rule, due, event_id, parse_rules, scheduled_event
+from faas.invoke.schedules import cron
+from faas.invoke.schedules.cron import ExpressionInvalid
+from faas.invoke.schedules.rules import Due, Rule, due, event_id, parse_rules, scheduled_event
 
 
 def at(text: str) -> datetime:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from faas.compute.volumes import Volumes, parse_sizes, propagates
 from faas.errors import ValidationFailed
-from faas.volumes import Volumes, parse_sizes, propagates
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,577 @@
+"""The async queue in Redis: durable enqueue, leased delivery, retries, dead letters.
+
+Keys are documented in ``faas.keys``. Events wait in a stream read through one
+consumer group: ``XREADGROUP`` moves an entry atomically into the group's
+pending list, which is the in-flight work, and the entry's idle time is its
+lease. A worker renews the leases of what it runs (``XCLAIM`` resets the idle
+time); a sweeper run by every worker gives entries whose lease lapsed (their
+worker died) back to the queue: in one script it acknowledges and deletes the
+old entry and appends a new one, refunding the attempt a dead worker had begun
+(counted as a lost worker instead). Retries wait in a sorted set by due time and
+are promoted into the stream when due. Every move of an event is one
+MULTI/EXEC or one script, so a crash anywhere leaves it in exactly one place.
+
+Round trips are what an event costs the worker (redis-py spends tens of
+microseconds of CPU on each command), so the hot path is three scripts: enqueue
+stores and queues; take reads a batch (``XREADGROUP`` inside the script) and
+hands each event over with its record and its function's spec; settle records
+the outcome and takes the next event into the slot it frees. With the attempt
+counted in between, a busy worker sends two commands per event. The scripts
+are in ``faas.invoke.asyncq.scripts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from faas import keys
+from faas.errors import InvocationNotFound
+from faas.invoke.asyncq import scripts
+from faas.invoke.asyncq.records import TERMINAL, Invocation, State
+from faas.models import FunctionSpec
+from faas.store import check_no_eviction, redis_errors
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+
+# Parsed specs kept by their stored JSON; forgotten all at once past this many.
+_SPECS_KEPT = 256
+
+# Fields a settle writes. The rest are either fixed at enqueue (the payload, up
+# to 1 MB, is never rewritten) or written by the attempt's own script.
+_SETTLED = frozenset(
+    ("state", "attempts", "free_retries", "finished_at", "result", "error", "reason")
+)
+
+# Fields an outcome may clear: a retry after an error forgets no error, but a
+# redrive or a success after a failed attempt must not show a stale one.
+_CLEARABLE = ("result", "error", "reason", "finished_at")
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """How much async work waits: for ``/metrics``."""
+
+    queued: int  # in the stream, not yet taken by a worker
+    running: int  # taken by a worker (its lease held)
+    delayed: int  # waiting for a retry's backoff
+    oldest_age_s: float  # age of the oldest event in the stream (0 when empty)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One stream entry handed to one consumer: the lease on one event."""
+
+    message_id: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Taken:
+    """An event handed to a consumer: its lease, its record, its function (None if gone)."""
+
+    delivery: Delivery
+    invocation: Invocation
+    spec: FunctionSpec | None
+
+
+class Coalescer(Generic[ItemT, ResultT]):
+    """Calls made in one turn of the event loop, sent to Redis together.
+
+    Each caller waits for its own result, as if it had called alone; the calls
+    gathered while the loop runs its ready callbacks go in one batch (at most
+    ``limit``) on the next turn, so that a busy process sends one command where
+    it would send many, and an idle one still sends each call without waiting
+    for others. ``send`` gets the items in order and returns one result per
+    item; an error fails the whole batch.
+    """
+
+    def __init__(
+        self, send: Callable[[list[ItemT]], Awaitable[list[ResultT]]], *, limit: int = 256
+    ) -> None:
+        self._send = send
+        self._limit = limit
+        self._pending: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, item: ItemT) -> ResultT:
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        future: asyncio.Future[ResultT] = loop.create_future()
+        self._pending.append((item, future))
+        return await future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for at in range(0, len(pending), self._limit):
+            task = asyncio.create_task(self._send_batch(pending[at : at + self._limit]))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send_batch(self, batch: list[tuple[ItemT, asyncio.Future[ResultT]]]) -> None:
+        try:
+            results = await self._send([item for item, _ in batch])
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:
+            for _, future in batch:
+                future.cancel()
+            raise
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+
+class Queue:
+    """Async events from enqueue to a terminal state."""
+
+    def __init__(self, client: aioredis.Redis, *, lease_s: float, result_ttl_s: int) -> None:
+        self._redis = client
+        self.lease_s = lease_s
+        self._result_ttl_s = result_ttl_s
+        self._specs: dict[bytes, FunctionSpec] = {}
+        # The hot path's calls made in one turn of the event loop go to Redis as one.
+        self._enqueue_batch = Coalescer(self._enqueue_many)
+        self._begin_batch = Coalescer(self._begin_many)
+        self._settle_batch = Coalescer(self._settle_many)
+        self._enqueue = client.register_script(scripts.ENQUEUE)
+        self._take = client.register_script(scripts.TAKE)
+        self._begin = client.register_script(scripts.BEGIN)
+        self._settle = client.register_script(scripts.SETTLE)
+        self._hand_back = client.register_script(scripts.HAND_BACK)
+        self._sweep = client.register_script(scripts.SWEEP)
+        self._promote = client.register_script(scripts.PROMOTE)
+        self._redrive = client.register_script(scripts.REDRIVE)
+        self._drop_dead = client.register_script(scripts.DROP_DEAD)
+        self._forget = client.register_script(scripts.FORGET)
+        self._enqueue_tick = client.register_script(scripts.ENQUEUE_TICK)
+
+    async def setup(self) -> None:
+        """Check that Redis keeps what it is given, and create the consumer group."""
+        await check_no_eviction(self._redis)
+        await self._ensure_group()
+
+    async def _ensure_group(self) -> None:
+        async with redis_errors():
+            try:
+                await self._redis.xgroup_create(
+                    keys.EVENTS, keys.EVENTS_GROUP, id="0", mkstream=True
+                )
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def stats(self, now_s: float) -> QueueStats:
+        async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(keys.EVENTS)
+            pipe.xpending(keys.EVENTS, keys.EVENTS_GROUP)
+            pipe.zcard(keys.DELAYED)
+            pipe.xrange(keys.EVENTS, count=1)
+            length, pending, delayed, first = await pipe.execute()
+        running = int(pending["pending"]) if pending else 0
+        oldest = 0.0
+        if first:
+            # Entries are XDELed when done: the first one left is the oldest waiting.
+            entry_ms = int(first[0][0].decode().split("-")[0])
+            oldest = max(0.0, now_s - entry_ms / 1000)
+        return QueueStats(
+            queued=max(0, int(length) - running),
+            running=running,
+            delayed=int(delayed),
+            oldest_age_s=oldest,
+        )
+
+    # -- producing ------------------------------------------------------------
+
+    async def enqueue(self, *invocations: Invocation) -> None:
+        """Store the events and queue them, all or none; returns once Redis has them."""
+        await self._enqueue_batch(_events(invocations))
+
+    async def _enqueue_many(
+        self, items: list[tuple[list[str], list[str | bytes | int]]]
+    ) -> list[None]:
+        async with redis_errors():
+            await self._enqueue(
+                keys=[keys.EVENTS, *(key for event_keys, _ in items for key in event_keys)],
+                args=[arg for _, args in items for arg in args],
+            )
+        return [None] * len(items)
+
+    async def enqueue_tick(
+        self,
+        invocation: Invocation,
+        *,
+        function: str,
+        rule: str,
+        tick: int,
+        expected_last: str,
+        skipped: int,
+        guard_ttl_s: int = 86400,
+    ) -> bool:
+        """Queue a schedule's tick unless another process already handled it (or a later one).
+
+        ``expected_last`` is the rule's last handled tick as the caller read it
+        ('' for none): if it moved meanwhile, nothing happens and the caller looks again.
+        """
+        fields: list[str | bytes] = []
+        for name, value in invocation.to_fields().items():
+            fields += [name, value]
+        async with redis_errors():
+            done = await self._enqueue_tick(
+                keys=[
+                    keys.tick(function, rule, tick),
+                    keys.schedule_state(function),
+                    keys.invocation(invocation.request_id),
+                    keys.EVENTS,
+                ],
+                args=[
+                    guard_ttl_s,
+                    tick,
+                    rule,
+                    expected_last,
+                    skipped,
+                    invocation.request_id,
+                    *fields,
+                ],
+            )
+        return bool(done)
+
+    async def get(self, request_id: str) -> Invocation:
+        async with redis_errors():
+            raw: Any = await self._redis.hgetall(keys.invocation(request_id))
+        if not raw:
+            raise InvocationNotFound(f"no async invocation with request id {request_id!r}")
+        return Invocation.from_fields(raw)
+
+    # -- consuming ------------------------------------------------------------
+
+    async def read(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        """Up to ``count`` new entries for ``consumer``, waiting up to ``block_ms`` for one."""
+        async with redis_errors():
+            try:
+                reply: Any = await self._redis.xreadgroup(
+                    keys.EVENTS_GROUP, consumer, {keys.EVENTS: ">"}, count=count, block=block_ms
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis lost the group (flushed, or restarted without persistence).
+                await self._ensure_group()
+                return []
+        return [
+            Delivery(_text(message_id), _text(fields.get(b"id", b"")))
+            for _stream, entries in reply or []
+            for message_id, fields in entries
+        ]
+
+    async def take(
+        self, consumer: str, count: int, deliveries: Iterable[Delivery] = ()
+    ) -> list[Taken]:
+        """Hand events over to ``consumer``, with their specs, in one round trip.
+
+        Takes the given ``deliveries`` (from :meth:`read`), or else up to
+        ``count`` new entries without waiting. Entries with nothing left to do
+        are dropped and not returned.
+        """
+        pairs = [part for d in deliveries for part in (d.message_id, d.request_id)]
+        async with redis_errors():
+            raw: Any = await self._take(
+                keys=[keys.EVENTS],
+                args=[
+                    keys.EVENTS_GROUP,
+                    consumer,
+                    count,
+                    keys.INVOCATION_PREFIX,
+                    keys.function(""),
+                    *pairs,
+                ],
+            )
+        return self._taken(raw)
+
+    def _taken(self, raw: Any) -> list[Taken]:
+        return [
+            Taken(
+                Delivery(_text(message_id), _text(request_id)),
+                Invocation.from_fields(_unpacked(fields)),
+                self._spec(spec),
+            )
+            for message_id, request_id, fields, spec in raw
+        ]
+
+    def _spec(self, raw: bytes | None) -> FunctionSpec | None:
+        # Most events are of a few functions: parse each stored version once.
+        if raw is None:
+            return None
+        spec = self._specs.get(raw)
+        if spec is None:
+            if len(self._specs) >= _SPECS_KEPT:
+                self._specs.clear()
+            spec = self._specs[raw] = FunctionSpec.from_json(raw)
+        return spec
+
+    async def begin_attempt(self, invocation: Invocation, code_sha256: str) -> Invocation:
+        """Spend an attempt, before the run: a crash during it has then spent it too."""
+        now = time.time()
+        attempts = await self._begin_batch(
+            (keys.invocation(invocation.request_id), repr(now), code_sha256)
+        )
+        return dataclasses.replace(
+            invocation,
+            attempts=attempts,
+            state=State.RUNNING,
+            last_attempt_at=now,
+            first_attempt_at=invocation.first_attempt_at or now,
+            code_sha256=code_sha256,
+        )
+
+    async def _begin_many(self, items: list[tuple[str, str, str]]) -> list[int]:
+        async with redis_errors():
+            reply: Any = await self._begin(
+                keys=[key for key, _, _ in items],
+                args=[part for _, now, sha in items for part in (now, sha)],
+            )
+        return [int(attempts) for attempts in reply]
+
+    async def renew(self, consumer: str, deliveries: Iterable[Delivery]) -> set[Delivery]:
+        """Renew leases; return the deliveries whose lease was lost (given back meanwhile)."""
+        held = {d.message_id: d for d in deliveries}
+        if not held:
+            return set()
+        async with redis_errors():
+            kept: Any = await self._redis.xclaim(
+                keys.EVENTS, keys.EVENTS_GROUP, consumer, 0, list(held), justid=True
+            )
+        kept_ids = {_text(m) for m in kept}
+        return {d for mid, d in held.items() if mid not in kept_ids}
+
+    async def settle(
+        self,
+        delivery: Delivery,
+        outcome: Invocation,
+        *,
+        retry_in_s: float | None = None,
+        then: Iterable[Invocation] = (),
+    ) -> bool:
+        """Record how a delivery ended and move the event on, in one script.
+
+        ``outcome`` is the event's new state: terminal, or ``retrying``/``queued``
+        with ``retry_in_s``. ``then`` are events to enqueue with it (destination
+        records). A delivery whose lease was lost (the sweeper gave the event back
+        and another copy runs) records only a terminal outcome and never schedules
+        a retry, so the event is never queued twice. Returns whether it recorded.
+        """
+        recorded, _ = await self.settle_and_take(
+            delivery, outcome, retry_in_s=retry_in_s, then=then, consumer="", count=0
+        )
+        return recorded
+
+    async def settle_and_take(
+        self,
+        delivery: Delivery,
+        outcome: Invocation,
+        *,
+        consumer: str,
+        count: int,
+        retry_in_s: float | None = None,
+        then: Iterable[Invocation] = (),
+    ) -> tuple[bool, list[Taken]]:
+        """:meth:`settle`, then :meth:`take` up to ``count`` new events for
+        ``consumer``, in the same round trip: a busy worker refills the slot it
+        frees without another call."""
+        now = time.time()
+        target = keys.DELAYED
+        if outcome.state is State.DEAD_LETTERED:
+            mode, score = "dead", repr(now)
+            target = keys.dead_letters(outcome.function)
+        elif outcome.state in TERMINAL:
+            mode, score = "done", str(self._result_ttl_s)
+        else:
+            mode, score = "retry", repr((now + (retry_in_s or 0.0)) * 1000)
+        fields = {k: v for k, v in outcome.to_fields().items() if k in _SETTLED}
+        cleared = [name for name in _CLEARABLE if getattr(outcome, name) is None]
+        then = list(then)
+        then_keys, then_args = _events(then)
+        args: list[str | bytes | int] = [
+            delivery.message_id,
+            mode,
+            score,
+            outcome.request_id,
+            consumer,
+            count,
+            *_counted(fields),
+            len(cleared),
+            *cleared,
+            len(then),
+            *then_args,
+        ]
+        item_keys = [keys.invocation(outcome.request_id), target, *then_keys]
+        return await self._settle_batch((item_keys, args))
+
+    async def _settle_many(
+        self, items: list[tuple[list[str], list[str | bytes | int]]]
+    ) -> list[tuple[bool, list[Taken]]]:
+        async with redis_errors():
+            reply: Any = await self._settle(
+                keys=[keys.EVENTS, *(key for item_keys, _ in items for key in item_keys)],
+                args=[
+                    keys.EVENTS_GROUP,
+                    keys.INVOCATION_PREFIX,
+                    keys.function(""),
+                    *(arg for _, args in items for arg in args),
+                ],
+            )
+        return [(bool(recorded), self._taken(taken)) for recorded, taken in reply]
+
+    async def hand_back(self, delivery: Delivery, *, refund_attempt: bool) -> bool:
+        """Return a delivery to the queue now (shutdown); ``refund_attempt`` un-spends it.
+
+        Only while its lease is still this delivery's: one already settled (a
+        settle that landed as its caller was cancelled) or given back by the
+        sweeper is not queued a second time. Returns whether it was handed back.
+        """
+        async with redis_errors():
+            done = await self._hand_back(
+                keys=[keys.invocation(delivery.request_id), keys.EVENTS],
+                args=[
+                    keys.EVENTS_GROUP,
+                    delivery.message_id,
+                    delivery.request_id,
+                    int(refund_attempt),
+                ],
+            )
+        return bool(done)
+
+    # -- upkeep ----------------------------------------------------------------
+
+    async def promote_due(self, limit: int = 1000) -> int:
+        async with redis_errors():
+            return int(
+                await self._promote(
+                    keys=[keys.DELAYED, keys.EVENTS], args=[int(time.time() * 1000), limit]
+                )
+            )
+
+    async def sweep(self, consumer: str, limit: int = 1000) -> int:
+        """Give back entries whose lease lapsed (their worker stopped renewing); an
+        attempt begun is refunded and counted in the record's ``workers_lost``."""
+        async with redis_errors():
+            try:
+                return int(
+                    await self._sweep(
+                        keys=[keys.EVENTS],
+                        args=[
+                            keys.EVENTS_GROUP,
+                            consumer,
+                            int(self.lease_s * 1000),
+                            limit,
+                            keys.INVOCATION_PREFIX,
+                        ],
+                    )
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._ensure_group()
+                return 0
+
+    async def forget_idle_consumers(self, idle_s: float) -> int:
+        """Drop the group's record of consumers idle for ``idle_s`` with nothing pending.
+
+        Every worker process is a new consumer; without this, the group would
+        keep the name of every worker that ever ran. A live worker dropped by
+        mistake is only re-created by its next read.
+        """
+        async with redis_errors():
+            return int(
+                await self._forget(keys=[keys.EVENTS], args=[keys.EVENTS_GROUP, int(idle_s * 1000)])
+            )
+
+    # -- dead letters ------------------------------------------------------------
+
+    async def dead_letters(
+        self, function: str, offset: int, limit: int
+    ) -> tuple[int, list[Invocation]]:
+        """A page of a function's dead letters, oldest first, and how many there are."""
+        key = keys.dead_letters(function)
+        async with redis_errors():
+            total = int(await self._redis.zcard(key))
+            found: Any = await self._redis.zrange(key, offset, offset + limit - 1)
+            ids = [_text(i) for i in found]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for request_id in ids:
+                    pipe.hgetall(keys.invocation(request_id))
+                raws = await pipe.execute()
+        return total, [Invocation.from_fields(raw) for raw in raws if raw]
+
+    async def redrive(self, function: str, request_ids: list[str] | None) -> list[str]:
+        """Queue dead letters again (all, or the chosen ones); return those queued."""
+        key = keys.dead_letters(function)
+        async with redis_errors():
+            if request_ids is None:
+                every: Any = await self._redis.zrange(key, 0, -1)
+                request_ids = [_text(i) for i in every]
+            now = repr(time.time())
+            done = []
+            for request_id in request_ids:
+                moved = await self._redrive(
+                    keys=[key, keys.invocation(request_id), keys.EVENTS], args=[request_id, now]
+                )
+                if moved:
+                    done.append(request_id)
+        return done
+
+    async def delete_dead_letter(self, function: str, request_id: str) -> None:
+        async with redis_errors():
+            dropped = await self._drop_dead(
+                keys=[keys.dead_letters(function), keys.invocation(request_id)], args=[request_id]
+            )
+        if not dropped:
+            raise InvocationNotFound(f"function {function!r} has no dead letter {request_id!r}")
+
+
+def _events(invocations: Iterable[Invocation]) -> tuple[list[str], list[str | bytes | int]]:
+    """Keys and arguments that queue events in a script: per event, its counted fields
+    and its request id."""
+    event_keys: list[str] = []
+    args: list[str | bytes | int] = []
+    for invocation in invocations:
+        event_keys.append(keys.invocation(invocation.request_id))
+        args += _counted(invocation.to_fields())
+        args.append(invocation.request_id)
+    return event_keys, args
+
+
+def _counted(fields: dict[str, str | bytes]) -> list[str | bytes | int]:
+    """A hash's fields as a script reads them: how many values, then name, value, ..."""
+    flat: list[str | bytes | int] = [len(fields) * 2]
+    for name, value in fields.items():
+        flat += [name, value]
+    return flat
+
+
+def _unpacked(raw: bytes) -> dict[bytes, bytes]:
+    """A hash packed by a script as ``<length>:<bytes>`` parts: name, value, ..."""
+    parts = []
+    at = 0
+    while at < len(raw):
+        colon = raw.index(b":", at)
+        end = colon + 1 + int(raw[at:colon])
+        parts.append(raw[colon + 1 : end])
+        at = end
+    return dict(zip(parts[::2], parts[1::2], strict=True))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,127 @@
+"""The HTTP trigger: a plain HTTP request in, an API Gateway proxy invocation, a response out.
+
+In order, as API Gateway does it: the function must be exposed (its ``http``
+config), a CORS preflight is answered here without the function, a key is
+checked when the route needs one, the route table picks a route and its path
+parameters, the event of the configured payload format is built, the function
+runs, and its proxy response (or its error) becomes the HTTP response, with
+the CORS headers on top.
+
+A key the gateway checked is the platform's, never the function's: on a route
+with ``auth: key`` the headers it may come in are gone from the event. A route
+without platform auth passes ``Authorization`` on untouched (apps carry their
+own tokens in it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+
+from faas import auth
+from faas.errors import Forbidden, FunctionNotFound, PayloadTooLarge, RouteNotFound
+from faas.invoke.http import apigw
+from faas.invoke.http.apigw import Context, HttpRequest, HttpResponse
+from faas.invoke.http.config import HttpConfig
+from faas.invoke.http.routes import RouteTable
+from faas.models import INVOKE_MAX_BYTES, FunctionSpec, InvocationResult, Outcome
+
+Invoke = Callable[[FunctionSpec, bytes, str], Awaitable[InvocationResult]]
+# Raises Unauthorized, Forbidden or RateLimited unless the presented key may call the route.
+Authorize = Callable[[str | None], None]
+
+# Headers the gateway's server sets itself; a function's copies would conflict.
+_HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+
+
+@lru_cache(maxsize=1024)
+def _table(routes: tuple[str, ...]) -> RouteTable:
+    return RouteTable(list(routes))
+
+
+async def handle(
+    spec: FunctionSpec,
+    request: HttpRequest,
+    ctx: Context,
+    *,
+    invoke: Invoke,
+    authorize: Authorize,
+) -> HttpResponse:
+    """Serve ``request`` (its path relative to the function) with ``spec``'s HTTP config."""
+    http = spec.http
+    if not http.enabled:
+        raise FunctionNotFound(
+            f"function {spec.name!r} is not exposed over HTTP (PUT /v1/functions/{spec.name}/http)"
+        )
+    origin = request.header("origin")
+    if (
+        http.cors is not None
+        and request.method == "OPTIONS"
+        and origin
+        and request.header("access-control-request-method")
+    ):
+        allowed = http.cors.preflight(
+            origin,
+            request.header("access-control-request-method"),
+            request.header("access-control-request-headers"),
+        )
+        if allowed is None:
+            raise Forbidden(
+                f"CORS: origin {origin!r} may not make this request; see the function's cors"
+            )
+        return HttpResponse(204, allowed, b"")
+    if http.auth == "key":
+        authorize(auth.presented_key(request.header))
+        request = dataclasses.replace(request, headers=_without_keys(request.headers))
+    if http.payload_format == "1.0":
+        route = _table(http.routes).match(request.method, request.encoded_path, encoded=True)
+    else:
+        route = _table(http.routes).match(request.method, request.path)
+    if route is None:
+        raise RouteNotFound(
+            f"no route of function {spec.name!r} takes {request.method} {request.path}"
+        )
+    build = apigw.event_v1 if http.payload_format == "1.0" else apigw.event_v2
+    event = json.dumps(build(request, route, ctx)).encode()
+    if len(event) > INVOKE_MAX_BYTES:
+        raise PayloadTooLarge(
+            f"the event is {len(event)} bytes; Lambda's limit for a request is {INVOKE_MAX_BYTES}"
+        )
+    result = await invoke(spec, event, ctx.request_id)
+    return _finish(result, http, origin)
+
+
+def _without_keys(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` less those ``auth.presented_key`` reads a key from: every
+    ``Authorization: Bearer …`` and every ``X-Api-Key`` (another scheme, such as
+    Basic, is no platform key and stays)."""
+    return [
+        (name, value)
+        for name, value in headers
+        if not (
+            name.lower() == auth.API_KEY
+            or (name.lower() == auth.AUTHORIZATION and auth.is_bearer(value))
+        )
+    ]
+
+
+def _finish(result: InvocationResult, http: HttpConfig, origin: str) -> HttpResponse:
+    if result.outcome is Outcome.SUCCESS:
+        out = apigw.response(result.payload, http.payload_format)
+    else:
+        out = apigw.function_error(
+            result.request_id,
+            result.error or {},
+            timed_out=result.outcome is Outcome.TIMEOUT,
+            debug=http.debug,
+        )
+    headers = [(k, v) for k, v in out.headers if k.lower() not in _HOP_BY_HOP]
+    if http.cors is not None:
+        # As API Gateway: configured CORS overrides what the function set.
+        headers = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
+        headers += http.cors.response_headers(origin)
+    if not any(k.lower() == "x-request-id" for k, _ in headers):
+        headers.append(("x-request-id", result.request_id))
+    return HttpResponse(out.status, headers, out.body)
