@@ -12,24 +12,18 @@ from pathlib import Path
 import pytest
 
 from faas.cli.client import ApiError, zip_dir
-from faas.cli.main import (
-    EXIT_REFUSED,
-    EXIT_SERVER,
+from faas.cli.commands import UsageError, exit_code, read_code, read_event, read_json
+from faas.cli.exits import EXIT_REFUSED, EXIT_SERVER
+from faas.cli.main import env_pair, main
+from faas.cli.render import (
     UploadProgress,
-    UsageError,
     dead_letters_table,
-    env_pair,
-    exit_code,
     function_error_text,
     functions_table,
     human_bytes,
     key_values,
     log_entry_text,
-    main,
     progress_line,
-    read_code,
-    read_event,
-    read_json,
     table,
 )
 

@@ -1,0 +1,166 @@
+"""The server commands: ``faas serve``, ``faas worker``, ``faas images build``, ``faas keys``.
+
+Each builds ``Settings`` from the FAAS_* environment and its flags, then runs the
+gateway (uvicorn), an async-event worker, an image build, or edits the keys file.
+Heavy imports (uvicorn, the gateway, the platform) happen inside the command that
+needs them, so a client command starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from faas import auth
+from faas.cli.exits import EXIT_OK, EXIT_USAGE
+from faas.settings import Settings
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.edge.protocol import ConnectionLimits, HttpProtocol, raise_fd_limit
+
+    settings = _settings(
+        args, host=args.host, port=args.port, worker=False if args.no_worker else None
+    )
+    settings = _guard_open_server(settings)
+    # Refuse a Redis that cannot hold the queue before serving anything.
+    asyncio.run(_check_store(settings))
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal
+    # to whatever handler was there before it; a finished graceful stop is a
+    # success, so that handler does nothing and the command exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    fd_limit = raise_fd_limit()
+    limits = ConnectionLimits.from_settings(settings, fd_limit)
+    if limits.max_connections < settings.http_max_connections:
+        logging.getLogger("faas").warning(
+            "the open-file limit of %d leaves room for %d client connections, not "
+            "FAAS_HTTP_MAX_CONNECTIONS=%d; raise it (ulimit -n, LimitNOFILE=, --ulimit nofile=)",
+            fd_limit,
+            limits.max_connections,
+            settings.http_max_connections,
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        # httptools, one write per response, slow clients timed out, connections capped
+        http=HttpProtocol.limited(limits),
+        ws="none",  # no WebSocket routes: an Upgrade header is an ordinary request
+        log_level=args.log_level,
+        access_log=args.access_log,
+        # Logging is set up already (platform_log): uvicorn's lines come out as JSON too.
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        # The client's address is the connection's: uvicorn would believe any
+        # X-Forwarded-For from 127.0.0.1. Trusted proxies are FAAS_TRUSTED_PROXIES.
+        proxy_headers=False,
+    )
+    return 0
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _guard_open_server(settings: Settings) -> Settings:
+    """Make the keys file if asked; with no key at all, listen on localhost only."""
+    log = logging.getLogger("faas")
+    if settings.keys_generate and settings.keys_file and not Path(settings.keys_file).exists():
+        auth.init_keys_file(Path(settings.keys_file))
+        log.warning(
+            "created the keys file %s with a new admin key; print it with `faas keys show`",
+            settings.keys_file,
+        )
+    if not auth.KeyRing.from_settings(settings).open:
+        return settings
+    if settings.host not in LOOPBACK:
+        log.warning(
+            "no API key is configured (FAAS_ADMIN_KEY, FAAS_KEYS_FILE): listening on "
+            "127.0.0.1 only instead of %s",
+            settings.host,
+        )
+        return dataclasses.replace(settings, host="127.0.0.1")
+    log.warning(
+        "no API key is configured: anyone who can reach %s:%d may manage and invoke "
+        "functions; it listens on localhost only",
+        settings.host,
+        settings.port,
+    )
+    return settings
+
+
+def keys(args: argparse.Namespace) -> int:
+    path = args.file or os.environ.get("FAAS_KEYS_FILE")
+    if not path:
+        print("faas: give --file or set FAAS_KEYS_FILE", file=sys.stderr)
+        return EXIT_USAGE
+    if args.keys_command == "init":
+        print(auth.init_keys_file(Path(path)))
+    else:
+        print(auth.admin_key_of(Path(path)))
+    return EXIT_OK
+
+
+def _settings(args: argparse.Namespace, **flags: object) -> Settings:
+    """Settings from FAAS_* variables, with the flags every server command shares."""
+    return Settings.from_env(os.environ, redis_url=args.redis_url, data_dir=args.data_dir, **flags)
+
+
+async def _check_store(settings: Settings) -> None:
+    from faas import store
+
+    client = store.connect(settings.redis_url)
+    try:
+        async with store.redis_errors():
+            await client.ping()
+        await store.check_no_eviction(client)
+    finally:
+        await client.aclose()
+
+
+def worker(args: argparse.Namespace) -> int:
+    settings = _settings(args, worker_concurrency=args.concurrency)
+    try:
+        import uvloop
+    except ImportError:  # uvicorn[standard] brings it; a bare install runs on asyncio
+        return asyncio.run(_run_worker(settings))
+    # The same event loop as faas serve's (uvicorn picks uvloop): cheaper I/O per event.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> int:
+    from faas.platform import Platform
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    platform = Platform(settings, role="worker", worker=True)
+    try:
+        await platform.start()
+        logging.getLogger("faas").info("worker %s is taking async events", platform.owner_id)
+        await stop.wait()
+    finally:
+        # SIGTERM: stop taking events, drain what runs, hand back the rest.
+        await platform.close()
+    return 0
+
+
+def images_build(args: argparse.Namespace) -> int:
+    from faas.compute.backend import connect
+    from faas.compute.docker.images import Images
+
+    settings = Settings.from_env(os.environ, base_image=args.base)
+    tag = Images(settings, connect()).ensure_runtime(rebuild=args.rebuild)
+    print(tag)
+    return 0
