@@ -1,17 +1,20 @@
-"""Small helpers the stories share: zips of handler code, bad-upload table rows, a server."""
+"""Small helpers the stories share: zips of handler code, bad-upload table rows, a server,
+and ``wait_until``: the one way a test waits for something (it raises on timeout)."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import pytest
@@ -21,6 +24,7 @@ from faas.errors import FaasError
 from tests.zips import make_zip
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def handler_zip(source: str, module: str = "app") -> bytes:
@@ -80,7 +84,7 @@ def ours(node_id: str, function: str | None = None, client: Any = None) -> list[
 
     A function's container carries its name in the ``faas.function`` label, or, when
     it was started generic and given the function later, in its name
-    (``faas.compute.backend.container_name``): labels cannot change once a container exists.
+    (``faas.compute.docker.backend.container_name``): labels cannot change once a container exists.
     """
     import docker
 
@@ -95,7 +99,7 @@ def ours(node_id: str, function: str | None = None, client: Any = None) -> list[
 
 
 def _serves(container: dict[str, Any], function: str) -> bool:
-    from faas.compute.backend import container_name
+    from faas.compute.docker.backend import container_name
 
     labels = container.get("Labels") or {}
     if labels.get("faas.function") == function:
@@ -133,16 +137,18 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout
-        while not self._answers():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.proc.kill()
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.02)
+        try:
+            wait_until(self._answers, what="redis-server to answer a PING", within_s=timeout)
+        except BaseException:
+            self.proc.kill()
+            raise
 
     def _answers(self) -> bool:
         import redis
 
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"redis-server exited {self.proc.returncode}")
         try:
             with redis.Redis.from_url(self.url) as client:
                 return bool(client.ping())
@@ -203,18 +209,19 @@ class Server(Process):
 
     def start(self, timeout: float = 60) -> None:
         self.spawn()
+        wait_until(
+            self._healthy,
+            what=f"the server's /healthz at {self.url}",
+            within_s=timeout,
+            ignoring=(httpx.HTTPError,),
+            show=self.log,
+        )
+
+    def _healthy(self) -> bool:
         assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not come up: {self.log()}")
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited {self.proc.returncode}: {self.log()}")
+        return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
 
 
 class WorkerProcess(Process):
@@ -243,21 +250,89 @@ class Ledger:
         return [e["id"] for e in self.entries()]
 
 
-async def eventually(check: Callable[[], bool], within_s: float = 10.0) -> bool:
-    """Poll ``check`` until it holds or ``within_s`` passes; return its last value."""
-    deadline = time.monotonic() + within_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.1)
-    return True
+def wait_until(check: Callable[[], T], **how: Any) -> T:
+    """Call ``check`` until what it returns is truthy (or ``done`` holds of it), and
+    return that value. It never returns anything else: past ``within_s`` it raises
+    ``AssertionError`` saying it waited for ``what``, with the last value seen.
+
+    ``how``, the keywords of ``Polling``: ``what`` (required), ``within_s``, ``done``,
+    ``ignoring`` and ``show``. For async tests, ``wait_until_async``.
+    """
+    __tracebackhide__ = True
+    polling = Polling(**how)
+    while True:
+        try:
+            if polling.holds(value := check()):
+                return value
+        except polling.ignoring as exc:
+            polling.saw(exc)
+        time.sleep(polling.pause())
 
 
-async def until(check: Callable[[], Awaitable[bool]], within_s: float) -> bool:
-    """``eventually`` for a check that has to await (a Redis or HTTP read)."""
-    deadline = time.monotonic() + within_s
-    while not await check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.1)
-    return True
+async def wait_until_async(check: Callable[[], Any], **how: Any) -> Any:
+    """``wait_until`` for async tests: ``check`` may be a coroutine function, and the
+    event loop runs between checks."""
+    __tracebackhide__ = True
+    polling = Polling(**how)
+    while True:
+        try:
+            found = check()
+            value = await found if inspect.isawaitable(found) else found
+            if polling.holds(value):
+                return value
+        except polling.ignoring as exc:
+            polling.saw(exc)
+        await asyncio.sleep(polling.pause())
+
+
+@dataclass(kw_only=True)
+class Polling:
+    """One wait of ``wait_until``: what it waits for, its clock, the last value seen.
+
+    ``what``: what is awaited, for the failure message ("the agent's socket");
+    ``within_s``: how long; ``done``: when a value ends the wait (by default when it
+    is truthy); ``ignoring``: exceptions of the check that mean "not yet" (a server
+    still starting), any other one ends the wait at once; ``show``: called on a
+    failure, its value added to the message (a log, a listing).
+
+    Checks come quickly at first (most waits are short), then every ``EVERY_S``.
+    """
+
+    FIRST_S: ClassVar[float] = 0.001
+    EVERY_S: ClassVar[float] = 0.1
+
+    what: str
+    within_s: float = 10.0
+    done: Callable[[Any], object] = bool
+    ignoring: tuple[type[Exception], ...] = ()
+    show: Callable[[], object] | None = None
+    last: object = field(default=None, init=False)
+    interval: float = field(default=FIRST_S, init=False)
+    deadline: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.within_s
+
+    def holds(self, value: object) -> bool:
+        """Whether the wait is over with ``value``; else it is the last seen."""
+        self.last = value
+        return bool(self.done(value))
+
+    def saw(self, error: Exception) -> None:
+        self.last = error
+
+    def pause(self) -> float:
+        """How long to sleep before the next check; ``AssertionError`` if time is up."""
+        __tracebackhide__ = True
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            last = repr(self.last)
+            if len(last) > 2000:
+                last = last[:2000] + "..."
+            message = f"waited {self.within_s:g}s for {self.what}; last seen: {last}"
+            if self.show is not None:
+                message += f"\n{self.show()}"
+            raise AssertionError(message)
+        pause = min(self.interval, left)
+        self.interval = min(self.interval * 2, self.EVERY_S)
+        return pause

@@ -24,7 +24,7 @@ from faas.invoke.asyncq.retry import MAX_WORKERS_LOST
 from faas.models import AsyncConfig
 from faas.platform import Platform
 from faas.settings import Settings
-from tests.helpers import Ledger, RedisServer, until
+from tests.helpers import Ledger, RedisServer, wait_until_async
 
 VOLUME = {"ledger": "/mnt/ledger"}
 
@@ -54,11 +54,13 @@ async def states(platform: Platform, ids: list[str]) -> list[State]:
     return [(await platform.get_invocation(i)).state for i in ids]
 
 
-async def all_in(platform: Platform, ids: list[str], state: State, within_s: float) -> bool:
-    async def check() -> bool:
-        return all(s is state for s in await states(platform, ids))
-
-    return await until(check, within_s)
+async def wait_all_in(platform: Platform, ids: list[str], state: State, within_s: float) -> None:
+    await wait_until_async(
+        lambda: states(platform, ids),
+        what=f"all {len(ids)} to be {state.value}",
+        done=lambda seen: all(s is state for s in seen),
+        within_s=within_s,
+    )
 
 
 FAST = AsyncConfig(max_retries=2, backoff_base_s=1, backoff_max_s=2, max_event_age_s=600)
@@ -76,7 +78,7 @@ async def test_a_failing_event_runs_three_times_with_backoff_then_dead_letters(
         for n in range(3)
     ]
     # Then each runs exactly three times, told its attempt, spaced by the backoff
-    assert await all_in(platform, ids, State.DEAD_LETTERED, within_s=30)
+    await wait_all_in(platform, ids, State.DEAD_LETTERED, within_s=30)
     for request_id in ids:
         runs = [e for e in ledger.entries() if e["id"] == request_id]
         assert [r["attempt"] for r in runs] == [1, 2, 3]
@@ -94,8 +96,10 @@ async def test_a_failing_event_runs_three_times_with_backoff_then_dead_letters(
 
     # When one is redriven, it runs three fresh attempts again, and only it
     assert await platform.redrive("flaky", [ids[0], "not-a-dead-letter"]) == [ids[0]]
-    assert await until(
-        lambda: _is(platform, ids[0], State.DEAD_LETTERED, attempts=3, runs=(ledger, 6)), 30
+    await wait_until_async(
+        lambda: _is(platform, ids[0], State.DEAD_LETTERED, attempts=3, runs=(ledger, 6)),
+        what="the redriven event dead-lettered again after three more runs",
+        within_s=30,
     )
     assert [e["attempt"] for e in ledger.entries() if e["id"] == ids[0]] == [1, 2, 3] * 2
     assert len(ledger.entries()) == 12
@@ -129,11 +133,13 @@ async def test_events_of_a_paused_function_age_out_without_running(
     await platform.set_async_config("paused", config)
     ids = [await platform.invoke_async("paused", b'{"n": 1}') for _ in range(3)]
     # While they wait, they are queued and spend no attempts
-    assert await until(
-        lambda: _all(platform, ids, lambda i: i.free_retries >= 2 and i.attempts == 0), 15
+    await wait_until_async(
+        lambda: _all(platform, ids, lambda i: i.free_retries >= 2 and i.attempts == 0),
+        what="every event to wait twice without spending an attempt",
+        within_s=15,
     )
     # Then past the max age they are dead-lettered as EventAgeExceeded, never run
-    assert await all_in(platform, ids, State.DEAD_LETTERED, within_s=60 + 15)
+    await wait_all_in(platform, ids, State.DEAD_LETTERED, within_s=60 + 15)
     for request_id in ids:
         invocation = await platform.get_invocation(request_id)
         assert invocation.reason == "EventAgeExceeded" and invocation.attempts == 0
@@ -155,7 +161,7 @@ async def test_throttled_events_wait_in_the_queue_without_spending_attempts(
     # When fifty events arrive
     ids = [await platform.invoke_async("capped", b'{"sleep": 0.1}') for _ in range(50)]
     # Then all succeed on their one attempt, though many were throttled on the way
-    assert await all_in(platform, ids, State.SUCCEEDED, within_s=90)
+    await wait_all_in(platform, ids, State.SUCCEEDED, within_s=90)
     records = [await platform.get_invocation(i) for i in ids]
     assert all(r.attempts == 1 for r in records)
     assert sum(r.free_retries for r in records) > 0
@@ -174,7 +180,9 @@ async def test_destinations_receive_lambdas_records(
     good = await platform.invoke_async("good", b'{"x": 2}')
     bad = await platform.invoke_async("bad", b'{"fail": true}')
     # Then the recorder gets one record of each, shaped as Lambda's
-    assert await until(lambda: _count(ledger, 4), 30)
+    await wait_until_async(
+        ledger.entries, what="four records", done=lambda found: len(found) >= 4, within_s=30
+    )
     records = {
         e["event"]["requestContext"]["requestId"]: e["event"]
         for e in ledger.entries()
@@ -199,10 +207,6 @@ async def test_destinations_receive_lambdas_records(
     assert failure["responsePayload"]["errorMessage"] == "always fails"
 
 
-async def _count(ledger: Ledger, n: int) -> bool:
-    return len(ledger.entries()) >= n
-
-
 @pytest.mark.settings(lease_s=1)
 async def test_the_sweeper_gives_back_an_event_whose_worker_died(
     platform: Platform, deploy, ledger: Ledger, settings: Settings
@@ -218,7 +222,7 @@ async def test_the_sweeper_gives_back_an_event_whose_worker_died(
     # When a live worker sweeps, after the lease lapsed
     platform.worker.start()
     # Then the event runs once and succeeds
-    assert await all_in(platform, [request_id], State.SUCCEEDED, within_s=15)
+    await wait_all_in(platform, [request_id], State.SUCCEEDED, within_s=15)
     assert ledger.ids() == [request_id]
     assert client.xpending(keys.EVENTS, keys.EVENTS_GROUP)["pending"] == 0
     client.close()
@@ -241,7 +245,7 @@ async def test_an_event_whose_worker_died_in_its_only_attempt_runs_again_as_that
     # When the sweeper gives it back
     platform.worker.start()
     # Then it runs again and succeeds, told it is attempt 1: the function never failed
-    assert await all_in(platform, [request_id], State.SUCCEEDED, within_s=15)
+    await wait_all_in(platform, [request_id], State.SUCCEEDED, within_s=15)
     assert [(e["id"], e["attempt"]) for e in ledger.entries()] == [(request_id, 1)]
     invocation = await platform.get_invocation(request_id)
     assert invocation.attempts == 1 and invocation.workers_lost == 1
@@ -263,7 +267,7 @@ async def test_an_event_that_lost_every_worker_is_dead_lettered_as_worker_lost(
     # When the sweeper gives it back
     platform.worker.start()
     # Then it is dead-lettered, saying so, not run again (no endless requeue)
-    assert await all_in(platform, [request_id], State.DEAD_LETTERED, within_s=15)
+    await wait_all_in(platform, [request_id], State.DEAD_LETTERED, within_s=15)
     invocation = await platform.get_invocation(request_id)
     assert invocation.reason == "WorkerLost" and invocation.attempts == 0
     assert invocation.workers_lost == MAX_WORKERS_LOST
@@ -287,7 +291,7 @@ async def test_events_of_a_deleted_function_fail_without_a_dead_letter(
     # When a worker takes it
     platform.worker.start()
     # Then it ends failed, saying why, and is not dead-lettered
-    assert await all_in(platform, [request_id], State.FAILED, within_s=15)
+    await wait_all_in(platform, [request_id], State.FAILED, within_s=15)
     invocation = await platform.get_invocation(request_id)
     assert invocation.error is not None and "not found" in invocation.error["errorMessage"]
     assert invocation.attempts == 0 and (await platform.dead_letters("doomed", 0, 10))[0] == 0
@@ -370,7 +374,7 @@ async def test_queued_events_survive_a_redis_restart(
     consumer = Platform(settings, worker=True)
     await consumer.start()
     try:
-        assert await all_in(consumer, ids, State.SUCCEEDED, within_s=60)
+        await wait_all_in(consumer, ids, State.SUCCEEDED, within_s=60)
         assert sorted(ledger.ids()) == sorted(ids)
     finally:
         await consumer.close()

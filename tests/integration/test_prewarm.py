@@ -12,7 +12,7 @@ from faas.compute.pool import GenericPool, Profile
 from faas.models import Outcome
 from faas.platform import Platform
 from faas.settings import Settings
-from tests.helpers import eventually, handler_zip, ours
+from tests.helpers import handler_zip, ours, wait_until_async
 
 PROBE = """
 import os
@@ -64,8 +64,12 @@ async def pool_ready(platform: Platform, memory_mb: int = 128, count: int = 2) -
     """Run an upkeep tick (it learns the functions' profiles), then wait for the pool."""
     await platform.scheduler.upkeep_once(await platform.list_functions())
     pool = pool_of(platform)
-    ready = lambda: sum(1 for s in pool.ready() if s.spec.memory_mb == memory_mb) >= count  # noqa: E731
-    assert await eventually(ready, within_s=60), pool.ready()
+    await wait_until_async(
+        pool.ready,
+        what=f"{count} generic containers of {memory_mb} MB",
+        done=lambda ready: sum(1 for s in ready if s.spec.memory_mb == memory_mb) >= count,
+        within_s=60,
+    )
 
 
 def born_generic(docker_client, container_id: str) -> bool:  # type: ignore[no-untyped-def]
@@ -165,7 +169,11 @@ async def test_new_code_takes_a_new_generic_container(  # type: ignore[no-untype
     # Then the new code runs in another container, also from the pool, the old one gone
     assert (before["version"], after["version"]) == ("v1", "v2")
     assert result.cold_start and after["host"] != before["host"]
-    assert await eventually(lambda: old not in containers_of("versioned"))
+    await wait_until_async(
+        lambda: containers_of("versioned"),
+        what="the old container to be removed",
+        done=lambda ids: old not in ids,
+    )
     [new] = containers_of("versioned")
     assert born_generic(docker_client, new)
 
@@ -192,7 +200,9 @@ async def test_the_pool_refills_after_a_container_is_taken(platform, deploy):  #
     await call(platform, "taker")
     # A container was taken, and a fresh one takes its place without any upkeep tick
     pool = pool_of(platform)
-    assert await eventually(lambda: len(pool.ready()) == 2, within_s=60)
+    await wait_until_async(
+        pool.ready, what="the pool refilled", done=lambda ready: len(ready) == 2, within_s=60
+    )
     assert {s.container_id for s in pool.ready()} != before
 
 
@@ -262,7 +272,12 @@ async def test_pool_containers_go_at_shutdown_and_are_reaped_after_a_crash(  # t
     # Given a server whose pool is full
     crashed = Platform(settings)
     await crashed.start()
-    assert await eventually(lambda: len(pool_of(crashed).ready()) == 2, within_s=60)
+    await wait_until_async(
+        pool_of(crashed).ready,
+        what="the first server's pool full",
+        done=lambda ready: len(ready) == 2,
+        within_s=60,
+    )
     left = {s.container_id for s in pool_of(crashed).ready()}
     # When it dies without cleaning up and starts again (same node, same owner)
     restarted = Platform(settings)
@@ -270,7 +285,12 @@ async def test_pool_containers_go_at_shutdown_and_are_reaped_after_a_crash(  # t
     try:
         # Then the restarted one has reaped the dead run's pool at once
         assert not left & set(ours(node, client=docker_client))
-        assert await eventually(lambda: len(pool_of(restarted).ready()) == 2, within_s=60)
+        await wait_until_async(
+            pool_of(restarted).ready,
+            what="the restarted server's pool full",
+            done=lambda ready: len(ready) == 2,
+            within_s=60,
+        )
     finally:
         await restarted.close()
         await crashed.close()  # only to release its tasks and clients
@@ -283,7 +303,7 @@ async def test_a_take_while_the_pool_is_empty_waits_for_the_start_under_way(  # 
 ):
     # Given a pool of one container per profile, just asked to fill (Docker is on it)
     pool = GenericPool(platform.backend, size=1)
-    profile = Profile(await platform.images.runtime_image(platform.backend), 128, 0.25, True)
+    profile = Profile(await platform.backend.prepare(), 128, 0.25, True)
     pool.keep([profile])
     await asyncio.sleep(0.05)
     first = None
@@ -299,7 +319,12 @@ async def test_a_take_while_the_pool_is_empty_waits_for_the_start_under_way(  # 
         await asyncio.sleep(0.5)
         assert pool.ready(profile) == []  # not before: it would compete with that cold start
         pool.settle(profile)
-        assert await eventually(lambda: len(pool.ready(profile)) == 1, within_s=60)
+        await wait_until_async(
+            lambda: pool.ready(profile),
+            what="the pool refilled",
+            done=lambda ready: len(ready) == 1,
+            within_s=60,
+        )
     finally:
         await pool.close()
         if first is not None:

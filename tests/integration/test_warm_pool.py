@@ -11,7 +11,7 @@ import pytest
 from faas.errors import Throttled
 from faas.models import Outcome
 from faas.platform import Platform
-from tests.helpers import eventually, handler_zip
+from tests.helpers import handler_zip, wait_until_async
 
 COUNTER = """
 import os, time
@@ -63,7 +63,11 @@ async def test_new_code_is_never_served_by_a_container_of_the_old_code(  # type:
     assert after["host"] != before["host"]
     # and the old container is removed (in the background: it never serves again)
     assert old[0] not in [i.sandbox.container_id for i in platform.scheduler.instances()]
-    assert await eventually(lambda: old[0] not in containers_of("versioned"))
+    await wait_until_async(
+        lambda: containers_of("versioned"),
+        what="the old container to be removed",
+        done=lambda ids: old[0] not in ids,
+    )
 
 
 async def test_a_config_change_that_shapes_containers_gives_fresh_ones(platform, deploy):  # type: ignore[no-untyped-def]
@@ -149,7 +153,9 @@ async def test_idle_containers_are_removed_after_the_keep_alive(  # type: ignore
     await call(platform, "sleepy")
     assert len(containers_of("sleepy")) == 1
     # When it stays idle past it, the background upkeep removes its container
-    assert await eventually(lambda: containers_of("sleepy") == [])
+    await wait_until_async(
+        lambda: containers_of("sleepy"), what="the idle container to go", done=lambda ids: not ids
+    )
     # and the next call starts cold
     result, _ = await call(platform, "sleepy")
     assert result.cold_start
@@ -184,12 +190,16 @@ async def test_a_cold_start_cancelled_midway_leaves_no_container(  # type: ignor
     # its container exists
     await deploy("abandoned", "import time\ntime.sleep(5)\n" + COUNTER, timeout_s=10)
     task = asyncio.create_task(call(platform, "abandoned"))
-    assert await eventually(lambda: bool(containers_of("abandoned")), within_s=30)
+    await wait_until_async(lambda: containers_of("abandoned"), what="its container", within_s=30)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     # Then the container Docker was creating is removed, not leaked
-    assert await eventually(lambda: containers_of("abandoned") == [])
+    await wait_until_async(
+        lambda: containers_of("abandoned"),
+        what="the abandoned container to go",
+        done=lambda ids: not ids,
+    )
     assert platform.scheduler.instances("abandoned") == []
 
 
@@ -229,9 +239,16 @@ async def test_a_call_that_started_a_container_takes_one_that_frees_first(  # ty
     assert result.cold_start is False
     assert body["host"] == first_body["host"]
     # and the container it started joins the pool once ready, idle
-    assert await eventually(lambda: len(containers_of("racer")) == 2, within_s=30)
-    assert await eventually(
-        lambda: [i.state.value for i in platform.scheduler.instances("racer")] == ["idle"] * 2,
+    await wait_until_async(
+        lambda: containers_of("racer"),
+        what="two containers",
+        done=lambda ids: len(ids) == 2,
+        within_s=30,
+    )
+    await wait_until_async(
+        lambda: [i.state.value for i in platform.scheduler.instances("racer")],
+        what="both instances idle",
+        done=lambda states: states == ["idle"] * 2,
         within_s=30,
     )
 
