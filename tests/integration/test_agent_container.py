@@ -10,13 +10,14 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.helpers import wait_until
 
 SANDBOX_UID = 10001
 
@@ -57,10 +58,12 @@ def generic_container(docker_client: Any, runtime_image: str, node_id: str) -> I
             },
         )
         socket_path = sockets / "agent.sock"
-        deadline = time.monotonic() + 30
-        while not socket_path.exists():
-            assert time.monotonic() < deadline, container.logs().decode()
-            time.sleep(0.005)
+        wait_until(
+            socket_path.exists,
+            what="the agent's socket",
+            within_s=30,
+            show=lambda: container.logs().decode(),
+        )
         yield container, task, socket_path
     finally:
         if container is not None:
@@ -81,10 +84,12 @@ def test_a_generic_container_becomes_the_function_it_is_given(generic_container:
     with client:
         # Given a generic container: its agent and a Python runtime waiting for a function
         assert client.get("/health").json() == {"state": "generic"}
-        deadline = time.monotonic() + 30
-        while len(before := processes(container)) < 2:
-            assert time.monotonic() < deadline, before
-            time.sleep(0.01)
+        before = wait_until(
+            lambda: processes(container),
+            what="the agent and a waiting runtime",
+            done=lambda found: len(found) >= 2,
+            within_s=30,
+        )
         assert any("--wait-for-env" in args for args in before.values()), before
         # When the function's code is placed and the platform specializes the container
         (task / "app.py").write_text(APP)

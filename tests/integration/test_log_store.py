@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from faas.catalog.logs import BATCH_WINDOW_S, LogRecord, LogStore
+from tests.helpers import wait_until_async
 
 
 def record(function: str, n: int) -> LogRecord:
@@ -155,11 +156,10 @@ async def test_without_redis_records_wait_with_a_warning_and_are_written_when_it
         assert "keeping up to 10000 until Redis answers" in caplog.text
         # When Redis starts, then the record is written within a retry, unasked
         server.start()
-        for _ in range(30):
-            if await client.xlen("faas:logs:patient"):
-                break
-            await asyncio.sleep(0.1)
-        assert await client.xlen("faas:logs:patient") == 1
+        written = await wait_until_async(
+            lambda: client.xlen("faas:logs:patient"), what="the kept record written", within_s=3
+        )
+        assert written == 1
         found, _ = await logs.query("patient", since=None, request_id=None, limit=10)
         assert [r.request_id for r in found] == ["req-1"]
     finally:

@@ -17,7 +17,7 @@ from faas import keys, store
 from faas.catalog.registry import Registry
 from faas.errors import FunctionNotFound, StoreUnavailable
 from faas.models import FunctionConfig, FunctionSpec
-from tests.helpers import RedisServer
+from tests.helpers import RedisServer, wait_until_async
 
 
 def spec(name: str, memory_mb: int = 128) -> FunctionSpec:
@@ -27,22 +27,8 @@ def spec(name: str, memory_mb: int = 128) -> FunctionSpec:
 
 async def watching(registry: Registry) -> asyncio.Task[None]:
     task = asyncio.create_task(registry.watch())
-    for _ in range(200):
-        if registry._caching:
-            return task
-        await asyncio.sleep(0.01)
-    raise AssertionError("the registry never subscribed")
-
-
-async def eventually(check, within_s: float = 2.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(within_s / 0.01)):
-        try:
-            if await check():
-                return
-        except FunctionNotFound:
-            pass
-        await asyncio.sleep(0.01)
-    raise AssertionError("the change never reached the other process")
+    await wait_until_async(lambda: registry._caching, what="the registry to subscribe", within_s=2)
+    return task
 
 
 @pytest.fixture
@@ -90,10 +76,12 @@ async def test_a_change_in_one_process_reaches_the_other(two_processes) -> None:
         ),
     )
 
-    async def b_sees_512() -> bool:
-        return (await b.get("shared")).config.memory_mb == 512
-
-    await eventually(b_sees_512)
+    await wait_until_async(
+        lambda: b.get("shared"),
+        what="the other process to see 512 MB",
+        done=lambda seen: seen.config.memory_mb == 512,
+        within_s=2,
+    )
 
 
 async def test_a_deletion_in_one_process_reaches_the_other(two_processes) -> None:  # type: ignore[no-untyped-def]
@@ -109,7 +97,7 @@ async def test_a_deletion_in_one_process_reaches_the_other(two_processes) -> Non
             return True
         return False
 
-    await eventually(b_has_none)
+    await wait_until_async(b_has_none, what="the other process to forget it", within_s=2)
 
 
 async def test_without_the_subscription_nothing_is_cached(redis_flushed: str) -> None:
@@ -147,7 +135,7 @@ async def test_listing_reads_only_what_is_not_cached_and_sees_changes(two_proces
         listed = {s.name: s for s in await b.list()}
         return "many-7" not in listed and listed["many-3"].config.memory_mb == 1024
 
-    await eventually(b_lists_the_change)
+    await wait_until_async(b_lists_the_change, what="the other process to list it", within_s=2)
     assert len(await b.list()) == 19
 
 
@@ -181,11 +169,9 @@ async def test_cached_specs_outlive_a_redis_crash_and_are_read_again_after_it(
         assert own_redis.proc is not None
         own_redis.proc.kill()
         own_redis.proc.wait()
-        for _ in range(100):
-            if not registry._caching:
-                break
-            await asyncio.sleep(0.01)
-        assert not registry._caching
+        await wait_until_async(
+            lambda: not registry._caching, what="the registry to drop its cache", within_s=1
+        )
         # Then the function it knew is still served its last spec, as often as asked
         for _ in range(50):
             assert (await registry.get("warm")).config.memory_mb == 128
@@ -206,10 +192,12 @@ async def test_cached_specs_outlive_a_redis_crash_and_are_read_again_after_it(
         assert [s.config.memory_mb for s in await registry.list()] == [128, 512]
         # And lookups see it within a second or two (once subscribed again)
 
-        async def sees_512() -> bool:
-            return (await registry.get("warm")).config.memory_mb == 512
-
-        await eventually(sees_512, within_s=2.0)
+        await wait_until_async(
+            lambda: registry.get("warm"),
+            what="lookups to see 512 MB",
+            done=lambda seen: seen.config.memory_mb == 512,
+            within_s=2,
+        )
         assert registry._caching
     finally:
         task.cancel()

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from faas.errors import BackendError, ValidationFailed
 from faas.models import Outcome
 from faas.platform import Platform
 from faas.settings import Settings
+from tests.helpers import wait_until
 
 MB = 1 << 20
 SANDBOX_UID = Settings().sandbox_uid
@@ -61,10 +61,11 @@ def unmount_after(data_dir: Path) -> Iterator[None]:
     yield
     for point in sorted(mounts_under(data_dir), key=len, reverse=True):
         subprocess.run(["umount", point], check=True)
-    deadline = time.monotonic() + 10
-    while loop_files_under(data_dir):
-        assert time.monotonic() < deadline, subprocess.run(["losetup", "-a"], text=True)
-        time.sleep(0.05)
+    wait_until(
+        lambda: loop_files_under(data_dir),
+        what="its loop devices to be detached",
+        done=lambda files: not files,
+    )
 
 
 def mounts_under(directory: Path) -> list[str]:

@@ -14,6 +14,7 @@ from bench.model import Result, Row
 from bench.scenarios.async_events import from_json, parse_printed
 from bench.stats import duration_ms, parse_wrk, percentile, ratio, summary
 from bench.targets import TARGETS, Target, Verdict, evaluate, flatten, fmt
+from tests.helpers import wait_until
 
 
 @pytest.mark.parametrize(
@@ -356,10 +357,7 @@ def test_a_keep_alive_connection_the_server_closed_is_reopened(
     with httpraw.RawClient(unix=str(sock)) as client:
         assert client.request("GET", "/health").status == 200
         server.requests.clear()
-        # Wait (at most 5 s) until the client's socket has the server's FIN.
-        for _ in range(500):
-            if _closed(client):
-                break
+        wait_until(lambda: _closed(client), what="the server's FIN on the client's socket")
         if check_first:
             client.fresh()
         assert client.request("GET", "/health").status == 200
