@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 
 AGENT = Path(__file__).resolve().parents[2] / "runtimes" / "agent.py"
 
@@ -234,24 +234,15 @@ class Agents:
             agent.stop()
 
 
-def wait_for_socket(agent: RunningAgent, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(agent.socket_path):
+def wait_for_socket(agent: RunningAgent, within_s: float = 10) -> None:
+    """Wait for the agent's socket; fail at once, with its stderr, if the agent exited."""
+
+    def listening() -> bool:
         if agent.proc.poll() is not None:
             pytest.fail(f"agent exited {agent.proc.returncode}: {agent.stderr()}")
-        if time.monotonic() > deadline:
-            pytest.fail("agent socket never appeared")
-        time.sleep(0.002)
+        return os.path.exists(agent.socket_path)
 
-
-def wait_until(predicate: Any, timeout: float = 10, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} never happened")
-        time.sleep(0.005)
-    return result
+    wait_until(listening, what="the agent's socket", within_s=within_s, show=agent.stderr)
 
 
 def assert_function_error(
