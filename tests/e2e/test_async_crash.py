@@ -9,7 +9,6 @@ that file, outside the Redis under test, is the truth of what ran.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import redis
 from faas import keys
 from faas.invoke.asyncq.retry import MAX_WORKERS_LOST
 from faas.settings import Settings
-from tests.helpers import Ledger, Server, WorkerProcess, handler_zip, upload
+from tests.helpers import Ledger, Server, WorkerProcess, handler_zip, upload, wait_until
 
 # Completes an event: sleeps as asked, then writes it to the ledger.
 SLEEPER = """
@@ -106,13 +105,6 @@ def states(client: redis.Redis, ids: list[str]) -> list[bytes | None]:
     return pipe.execute()
 
 
-def wait_for(check, within_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def in_flight_of_new_consumers(client: redis.Redis, seen: set[str]) -> int:
     """Pending entries of consumers not seen before: the in-flight work of the one just killed."""
     total = 0
@@ -139,12 +131,22 @@ def test_killed_workers_lose_no_event(cluster: Cluster, settings: Settings) -> N
     seen: set[str] = set()
     in_flight_at_kills = []
     for progress in (150, 350, 550, 750):
-        wait_for(lambda p=progress: len(set(ledger.ids())) >= p, 180, f"{progress} done")
+        wait_until(
+            lambda: len(set(ledger.ids())),
+            what=f"{progress} events done",
+            done=lambda n, p=progress: n >= p,
+            within_s=180,
+        )
         worker.kill()
         in_flight_at_kills.append(in_flight_of_new_consumers(client, seen))
         worker = cluster.worker(FAAS_WORKER_CONCURRENCY="8")
     # Then every event reaches a terminal state
-    wait_for(lambda: all(s in TERMINAL for s in states(client, ids)), 240, "all terminal")
+    wait_until(
+        lambda: Counter(states(client, ids)),
+        what="every event to end",
+        done=lambda seen: set(seen) <= TERMINAL,
+        within_s=240,
+    )
     assert worker.stop() == 0, worker.log()
     # And every one succeeded, none is lost, and none is still queued anywhere
     assert set(states(client, ids)) == {b"succeeded"}
@@ -170,7 +172,12 @@ def test_several_workers_share_the_queue_without_running_an_event_twice(
     ids = asyncio.run(enqueue(server.url, [b'{"sleep": 0.02}'] * 300))
     # When three workers take from the same queue at once
     workers = [cluster.worker(FAAS_WORKER_CONCURRENCY="4") for _ in range(3)]
-    wait_for(lambda: set(states(client, ids)) == {b"succeeded"}, 180, "all succeeded")
+    wait_until(
+        lambda: Counter(states(client, ids)),
+        what="every event to succeed",
+        done=lambda seen: set(seen) == {b"succeeded"},
+        within_s=180,
+    )
     assert all(w.stop() == 0 for w in workers)
     # Then each event ran exactly once
     assert sorted(ledger.ids()) == sorted(ids)
@@ -197,7 +204,12 @@ def test_sigterm_drains_then_hands_back_and_loses_nothing(
     ids = asyncio.run(enqueue(server.url, [f'{{"sleep": {sleep_s}}}'.encode()] * 12))
     # Given a worker running four of twelve events
     first = cluster.worker(FAAS_WORKER_CONCURRENCY="4", FAAS_DRAIN_S=str(drain_s))
-    wait_for(lambda: states(client, ids).count(b"running") == 4, 60, "four running")
+    wait_until(
+        lambda: Counter(states(client, ids)),
+        what="four events running",
+        done=lambda seen: seen[b"running"] == 4,
+        within_s=60,
+    )
     # (Cold starts on a loaded machine can be staggered by more than a run: one
     # may have finished, and its warm instance taken a fifth, before four ran at once.)
     before = states(client, ids)
@@ -214,7 +226,12 @@ def test_sigterm_drains_then_hands_back_and_loses_nothing(
         assert finished == [] and ledger.ids() == []
     # And a new worker runs everything, each exactly once, on its single attempt
     second = cluster.worker(FAAS_WORKER_CONCURRENCY="4")
-    wait_for(lambda: set(states(client, ids)) == {b"succeeded"}, 120, "all succeeded")
+    wait_until(
+        lambda: Counter(states(client, ids)),
+        what="every event to succeed",
+        done=lambda seen: set(seen) == {b"succeeded"},
+        within_s=120,
+    )
     assert second.stop() == 0
     assert sorted(ledger.ids()) == sorted(ids)
     attempts = [int(client.hget(keys.invocation(i), "attempts") or 0) for i in ids]
@@ -240,12 +257,17 @@ def test_a_worker_killed_mid_event_spends_none_of_its_retries(
     # Given a function with no retries, and its event running on a worker
     [request_id] = asyncio.run(enqueue(server.url, [b'{"sleep": 3}']))
     worker = cluster.worker()
-    wait_for(lambda: running_again(client, request_id, 0), 60, "the event running")
+    wait_until(lambda: running_again(client, request_id, 0), what="the event running", within_s=60)
     # When the worker is SIGKILLed mid-run, and another worker starts
     worker.kill()
     second = cluster.worker()
     # Then the event runs again and succeeds: the dead worker spent no attempt
-    wait_for(lambda: states(client, [request_id])[0] in TERMINAL, 60, "the event ended")
+    wait_until(
+        lambda: states(client, [request_id])[0],
+        what="the event to end",
+        done=lambda state: state in TERMINAL,
+        within_s=60,
+    )
     with httpx.Client(base_url=server.url, timeout=10) as api:
         record = api.get(f"/v1/invocations/{request_id}").json()
     assert record["state"] == "succeeded", record
@@ -269,12 +291,21 @@ def test_an_event_that_kills_every_worker_ends_dead_lettered_as_worker_lost(
     [request_id] = asyncio.run(enqueue(server.url, [b'{"sleep": 25}']))
     for lost in range(MAX_WORKERS_LOST):
         worker = cluster.worker()
-        wait_for(lambda n=lost: running_again(client, request_id, n), 60, f"run {lost + 1}")
+        wait_until(
+            lambda n=lost: running_again(client, request_id, n),
+            what=f"run {lost + 1} of the event",
+            within_s=60,
+        )
         worker.kill()
     # When a worker finds it once more
     last = cluster.worker()
     # Then it is dead-lettered with its own reason, having spent none of its attempts
-    wait_for(lambda: states(client, [request_id])[0] in TERMINAL, 60, "the event ended")
+    wait_until(
+        lambda: states(client, [request_id])[0],
+        what="the event to end",
+        done=lambda state: state in TERMINAL,
+        within_s=60,
+    )
     with httpx.Client(base_url=server.url, timeout=10) as api:
         page = api.get("/v1/functions/sleeper/dead-letters").json()
         record = api.get(f"/v1/invocations/{request_id}").json()

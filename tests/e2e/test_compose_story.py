@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ import pytest
 import yaml
 
 from faas.settings import Settings
-from tests.helpers import ROOT, free_port, ours
+from tests.helpers import ROOT, free_port, ours, wait_until
 
 HELLO = """
 calls = 0  # lives as long as the warm container
@@ -144,16 +143,13 @@ class Stack:
         )
 
     def wait_healthy(self, within_s: float = 180) -> None:
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        logs = self.run("logs", "--tail", "40", "gateway", check=False)
-        raise AssertionError(f"the gateway did not come up:\n{tail(logs.stdout)}")
+        wait_until(
+            lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200,
+            what="the gateway to come up",
+            within_s=within_s,
+            ignoring=(httpx.HTTPError,),
+            show=lambda: tail(self.run("logs", "--tail", "40", "gateway", check=False).stdout),
+        )
 
     def gateway(self) -> Any:
         found = self.containers()
@@ -223,16 +219,19 @@ def faas(stack: Stack, key: str, *args: str) -> str:
 
 
 def wait_succeeded(api: httpx.Client, request_id: str, within_s: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + within_s
-    while True:
+    def view() -> dict[str, Any]:
         record = api.get(f"/v1/invocations/{request_id}")
         assert record.status_code == 200, record.text
-        state = record.json()["state"]
-        if state == "succeeded":
-            return dict(record.json())
-        assert state in ("queued", "running"), record.json()
-        assert time.monotonic() < deadline, f"still {state} after {within_s:g}s"
-        time.sleep(0.2)
+        found: dict[str, Any] = record.json()
+        assert found["state"] in ("queued", "running", "succeeded"), found
+        return found
+
+    return wait_until(
+        view,
+        what=f"event {request_id} to succeed",
+        done=lambda found: found["state"] == "succeeded",
+        within_s=within_s,
+    )
 
 
 def test_compose_stack_serves_functions_across_a_restart_and_leaves_nothing(

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.helpers import handler_zip, scrape, upload, value
+from tests.helpers import handler_zip, scrape, upload, value, wait_until
 
 CODE = """
 import time
@@ -56,10 +56,12 @@ def test_metrics_follow_invocations(api: httpx.Client) -> None:
         "/v1/functions/m/invoke", json={"fail": True}, headers={"X-Faas-Invocation-Type": "Event"}
     )
     request_id = queued.json()["requestId"]
-    deadline = time.monotonic() + 30
-    while api.get(f"/v1/invocations/{request_id}").json()["state"] != "dead-lettered":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(
+        lambda: api.get(f"/v1/invocations/{request_id}").json(),
+        what="the failing event to be dead-lettered",
+        done=lambda view: view["state"] == "dead-lettered",
+        within_s=30,
+    )
     samples = scrape(api)
     failed = {"function": "m", "kind": "async", "outcome": "function_error"}
     assert value(samples, "faas_invocations_total", **failed) == 2

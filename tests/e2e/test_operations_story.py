@@ -17,7 +17,16 @@ import docker
 import httpx
 import pytest
 
-from tests.helpers import Server, free_port, handler_zip, ours, scrape, upload, value
+from tests.helpers import (
+    Server,
+    free_port,
+    handler_zip,
+    ours,
+    scrape,
+    upload,
+    value,
+    wait_until,
+)
 
 ADMIN = "admin-key-for-the-story-0001"
 INVOKER = "invoke-key-for-everything-02"
@@ -320,10 +329,12 @@ def test_gauges_show_running_work_instances_and_the_queue(api: httpx.Client) -> 
         target=lambda: api.post("/v1/functions/gauged/invoke", json={"sleep": 3})
     )
     running.start()
-    deadline = time.monotonic() + 20
-    while value(scrape(api), "faas_concurrent_executions", function="gauged") < 1:
-        assert time.monotonic() < deadline, "the running call never showed"
-        time.sleep(0.1)
+    wait_until(
+        lambda: value(scrape(api), "faas_concurrent_executions", function="gauged"),
+        what="the running call to show",
+        done=lambda running: running >= 1,
+        within_s=20,
+    )
     during = scrape(api)
     assert value(during, "faas_instances", function="gauged", state="busy") == 1
     running.join()
@@ -373,11 +384,13 @@ def test_scheduled_runs_are_their_own_kind(api: httpx.Client) -> None:
     assert upload(api, "ticking", handler_zip(CHATTY)).status_code == 201
     rules = [{"name": "every-second", "expression": "rate(1 second)"}]
     assert api.put("/v1/functions/ticking/schedules", json=rules).status_code == 200
-    deadline = time.monotonic() + 30
     ok = {"function": "ticking", "kind": "schedule", "outcome": "success"}
-    while value(scrape(api), "faas_invocations_total", **ok) < 1:
-        assert time.monotonic() < deadline, "no scheduled run was counted"
-        time.sleep(0.2)
+    wait_until(
+        lambda: value(scrape(api), "faas_invocations_total", **ok),
+        what="a scheduled run to be counted",
+        done=lambda counted: counted >= 1,
+        within_s=30,
+    )
     assert api.put("/v1/functions/ticking/schedules", json=[]).status_code == 200
     kinds = {e["kind"] for e in api.get("/v1/functions/ticking/logs").json()["logs"]}
     assert kinds == {"schedule"}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ import redis
 
 from faas import keys
 from faas.settings import Settings
-from tests.helpers import Server, handler_zip, upload
+from tests.helpers import Server, handler_zip, upload, wait_until
 
 # Echoes its event, fails when asked (with the event's text in the message), or
 # returns what the event names.
@@ -49,15 +48,19 @@ REPLACED = "half \ufffd pair"  # a lone surrogate, shown as U+FFFD
 
 def follow(api: httpx.Client, request_id: str, within_s: float = 60) -> dict[str, Any]:
     """Poll the invocation until it ends; its view (each read a 200 of UTF-8 JSON)."""
-    deadline = time.monotonic() + within_s
-    while True:
+
+    def read() -> dict[str, Any]:
         reply = api.get(f"/v1/invocations/{request_id}")
         assert reply.status_code == 200, reply.text
         view: dict[str, Any] = json.loads(reply.content.decode("utf-8"))
-        if view["state"] in ("succeeded", "failed", "dead-lettered"):
-            return view
-        assert time.monotonic() < deadline, view
-        time.sleep(0.1)
+        return view
+
+    return wait_until(
+        read,
+        what=f"invocation {request_id} to end",
+        done=lambda view: view["state"] in ("succeeded", "failed", "dead-lettered"),
+        within_s=within_s,
+    )
 
 
 def queue(api: httpx.Client, event: bytes) -> str:

@@ -19,7 +19,15 @@ import httpx
 import pytest
 
 from faas.settings import Settings
-from tests.helpers import Ledger, Server, WorkerProcess, free_port, handler_zip, upload
+from tests.helpers import (
+    Ledger,
+    Server,
+    WorkerProcess,
+    free_port,
+    handler_zip,
+    upload,
+    wait_until,
+)
 
 TICKER = """
 import json
@@ -104,9 +112,12 @@ def test_a_rate_schedule_fires_once_per_tick_across_two_servers(
         assert off.status_code == 200 and off.json()["schedules"][0]["nextFires"] == []
         view = off.json()["schedules"][0]
         # Every tick queued has run: the ledger stops growing at the count of fires
-        deadline = time.monotonic() + 60
-        while len(ledger.entries()) < view["fires"] and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(
+            ledger.entries,
+            what=f"the {view['fires']} ticks fired to run",
+            done=lambda entries: len(entries) >= view["fires"],
+            within_s=60,
+        )
         time.sleep(1)
         entries = ledger.entries()
         metrics = api_b.get("/metrics").text
