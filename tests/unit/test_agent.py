@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import wait_until
 from tests.unit.agent_harness import (
     ECHO,
     PY_BOOTSTRAP,
@@ -33,7 +34,6 @@ from tests.unit.agent_harness import (
     load_agent_module,
     now_ms,
     wait_for_socket,
-    wait_until,
     write_code,
 )
 
@@ -276,9 +276,7 @@ def test_a_second_concurrent_invoke_is_refused(start_agent: StartAgent, tmp_path
     results: list[httpx.Response] = []
     first = threading.Thread(target=lambda: results.append(agent.invoke({})))
     first.start()
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(marker.exists, what="the first invoke to start")
     # When a second invoke arrives while the first runs
     with httpx.Client(transport=httpx.HTTPTransport(uds=agent.socket_path)) as other:
         second = other.post("http://agent/invoke", content=b"{}", headers={"X-Request-Id": "2"})

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import wait_until
 from tests.unit.agent_harness import (
     ECHO,
     Agents,
@@ -26,7 +27,6 @@ from tests.unit.agent_harness import (
     children_of,
     function_env,
     load_agent_module,
-    wait_until,
     write_code,
 )
 

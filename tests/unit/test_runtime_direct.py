@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import wait_until
 from tests.unit.agent_harness import (
     ECHO,
     PY_BOOTSTRAP,
@@ -27,7 +28,6 @@ from tests.unit.agent_harness import (
     children_of,
     function_env,
     split_log,
-    wait_until,
     write_code,
 )
 
