@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from faas.errors import StoreUnavailable
-from faas.invoke.asyncq.queue import Coalescer
+from faas.invoke.asyncq.coalescer import Coalescer
 
 
 class Recorder:

@@ -1,4 +1,9 @@
-"""The async queue in Redis: durable enqueue, leased delivery, retries, dead letters.
+"""The async queue in Redis: an event's life from enqueue to a terminal state.
+
+Durable enqueue (a schedule's tick too), leased delivery, attempts, retries and
+the settle that ends in success, failure or a dead letter; and the upkeep every
+worker runs (promote due retries, sweep lapsed leases). What an operator does
+with dead letters afterwards is in ``faas.invoke.asyncq.deadletters``.
 
 Keys are documented in ``faas.keys``. Events wait in a stream read through one
 consumer group: ``XREADGROUP`` moves an entry atomically into the group's
@@ -17,32 +22,37 @@ stores and queues; take reads a batch (``XREADGROUP`` inside the script) and
 hands each event over with its record and its function's spec; settle records
 the outcome and takes the next event into the slot it frees. With the attempt
 counted in between, a busy worker sends two commands per event. The scripts
-are in ``faas.invoke.asyncq.scripts``.
+are in ``faas.invoke.asyncq.scripts``; calls made in one turn of the event loop
+go as one script (``faas.invoke.asyncq.coalescer``).
+
+The queue parses the specs that come with taken events itself rather than ask
+the registry: the take script's spec is the one stored as the event is taken,
+at no extra round trip, where the registry's cache (by name, cleared by
+pub/sub) may be a message late and costs a round trip on a miss.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from faas import keys
 from faas.errors import InvocationNotFound
-from faas.invoke.asyncq import scripts
+from faas.invoke.asyncq import packing, scripts
+from faas.invoke.asyncq.coalescer import Coalescer
+from faas.invoke.asyncq.deadletters import DeadLetters
 from faas.invoke.asyncq.records import TERMINAL, Invocation, State
 from faas.models import FunctionSpec
 from faas.store import check_no_eviction, redis_errors
 
-ItemT = TypeVar("ItemT")
-ResultT = TypeVar("ResultT")
-
-# Parsed specs kept by their stored JSON; forgotten all at once past this many.
+# Specs parsed from the JSON the take script hands over, by that JSON (so never
+# stale: a changed spec is other bytes); forgotten all at once past this many.
 _SPECS_KEPT = 256
 
 # Fields a settle writes. The rest are either fixed at enqueue (the payload, up
@@ -83,57 +93,6 @@ class Taken:
     spec: FunctionSpec | None
 
 
-class Coalescer(Generic[ItemT, ResultT]):
-    """Calls made in one turn of the event loop, sent to Redis together.
-
-    Each caller waits for its own result, as if it had called alone; the calls
-    gathered while the loop runs its ready callbacks go in one batch (at most
-    ``limit``) on the next turn, so that a busy process sends one command where
-    it would send many, and an idle one still sends each call without waiting
-    for others. ``send`` gets the items in order and returns one result per
-    item; an error fails the whole batch.
-    """
-
-    def __init__(
-        self, send: Callable[[list[ItemT]], Awaitable[list[ResultT]]], *, limit: int = 256
-    ) -> None:
-        self._send = send
-        self._limit = limit
-        self._pending: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
-        self._sending: set[asyncio.Task[None]] = set()
-
-    async def __call__(self, item: ItemT) -> ResultT:
-        loop = asyncio.get_running_loop()
-        if not self._pending:
-            loop.call_soon(self._flush)
-        future: asyncio.Future[ResultT] = loop.create_future()
-        self._pending.append((item, future))
-        return await future
-
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for at in range(0, len(pending), self._limit):
-            task = asyncio.create_task(self._send_batch(pending[at : at + self._limit]))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-
-    async def _send_batch(self, batch: list[tuple[ItemT, asyncio.Future[ResultT]]]) -> None:
-        try:
-            results = await self._send([item for item, _ in batch])
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        except BaseException:
-            for _, future in batch:
-                future.cancel()
-            raise
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
-
-
 class Queue:
     """Async events from enqueue to a terminal state."""
 
@@ -153,10 +112,9 @@ class Queue:
         self._hand_back = client.register_script(scripts.HAND_BACK)
         self._sweep = client.register_script(scripts.SWEEP)
         self._promote = client.register_script(scripts.PROMOTE)
-        self._redrive = client.register_script(scripts.REDRIVE)
-        self._drop_dead = client.register_script(scripts.DROP_DEAD)
         self._forget = client.register_script(scripts.FORGET)
         self._enqueue_tick = client.register_script(scripts.ENQUEUE_TICK)
+        self._dead_letters = DeadLetters(client)
 
     async def setup(self) -> None:
         """Check that Redis keeps what it is given, and create the consumer group."""
@@ -197,7 +155,7 @@ class Queue:
 
     async def enqueue(self, *invocations: Invocation) -> None:
         """Store the events and queue them, all or none; returns once Redis has them."""
-        await self._enqueue_batch(_events(invocations))
+        await self._enqueue_batch(packing.events(invocations))
 
     async def _enqueue_many(
         self, items: list[tuple[list[str], list[str | bytes | int]]]
@@ -271,7 +229,7 @@ class Queue:
                 await self._ensure_group()
                 return []
         return [
-            Delivery(_text(message_id), _text(fields.get(b"id", b"")))
+            Delivery(packing.text(message_id), packing.text(fields.get(b"id", b"")))
             for _stream, entries in reply or []
             for message_id, fields in entries
         ]
@@ -303,8 +261,8 @@ class Queue:
     def _taken(self, raw: Any) -> list[Taken]:
         return [
             Taken(
-                Delivery(_text(message_id), _text(request_id)),
-                Invocation.from_fields(_unpacked(fields)),
+                Delivery(packing.text(message_id), packing.text(request_id)),
+                Invocation.from_fields(packing.unpacked(fields)),
                 self._spec(spec),
             )
             for message_id, request_id, fields, spec in raw
@@ -353,7 +311,7 @@ class Queue:
             kept: Any = await self._redis.xclaim(
                 keys.EVENTS, keys.EVENTS_GROUP, consumer, 0, list(held), justid=True
             )
-        kept_ids = {_text(m) for m in kept}
+        kept_ids = {packing.text(m) for m in kept}
         return {d for mid, d in held.items() if mid not in kept_ids}
 
     async def settle(
@@ -402,7 +360,7 @@ class Queue:
         fields = {k: v for k, v in outcome.to_fields().items() if k in _SETTLED}
         cleared = [name for name in _CLEARABLE if getattr(outcome, name) is None]
         then = list(then)
-        then_keys, then_args = _events(then)
+        then_keys, then_args = packing.events(then)
         args: list[str | bytes | int] = [
             delivery.message_id,
             mode,
@@ -410,7 +368,7 @@ class Queue:
             outcome.request_id,
             consumer,
             count,
-            *_counted(fields),
+            *packing.counted(fields),
             len(cleared),
             *cleared,
             len(then),
@@ -498,80 +456,15 @@ class Queue:
                 await self._forget(keys=[keys.EVENTS], args=[keys.EVENTS_GROUP, int(idle_s * 1000)])
             )
 
-    # -- dead letters ------------------------------------------------------------
+    # -- dead letters (the platform's calls; faas.invoke.asyncq.deadletters) -----
 
     async def dead_letters(
         self, function: str, offset: int, limit: int
     ) -> tuple[int, list[Invocation]]:
-        """A page of a function's dead letters, oldest first, and how many there are."""
-        key = keys.dead_letters(function)
-        async with redis_errors():
-            total = int(await self._redis.zcard(key))
-            found: Any = await self._redis.zrange(key, offset, offset + limit - 1)
-            ids = [_text(i) for i in found]
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for request_id in ids:
-                    pipe.hgetall(keys.invocation(request_id))
-                raws = await pipe.execute()
-        return total, [Invocation.from_fields(raw) for raw in raws if raw]
+        return await self._dead_letters.page(function, offset, limit)
 
     async def redrive(self, function: str, request_ids: list[str] | None) -> list[str]:
-        """Queue dead letters again (all, or the chosen ones); return those queued."""
-        key = keys.dead_letters(function)
-        async with redis_errors():
-            if request_ids is None:
-                every: Any = await self._redis.zrange(key, 0, -1)
-                request_ids = [_text(i) for i in every]
-            now = repr(time.time())
-            done = []
-            for request_id in request_ids:
-                moved = await self._redrive(
-                    keys=[key, keys.invocation(request_id), keys.EVENTS], args=[request_id, now]
-                )
-                if moved:
-                    done.append(request_id)
-        return done
+        return await self._dead_letters.redrive(function, request_ids)
 
     async def delete_dead_letter(self, function: str, request_id: str) -> None:
-        async with redis_errors():
-            dropped = await self._drop_dead(
-                keys=[keys.dead_letters(function), keys.invocation(request_id)], args=[request_id]
-            )
-        if not dropped:
-            raise InvocationNotFound(f"function {function!r} has no dead letter {request_id!r}")
-
-
-def _events(invocations: Iterable[Invocation]) -> tuple[list[str], list[str | bytes | int]]:
-    """Keys and arguments that queue events in a script: per event, its counted fields
-    and its request id."""
-    event_keys: list[str] = []
-    args: list[str | bytes | int] = []
-    for invocation in invocations:
-        event_keys.append(keys.invocation(invocation.request_id))
-        args += _counted(invocation.to_fields())
-        args.append(invocation.request_id)
-    return event_keys, args
-
-
-def _counted(fields: dict[str, str | bytes]) -> list[str | bytes | int]:
-    """A hash's fields as a script reads them: how many values, then name, value, ..."""
-    flat: list[str | bytes | int] = [len(fields) * 2]
-    for name, value in fields.items():
-        flat += [name, value]
-    return flat
-
-
-def _unpacked(raw: bytes) -> dict[bytes, bytes]:
-    """A hash packed by a script as ``<length>:<bytes>`` parts: name, value, ..."""
-    parts = []
-    at = 0
-    while at < len(raw):
-        colon = raw.index(b":", at)
-        end = colon + 1 + int(raw[at:colon])
-        parts.append(raw[colon + 1 : end])
-        at = end
-    return dict(zip(parts[::2], parts[1::2], strict=True))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+        await self._dead_letters.delete(function, request_id)

@@ -1,7 +1,8 @@
 """The queue's Lua scripts: each moves events between its Redis keys in one step.
 
-``faas.invoke.asyncq.queue`` registers them; their keys are documented in ``faas.keys`` and
-their semantics in docs/async.md. A script runs atomically, so a crash anywhere
+``faas.invoke.asyncq.queue`` and ``faas.invoke.asyncq.deadletters`` register
+them; their keys are documented in ``faas.keys`` and their semantics in
+docs/async.md. A script runs atomically, so a crash anywhere
 leaves every event in exactly one place.
 """
 
