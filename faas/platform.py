@@ -56,7 +56,8 @@ from faas.invoke.http import trigger as http_trigger
 from faas.invoke.http.apigw import Context, HttpRequest, HttpResponse
 from faas.invoke.http.config import HttpConfig
 from faas.invoke.schedules.rules import parse_rules
-from faas.invoke.schedules.ticker import RuleView, ScheduleStore, Ticker
+from faas.invoke.schedules.store import RuleView, ScheduleStore
+from faas.invoke.schedules.ticker import Ticker
 from faas.models import (
     AsyncConfig,
     FunctionConfig,

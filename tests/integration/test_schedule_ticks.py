@@ -13,7 +13,8 @@ import pytest
 from faas import keys, metrics, store
 from faas.invoke.asyncq.queue import Queue
 from faas.invoke.schedules.rules import Rule, event_id
-from faas.invoke.schedules.ticker import ScheduleStore, Ticker
+from faas.invoke.schedules.store import ScheduleStore
+from faas.invoke.schedules.ticker import Ticker
 from faas.settings import Settings
 
 ANCHOR = 1_800_000_000  # 2027-01-15T08:00:00Z

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from faas.invoke.asyncq.records import iso
-from faas.invoke.schedules.ticker import RuleView
+from faas.invoke.schedules.store import RuleView
 from gateway.api.v1.schemas import ErrorOut, ScheduleList, ScheduleOut
 from gateway.deps import PlatformDep
 from gateway.edge.bodies import json_body
