@@ -53,8 +53,9 @@ from faas.invoke.asyncq.queue import Queue
 from faas.invoke.asyncq.records import Invocation
 from faas.invoke.asyncq.worker import Worker
 from faas.invoke.http import trigger as http_trigger
-from faas.invoke.http.apigw import Context, HttpRequest, HttpResponse
+from faas.invoke.http.apigw import Context, HttpRequest
 from faas.invoke.http.config import HttpConfig
+from faas.invoke.http.responses import HttpResponse
 from faas.invoke.schedules.rules import parse_rules
 from faas.invoke.schedules.store import RuleView, ScheduleStore
 from faas.invoke.schedules.ticker import Ticker

@@ -11,16 +11,14 @@ from faas.invoke.http.apigw import (
     Context,
     Forwarded,
     HttpRequest,
-    HttpResponse,
-    MalformedResponse,
     RouteMatch,
     caller,
     encoded_path,
     event_v1,
     event_v2,
-    response,
     trusted_networks,
 )
+from faas.invoke.http.responses import HttpResponse, MalformedResponse, response
 
 CTX = Context(
     request_id="req-1", account_id="000000000000", api_id="fn", domain="localhost", now=1700000000.5

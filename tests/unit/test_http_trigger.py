@@ -11,8 +11,9 @@ from faas import auth
 from faas.auth import Access, ApiKey, KeyRing
 from faas.errors import Forbidden, FunctionNotFound, RouteNotFound, Unauthorized
 from faas.invoke.http import trigger as http_trigger
-from faas.invoke.http.apigw import Context, HttpRequest, MalformedResponse
+from faas.invoke.http.apigw import Context, HttpRequest
 from faas.invoke.http.config import HttpConfig
+from faas.invoke.http.responses import MalformedResponse
 from faas.models import FunctionConfig, FunctionSpec, InvocationResult, Outcome, error_payload
 
 CTX = Context(request_id="req-1", account_id="0", api_id="fn", domain="localhost")

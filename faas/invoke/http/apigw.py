@@ -1,8 +1,8 @@
-"""API Gateway's proxy integration as pure functions: requests to events, results to responses.
+"""API Gateway's proxy events as pure functions: a plain ``HttpRequest`` to the event.
 
 Handlers written for API Gateway read an event of one of two documented shapes
-and return a proxy response; this module builds those events from a plain
-``HttpRequest`` and maps a handler's return value back to an ``HttpResponse``.
+and return a proxy response; this module builds those events, and
+``faas.invoke.http.responses`` maps a handler's return value back to HTTP.
 
 - Payload format ``1.0`` (REST API): ``resource``, ``path``, ``httpMethod``,
   ``headers`` and ``multiValueHeaders``, ``queryStringParameters`` and
@@ -11,11 +11,9 @@ and return a proxy response; this module builds those events from a plain
 - Payload format ``2.0`` (HTTP API, function URLs): ``version``, ``routeKey``,
   ``rawPath``, ``rawQueryString``, ``cookies``, lower-case ``headers`` with
   repeats joined by commas, ``queryStringParameters``, ``requestContext.http``,
-  ``pathParameters``, ``body``, ``isBase64Encoded``; a return value that is not
-  a proxy response becomes a 200 JSON response.
+  ``pathParameters``, ``body``, ``isBase64Encoded``.
 
-A binary body travels base64 with ``isBase64Encoded: true`` both ways. A
-return value that is not a valid proxy response is ``MalformedResponse`` (502).
+A binary body travels base64 with ``isBase64Encoded: true``.
 
 Both formats carry ``X-Forwarded-For``, ``-Port`` and ``-Proto`` as API Gateway
 adds them, and ``sourceIp`` is the caller's address: ``caller`` works both out
@@ -28,18 +26,13 @@ from that proxy's headers. The path follows AWS's captured events: payload 1.0
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
-import json
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, quote
-
-from faas.errors import BackendError
 
 TEXT_TYPES = (
     "text/",
@@ -51,18 +44,11 @@ TEXT_TYPES = (
     "+xml",
 )
 
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")
-
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # What API Gateway sets itself on every proxy event; a client's own copies never pass as they are.
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"})
-
-
-class MalformedResponse(BackendError):
-    """The function's return value is not a proxy response (API Gateway answers 502)."""
 
 
 @dataclass(frozen=True)
@@ -110,13 +96,6 @@ class RouteMatch:
     route_key: str = "$default"
     resource: str = "/{proxy+}"
     path_parameters: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
 
 
 @dataclass(frozen=True)
@@ -352,110 +331,3 @@ def event_v2(request: HttpRequest, route: RouteMatch, ctx: Context) -> dict[str,
         event["body"] = body
         event["isBase64Encoded"] = encoded
     return event
-
-
-def response(payload: bytes, payload_format: str) -> HttpResponse:
-    """Map a handler's return value (JSON bytes) to the HTTP response API Gateway would send."""
-    try:
-        value = json.loads(payload) if payload.strip() else None
-    except ValueError:
-        raise MalformedResponse("the function returned something that is not JSON") from None
-    if payload_format == "2.0" and not (isinstance(value, dict) and "statusCode" in value):
-        # HTTP API: a plain value is the body of a 200 JSON response.
-        body = value if isinstance(value, str) else json.dumps(value)
-        return HttpResponse(200, [("content-type", "application/json")], _utf8(body))
-    if not isinstance(value, dict):
-        raise MalformedResponse("a proxy response must be an object with a statusCode")
-    return _proxy(value, payload_format)
-
-
-def _proxy(value: dict[str, Any], payload_format: str) -> HttpResponse:
-    status = value.get("statusCode")
-    if isinstance(status, str) and status.isdigit():
-        status = int(status)
-    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-        raise MalformedResponse(f"statusCode must be an HTTP status, not {status!r}")
-    headers: list[tuple[str, str]] = []
-    single = value.get("headers")
-    multi = value.get("multiValueHeaders")
-    single = {} if single is None else single
-    multi = {} if multi is None else multi
-    if not isinstance(single, dict) or not isinstance(multi, dict):
-        raise MalformedResponse("headers and multiValueHeaders must be objects")
-    for name, item in single.items():
-        if name not in multi:
-            headers.append((str(name), _scalar(name, item)))
-    for name, items in multi.items():
-        if not isinstance(items, list):
-            raise MalformedResponse(f"multiValueHeaders[{name!r}] must be a list")
-        headers.extend((str(name), _scalar(name, i)) for i in items)
-    cookies = value.get("cookies") if payload_format == "2.0" else None
-    if cookies is not None:
-        if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
-            raise MalformedResponse("cookies must be a list of strings")
-        headers.extend(("set-cookie", _scalar("set-cookie", c)) for c in cookies)
-    body = value.get("body")
-    if body is None:
-        raw = b""
-    elif not isinstance(body, str):
-        raise MalformedResponse("body must be a string (JSON-encode objects)")
-    elif value.get("isBase64Encoded") is True:
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise MalformedResponse(
-                "body is not valid base64 though isBase64Encoded is true"
-            ) from None
-    else:
-        raw = _utf8(body)
-    if not any(k.lower() == "content-type" for k, _ in headers):
-        headers.append(("content-type", "application/json"))
-    return HttpResponse(status, headers, raw)
-
-
-def _utf8(text: str) -> bytes:
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        # A lone surrogate (JSON's "\ud800") has no UTF-8: sent as U+FFFD, never a 500.
-        from faas.models import as_text  # here: models imports this module (via routes)
-
-        return as_text(text).encode()
-
-
-def _scalar(name: object, value: object) -> str:
-    if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-        raise MalformedResponse(f"header name {name!r} is not a valid HTTP header name")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if not isinstance(value, str):
-        raise MalformedResponse(f"header {name!r} must be a string, not {type(value).__name__}")
-    if not _HEADER_VALUE.fullmatch(value):
-        raise MalformedResponse(f"header {name!r} has a line break or a non-Latin-1 character")
-    return value
-
-
-def function_error(
-    request_id: str, error: dict[str, Any], *, timed_out: bool, debug: bool
-) -> HttpResponse:
-    """What an HTTP route answers when the handler raised (502) or timed out (504).
-
-    The error's type is always given; its message and stack trace only in debug
-    mode, since they may tell a caller more than the function's author wants.
-    """
-    body: dict[str, Any] = {
-        "error": "FunctionTimeout" if timed_out else "FunctionError",
-        "message": "the function timed out" if timed_out else "the function failed",
-        "errorType": error.get("errorType", "Runtime.Unknown"),
-        "requestId": request_id,
-    }
-    if debug:
-        body["errorMessage"] = error.get("errorMessage", "")
-        body["stackTrace"] = error.get("stackTrace") or []
-    return HttpResponse(
-        504 if timed_out else 502,
-        [("content-type", "application/json"), ("x-faas-function-error", "Unhandled")],
-        json.dumps(body).encode(),
-    )

@@ -22,9 +22,10 @@ from functools import lru_cache
 
 from faas import auth
 from faas.errors import Forbidden, FunctionNotFound, PayloadTooLarge, RouteNotFound
-from faas.invoke.http import apigw
-from faas.invoke.http.apigw import Context, HttpRequest, HttpResponse
+from faas.invoke.http import apigw, responses
+from faas.invoke.http.apigw import Context, HttpRequest
 from faas.invoke.http.config import HttpConfig
+from faas.invoke.http.responses import HttpResponse
 from faas.invoke.http.routes import RouteTable
 from faas.models import INVOKE_MAX_BYTES, FunctionSpec, InvocationResult, Outcome
 
@@ -109,9 +110,9 @@ def _without_keys(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _finish(result: InvocationResult, http: HttpConfig, origin: str) -> HttpResponse:
     if result.outcome is Outcome.SUCCESS:
-        out = apigw.response(result.payload, http.payload_format)
+        out = responses.response(result.payload, http.payload_format)
     else:
-        out = apigw.function_error(
+        out = responses.function_error(
             result.request_id,
             result.error or {},
             timed_out=result.outcome is Outcome.TIMEOUT,
