@@ -241,10 +241,12 @@ class Ledger:
         self.path = path
 
     def entries(self) -> list[dict[str, Any]]:
+        """The complete lines: one a function is still writing (no newline yet) is not
+        an entry yet."""
         if not self.path.exists():
             return []
-        lines = self.path.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        complete = self.path.read_text().rpartition("\n")[0]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
     def ids(self) -> list[str]:
         return [e["id"] for e in self.entries()]
