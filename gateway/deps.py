@@ -20,7 +20,7 @@ async def get_platform(request: Request) -> Platform:
 
 
 async def get_caller(request: Request) -> ApiKey | None:
-    """The key the request was let in with (``gateway.edge.access``); None on an open server."""
+    """The key the request was let in with (``gateway.edge.dispatch``); None on an open server."""
     key: ApiKey | None = getattr(request.state, "api_key", None)
     return key
 

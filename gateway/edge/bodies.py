@@ -1,4 +1,4 @@
-"""Reading JSON request bodies: events for functions, and small config documents."""
+"""Reading request bodies: a whole body at the edge, events for functions, small configs."""
 
 from __future__ import annotations
 
@@ -6,14 +6,23 @@ import json
 from typing import Any
 
 from fastapi import Request
+from starlette.types import Receive
 
 from faas.errors import InvalidRequest, PayloadTooLarge
 from faas.models import check_text
 
 
-async def json_event(request: Request, max_bytes: int) -> bytes:
-    """The body as a function's event: JSON (empty means ``{}``), up to ``max_bytes``."""
-    return checked_event(await request.body(), max_bytes)
+async def read(receive: Receive) -> bytes | None:
+    """The whole body, or None when the client left before sending all of it."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 def checked_event(event: bytes, max_bytes: int) -> bytes:

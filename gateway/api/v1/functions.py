@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from faas.errors import InvalidRequest, ValidationFailed
@@ -22,8 +22,9 @@ from gateway.api.v1.schemas import (
 from gateway.api.v1.uploads import save_stream, save_upload, temp_path
 from gateway.deps import PlatformDep
 from gateway.edge.bodies import json_body
+from gateway.edge.table import Endpoints
 
-router = APIRouter(prefix="/v1/functions", tags=["functions"])
+endpoint = Endpoints(tags=["functions"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (400, 404, 409, 413, 422, 503)
@@ -43,7 +44,7 @@ def _json_object(raw: str | None, field: str) -> dict[str, str]:
     return value
 
 
-@router.post("", status_code=201, response_model=FunctionOut, responses=ERRORS)
+@endpoint(status_code=201, response_model=FunctionOut, responses=ERRORS)
 async def create_function(
     platform: PlatformDep,
     name: Annotated[str, Form()],
@@ -80,17 +81,17 @@ async def create_function(
     return FunctionOut.of(spec)
 
 
-@router.get("", response_model=FunctionList)
+@endpoint(response_model=FunctionList)
 async def list_functions(platform: PlatformDep) -> FunctionList:
     return FunctionList(functions=[FunctionOut.of(s) for s in await platform.list_functions()])
 
 
-@router.get("/{name}", response_model=FunctionOut, responses=ERRORS)
+@endpoint(response_model=FunctionOut, responses=ERRORS)
 async def get_function(platform: PlatformDep, name: str) -> FunctionOut:
     return FunctionOut.of(await platform.get_function(name))
 
 
-@router.patch("/{name}", response_model=FunctionOut, responses=ERRORS)
+@endpoint(response_model=FunctionOut, responses=ERRORS)
 async def update_config(platform: PlatformDep, name: str, patch: FunctionPatch) -> FunctionOut:
     """Change config fields; a change that shapes containers retires the warm ones."""
     changes = patch.model_dump(exclude_unset=True)
@@ -99,34 +100,33 @@ async def update_config(platform: PlatformDep, name: str, patch: FunctionPatch) 
     return FunctionOut.of(await platform.update_config(name, changes))
 
 
-@router.get("/{name}/async-config", response_model=AsyncConfigOut, responses=ERRORS)
+@endpoint(response_model=AsyncConfigOut, responses=ERRORS)
 async def get_async_config(platform: PlatformDep, name: str) -> AsyncConfigOut:
     """How async invocations of the function are retried, aged out and reported."""
     return AsyncConfigOut.of(await platform.get_function(name))
 
 
-@router.put("/{name}/async-config", response_model=AsyncConfigOut, responses=ERRORS)
+@endpoint(response_model=AsyncConfigOut, responses=ERRORS)
 async def put_async_config(platform: PlatformDep, name: str, request: Request) -> AsyncConfigOut:
     """Replace the async config; absent fields take their defaults."""
     config = AsyncConfig.from_dict(await json_body(request))
     return AsyncConfigOut.of(await platform.set_async_config(name, config))
 
 
-@router.get("/{name}/http", response_model=HttpConfigOut, responses=ERRORS)
+@endpoint(response_model=HttpConfigOut, responses=ERRORS)
 async def get_http_config(platform: PlatformDep, name: str) -> HttpConfigOut:
     """Whether and how the function is reachable over plain HTTP."""
     return HttpConfigOut.of(await platform.get_function(name))
 
 
-@router.put("/{name}/http", response_model=HttpConfigOut, responses=ERRORS)
+@endpoint(response_model=HttpConfigOut, responses=ERRORS)
 async def put_http_config(platform: PlatformDep, name: str, request: Request) -> HttpConfigOut:
     """Expose the function at ``/fn/{name}/...`` (``enabled: false`` hides it again)."""
     config = HttpConfig.from_dict(await json_body(request))
     return HttpConfigOut.of(await platform.set_http_config(name, config))
 
 
-@router.put(
-    "/{name}/code",
+@endpoint(
     response_model=FunctionOut,
     responses=ERRORS,
     openapi_extra={
@@ -160,8 +160,7 @@ async def update_code(platform: PlatformDep, name: str, request: Request) -> Fun
     return FunctionOut.of(spec)
 
 
-@router.get(
-    "/{name}/code",
+@endpoint(
     response_class=FileResponse,
     responses={200: {"content": {"application/zip": {}}}, 404: {"model": ErrorOut}},
 )
@@ -171,7 +170,7 @@ async def get_code(platform: PlatformDep, name: str) -> FileResponse:
     return FileResponse(path, media_type="application/zip", filename=f"{name}.zip")
 
 
-@router.delete("/{name}", status_code=204, responses=ERRORS)
+@endpoint(status_code=204, responses=ERRORS)
 async def delete_function(platform: PlatformDep, name: str) -> Response:
     """Delete the function; its containers are removed before this answers."""
     await platform.delete_function(name)

@@ -8,19 +8,17 @@ address, or what a proxy named in ``FAAS_TRUSTED_PROXIES`` says of its client.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from faas.invoke.http import apigw
 from faas.invoke.http.apigw import HttpRequest
 from gateway.deps import PlatformDep
+from gateway.edge.table import Endpoints
 
-router = APIRouter(tags=["http"])
-
-METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+endpoint = Endpoints(tags=["http"])
 
 
-@router.api_route("/fn/{name}", methods=METHODS, include_in_schema=False)
-@router.api_route("/fn/{name}/{path:path}", methods=METHODS)
+@endpoint()
 async def http_route(
     platform: PlatformDep, name: str, request: Request, path: str = ""
 ) -> Response:

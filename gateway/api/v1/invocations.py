@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 
 from faas.errors import InvalidRequest, InvocationNotFound
 from gateway.api.v1.schemas import DeadLetterOut, DeadLetterPage, ErrorOut, InvocationOut, Redriven
 from gateway.deps import CallerDep, PlatformDep
 from gateway.edge.bodies import json_body
+from gateway.edge.table import Endpoints
 
-router = APIRouter(tags=["async invocations"])
+endpoint = Endpoints(tags=["async invocations"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (400, 404, 422, 503)
 }
 
 
-@router.get("/v1/invocations/{request_id}", response_model=InvocationOut, responses=ERRORS)
+@endpoint(response_model=InvocationOut, responses=ERRORS)
 async def get_invocation(platform: PlatformDep, key: CallerDep, request_id: str) -> InvocationOut:
     """State, attempts, times, and the result or error of an async invocation."""
     invocation = await platform.get_invocation(request_id)
@@ -28,7 +29,7 @@ async def get_invocation(platform: PlatformDep, key: CallerDep, request_id: str)
     return InvocationOut(**invocation.to_api())
 
 
-@router.get("/v1/functions/{name}/dead-letters", response_model=DeadLetterPage, responses=ERRORS)
+@endpoint(response_model=DeadLetterPage, responses=ERRORS)
 async def list_dead_letters(
     platform: PlatformDep,
     name: str,
@@ -45,7 +46,7 @@ async def list_dead_letters(
     )
 
 
-@router.post("/v1/functions/{name}/dead-letters/redrive", response_model=Redriven, responses=ERRORS)
+@endpoint(response_model=Redriven, responses=ERRORS)
 async def redrive(platform: PlatformDep, name: str, request: Request) -> Redriven:
     """Queue dead letters again with fresh attempts: all, or ``{"ids": [...]}``."""
     body = await json_body(request)
@@ -59,7 +60,7 @@ async def redrive(platform: PlatformDep, name: str, request: Request) -> Redrive
     return Redriven(redriven=await platform.redrive(name, ids))
 
 
-@router.delete("/v1/functions/{name}/dead-letters/{request_id}", status_code=204, responses=ERRORS)
+@endpoint(status_code=204, responses=ERRORS)
 async def delete_dead_letter(platform: PlatformDep, name: str, request_id: str) -> Response:
     """Drop one dead letter for good."""
     await platform.delete_dead_letter(name, request_id)

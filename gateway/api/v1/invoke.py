@@ -1,29 +1,36 @@
-"""Invoke API: run a function and return what it returned, or queue the event.
+"""Invoke API: run a function and return what it returned, queue the event, or only check it.
 
-The invocation type comes from ``X-Faas-Invocation-Type`` (or Lambda's
-``X-Amz-Invocation-Type``): ``RequestResponse`` (the default) waits for the
-result, ``Event`` queues the event and answers 202 once Redis holds it,
-``DryRun`` only checks the function and the event.
+The invocation type comes from ``X-Faas-Invocation-Type``, else Lambda's
+``X-Amz-Invocation-Type`` (the first wins when both are sent; an empty one
+counts as absent): ``RequestResponse`` (the default) waits for the result,
+``Event`` queues the event and answers 202 once Redis holds it, ``DryRun`` only
+checks the function and the event (204). The log type is read the same way.
+
+The edge serves this route itself, past FastAPI (``serve``; see
+``gateway.edge.dispatch`` for what that bought): FastAPI only documents it, from
+``invoke``'s parameters.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import Header
+from fastapi.responses import JSONResponse, Response
+from starlette.types import Receive, Scope
 
 from faas.catalog import logs as function_logs
 from faas.errors import InvalidRequest
 from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES, InvocationResult, Outcome
 from faas.platform import Platform
 from gateway.api.v1.schemas import Accepted, ErrorOut, FunctionErrorOut
-from gateway.deps import PlatformDep
-from gateway.edge.bodies import json_event
+from gateway.edge import bodies
+from gateway.edge.table import Endpoints
 
-router = APIRouter(prefix="/v1/functions", tags=["invoke"])
+endpoint = Endpoints(tags=["invoke"])
 
 STATUS = {
     Outcome.SUCCESS: 200,
@@ -32,9 +39,52 @@ STATUS = {
     Outcome.TIMEOUT: 504,
 }
 
+# The headers read, by their place in ``requested``'s slots: ours before Lambda's.
+_HEADERS = {
+    b"x-faas-invocation-type": 0,
+    b"x-amz-invocation-type": 1,
+    b"x-faas-log-type": 2,
+    b"x-amz-log-type": 3,
+}
+_TYPES = (b"RequestResponse", b"Event", b"DryRun")
 
-@router.post(
-    "/{name}/invoke",
+
+def requested(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bool]:
+    """The invocation type the headers ask for, and whether they ask for the log's tail."""
+    slots: list[bytes | None] = [None, None, None, None]
+    for name, value in headers:
+        slot = _HEADERS.get(name)
+        if slot is not None and slots[slot] is None:
+            slots[slot] = value
+    kind = slots[0] or slots[1] or b"RequestResponse"
+    return kind, (slots[2] or slots[3]) == b"Tail"
+
+
+async def serve(
+    platform: Platform, params: Mapping[str, str], scope: Scope, receive: Receive
+) -> Response | None:
+    """The invoke, as the edge serves it: the one dispatcher of the three types."""
+    kind, tail = requested(scope["headers"])
+    if kind not in _TYPES:
+        shown = kind.decode("latin-1")
+        raise InvalidRequest(
+            f"invocation type {shown!r} is not one of RequestResponse, Event, DryRun"
+        )
+    body = await bodies.read(receive)  # past the body limit: a 413 HTTPException
+    if body is None:
+        return None  # the client left before its request was whole: nothing to run
+    name = params["name"]
+    if kind == b"Event":
+        return await run_async(platform, name, bodies.checked_event(body, ASYNC_INVOKE_MAX_BYTES))
+    event = bodies.checked_event(body, INVOKE_MAX_BYTES)
+    if kind == b"DryRun":
+        await platform.get_function(name)
+        return Response(status_code=204)
+    return await run_sync(platform, name, event, tail)
+
+
+@endpoint(
+    serve=serve,
     responses={
         200: {"description": "the handler's return value, as JSON"},
         202: {"model": Accepted, "description": "the event is queued (Event)"},
@@ -46,27 +96,13 @@ STATUS = {
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": {}}}}},
 )
 async def invoke(
-    platform: PlatformDep,
     name: str,
-    request: Request,
     x_faas_invocation_type: Annotated[str | None, Header()] = None,
     x_amz_invocation_type: Annotated[str | None, Header()] = None,
     x_faas_log_type: Annotated[str | None, Header()] = None,
     x_amz_log_type: Annotated[str | None, Header()] = None,
-) -> Response:
+) -> None:
     """Run the function with the request body as its event (JSON, up to 6 MB; 1 MB queued)."""
-    kind = x_faas_invocation_type or x_amz_invocation_type or "RequestResponse"
-    if kind == "Event":
-        return await run_async(platform, name, await json_event(request, ASYNC_INVOKE_MAX_BYTES))
-    if kind not in ("RequestResponse", "DryRun"):
-        raise InvalidRequest(
-            f"invocation type {kind!r} is not one of RequestResponse, Event, DryRun"
-        )
-    event = await json_event(request, INVOKE_MAX_BYTES)
-    if kind == "DryRun":
-        await platform.get_function(name)
-        return Response(status_code=204)
-    return await run_sync(platform, name, event, (x_faas_log_type or x_amz_log_type) == "Tail")
 
 
 async def run_async(platform: Platform, name: str, event: bytes) -> Response:

@@ -7,22 +7,21 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 
 from faas.catalog.logs import parse_since
 from gateway.api.v1.schemas import ErrorOut, LogList, LogOut
 from gateway.deps import PlatformDep
+from gateway.edge.table import Endpoints
 
-router = APIRouter(prefix="/v1/functions", tags=["logs"])
+endpoint = Endpoints(tags=["logs"])
 
 ERRORS: dict[int | str, dict[str, object]] = {code: {"model": ErrorOut} for code in (404, 422, 503)}
 
 
-@router.get(
-    "/{name}/logs",
-    response_model=LogList,
-    responses={**ERRORS, 200: {"content": {"application/x-ndjson": {}}}},
+@endpoint(
+    response_model=LogList, responses={**ERRORS, 200: {"content": {"application/x-ndjson": {}}}}
 )
 async def get_logs(
     platform: PlatformDep,

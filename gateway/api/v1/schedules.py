@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from faas.invoke.asyncq.records import iso
 from faas.invoke.schedules.store import RuleView
 from gateway.api.v1.schemas import ErrorOut, ScheduleList, ScheduleOut
 from gateway.deps import PlatformDep
 from gateway.edge.bodies import json_body
+from gateway.edge.table import Endpoints
 
-router = APIRouter(prefix="/v1/functions", tags=["schedules"])
+endpoint = Endpoints(tags=["schedules"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (400, 404, 422, 503)
@@ -33,13 +34,13 @@ def _out(views: list[RuleView]) -> ScheduleList:
     )
 
 
-@router.get("/{name}/schedules", response_model=ScheduleList, responses=ERRORS)
+@endpoint(response_model=ScheduleList, responses=ERRORS)
 async def get_schedules(platform: PlatformDep, name: str) -> ScheduleList:
     """The function's schedules, each with its next five fire times (UTC)."""
     return _out(await platform.get_schedules(name))
 
 
-@router.put("/{name}/schedules", response_model=ScheduleList, responses=ERRORS)
+@endpoint(response_model=ScheduleList, responses=ERRORS)
 async def put_schedules(platform: PlatformDep, name: str, request: Request) -> ScheduleList:
     """Replace the schedules: a list of ``{name, expression, input?, enabled?}``.
 

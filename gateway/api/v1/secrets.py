@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from gateway.api.v1.schemas import ErrorOut, SecretNames
 from gateway.deps import PlatformDep
 from gateway.edge.bodies import json_body
+from gateway.edge.table import Endpoints
 
-router = APIRouter(prefix="/v1/functions", tags=["secrets"])
+endpoint = Endpoints(tags=["secrets"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (400, 404, 422, 503)
 }
 
 
-@router.get("/{name}/secrets", response_model=SecretNames, responses=ERRORS)
+@endpoint(response_model=SecretNames, responses=ERRORS)
 async def list_secrets(platform: PlatformDep, name: str) -> SecretNames:
     return SecretNames(secrets=await platform.secret_names(name))
 
 
-@router.put("/{name}/secrets", response_model=SecretNames, responses=ERRORS)
+@endpoint(response_model=SecretNames, responses=ERRORS)
 async def put_secrets(platform: PlatformDep, name: str, request: Request) -> SecretNames:
     """Replace the secrets with ``{"NAME": "value", ...}``; the function's containers see
     them as files ``/run/secrets/NAME`` (fresh containers start for the change)."""
     return SecretNames(secrets=await platform.put_secrets(name, await json_body(request)))
 
 
-@router.delete("/{name}/secrets/{secret}", status_code=204, responses=ERRORS)
+@endpoint(status_code=204, responses=ERRORS)
 async def delete_secret(platform: PlatformDep, name: str, secret: str) -> Response:
     await platform.delete_secret(name, secret)
     return Response(status_code=204)

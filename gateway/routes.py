@@ -1,0 +1,70 @@
+"""Every route of the gateway, once: its methods, path, who may call it, body limit, endpoint.
+
+The edge reads this table for each request before its body (the key to check,
+the body limit, whether it serves the request itself); the API registers and
+documents the same rows (``gateway.app``). A path the table does not know needs
+the admin key. A new API (Lambda's ``/2015-03-31/...``) is more rows here.
+
+``Role``: PUBLIC needs nothing; TRIGGER is left to the function's http config;
+CALLER takes any key (the handler hides others' invocations); INVOKE an admin
+key or an invoke key for the function named by the ``function`` parameter;
+ADMIN an admin key. See ``gateway.edge.table`` for how a request is matched.
+"""
+
+from __future__ import annotations
+
+from faas.catalog.bundle import BundleLimits
+from faas.models import INVOKE_MAX_BYTES
+from gateway.api import docs, health
+from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, schedules, secrets
+from gateway.edge.table import Role, Route, Table
+
+PUBLIC, TRIGGER, CALLER = Role.PUBLIC, Role.TRIGGER, Role.CALLER
+INVOKE, ADMIN = Role.INVOKE, Role.ADMIN
+
+# A zip, its multipart framing and the form fields around it.
+UPLOAD = BundleLimits().max_zipped_bytes + (1 << 20)
+# An event of a sync invoke, or an HTTP request to a function (an async event is
+# checked against its own, smaller limit once read).
+EVENT = INVOKE_MAX_BYTES
+ANY = "GET HEAD POST PUT PATCH DELETE OPTIONS"  # what an HTTP route of a function takes
+
+FUNCTION = "/v1/functions/{name}"
+
+ROWS = [
+    # The hot path first: the invoke is the first row of /v1 a request tries.
+    Route("POST", FUNCTION + "/invoke", INVOKE, invoke.invoke, EVENT, function="name"),
+    Route("GET", "/v1/functions", ADMIN, functions.list_functions),
+    Route("POST", "/v1/functions", ADMIN, functions.create_function, UPLOAD),
+    Route("GET", FUNCTION, ADMIN, functions.get_function),
+    Route("PATCH", FUNCTION, ADMIN, functions.update_config),
+    Route("DELETE", FUNCTION, ADMIN, functions.delete_function),
+    Route("GET", FUNCTION + "/code", ADMIN, functions.get_code),
+    Route("PUT", FUNCTION + "/code", ADMIN, functions.update_code, UPLOAD),
+    Route("GET", FUNCTION + "/async-config", ADMIN, functions.get_async_config),
+    Route("PUT", FUNCTION + "/async-config", ADMIN, functions.put_async_config),
+    Route("GET", FUNCTION + "/http", ADMIN, functions.get_http_config),
+    Route("PUT", FUNCTION + "/http", ADMIN, functions.put_http_config),
+    Route("GET", FUNCTION + "/schedules", ADMIN, schedules.get_schedules),
+    Route("PUT", FUNCTION + "/schedules", ADMIN, schedules.put_schedules),
+    Route("GET", FUNCTION + "/logs", ADMIN, logs.get_logs),
+    Route("GET", FUNCTION + "/secrets", ADMIN, secrets.list_secrets),
+    Route("PUT", FUNCTION + "/secrets", ADMIN, secrets.put_secrets),
+    Route("DELETE", FUNCTION + "/secrets/{secret}", ADMIN, secrets.delete_secret),
+    Route("GET", FUNCTION + "/dead-letters", ADMIN, invocations.list_dead_letters),
+    Route("POST", FUNCTION + "/dead-letters/redrive", ADMIN, invocations.redrive),
+    Route("DELETE", FUNCTION + "/dead-letters/{request_id}", ADMIN, invocations.delete_dead_letter),
+    Route("GET", "/v1/invocations/{request_id}", CALLER, invocations.get_invocation),
+    # Plain HTTP to a function, as API Gateway's proxy integration.
+    Route(ANY, "/fn/{name}", TRIGGER, http_routes.http_route, EVENT, documented=False),
+    Route(ANY, "/fn/{name}/{path:path}", TRIGGER, http_routes.http_route, EVENT),
+    Route("GET", "/healthz", PUBLIC, health.healthz),
+    Route("GET", "/readyz", PUBLIC, health.readyz),
+    Route("GET", "/metrics", ADMIN, health.metrics_endpoint),
+    Route("GET HEAD", "/openapi.json", PUBLIC, docs.openapi),
+    Route("GET HEAD", "/docs", PUBLIC, docs.swagger_ui_html),
+    Route("GET HEAD", "/docs/oauth2-redirect", PUBLIC, docs.swagger_ui_redirect),
+    Route("GET HEAD", "/redoc", PUBLIC, docs.redoc_html),
+]
+
+ROUTES = Table(ROWS)
