@@ -4,14 +4,17 @@ and ``wait_until``: the one way a test waits for something (it raises on timeout
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -159,6 +162,26 @@ class RedisServer:
         assert self.proc is not None
         self.proc.terminate()
         self.proc.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL, as an operator pulling the plug: nothing is flushed."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+
+@contextlib.contextmanager
+def killable_redis() -> Iterator[RedisServer]:
+    """A redis-server of one story's own, with AOF (it restarts with what it held), for
+    the story to kill and restart; gone afterwards whatever the story left running."""
+    server = RedisServer(Path(tempfile.mkdtemp(prefix="faas-redis-", dir="/tmp")), aof=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None and server.proc.poll() is None:
+            server.kill()
+        shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 class Process:

@@ -7,8 +7,6 @@ function in a loop, then restarted on the same socket with the same data.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import RedisServer, Server, handler_zip, upload, wait_until
+from tests.helpers import RedisServer, Server, handler_zip, killable_redis, upload, wait_until
 
 GREETER = """
 import os
@@ -30,14 +28,8 @@ OUTAGE_S = 3.0
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
-    server = RedisServer(Path(tempfile.mkdtemp(prefix="faas-outage-", dir="/tmp")), aof=True)
-    server.start()
-    try:
+    with killable_redis() as server:
         yield server
-    finally:
-        if server.proc is not None and server.proc.poll() is None:
-            server.stop()
-        shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -72,9 +64,7 @@ def test_warm_invokes_outlive_a_redis_crash_and_changes_are_seen_after_it(
         assert api.put("/v1/functions/greeter/http", json={}).status_code == 200
         assert greeting(api) == "hello"
         # When Redis is killed, and the function is invoked in a loop while it is down
-        assert own_redis.proc is not None
-        own_redis.proc.kill()
-        own_redis.proc.wait()
+        own_redis.kill()
         statuses: Counter[int] = Counter()
         greetings: Counter[str] = Counter()
         outage_ids = []

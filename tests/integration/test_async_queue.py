@@ -8,8 +8,6 @@ owns: that file, not Redis, is the truth of what ran.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,7 @@ from faas.invoke.asyncq.retry import MAX_WORKERS_LOST
 from faas.models import AsyncConfig
 from faas.platform import Platform
 from faas.settings import Settings
-from tests.helpers import Ledger, RedisServer, wait_until_async
+from tests.helpers import Ledger, RedisServer, killable_redis, wait_until_async
 
 VOLUME = {"ledger": "/mnt/ledger"}
 
@@ -334,15 +332,8 @@ async def test_a_redis_that_evicts_keys_is_refused(settings: Settings) -> None:
 
 @pytest.fixture
 def aof_redis() -> Iterator[RedisServer]:
-    workdir = Path(tempfile.mkdtemp(prefix="faas-aof-", dir="/tmp"))
-    server = RedisServer(workdir, aof=True)
-    server.start()
-    try:
+    with killable_redis() as server:
         yield server
-    finally:
-        if server.proc is not None and server.proc.poll() is None:
-            server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def test_queued_events_survive_a_redis_restart(

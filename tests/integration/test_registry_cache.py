@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -17,7 +14,7 @@ from faas import keys, store
 from faas.catalog.registry import Registry
 from faas.errors import FunctionNotFound, StoreUnavailable
 from faas.models import FunctionConfig, FunctionSpec
-from tests.helpers import RedisServer, wait_until_async
+from tests.helpers import RedisServer, killable_redis, wait_until_async
 
 
 def spec(name: str, memory_mb: int = 128) -> FunctionSpec:
@@ -142,15 +139,8 @@ async def test_listing_reads_only_what_is_not_cached_and_sees_changes(two_proces
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
     """A redis-server of this story's own, to kill: with AOF, it restarts with its data."""
-    server = RedisServer(Path(tempfile.mkdtemp(prefix="faas-outage-", dir="/tmp")), aof=True)
-    server.start()
-    try:
+    with killable_redis() as server:
         yield server
-    finally:
-        if server.proc is not None and server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.wait()
-        shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 async def test_cached_specs_outlive_a_redis_crash_and_are_read_again_after_it(
@@ -166,9 +156,7 @@ async def test_cached_specs_outlive_a_redis_crash_and_are_read_again_after_it(
     assert (await registry.get("warm")).config.memory_mb == 128
     try:
         # When Redis is killed and the process notices its subscription is gone
-        assert own_redis.proc is not None
-        own_redis.proc.kill()
-        own_redis.proc.wait()
+        own_redis.kill()
         await wait_until_async(
             lambda: not registry._caching, what="the registry to drop its cache", within_s=1
         )
