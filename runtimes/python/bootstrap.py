@@ -1,6 +1,7 @@
 """The Python runtime client: imports the handler once, then serves invocations.
 
-The agent starts this file as its child (docs/container-protocol.md). It talks to the
+The agent starts it as its child, ``python3 -P -m runtimes.python.bootstrap`` with
+our directory first on PYTHONPATH (docs/container-protocol.md). It talks to the
 Lambda Runtime API over one keep-alive connection: GET next, call
 ``handler(event, context)``, POST the response or the error, with the error names and
 messages Lambda users know. Standard library only, and as little of it as it needs:
@@ -15,8 +16,13 @@ as if it had been started with it.
 
 Given a listening socket in ``FAAS_DIRECT_FD`` (the agent binds it), it also serves
 the platform's ``POST /invoke`` on it, after init: the agent then stays out of the way
-of every invoke it is not needed for (docs/container-protocol.md, "The direct socket"). For that it
-borrows the agent's HTTP server and invocation rules (``http1``, ``invocation``).
+of every invoke it is not needed for (docs/container-protocol.md, "The direct socket").
+It answers as the agent does, with ``runtimes.protocol``.
+
+Before it imports the function's code it steps aside (``step_aside``): PYTHONPATH
+is the function's again, the task root takes our directory's place on ``sys.path``,
+and our package leaves ``sys.modules``, so a module of the function's by any of
+our names imports as its own.
 """
 
 from __future__ import annotations
@@ -34,22 +40,23 @@ import time
 import traceback
 from types import SimpleNamespace
 
+from runtimes.protocol.http1 import READ_SIZE, Loop, Request, Response, Server, json_response
+from runtimes.protocol.invocation import (
+    DIRECT_SOCKET,
+    MAX_EVENT,
+    ThrottleCounter,
+    accept,
+    answer,
+)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import ModuleType
     from typing import Any
 
 API_PREFIX = "/2018-06-01/runtime"
-# The most one read takes. Not more: glibc serves an allocation above 128 KiB with
-# mmap, so each recv(256 KiB) cost an mmap, a page fault, an mremap and a munmap:
-# ~15 us, against ~2.4 us for recv(64 KiB).
-READ_SIZE = 1 << 16
 THIS_FILE = os.path.realpath(__file__)
-# Where the agent's modules are: /opt/faas, the directory above ours.
-PLATFORM_DIR = os.path.dirname(os.path.dirname(THIS_FILE))
-MAX_EVENT = 32 * 1024 * 1024  # as the agent's: the gateway enforces the real limit
-# The name of the socket the agent bound for us in its socket directory.
-DIRECT_SOCKET = "runtime.sock"
+# The directory that holds our package (/opt/faas in the image): first on our path.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(THIS_FILE)))
 CLIENT_FIELDS = ("installation_id", "app_title", "app_version_name", "app_version_code")
 
 
@@ -334,19 +341,6 @@ def flush_output() -> None:
             pass  # closed or broken by the handler; its output is lost, the result is not
 
 
-def platform_modules() -> tuple[ModuleType, ModuleType]:
-    """The agent's ``http1`` and ``invocation`` from ``PLATFORM_DIR``, imported before
-    any of the function's code and then dropped from ``sys.modules``, so that a module
-    of the function's own by either name still imports as its own."""
-    sys.path.insert(0, PLATFORM_DIR)
-    try:
-        return importlib.import_module("http1"), importlib.import_module("invocation")
-    finally:
-        del sys.path[0]
-        for name in ("http1", "invocation"):
-            sys.modules.pop(name, None)
-
-
 _COUNT = array.array("i", [0])
 
 
@@ -372,8 +366,7 @@ class DirectServer:
 
     closed = False  # for the loop, which watches the agent's channel through us
 
-    def __init__(self, modules: tuple[ModuleType, ModuleType], control: str, bell: str) -> None:
-        self.http1, self.rules = modules
+    def __init__(self, control: str, bell: str) -> None:
         self.control = RuntimeClient("127.0.0.1:0", control)  # never dialled: a socketpair
         self.bell = int(bell)
         os.set_inheritable(self.bell, False)
@@ -382,14 +375,13 @@ class DirectServer:
         self.output = os.dup(1)
         self.handler: Any = None
         self.client: RuntimeClient | None = None
-        self.throttle: Any = None
+        self.throttle = ThrottleCounter()
         self.owed = 0  # answers the agent owes us before its next event
 
     def serve(self, fd: str, handler: Any, client: RuntimeClient) -> bool:
         """Serve the listening socket ``fd`` (the agent bound it) until the process ends;
         False if it is no such socket."""
-        http1 = self.http1
-        loop = http1.Loop()
+        loop = Loop()
         try:
             sock = socket.socket(fileno=int(fd))
             sock.setblocking(False)
@@ -397,14 +389,15 @@ class DirectServer:
             print(f"faas-runtime: not serving fd {fd}: {exc}", file=sys.__stderr__, flush=True)
             return False
         self.handler, self.client = handler, client
-        self.throttle = self.rules.ThrottleCounter()  # from now: init is not an invocation's
-        http1.Server(loop, sock, self.route, MAX_EVENT)
+        self.throttle.since_last()  # counted from now: init is not an invocation's
+        Server(loop, sock, self.route, MAX_EVENT)
         # The first /next tells the agent that we listen; it says so in /ready.
         client.send(
             client.encode(
                 "GET", "/invocation/next", None, extra=f"Faas-Direct-Socket: {DIRECT_SOCKET}\r\n"
             )
         )
+        assert client.sock is not None  # connected by that send
         loop.watch(client.sock, self)
         loop.run()
         return True
@@ -421,29 +414,20 @@ class DirectServer:
         client.send_report_and_next(*handle(self.handler, headers, body))
         self.owed = 1
 
-    def route(self, request: Any) -> Any:
-        """``POST /invoke``, answered as the agent answers it (docs/container-protocol.md)."""
-        http1, rules = self.http1, self.rules
+    def route(self, request: Request) -> Response:
+        """``POST /invoke``, answered as the agent answers it (docs/container-protocol.md),
+        always with the invocation's output."""
         if request.method != "POST" or request.path != "/invoke":
-            return http1.json_response(404, {"error": "not found"})
-        if request.oversize:
-            return http1.json_response(413, {"error": "event too large"})
-        headers = rules.runtime_headers(request.headers)
-        if isinstance(headers, str):
-            return http1.json_response(400, {"error": headers})
+            return json_response(404, {"error": "not found"})
+        headers = accept(request)
+        if isinstance(headers, Response):
+            return headers  # refused: too large, or a bad header
         names = {name.lower(): value for name, value in headers.items()}
         _, payload, error_type = handle(self.handler, names, request.body)
-        if len(payload) > rules.MAX_RESPONSE:
-            payload, error_type = rules.too_large(len(payload)), "Function.ResponseSizeTooLarge"
-        answer = {"Content-Type": "application/json"}
-        if error_type is not None:
-            answer["X-Function-Error"] = "Unhandled"
         throttled = self.throttle.since_last()
-        if throttled:
-            answer["X-Faas-Cpu-Throttled"] = str(throttled)
-        output = self.take_output()
-        answer["X-Faas-Log-Length"] = str(len(output))
-        return http1.Response(200, output + payload if output else payload, answer)
+        return answer(
+            payload, error_type is not None, throttled=throttled, output=self.take_output()
+        )
 
     def take_output(self) -> bytes:
         """What the invocation wrote (the agent holds it), asked for only if there is any.
@@ -486,15 +470,38 @@ def receive_environment(stream: int = 0) -> None:
         os.chdir(task_root)
     except OSError:
         pass
-    # Where a fresh interpreter puts PYTHONPATH: after the script's directory, made absolute.
+    # Where a fresh interpreter puts PYTHONPATH: after sys.path[0] (our directory, which
+    # becomes the task root), made absolute.
     extra = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     sys.path[1:1] = extra
     del sys.argv[1:]
     importlib.invalidate_caches()  # the code arrived after we started
 
 
+def give_back_pythonpath() -> None:
+    """PYTHONPATH as the function set it (or unset): the agent put ``ROOT`` in front."""
+    _, sep, theirs = os.environ.get("PYTHONPATH", "").partition(os.pathsep)
+    if sep:
+        os.environ["PYTHONPATH"] = theirs
+    else:
+        os.environ.pop("PYTHONPATH", None)
+
+
+def step_aside(task_root: str) -> None:
+    """Leave the function's imports to the function, as a fresh interpreter started for
+    its code would: the task root where our directory was (``sys.path[0]``, as a
+    script's own directory would be), and our package out of ``sys.modules``. What we
+    imported keeps working (we hold it); a module of the function's named like one of
+    ours (a ``runtimes`` package, say) imports as its own."""
+    ours = 1 if sys.path and os.path.realpath(sys.path[0]) == ROOT else 0
+    sys.path[:] = [task_root] + [p for p in sys.path[ours:] if p]
+    for name in [name for name in sys.modules if name.partition(".")[0] == "runtimes"]:
+        del sys.modules[name]
+
+
 def main() -> None:
     """Init (import the handler, or report an init error and exit), then loop forever."""
+    give_back_pythonpath()
     # What the agent started us with is not the function's: out of its environment.
     runtime_fd = os.environ.pop("FAAS_RUNTIME_FD", None)
     control_fd = os.environ.pop("FAAS_CONTROL_FD", None)
@@ -504,15 +511,13 @@ def main() -> None:
         os.set_inheritable(int(direct_fd), False)  # the handler's subprocesses must not get it
     direct = None
     if runtime_fd and control_fd and bell_fd and direct_fd:
-        direct = DirectServer(platform_modules(), control_fd, bell_fd)
+        direct = DirectServer(control_fd, bell_fd)
     if sys.argv[1:] == ["--wait-for-env"]:
         receive_environment()
     task_root = os.environ.get("LAMBDA_TASK_ROOT", "/var/task")
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # print() reaches the log as it happens
-    # Our own directory must not shadow user modules (a user's bootstrap.py, say).
-    here = os.path.dirname(THIS_FILE)
-    sys.path[:] = [task_root] + [p for p in sys.path if p and os.path.realpath(p) != here]
+    step_aside(task_root)
     client = RuntimeClient(os.environ.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"), runtime_fd)
     setup_logging()
     try:

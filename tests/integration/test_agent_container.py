@@ -6,6 +6,7 @@ function in its environment, an empty task directory) and is always removed.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -121,3 +122,48 @@ def test_a_generic_container_becomes_the_function_it_is_given(generic_container:
         assert "FAAS_GENERIC" not in result["env"]
         # And it runs in the process that was waiting for it: nothing new was started
         assert processes(container).keys() == before.keys()
+
+
+INTROSPECT = """
+import importlib.util, os, sys
+def handler(event, context):
+    return {"path": sys.path, "ours": importlib.util.find_spec("runtimes") is not None,
+            "client": context.client_context.custom}
+"""
+
+# Code of the function's that must never run in PID 1: the agent decodes a client
+# context with base64, imported only then, long after the code was placed.
+TRAP = "raise SystemExit('the agent imported the function s base64')\n"
+
+
+def test_the_function_and_the_agent_keep_to_their_own_code(generic_container: Any) -> None:
+    _, task, socket_path = generic_container
+    client = httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), base_url="http://c")
+    with client:
+        # Given a generic container specialized into a function whose code holds a module
+        # named like one the agent imports late (base64)
+        (task / "app.py").write_text(INTROSPECT)
+        (task / "base64.py").write_text(TRAP)
+        env = {
+            "FAAS_RUNTIME": "python3.11",
+            "_HANDLER": "app.handler",
+            "LAMBDA_TASK_ROOT": "/var/task",
+            "PYTHONPATH": "/var/task",
+            "LANG": "C.UTF-8",
+        }
+        assert client.post("/specialize", json={"env": env}).status_code == 200
+        assert client.get("/ready").json() == {"state": "ready"}
+        # When it is invoked through the agent with a client context, which the agent decodes
+        context = base64.b64encode(json.dumps({"custom": {"k": 1}}).encode()).decode()
+        invoked = client.post(
+            "/invoke", content=b"{}", headers={"X-Request-Id": "r-1", "X-Client-Context": context}
+        )
+        # Then the agent decoded it with its own base64, and the function got it
+        assert invoked.status_code == 200, invoked.text
+        seen = invoked.json()
+        assert seen["client"] == {"k": 1}
+        # And the function's path starts with its code, and holds nothing of the image's
+        # runtime package, which it cannot import
+        assert seen["path"][0] == "/var/task"
+        assert not any(p.startswith("/opt/faas") for p in seen["path"])
+        assert seen["ours"] is False

@@ -7,8 +7,6 @@ and a task root with the function's code: exactly what a container would give it
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import os
 import shutil
@@ -21,7 +19,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -29,7 +26,10 @@ import pytest
 
 from tests.helpers import free_port, wait_until
 
-AGENT = Path(__file__).resolve().parents[2] / "runtimes" / "agent.py"
+# The directory holding the package ``runtimes`` (the image's /opt/faas), and the agent
+# started from it as the image starts it (runtimes/Dockerfile's ENTRYPOINT).
+ROOT = Path(__file__).resolve().parents[2]
+AGENT_ARGV = (sys.executable, "-E", "-s", "-c", "from runtimes.agent.agent import main; main()")
 
 ECHO = """
 def handler(event, context):
@@ -48,26 +48,6 @@ while True:
     body = json.dumps({"py": event, "id": rid}).encode()
     urllib.request.urlopen(api + "/invocation/" + rid + "/response", data=body).read()
 """
-
-
-@functools.cache
-def load_agent_module() -> ModuleType:
-    """agent.py imported by path (runtimes/ need not be installed), for its pure functions."""
-    return load_runtime_module("agent")
-
-
-@functools.cache
-def load_runtime_module(name: str) -> ModuleType:
-    """A module of runtimes/ (the image's /opt/faas) imported by path, under a name of its own."""
-    if str(AGENT.parent) not in sys.path:
-        sys.path.append(str(AGENT.parent))  # its sibling modules, as /opt/faas in the image
-    path = AGENT.parent / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"faas_{name}_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def now_ms() -> int:
@@ -210,6 +190,7 @@ class Agents:
         n = len(self.started)
         sock_dir = tempfile.mkdtemp(dir="/tmp", prefix="fa")
         full = dict(os.environ)
+        full.pop("PYTHONPATH", None)  # the test runner's, never a function's
         full.update(
             FAAS_SOCKET_DIR=sock_dir,
             AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{free_port()}",
@@ -218,7 +199,7 @@ class Agents:
         full.update(env)
         stderr_path = self.workdir / f"agent{n}.stderr"
         with stderr_path.open("wb") as err:
-            proc = subprocess.Popen([sys.executable, str(AGENT)], env=full, stderr=err)
+            proc = subprocess.Popen(AGENT_ARGV, env=full, stderr=err, cwd=ROOT)
         socket_path = os.path.join(sock_dir, "agent.sock")
         agent = RunningAgent(proc, socket_path, unix_client(socket_path), stderr_path, sock_dir)
         self.started.append(agent)

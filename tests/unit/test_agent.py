@@ -22,22 +22,30 @@ from pathlib import Path
 import httpx
 import pytest
 
+from runtimes.agent.agent import exit_error, read_oom_kills
+from runtimes.protocol.invocation import MAX_EVENT
 from tests.helpers import wait_until
 from tests.unit.agent_harness import (
     ECHO,
     PY_BOOTSTRAP,
+    ROOT,
     Agents,
     RunningAgent,
     alive,
     assert_function_error,
     function_env,
-    load_agent_module,
     now_ms,
     wait_for_socket,
     write_code,
 )
 
 StartAgent = Callable[..., RunningAgent]
+
+PRINT_PYTHONPATH = """
+import os
+def handler(event, context):
+    return os.environ.get("PYTHONPATH")
+"""
 
 
 @pytest.fixture
@@ -50,10 +58,11 @@ def start_agent(tmp_path: Path) -> Iterator[StartAgent]:
         handler: str = "app.handler",
         runtime: str = "python3.11",
         wait: bool = True,
+        env: dict[str, str] | None = None,
     ) -> RunningAgent:
         task = tmp_path / f"task{len(agents.started)}"
         write_code(task, files if files is not None else {"app.py": ECHO})
-        return agents.start(function_env(task, handler, runtime), wait=wait)
+        return agents.start(function_env(task, handler, runtime) | (env or {}), wait=wait)
 
     try:
         yield start
@@ -105,6 +114,39 @@ def test_a_handler_in_a_subdirectory_is_found(start_agent: StartAgent) -> None:
     agent = start_agent({"lib/sub/mod.py": ECHO}, handler="lib/sub/mod.handler")
     # When it is invoked, Then the module was imported from that path
     assert agent.invoke([1]).json() == {"echo": [1]}
+
+
+def test_the_function_imports_as_in_an_interpreter_started_for_its_code(
+    start_agent: StartAgent,
+) -> None:
+    # Given a function that reports its imports' view of its process, with a relative
+    # PYTHONPATH, as Lambda users set it to a folder of their bundle
+    files = {
+        "app.py": """
+        import os, sys
+        import vendored
+        def handler(event, context):
+            return {"vendored": vendored.MINE, "cwd": os.getcwd(), "path": sys.path,
+                    "pythonpath": os.environ.get("PYTHONPATH"),
+                    "ours": sorted(name for name in sys.modules if name.startswith("runtimes"))}
+        """,
+        "vendor/vendored.py": "MINE = 'from vendor'\n",
+    }
+    agent = start_agent(files, env={"PYTHONPATH": "vendor"})
+    # When it is invoked
+    seen = agent.invoke({}).json()
+    # Then its PYTHONPATH was read from its code's directory, and is its own value
+    assert seen["vendored"] == "from vendor"
+    assert seen["pythonpath"] == "vendor"
+    # And its path starts where a fresh interpreter's would: its code, then PYTHONPATH
+    assert seen["path"][:2] == [seen["cwd"], seen["cwd"] + "/vendor"]
+    assert Path(seen["cwd"]).name == "task0"
+    # And nothing of the runtime's package is on its path or among its modules
+    assert str(ROOT) not in seen["path"]
+    assert seen["ours"] == []
+    # And a function without PYTHONPATH has none
+    plain = start_agent({"app.py": PRINT_PYTHONPATH})
+    assert plain.invoke({}).json() is None
 
 
 def test_an_exception_becomes_a_function_error(start_agent: StartAgent) -> None:
@@ -515,7 +557,7 @@ def test_large_events_and_results_cross_both_sockets(start_agent: StartAgent) ->
 def test_an_event_past_the_limit_is_refused_on_a_kept_connection(start_agent: StartAgent) -> None:
     # Given a running agent
     agent = start_agent()
-    limit = load_agent_module().MAX_EVENT
+    limit = MAX_EVENT
     # When an event past its limit is sent, Then it is refused
     assert agent.invoke("y" * limit).status_code == 413
     # And the same connection serves the next invoke
@@ -603,14 +645,14 @@ def test_exit_error_names_oom_only_when_the_cgroup_recorded_one(
 ) -> None:
     # Given how the bootstrap ended and the cgroup's OOM-kill counts before and after
     # When the agent decides what to report, Then it matches Lambda's error
-    assert load_agent_module().exit_error(wait_status, before, after) == expected
+    assert exit_error(wait_status, before, after) == expected
 
 
 def test_oom_kills_are_read_from_cgroup_v1_or_v2(tmp_path: Path) -> None:
     # Given a cgroup v1 oom_control file and a missing v2 file
     v1 = tmp_path / "memory.oom_control"
     v1.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 4\n")
-    read = load_agent_module().read_oom_kills
+    read = read_oom_kills
     # When the count is read, Then the first readable file wins
     assert read((str(tmp_path / "memory.events"), str(v1))) == 4
     assert read((str(tmp_path / "absent"),)) is None

@@ -17,16 +17,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from runtimes.agent.agent import prestart_fits, specialization_env
 from tests.helpers import wait_until
 from tests.unit.agent_harness import (
     ECHO,
+    ROOT,
     Agents,
     RunningAgent,
     alive,
     assert_function_error,
     children_of,
     function_env,
-    load_agent_module,
     write_code,
 )
 
@@ -161,7 +162,7 @@ def test_specialization_gives_the_function_exactly_its_environment(
     # And the process looks as if it had been started for the function
     assert body["cwd"] == str(task)
     assert body["path"][:3] == [str(task), f"{task}/lib", f"{task}/vendor"]
-    assert not any(p.endswith("runtimes/python") for p in body["path"])
+    assert str(ROOT) not in body["path"]  # the runtime's own package is not the function's
     assert body["argv"] == [body["argv"][0]] and body["argv"][0].endswith("bootstrap.py")
     assert body["tzname"] == ["EST", "EDT"]
     assert body["stdin"] == ""
@@ -353,7 +354,7 @@ def test_a_prestarted_runtime_serves_only_functions_it_fits(
 ) -> None:
     # Given what the runtime was started with and what the function asks for
     # When the agent decides whether to hand the function over, Then it matches the table
-    assert load_agent_module().prestart_fits(function, prestarted_with) is fits
+    assert prestart_fits(function, prestarted_with) is fits
 
 
 @pytest.mark.parametrize(
@@ -367,4 +368,4 @@ def test_a_prestarted_runtime_serves_only_functions_it_fits(
     ],
 )
 def test_specialization_bodies_are_read_strictly(body: bytes, env: dict[str, str] | None) -> None:
-    assert load_agent_module().specialization_env(body) == env
+    assert specialization_env(body) == env

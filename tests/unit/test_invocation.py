@@ -1,5 +1,5 @@
 """The rules of one invocation that the agent and the Python runtime share
-(runtimes/invocation.py): headers, limits, CPU throttling. Pure logic."""
+(runtimes/protocol/invocation.py): headers, limits, CPU throttling, the answer. Pure logic."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.unit.agent_harness import load_runtime_module
-
-rules = load_runtime_module("invocation")
+from runtimes.protocol import invocation as rules
+from runtimes.protocol.http1 import Request, Response
 
 CONTEXT = {"client": {"app_title": "t"}, "custom": {"k": 1}}
 
@@ -118,3 +117,87 @@ def test_no_cpu_stat_means_no_throttling_reported(tmp_path: Path) -> None:
     assert rules.ThrottleCounter((str(tmp_path / "absent"),)).since_last() == 0
     assert rules.throttled_periods(b"nr_periods 3\n") is None
     assert rules.throttled_periods(b"nr_periods 3\nnr_throttled 2\n") == 2
+
+
+BIG = b'"' + b"z" * rules.MAX_RESPONSE + b'"'
+
+
+@pytest.mark.parametrize(
+    ("ended", "headers", "body"),
+    [
+        pytest.param(
+            {"result": b'{"ok": 1}'},
+            {"Content-Type": "application/json"},
+            b'{"ok": 1}',
+            id="a result, no output asked for",
+        ),
+        pytest.param(
+            {"result": b'"r"', "output": b"hello\n", "throttled": 3},
+            {"X-Faas-Log-Length": "6", "X-Faas-Cpu-Throttled": "3"},
+            b'hello\n"r"',
+            id="its output leads the body, throttling counted",
+        ),
+        pytest.param(
+            {"result": b'"r"', "output": b""},
+            {"X-Faas-Log-Length": "0"},
+            b'"r"',
+            id="asked for output, none written",
+        ),
+        pytest.param(
+            {"result": b'{"errorType": "E"}', "error": True, "broken": True, "init_ms": 12},
+            {"X-Function-Error": "Unhandled", "X-Sandbox-Broken": "1", "X-Init-Duration-Ms": "12"},
+            b'{"errorType": "E"}',
+            id="an error that broke the sandbox, on the first invoke",
+        ),
+        pytest.param(
+            {"result": BIG},
+            {"X-Function-Error": "Unhandled"},
+            rules.too_large(len(BIG)),
+            id="a result past 6 MB is Lambda's size error",
+        ),
+    ],
+)
+def test_an_invocation_is_answered_the_same_by_the_agent_and_the_runtime(
+    ended: dict[str, Any], headers: dict[str, str], body: bytes
+) -> None:
+    # Given how an invocation ended, When either server answers the platform
+    response = rules.answer(ended.pop("result"), ended.pop("error", False), **ended)
+    # Then it answers 200 with these headers (and none of the others) and this body
+    assert response.status == 200
+    assert response.headers.items() >= headers.items()
+    optional = {"X-Function-Error", "X-Sandbox-Broken", "X-Init-Duration-Ms"}
+    optional |= {"X-Faas-Cpu-Throttled", "X-Faas-Log-Length"}
+    assert not (optional - headers.keys()) & response.headers.keys()
+    assert response.body == body
+
+
+@pytest.mark.parametrize(
+    ("oversize", "headers", "status", "message"),
+    [
+        pytest.param(40_000_000, {"x-request-id": "r"}, 413, "event too large", id="too large"),
+        pytest.param(0, {}, 400, "X-Request-Id is required", id="no request id"),
+        pytest.param(
+            0,
+            {"x-request-id": "r", "x-deadline-ms": "soon"},
+            400,
+            "X-Deadline-Ms",
+            id="bad deadline",
+        ),
+    ],
+)
+def test_an_invoke_the_function_cannot_take_is_refused(
+    oversize: int, headers: dict[str, str], status: int, message: str
+) -> None:
+    # Given a POST /invoke the function must not see
+    request = Request("POST", "/invoke", headers, keep_alive=True)
+    request.oversize = oversize
+    # When a server reads it, Then it answers with the refusal and says why
+    refusal = rules.accept(request)
+    assert isinstance(refusal, Response) and refusal.status == status
+    assert message in json.loads(refusal.body)["error"]
+
+
+def test_an_invoke_the_function_can_take_gets_the_runtime_apis_headers() -> None:
+    request = Request("POST", "/invoke", {"x-request-id": "r1"}, keep_alive=True)
+    headers = rules.accept(request)
+    assert isinstance(headers, dict) and headers["Lambda-Runtime-Aws-Request-Id"] == "r1"

@@ -229,17 +229,29 @@ def test_the_runtimes_socket_refuses_what_is_no_invoke(
 
 
 def test_a_function_may_have_modules_named_like_the_runtimes_own(start_agent: StartAgent) -> None:
+    # Given a function with a package and modules named like the runtime's own: the
+    # package `runtimes` (which the runtime is a module of), and the names its modules had
     files = {
         "app.py": """
-        import http1, invocation
+        import bootstrap, http1, invocation, runtimes, runtimes.protocol
         def handler(event, context):
-            return [http1.MINE, invocation.MINE]
+            return [m.MINE for m in (runtimes, runtimes.protocol, bootstrap, http1, invocation)]
         """,
+        "runtimes/__init__.py": "MINE = 'my runtimes'\n",
+        "runtimes/protocol.py": "MINE = 'my protocol'\n",
+        "bootstrap.py": "MINE = 'my bootstrap'\n",
         "http1.py": "MINE = 'my http1'\n",
         "invocation.py": "MINE = 'my invocation'\n",
     }
     agent = start_agent(files)
-    assert split_log(agent.invoke({}, via=agent.direct()))[1] == ["my http1", "my invocation"]
+    # When it is invoked on the runtime's socket, Then each of them is the function's own
+    assert split_log(agent.invoke({}, via=agent.direct()))[1] == [
+        "my runtimes",
+        "my protocol",
+        "my bootstrap",
+        "my http1",
+        "my invocation",
+    ]
 
 
 def test_no_direct_socket_for_custom_runtimes_or_a_failed_init(start_agent: StartAgent) -> None:

@@ -28,22 +28,26 @@ from faas.settings import Settings
 log = logging.getLogger(__name__)
 
 RUNTIME_CONTEXT = Path(__file__).resolve().parents[3] / "runtimes"
-RUNTIME_FILES = (
-    "Dockerfile",
-    "agent.py",
-    "http1.py",
-    "invocation.py",
-    "processes.py",
-    "python/bootstrap.py",
-)
 OFFLINE_PACKAGES = ("python3", "python3-venv", "curl", "ca-certificates", "redis-server")
 # Docs, man pages and package caches: nothing a function needs at run time.
 TRIM_PATHS = ("usr/share/doc", "usr/share/man", "usr/share/info", "var/cache/apt/archives")
 
 
+def runtime_files(context: Path = RUNTIME_CONTEXT) -> list[str]:
+    """The files the image is built from: all of the context but the bytecode its
+    .dockerignore leaves out, as sorted paths relative to it."""
+    return sorted(
+        path.relative_to(context).as_posix()
+        for path in context.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.relative_to(context).parts
+        and path.suffix != ".pyc"
+    )
+
+
 def runtime_tag(settings: Settings, context: Path = RUNTIME_CONTEXT) -> str:
     digest = hashlib.sha256()
-    for name in RUNTIME_FILES:
+    for name in runtime_files(context):
         digest.update(name.encode() + b"\0" + (context / name).read_bytes())
     return f"{settings.runtime_image_repo}:{digest.hexdigest()[:12]}"
 

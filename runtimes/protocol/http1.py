@@ -1,4 +1,5 @@
-"""The agent's event loop and its HTTP/1.1 server: just enough for both of its sockets.
+"""An event loop and an HTTP/1.1 server: just enough for the agent's two sockets and
+the Python runtime's own.
 
 One ``selectors`` loop, no threads (the agent forks its bootstrap). A connection
 serves its requests in order; a route may answer later (a parked ``/next``
@@ -7,7 +8,8 @@ requests is being processed leave together, in one send, when the batch is done,
 or with the answer to a long-poll parked behind them: every send wakes the peer,
 and in a container that costs more than the rest of the request.
 
-Standard library only; imported by ``agent.py`` from the same directory.
+Standard library only; imported as ``runtimes.protocol.http1`` by the agent and the
+Python runtime.
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ the function's environment, and hands it over on ``/specialize``.
 Standard library only, and only its small, fast parts: one ``selectors`` loop serves
 both sockets (asyncio alone would cost ~50 ms of start and ~7 MB per container, see
 the footprint section of the protocol doc); what only errors need is imported when
-they happen. No threads, so forking the bootstrap is safe. The loop and the HTTP
-server are in ``http1.py``, the child processes in ``processes.py``.
+they happen. No threads, so forking the bootstrap is safe. The loop, the HTTP server
+and an invoke's answer are ``runtimes.protocol``'s (the Python runtime answers with
+them too), the child processes ``processes.py``'s.
 """
 
 from __future__ import annotations
@@ -33,20 +34,40 @@ import socket
 import sys
 import time
 
-from http1 import Connection, Loop, Request, Response, Server, json_response, listen, log
-from invocation import MAX_RESPONSE, ThrottleCounter, error_body, runtime_headers, too_large
-from processes import OutputCapture, PipeWriter, SignalPipe, start_process
+from runtimes.agent.processes import OutputCapture, PipeWriter, SignalPipe, start_process
+from runtimes.protocol.http1 import (
+    Connection,
+    Loop,
+    Request,
+    Response,
+    Server,
+    json_response,
+    listen,
+    log,
+)
+from runtimes.protocol.invocation import (
+    DIRECT_SOCKET,
+    MAX_EVENT,
+    MAX_RESPONSE,
+    ThrottleCounter,
+    accept,
+    answer,
+    error_body,
+    too_large,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-MAX_EVENT = 32 * 1024 * 1024  # generous: the gateway enforces the real request limit
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 INVOCATION_PREFIX = RUNTIME_PREFIX + "/invocation/"
-HERE = os.path.dirname(os.path.abspath(__file__))
-PYTHON_BOOTSTRAP = os.path.join(HERE, "python", "bootstrap.py")
+# The directory that holds our package (/opt/faas in the image). Our Python runtime is
+# started as a module of it, this directory first on its path (``python_runtime``).
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYTHON_RUNTIME = "runtimes.python.bootstrap"
+PYTHON_BOOTSTRAP = os.path.join(ROOT, *PYTHON_RUNTIME.split(".")) + ".py"
 # What our Python runtime is started with (it takes them out of its environment): the
 # descriptors of its private Runtime API connection, and of a second one for requests
 # made while the first waits on /next; the read end of the output bell; the listening
@@ -58,7 +79,6 @@ RUNTIME_FD_VAR = "FAAS_RUNTIME_FD"
 CONTROL_FD_VAR = "FAAS_CONTROL_FD"
 BELL_FD_VAR = "FAAS_OUTPUT_BELL_FD"
 DIRECT_FD_VAR = "FAAS_DIRECT_FD"
-DIRECT_SOCKET = "runtime.sock"
 OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 # Variables Python reads only when the interpreter starts (besides PYTHONPATH, which the
 # pre-started runtime applies itself). The image sets these two for every function.
@@ -181,14 +201,17 @@ def inherited(passed: Mapping[str, str]) -> list[int]:
     return [int(value) for name, value in passed.items() if name.endswith("_FD")]
 
 
-def outcome(body: bytes, error: bool = False, broken: bool = False) -> Response:
-    """How an invocation ended, as the platform will see it."""
-    headers = {"Content-Type": "application/json"}
-    if error:
-        headers["X-Function-Error"] = "Unhandled"
-    if broken:
-        headers["X-Sandbox-Broken"] = "1"
-    return Response(200, body, headers)
+def python_runtime(env: Mapping[str, str], *args: str) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment that start our Python runtime with ``env``.
+
+    A module of our package, found in ``ROOT``, which leads PYTHONPATH; ``-P`` keeps
+    the working directory (the function's code) off the path, so no module of the
+    function's can stand in for ours. The runtime gives PYTHONPATH back its own value
+    and leaves ``ROOT`` off ``sys.path`` before the function's code runs.
+    """
+    theirs = env.get("PYTHONPATH")
+    path = ROOT if theirs is None else ROOT + os.pathsep + theirs
+    return [sys.executable, "-P", "-m", PYTHON_RUNTIME, *args], {**env, "PYTHONPATH": path}
 
 
 class Invocation:
@@ -271,7 +294,7 @@ class Agent:
         self.queued = None
         inv = self.current
         if inv is not None and not inv.finished:
-            self.finish(inv, outcome(self.fatal(inv.request_id), error=True, broken=True))
+            self.finish(inv, self.fatal(inv.request_id), error=True, broken=True)
 
     def _runtime_failed(self, error_type: str, reason: str) -> None:
         # Lambda names the request in these messages, so the error is built per invoke.
@@ -285,16 +308,18 @@ class Agent:
         runtime = env.get("FAAS_RUNTIME", "python3.11")
         python = runtime.startswith("python3")
         if python:
-            argv = [sys.executable, PYTHON_BOOTSTRAP]
+            entry = PYTHON_BOOTSTRAP
+            argv, env = python_runtime(env)
         elif runtime == "provided":
-            argv = [os.path.join(self.task_root, "bootstrap")]
+            entry = os.path.join(self.task_root, "bootstrap")
+            argv = [entry]
         else:
             self._runtime_failed("Runtime.InvalidEntrypoint", f"Unsupported runtime: {runtime}")
             return
         access = os.R_OK if python else os.X_OK
-        if not (os.path.isfile(argv[-1]) and os.access(argv[-1], access)):
+        if not (os.path.isfile(entry) and os.access(entry, access)):
             self._runtime_failed(
-                "Runtime.InvalidEntrypoint", f"Couldn't find valid bootstrap(s): [{argv[-1]}]"
+                "Runtime.InvalidEntrypoint", f"Couldn't find valid bootstrap(s): [{entry}]"
             )
             return
         cwd = self.task_root if os.path.isdir(self.task_root) else None
@@ -343,10 +368,9 @@ class Agent:
         if not self.env.get("FAAS_RUNTIME", "python3.11").startswith("python3"):
             return
         passed, ends = self.python_runtime_fds()
-        env = startup_vars(self.env) | passed
+        argv, env = python_runtime(startup_vars(self.env) | passed, "--wait-for-env")
         read_fd, write_fd = os.pipe()
         try:
-            argv = [sys.executable, PYTHON_BOOTSTRAP, "--wait-for-env"]
             self.child = start_process(
                 argv, env, None, read_fd, self.output.write_fd, inherited(passed)
             )
@@ -478,18 +502,16 @@ class Agent:
 
     def invoke(self, request: Request) -> Response | None:
         """Hand one event to the bootstrap; the answer comes with its outcome."""
-        if request.oversize:
-            return json_response(413, {"error": "event too large"})
+        headers = accept(request)
+        if isinstance(headers, Response):
+            return headers  # refused: too large, or a bad header
         if self.current is not None:
             return json_response(409, {"error": "an invocation is already in flight"})
-        headers = runtime_headers(request.headers)
-        if isinstance(headers, str):
-            return json_response(400, {"error": headers})
         first, self.invoked = not self.invoked, True
         inv = Invocation(request, headers["Lambda-Runtime-Aws-Request-Id"], headers, first)
         self.current = inv
         if self.fatal is not None:
-            self.finish(inv, outcome(self.fatal(inv.request_id), error=True, broken=True))
+            self.finish(inv, self.fatal(inv.request_id), error=True, broken=True)
         else:
             self.queued = inv
             self.deliver()
@@ -514,31 +536,36 @@ class Agent:
 
         request.on_hangup = hung_up
         if self.fatal is not None:
-            self.finish(inv, outcome(self.fatal(request_id), error=True, broken=True))
+            self.finish(inv, self.fatal(request_id), error=True, broken=True)
         return None
 
-    def finish(self, inv: Invocation, response: Response) -> None:
+    def finish(
+        self, inv: Invocation, result: bytes, error: bool = False, broken: bool = False
+    ) -> None:
         """Answer the platform with how ``inv`` ended, its output leading if asked."""
         inv.finished = True
         if self.current is inv:
             self.current = None
         if self.queued is inv:
             self.queued = None
-        if inv.first and self.init_ms is not None:
-            response.headers["X-Init-Duration-Ms"] = str(self.init_ms)
-        # Throttled while it ran (an instance is idle between invocations), or while
-        # starting for the first: the platform starts another instance sooner.
+        # Throttled since the last answer: while this invocation ran (an instance is idle
+        # between them), or, for the first, while starting, which is not sent. The
+        # platform starts another instance sooner for a throttled function.
         throttled = self.throttle.since_last()
-        if throttled and not inv.first:
-            response.headers["X-Faas-Cpu-Throttled"] = str(throttled)
-        output = self.output.take()
-        if inv.request.headers.get("x-faas-capture-log") == "1":
-            # The platform asked for the invocation's output: it leads the body.
-            response.headers["X-Faas-Log-Length"] = str(len(output))
-            response.body = output + response.body
-        elif output:
-            sys.stderr.buffer.write(output)
-            sys.stderr.flush()
+        output: bytes | None = self.output.take()
+        if inv.request.headers.get("x-faas-capture-log") != "1":
+            if output:
+                sys.stderr.buffer.write(output)
+                sys.stderr.flush()
+            output = None  # not asked for: the container's log has it
+        response = answer(
+            result,
+            error,
+            broken=broken,
+            init_ms=self.init_ms if inv.first else None,
+            throttled=0 if inv.first else throttled,
+            output=output,
+        )
         inv.request.answer(response)
 
     # --- Runtime API
@@ -600,13 +627,13 @@ class Agent:
             )
         if request.oversize:
             error = too_large(request.oversize)
-            self.finish(inv, outcome(error, error=True))
+            self.finish(inv, error, error=True)
             return Response(413, error, {"Content-Type": "application/json"})
         if kind == "response":
-            self.finish(inv, outcome(request.body))
+            self.finish(inv, request.body)
         else:
             header_type = request.headers.get("lambda-runtime-function-error-type")
-            self.finish(inv, outcome(normalise_error(request.body, header_type), error=True))
+            self.finish(inv, normalise_error(request.body, header_type), error=True)
         return json_response(202, {"status": "OK"})
 
     # --- lifecycle
@@ -648,9 +675,5 @@ class Agent:
 
 
 def main() -> None:
-    """Entry point: ``python3 /opt/faas/agent.py``."""
+    """The entry point: the image's ENTRYPOINT, and ``python3 -m runtimes.agent``."""
     sys.exit(Agent(os.environ).run())
-
-
-if __name__ == "__main__":
-    main()

@@ -2,13 +2,13 @@
 
 The platform's ``POST /invoke`` reaches the agent, or, once a Python runtime serves
 its own socket (docs/container-protocol.md, "The direct socket"), the runtime
-itself. Either way the request is read, the result answered and its size checked
-by the same rules, which live here: the platform's headers turned into the Lambda
-Runtime API's, the error shape, the response limit, the CPU-throttling count.
+itself. Either way the request is read and answered here, by the same rules: the
+platform's headers turned into the Lambda Runtime API's (``accept``), and the
+answer (``answer``): the error shape and ``X-Function-Error``, the response limit,
+the output leading the body (``X-Faas-Log-Length``), the CPU-throttling count
+(``X-Faas-Cpu-Throttled``).
 
-Standard library only. The agent imports it from ``/opt/faas``; the Python runtime
-imports it from there too and then drops it from ``sys.modules`` (a function may
-have a module of the same name).
+Standard library only; imported as ``runtimes.protocol.invocation``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,17 @@ import json
 import os
 import time
 
+from runtimes.protocol.http1 import Request, Response, json_response
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+MAX_EVENT = 32 * 1024 * 1024  # generous: the gateway enforces the real request limit
 MAX_RESPONSE = 6 * 1024 * 1024  # Lambda's synchronous response limit
+# The socket our Python runtime serves invokes on, in the agent's socket directory
+# (docs/container-protocol.md, "The direct socket").
+DIRECT_SOCKET = "runtime.sock"
 CPU_STAT_FILES = ("/sys/fs/cgroup/cpu.stat", "/sys/fs/cgroup/cpu/cpu.stat")  # v2, v1
 # When the platform gives no deadline: Lambda's longest timeout.
 DEFAULT_DEADLINE_MS = 900_000
@@ -41,6 +47,51 @@ def too_large(size: int) -> bytes:
         f"payload size ({MAX_RESPONSE} bytes)."
     )
     return error_body("Function.ResponseSizeTooLarge", message)
+
+
+def accept(request: Request) -> dict[str, str] | Response:
+    """The Runtime API headers of a ``POST /invoke``, or the refusal that answers it:
+    ``413`` for an event past the server's limit, ``400`` for a bad header."""
+    if request.oversize:
+        return json_response(413, {"error": "event too large"})
+    headers = runtime_headers(request.headers)
+    if isinstance(headers, str):
+        return json_response(400, {"error": headers})
+    return headers
+
+
+def answer(
+    result: bytes,
+    error: bool = False,
+    *,
+    broken: bool = False,
+    init_ms: int | None = None,
+    throttled: int = 0,
+    output: bytes | None = None,
+) -> Response:
+    """How an invocation ended, as the platform reads it: always ``200``.
+
+    ``result`` is the response, or the error JSON when ``error``; past ``MAX_RESPONSE``
+    it becomes Lambda's size error. ``broken``: the sandbox must not serve again.
+    ``output`` (when the platform asked for it) leads the body, its length in
+    ``X-Faas-Log-Length``.
+    """
+    if len(result) > MAX_RESPONSE:
+        result, error = too_large(len(result)), True
+    headers = {"Content-Type": "application/json"}
+    if error:
+        headers["X-Function-Error"] = "Unhandled"
+    if broken:
+        headers["X-Sandbox-Broken"] = "1"
+    if init_ms is not None:
+        headers["X-Init-Duration-Ms"] = str(init_ms)
+    if throttled:
+        headers["X-Faas-Cpu-Throttled"] = str(throttled)
+    if output is not None:
+        headers["X-Faas-Log-Length"] = str(len(output))
+        if output:
+            result = output + result
+    return Response(200, result, headers)
 
 
 def runtime_headers(h: Mapping[str, str]) -> dict[str, str] | str:

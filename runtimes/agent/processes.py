@@ -1,6 +1,6 @@
 """The agent's child processes: starting the bootstrap, its output, signals, pipes.
 
-Standard library only; imported by ``agent.py`` from the same directory.
+Standard library only; used by the agent alone.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 import selectors
 import signal
 
-from http1 import Loop
+from runtimes.protocol.http1 import Loop
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
