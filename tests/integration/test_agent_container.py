@@ -21,6 +21,14 @@ import pytest
 from tests.helpers import wait_until
 
 SANDBOX_UID = 10001
+# What a function's environment at /specialize holds at the least.
+FUNCTION_ENV = {
+    "FAAS_RUNTIME": "python3.11",
+    "_HANDLER": "app.handler",
+    "LAMBDA_TASK_ROOT": "/var/task",
+    "PYTHONPATH": "/var/task",
+    "LANG": "C.UTF-8",
+}
 
 APP = """
 import os
@@ -94,17 +102,12 @@ def test_a_generic_container_becomes_the_function_it_is_given(generic_container:
         assert any("--wait-for-env" in args for args in before.values()), before
         # When the function's code is placed and the platform specializes the container
         (task / "app.py").write_text(APP)
-        env = {
-            "FAAS_RUNTIME": "python3.11",
-            "_HANDLER": "app.handler",
-            "LAMBDA_TASK_ROOT": "/var/task",
+        env = FUNCTION_ENV | {
             "AWS_LAMBDA_FUNCTION_NAME": "greeter",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-            "LANG": "C.UTF-8",
             "TZ": ":UTC",
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": "/tmp",
-            "PYTHONPATH": "/var/task",
             "GREETING": "hello",
         }
         reply = client.post("/specialize", json={"env": env})
@@ -144,14 +147,7 @@ def test_the_function_and_the_agent_keep_to_their_own_code(generic_container: An
         # named like one the agent imports late (base64)
         (task / "app.py").write_text(INTROSPECT)
         (task / "base64.py").write_text(TRAP)
-        env = {
-            "FAAS_RUNTIME": "python3.11",
-            "_HANDLER": "app.handler",
-            "LAMBDA_TASK_ROOT": "/var/task",
-            "PYTHONPATH": "/var/task",
-            "LANG": "C.UTF-8",
-        }
-        assert client.post("/specialize", json={"env": env}).status_code == 200
+        assert client.post("/specialize", json={"env": FUNCTION_ENV}).status_code == 200
         assert client.get("/ready").json() == {"state": "ready"}
         # When it is invoked through the agent with a client context, which the agent decodes
         context = base64.b64encode(json.dumps({"custom": {"k": 1}}).encode()).decode()
