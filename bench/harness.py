@@ -23,7 +23,7 @@ import docker.errors
 import httpx
 
 from bench import httpraw
-from faas.compute.backend import container_name
+from faas.compute.docker.backend import container_name
 from faas.settings import Settings
 from tests.helpers import RedisServer, Server, free_port, handler_zip, upload
 

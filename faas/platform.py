@@ -1,12 +1,13 @@
 """The platform: the one object the gateway, the CLI and the worker call into.
 
-It wires the store, the code store, the registry, the queue, the scheduler,
-the backend and the runtime images together, and owns their start-up (check
-Redis, reap containers of dead processes, start upkeep and the async worker)
-and shut-down (drain the worker, remove every container).
+It wires the store, the code store, the registry, the queue, the scheduler
+and the sandbox backend (built by ``faas.compute.factory`` from the settings)
+together, and owns their start-up (check Redis, reap sandboxes of dead
+processes, start upkeep and the async worker) and shut-down (drain the worker,
+remove every sandbox).
 
-Each process has an owner id, written on its containers and kept alive in
-Redis by a heartbeat: any live process of the node reaps the containers of a
+Each process has an owner id, written on its sandboxes and kept alive in
+Redis by a heartbeat: any live process of the node reaps the sandboxes of a
 process whose heartbeat lapsed (it was killed), and a restarted ``faas serve``
 reaps its own earlier run's at once.
 """
@@ -35,12 +36,10 @@ from faas.catalog.codestore import CodeRef, CodeStore
 from faas.catalog.logs import LogRecord, LogStore
 from faas.catalog.registry import Registry
 from faas.catalog.secrets import SecretStore
-from faas.compute.backend import DockerBackend
-from faas.compute.docker.images import Images
+from faas.compute import factory
 from faas.compute.instance import InstanceState
 from faas.compute.lambda_env import function_arn
 from faas.compute.scheduler import OnStart, Scheduler
-from faas.compute.volumes import Volumes
 from faas.errors import (
     BackendError,
     FaasError,
@@ -96,18 +95,7 @@ class Platform:
         self.redis = store.connect(settings.redis_url)
         self.registry = Registry(self.redis)
         self.queue = Queue(self.redis, lease_s=settings.lease_s, result_ttl_s=settings.result_ttl_s)
-        self.backend = DockerBackend(
-            sockets_dir=settings.sockets_dir,
-            node_id=settings.node_id,
-            owner_id=self.owner_id,
-            start_timeout_s=settings.start_timeout_s,
-            tmp_size_mb=settings.tmp_size_mb,
-            pids_limit=settings.pids_limit,
-            nofile_limit=settings.nofile_limit,
-            sandbox_uid=settings.sandbox_uid,
-            threads=settings.docker_threads,
-        )
-        self.images = Images(settings, self.backend.client)
+        self.backend = factory.build(settings, self.owner_id)
         self.access = Access(auth.KeyRing.from_settings(settings), settings.key_rate_per_s)
         self.logs = LogStore(
             self.redis,
@@ -116,11 +104,11 @@ class Platform:
             max_bytes=settings.log_max_bytes,
         )
         self.secrets = SecretStore(self.redis)
-        self.volumes = Volumes.from_settings(settings)
+        self.volumes = factory.volumes(settings)
         self.scheduler = Scheduler(
             settings,
             self.backend,
-            image_for=lambda _spec: self.images.runtime_image(self.backend),
+            image_for=lambda _spec: self.backend.prepare(),
             code_dir_for=self._code_dir,
             mounts_for=self._mounts,
             secrets_for=lambda spec: self.secrets.values(spec.name),
@@ -154,7 +142,7 @@ class Platform:
         self._tasks.append(asyncio.create_task(self.scheduler.run_upkeep(self.registry.list)))
         self._tasks.append(asyncio.create_task(self.registry.watch()))
         # Build the runtime image now rather than on the first cold start (and /readyz waits).
-        self._tasks.append(asyncio.create_task(self._prepare_image()))
+        self._tasks.append(asyncio.create_task(self._prepare_backend()))
         self._tasks.append(asyncio.create_task(self._housekeeping()))
         if self.ticker is not None:
             self._tasks.append(asyncio.create_task(self.ticker.run()))
@@ -180,9 +168,9 @@ class Platform:
                 await self.redis.aclose()
                 await self.backend.close()
 
-    async def _prepare_image(self) -> None:
+    async def _prepare_backend(self) -> None:
         try:
-            await self.images.runtime_image(self.backend)
+            await self.backend.prepare()
         except FaasError as exc:
             log.error("the runtime image is not available: %s", exc.message)
 
@@ -479,16 +467,7 @@ class Platform:
 
     async def readiness(self) -> dict[str, str]:
         """Each dependency: "ok" or what is wrong with it."""
-        checks = {
-            "redis": await _probe(self._ping_redis()),
-            "docker": await _probe(self.backend.ping()),
-        }
-        if checks["docker"] == "ok":
-            missing = await self.images.missing(self.backend)
-            checks["images"] = "ok" if missing is None else missing
-        else:
-            checks["images"] = "unknown: Docker is unreachable"
-        return checks
+        return {"redis": await _probe(self._ping_redis()), **await self.backend.readiness()}
 
     async def _ping_redis(self) -> None:
         async with store.redis_errors():

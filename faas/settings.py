@@ -21,6 +21,8 @@ from faas.errors import ValidationFailed
 MAX_SOCKET_PATH = 107
 # The longest name under a sandbox directory the platform connects to or renames.
 _SOCKET_LEAF = "/sockets/0123456789ab/agent.sock.tmp"
+# What runs sandboxes (faas/compute/factory.py): containers, or host processes (no isolation).
+BACKENDS = ("docker", "process")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ class Settings:
     prewarm_pool: int = 2
     prewarm_profiles: int = 4
 
-    # Sandbox shape.
+    # Sandbox shape. The backend is "docker" or "process" (README.md, "Without Docker").
+    backend: str = "docker"
     init_timeout_s: float = 10.0
     start_timeout_s: float = 30.0
     tmp_size_mb: int = 512
@@ -151,6 +154,11 @@ class Settings:
             )
         if self.lease_s < 1:
             raise ValidationFailed("FAAS_LEASE_S must be at least 1 second", field="lease_s")
+        if self.backend not in BACKENDS:
+            raise ValidationFailed(
+                f"FAAS_BACKEND must be one of {', '.join(BACKENDS)}, not {self.backend!r}",
+                field="backend",
+            )
         if self.log_format not in ("json", "text"):
             raise ValidationFailed('FAAS_LOG_FORMAT must be "json" or "text"', field="log_format")
         if self.prewarm_pool < 0:

@@ -20,6 +20,7 @@ from faas.cli import commands, server
 from faas.cli.client import DEFAULT_URL
 from faas.cli.exits import EXIT_CODES
 from faas.errors import FaasError
+from faas.settings import BACKENDS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--no-worker", action="store_true", help="do not run async events here (FAAS_WORKER=0)"
+    )
+    serve.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="what runs functions (FAAS_BACKEND): containers (the default), or process: "
+        "host processes with no isolation, on loopback only",
     )
 
     worker = subparsers.add_parser("worker", help="run async events only (scale-out)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import ipaddress
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from faas import auth
 from faas.cli.exits import EXIT_OK, EXIT_USAGE
+from faas.errors import ValidationFailed
 from faas.settings import Settings
 
 
@@ -29,8 +31,13 @@ def serve(args: argparse.Namespace) -> int:
     from gateway.edge.protocol import ConnectionLimits, HttpProtocol, raise_fd_limit
 
     settings = _settings(
-        args, host=args.host, port=args.port, worker=False if args.no_worker else None
+        args,
+        host=args.host,
+        port=args.port,
+        worker=False if args.no_worker else None,
+        backend=args.backend,
     )
+    _refuse_exposed_processes(settings)
     settings = _guard_open_server(settings)
     # Refuse a Redis that cannot hold the queue before serving anything.
     asyncio.run(_check_store(settings))
@@ -69,6 +76,26 @@ def serve(args: argparse.Namespace) -> int:
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _refuse_exposed_processes(settings: Settings) -> None:
+    """The process backend isolates nothing: whoever can invoke a function runs code as
+    this server's user on this host. It serves this host only."""
+    if settings.backend != "process" or _is_loopback(settings.host):
+        return
+    raise ValidationFailed(
+        "the process backend runs functions as plain processes of this server's user, with "
+        f"no isolation: it listens on loopback only (127.0.0.1, ::1), not {settings.host}; "
+        "serve other machines with the default container backend",
+        field="host",
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _guard_open_server(settings: Settings) -> Settings:
@@ -157,10 +184,9 @@ async def _run_worker(settings: Settings) -> int:
 
 
 def images_build(args: argparse.Namespace) -> int:
-    from faas.compute.backend import connect
-    from faas.compute.docker.images import Images
+    from faas.compute import factory
 
     settings = Settings.from_env(os.environ, base_image=args.base)
-    tag = Images(settings, connect()).ensure_runtime(rebuild=args.rebuild)
+    tag = factory.build_runtime_image(settings, rebuild=args.rebuild)
     print(tag)
     return 0

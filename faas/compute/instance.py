@@ -5,8 +5,8 @@ it (transport failure, timeout, an agent that says it is broken) destroys the
 container and tells the listeners (the scheduler's bookkeeping, metrics). A
 destroyed instance never serves again.
 
-The platform reaches the agent with HTTP/1.1 over the sandbox's Unix socket,
-keeping one connection open per instance (``faas.compute.agent_client``,
+The platform reaches the agent with HTTP/1.1 on the connection the sandbox
+hands out, keeping one open per instance (``faas.compute.agent_client``,
 ``docs/container-protocol.md``). Once init is over, a runtime that serves its
 own socket beside the agent's (our Python runtime does) gets the invokes there:
 the agent is then out of their way, and asked how an invocation ended only if
@@ -19,7 +19,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import PurePath
 
 from faas.compute.agent_client import AgentClient, AgentError, AgentReply, AgentTimeout
 from faas.compute.backend import Backend, Sandbox
@@ -68,7 +67,7 @@ class Instance:
         self.cpu_throttled = False
         self._backend = backend
         self._on_destroy = on_destroy
-        self._client = AgentClient(sandbox.socket_path, sandbox.socket_owner)
+        self._client = sandbox.client()
         # The runtime's own socket, once init is over, if it serves one.
         self._direct: AgentClient | None = None
 
@@ -85,7 +84,8 @@ class Instance:
         return self.sandbox.spec.function
 
     async def wait_initialized(self, timeout_s: float) -> float | None:
-        """Wait for the runtime's init phase; return its duration in ms.
+        """Wait for the runtime's init phase, and for the backend's work on the sandbox
+        (``Sandbox.settled``); return the init's duration in ms.
 
         A runtime that fails init is not an error here: the invoke that follows
         reports the init error the way Lambda does.
@@ -101,10 +101,13 @@ class Instance:
             raise BackendError(f"container agent unreachable during init: {exc}") from exc
         self.init_failed = reply.status != 200 or b'"broken"' in reply.body
         direct = reply.headers.get("x-faas-direct", "")
-        if not self.init_failed and direct and PurePath(direct).name == direct:
-            self._direct = AgentClient(
-                self.sandbox.socket_path.with_name(direct), self.sandbox.socket_owner
-            )
+        if not self.init_failed and direct:
+            self._direct = self.sandbox.direct_client(direct)
+        try:
+            await self.sandbox.settled()
+        except BackendError as exc:
+            await self.destroy(f"its backend failed it: {exc}")
+            raise
         raw = reply.headers.get("x-init-duration-ms")
         return float(raw) if raw else None
 

@@ -1,8 +1,8 @@
-"""Generic containers started ahead of need, per profile, for fast cold starts.
+"""Generic sandboxes started ahead of need, per profile, for fast cold starts.
 
-A cold start from nothing is a ``docker run`` until the agent answers (about
-280 ms on two cores). A generic container is that much done in advance for no
-function in particular: the pool keeps ``size`` of them ready per profile
+A cold start from nothing starts a sandbox and waits until its agent answers
+(a container: about 280 ms on two cores). A generic sandbox is that much done
+in advance for no function in particular: the pool keeps ``size`` of them ready per profile
 (image, memory, cpus, network: all a container cannot change once started),
 and the scheduler takes one and specializes it (``Backend.specialize``) when a
 function's first call finds no warm instance, as OpenWhisk's stem cells and
@@ -12,7 +12,7 @@ container started now.
 
 A taken container is replaced in the background once the cold start that took
 it is over (``settle``): a replacement started at once would compete with that
-cold start for the CPU and for the Docker daemon (which renames the taken
+cold start for the CPU and for the backend (Docker renames the taken
 container). Measured on 2 cores, deferring it halved the first-invoke p50.
 
 A container leaves the pool once, to serve one function until it is removed:
@@ -59,7 +59,7 @@ class GenericPool:
         self._size = size
         self._ready: dict[Profile, list[Sandbox]] = defaultdict(list)
         self._starting: Counter[Profile] = Counter()
-        # Of those, the ones past the semaphore: Docker is creating them now.
+        # Of those, the ones past the semaphore: the backend is creating them now.
         self._running: Counter[Profile] = Counter()
         # Calls waiting for a running start, first come first served.
         self._waiters: dict[Profile, list[asyncio.Future[Sandbox | None]]] = defaultdict(list)

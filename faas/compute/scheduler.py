@@ -93,9 +93,9 @@ class Scheduler:
         # function -> (updated_at, pool key) of the newest spec seen.
         self._current: dict[str, tuple[float, str]] = {}
         self._background = Background()
-        # Instances made from generic containers, until their cold start is over:
-        # the rename under way, and the profile whose pool owes a replacement.
-        self._from_pool: dict[Instance, tuple[asyncio.Future[None], Profile]] = {}
+        # Instances made from generic sandboxes, until their cold start is over: the
+        # profile whose pool owes a replacement.
+        self._from_pool: dict[Instance, Profile] = {}
         self._host_cpus = os.cpu_count() or 1
         self.pool = GenericPool(backend, settings.prewarm_pool) if settings.prewarm_pool else None
 
@@ -402,7 +402,7 @@ class Scheduler:
                 secrets=values,
             )
 
-        made: tuple[Sandbox, asyncio.Future[None]] | None = None
+        made: Sandbox | None = None
         profile = self._profile(spec, image)
         # Volumes are mounts, which a started container cannot gain: never generic.
         if self.pool is not None and not mounts:
@@ -412,11 +412,11 @@ class Scheduler:
         if made is None:
             sandbox = await self._backend.create(sandbox_spec(secrets.token_hex(6)))
         else:
-            sandbox = made[0]
+            sandbox = made
         instance = Instance(sandbox, self._backend, self._on_destroyed)
         instance.state = state
         if made is not None:
-            self._from_pool[instance] = (made[1], profile)
+            self._from_pool[instance] = profile
         # No await between create and registration: a cancellation here cannot
         # lose track of a container that exists.
         self._instances[spec.name].append(instance)
@@ -424,26 +424,21 @@ class Scheduler:
         return instance
 
     async def _initialized(self, instance: Instance) -> float | None:
-        """Wait for a new instance's init (and its rename, if it was generic); its init ms."""
-        pending = self._from_pool.get(instance)
+        """Wait for a new instance's init; its init ms."""
         try:
-            init_ms = await instance.wait_initialized(self._settings.init_timeout_s)
-            if pending is not None:
-                # Before it serves: operators and tests find a function's containers by name.
-                await pending[0]
+            return await instance.wait_initialized(self._settings.init_timeout_s)
         finally:
             self._cold_start_over(instance)
-        return init_ms
 
     def _cold_start_over(self, instance: Instance) -> None:
         """Let the pool replace the generic container the instance was made from."""
-        pending = self._from_pool.pop(instance, None)
-        if pending is not None and self.pool is not None:
-            self.pool.settle(pending[1])
+        profile = self._from_pool.pop(instance, None)
+        if profile is not None and self.pool is not None:
+            self.pool.settle(profile)
 
     async def _specialize(
         self, generic: Sandbox, spec: SandboxSpec, profile: Profile
-    ) -> tuple[Sandbox, asyncio.Future[None]] | None:
+    ) -> Sandbox | None:
         """The generic sandbox made the function's, or None (removed) if that failed."""
         try:
             return await self._backend.specialize(generic, spec)

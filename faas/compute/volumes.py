@@ -21,9 +21,11 @@ What is never done silently:
 - a limit lowered or dropped for an existing image: refused, since shrinking
   could lose data and a plain directory would hide the image's.
 
-A bounded volume needs a server that can mount in the Docker engine's mount
-namespace (root with CAP_SYS_ADMIN, e2fsprogs, a loop device): ``check`` says
-at start what is missing, rather than let volumes run unbounded.
+A bounded volume needs a server that can mount where sandboxes are made (the
+container engine's mount namespace: ``mounts_reach``, given by
+``faas.compute.factory``), as root with CAP_SYS_ADMIN, e2fsprogs and a loop
+device: ``check`` says at start what is missing, rather than let volumes run
+unbounded.
 
 mkfs and mount block, so they run in a thread; one caller prepares a volume at
 a time (an asyncio lock per name, and a lock on the volumes directory for the
@@ -40,7 +42,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,8 +93,12 @@ class Volumes:
         sandbox_uid: int,
         default_mb: int = 0,
         sizes_mb: Mapping[str, int] | None = None,
+        mounts_reach: Callable[[Path], bool] | None = None,
     ) -> None:
         self.root = root
+        # Whether mounts made here under a directory reach the sandboxes' mount namespace;
+        # None: sandboxes are made in this one.
+        self._mounts_reach = mounts_reach
         self._uid = sandbox_uid
         self._default_mb = default_mb
         self._sizes_mb = dict(sizes_mb or {})
@@ -103,12 +109,15 @@ class Volumes:
         self._told: set[str] = set()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Volumes:
+    def from_settings(
+        cls, settings: Settings, mounts_reach: Callable[[Path], bool] | None = None
+    ) -> Volumes:
         return cls(
             settings.volumes_root,
             sandbox_uid=settings.sandbox_uid,
             default_mb=settings.volume_size_mb,
             sizes_mb=parse_sizes(settings.volume_sizes),
+            mounts_reach=mounts_reach,
         )
 
     def limit_mb(self, name: str) -> int:
@@ -262,10 +271,10 @@ class Volumes:
             _run("losetup", "-f")
         except BackendError:
             return "no loop device is free or available (/dev/loop*)"
-        if not _mounts_reach_engine(self.root):
+        if self._mounts_reach is not None and not self._mounts_reach(self.root):
             return (
-                "mounts made by this server would not reach the Docker engine (it runs in "
-                "a mount namespace of its own whose volumes directory is not shared)"
+                "mounts made by this server would not reach the container engine (it runs "
+                "in a mount namespace of its own whose volumes directory is not shared)"
             )
         return None
 
@@ -319,19 +328,6 @@ def _has_capability(bit: int) -> bool:
             if line.startswith("CapEff:"):
                 return bool(int(line.split()[1], 16) >> bit & 1)
     return False
-
-
-def _mounts_reach_engine(root: Path) -> bool:
-    """Whether a mount made here is seen by the Docker engine: it shares this process's
-    mount namespace, or the mount holding ``root`` propagates (shared) to the host."""
-    own = os.readlink("/proc/self/ns/mnt")
-    for pid in filter(str.isdecimal, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "dockerd":
-                if os.readlink(f"/proc/{pid}/ns/mnt") == own:
-                    return True
-    with open("/proc/self/mountinfo") as mountinfo:
-        return propagates(Path(os.path.realpath(root)), mountinfo.read())
 
 
 def propagates(path: Path, mountinfo: str) -> bool:

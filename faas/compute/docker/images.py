@@ -17,13 +17,16 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
 import docker.errors
 
-from faas.compute.backend import DockerBackend
 from faas.errors import BackendError, ImageUnavailable
 from faas.settings import Settings
+
+if TYPE_CHECKING:
+    from faas.compute.docker.backend import DockerBackend
 
 log = logging.getLogger(__name__)
 

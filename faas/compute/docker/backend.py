@@ -1,0 +1,382 @@
+"""The Docker backend: sandboxes as hardened containers, reached over bind-mounted sockets.
+
+Each sandbox is a container of the runtime image (``faas.compute.docker.images``)
+whose agent listens in a per-container host directory bind-mounted at
+``/run/faas`` (``faas.compute.sandbox_dirs``). Every container is labelled
+with its node, installation, owner and token, so that a restart or another
+live process can reap what a dead process left behind.
+
+A generic container's ``/var/task`` and ``/run/secrets`` are empty host
+directories. ``specialize`` hard-links the code into the first, writes the
+secrets into the second, then gives the agent the function's environment
+(``POST /specialize``) while the container is renamed after the function; the
+sandbox awaits that rename in its ``settled``, so it overlaps the runtime's init.
+
+Every docker-py call is blocking, so each runs in a bounded thread pool
+(``anyio.to_thread`` with a capacity limiter): one slow Docker call must never
+freeze the event loop. Docker exceptions become ``BackendError`` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import docker
+import docker.errors
+import requests
+from docker.types import Ulimit
+
+from faas.compute.backend import GENERIC_POOL, SOCKET_NAME, Sandbox, SandboxSpec
+from faas.compute.docker.images import Images
+from faas.compute.sandbox_dirs import (
+    SandboxDirs,
+    SocketSandbox,
+    check_specializable,
+    own,
+    specialize_agent,
+    wait_for_socket,
+)
+from faas.errors import BackendError, FaasError
+from faas.settings import Settings
+
+LABEL_MANAGED = "faas.managed"
+LABEL_NODE = "faas.node"
+LABEL_FUNCTION = "faas.function"
+LABEL_POOL = "faas.pool"
+# The installation (an id kept in its Redis): servers with other Redis databases on
+# the same Docker engine, even under the same node id, never reap each other's.
+LABEL_INSTALLATION = "faas.installation"
+# The server or worker process that made the container, and its socket directory.
+LABEL_OWNER = "faas.owner"
+LABEL_TOKEN = "faas.token"
+CPU_PERIOD_US = 10_000
+# The bridge network of functions with network access: the outside world, not each
+# other (inter-container traffic disabled), and not the gateway's or Redis's network.
+FUNCTION_NETWORK = "faas-functions"
+ICC_OPTION = "com.docker.network.bridge.enable_icc"
+SANDBOX_SOCKET_DIR = "/run/faas"
+SANDBOX_SECRETS_DIR = "/run/secrets"
+TASK_ROOT = "/var/task"
+# How long /readyz waits for the engine's answer.
+PING_TIMEOUT_S = 2.0
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DockerSandbox(SocketSandbox):
+    """A started container."""
+
+    container_id: str
+    # Its rename after the function it was specialized for, while under way.
+    renamed: asyncio.Future[None] | None = field(default=None, compare=False, repr=False)
+
+    async def settled(self) -> None:
+        # Before it serves: operators and tests find a function's containers by name.
+        if self.renamed is not None:
+            await self.renamed
+
+
+class DockerBackend:
+    """Sandboxes as hardened Docker containers, reached over bind-mounted sockets."""
+
+    def __init__(self, settings: Settings, owner_id: str, client: docker.DockerClient) -> None:
+        self._settings = settings
+        self._owner_id = owner_id
+        self._client = client
+        self._images = Images(settings, client)
+        self._uid = settings.sandbox_uid
+        self._dirs = SandboxDirs(settings.sockets_dir, self._uid, self._uid)
+        self._limiter = anyio.CapacityLimiter(settings.docker_threads)
+        self._installation = ""
+
+    @property
+    def client(self) -> docker.DockerClient:
+        return self._client
+
+    async def run_sync(self, func: Callable[..., T], *args: Any) -> T:
+        """Run a blocking docker-py call off the loop, translating its errors."""
+        try:
+            return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+        except docker.errors.DockerException as exc:
+            raise BackendError(f"Docker error: {_explain(exc)}") from exc
+        except requests.exceptions.RequestException as exc:
+            raise BackendError(f"the Docker engine is unreachable: {exc}") from exc
+
+    async def ping(self) -> None:
+        await self.run_sync(self._client.ping)
+
+    async def prepare(self) -> str:
+        """The runtime image, built if missing."""
+        return await self._images.runtime_image(self)
+
+    async def readiness(self) -> dict[str, str]:
+        unknown = "unknown: Docker is unreachable"
+        try:
+            await asyncio.wait_for(self.ping(), PING_TIMEOUT_S)
+        except FaasError as exc:
+            return {"docker": exc.message, "images": unknown}
+        except TimeoutError:
+            return {"docker": f"no answer within {PING_TIMEOUT_S:g} s", "images": unknown}
+        missing = await self._images.missing(self)
+        return {"docker": "ok", "images": "ok" if missing is None else missing}
+
+    async def start(self, installation: str) -> None:
+        """Check the engine, scope what this process makes and reaps to ``installation``,
+        and make the functions' network if it is missing."""
+        await self.ping()
+        self._installation = installation
+        await self.run_sync(self._ensure_network)
+
+    def _ensure_network(self) -> None:
+        found = self._client.api.networks(names=[FUNCTION_NETWORK])
+        if any(n.get("Name") == FUNCTION_NETWORK for n in found):
+            return
+        try:
+            self._client.api.create_network(
+                FUNCTION_NETWORK,
+                driver="bridge",
+                options={ICC_OPTION: "false"},
+                labels={LABEL_MANAGED: "1"},
+                check_duplicate=True,
+            )
+        except docker.errors.APIError as exc:
+            # Another server on this engine made it meanwhile.
+            if exc.status_code != 409:
+                raise
+
+    async def create(self, spec: SandboxSpec) -> DockerSandbox:
+        token = spec.token
+        self._dirs.prepare(spec)
+        # "." is not allowed in function names: no function's container is named so.
+        name = f"faas.pool-{token}" if spec.generic else container_name(spec.function, token)
+        kwargs = self._run_options(spec, name)
+        started = time.monotonic()
+        run = asyncio.ensure_future(
+            self.run_sync(lambda: self._client.containers.run(spec.image, **kwargs))
+        )
+        try:
+            container = await asyncio.shield(run)
+        except BaseException:
+            # A cancelled await leaves the Docker call running in its thread:
+            # let it finish so that whatever it created is removed below.
+            if not run.done():
+                await asyncio.wait({run})
+            self._dirs.remove(token)
+            await self._remove_by_name(name)
+            raise
+        sandbox = DockerSandbox(
+            name=name,
+            spec=spec,
+            created_at=time.time(),
+            socket_dir=self._dirs.sockets(token),
+            socket_owner=self._uid,
+            container_id=container.id,
+        )
+        try:
+            await wait_for_socket(
+                sandbox.socket_dir / SOCKET_NAME,
+                f"container {name}",
+                started,
+                self._settings.start_timeout_s,
+                lambda: self._exited(sandbox.container_id),
+                check_every_s=0.5,
+            )
+            self._dirs.seal(token)
+        except BaseException:
+            await self.destroy(sandbox)
+            raise
+        return sandbox
+
+    def _run_options(self, spec: SandboxSpec, name: str) -> dict[str, Any]:
+        """``containers.run``'s arguments for ``spec``: labels, limits, hardening, mounts."""
+        labels = {
+            LABEL_MANAGED: "1",
+            LABEL_NODE: self._settings.node_id,
+            LABEL_FUNCTION: "" if spec.generic else spec.function,
+            LABEL_POOL: GENERIC_POOL if spec.generic else spec.pool_key,
+            LABEL_INSTALLATION: self._installation,
+            LABEL_OWNER: self._owner_id,
+            LABEL_TOKEN: spec.token,
+            **spec.labels,
+        }
+        if spec.generic:
+            # Nothing of any function: its environment arrives with /specialize.
+            env = {"FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR, "FAAS_GENERIC": "1"}
+            code_dir = self._dirs.task(spec.token)
+        else:
+            env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
+            code_dir = spec.code_dir
+        memory = f"{spec.memory_mb}m"
+        nofile = self._settings.nofile_limit
+        secrets_dir = self._dirs.secrets(spec.token)
+        return {
+            "name": name,
+            "detach": True,
+            "labels": labels,
+            "environment": env,
+            "user": f"{self._uid}:{self._uid}",
+            "read_only": True,
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={self._settings.tmp_size_mb}m,mode=1777"},
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            # Equal memory and memory+swap: no swap beyond the limit, as on Lambda.
+            "mem_limit": memory,
+            "memswap_limit": memory,
+            # The CPU share as a CFS quota over a 10 ms period rather than Docker's
+            # 100 ms: a 0.25-CPU container that used its share waits at most 7.5 ms,
+            # not 75 ms, which a busy warm instance felt at every p99.
+            "cpu_period": CPU_PERIOD_US,
+            "cpu_quota": max(1000, int(spec.cpus * CPU_PERIOD_US)),
+            "pids_limit": self._settings.pids_limit,
+            "ulimits": [Ulimit(name="nofile", soft=nofile, hard=nofile)],
+            "volumes": {
+                str(code_dir): {"bind": TASK_ROOT, "mode": "ro"},
+                str(self._dirs.sockets(spec.token)): {"bind": SANDBOX_SOCKET_DIR, "mode": "rw"},
+                **{
+                    str(host): {"bind": inside, "mode": "rw"}
+                    for host, inside in spec.mounts.items()
+                },
+                **(
+                    {str(secrets_dir): {"bind": SANDBOX_SECRETS_DIR, "mode": "ro"}}
+                    if spec.secrets or spec.generic
+                    else {}
+                ),
+            },
+            "network_mode": FUNCTION_NETWORK if spec.network else "none",
+        }
+
+    async def specialize(self, sandbox: Sandbox, spec: SandboxSpec) -> DockerSandbox:
+        """Make the generic ``sandbox`` the function's that ``spec`` describes.
+
+        Its code and secrets are placed first; then the agent starts the runtime
+        with the function's environment. Returns the function's sandbox once the
+        agent has taken the function, with the rename of the container after the
+        function still under way: its ``settled`` awaits it, so that the runtime's
+        init overlaps it. On error the sandbox is left to the caller to destroy.
+        """
+        box = own(sandbox, DockerSandbox)
+        check_specializable(box.spec, spec)
+        await anyio.to_thread.run_sync(self._dirs.place, spec, box.name, limiter=self._limiter)
+        name = container_name(spec.function, spec.token)
+        env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
+        renamed = asyncio.ensure_future(
+            self.run_sync(self._client.api.rename, box.container_id, name)
+        )
+        # Retrieved here so that a rename nobody awaits (its call was abandoned) is no warning.
+        renamed.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:
+            await specialize_agent(box, env, self._settings.start_timeout_s)
+        except BaseException:
+            # A rename left running in its thread could outlive the container's removal.
+            await asyncio.wait({renamed})
+            raise
+        return dataclasses.replace(box, name=name, spec=spec, renamed=renamed)
+
+    async def _exited(self, container_id: str) -> str | None:
+        """Its last log lines if the container is no longer starting or running, else None."""
+        status, logs = await self.run_sync(self._status_and_logs, container_id)
+        return None if status in ("created", "running") else logs
+
+    def _status_and_logs(self, container_id: str) -> tuple[str, str]:
+        container = self._client.containers.get(container_id)
+        logs = container.logs(tail=20).decode("utf-8", "replace").strip()
+        return str(container.status), logs
+
+    async def destroy(self, sandbox: Sandbox) -> None:
+        box = own(sandbox, DockerSandbox)
+        if box.renamed is not None and not box.renamed.done():
+            await asyncio.wait({box.renamed})  # else it could outlive the removal
+        try:
+            await self.run_sync(self._remove, box.container_id)
+        finally:
+            self._dirs.remove(box.spec.token)
+
+    def _remove(self, container_id: str) -> None:
+        try:
+            self._client.api.remove_container(container_id, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            # A removal already under way is as good as done.
+            if "already in progress" not in str(exc):
+                raise
+
+    async def _remove_by_name(self, name: str) -> None:
+        try:
+            await self.run_sync(self._remove, name)
+        except BackendError:
+            pass
+
+    async def was_oom_killed(self, sandbox: Sandbox) -> bool:
+        container_id = own(sandbox, DockerSandbox).container_id
+
+        def inspect() -> bool:
+            try:
+                state = self._client.api.inspect_container(container_id)["State"]
+            except docker.errors.NotFound:
+                return False
+            return bool(state.get("OOMKilled"))
+
+        return await self.run_sync(inspect)
+
+    async def reap(self, spare_owners: Collection[str]) -> int:
+        """Remove this installation's containers on this node whose owner is not spared
+        (a dead process's).
+
+        At start a process does not spare itself: containers under its own owner
+        id are from an earlier run of it. Containers without an installation label
+        are from a version that had none: this node's, and reaped too.
+        """
+        spare = set(spare_owners)
+
+        def find() -> list[tuple[str, str]]:
+            ours = [f"{LABEL_MANAGED}=1", f"{LABEL_NODE}={self._settings.node_id}"]
+            found = self._client.api.containers(all=True, filters={"label": ours})
+            return [
+                (c["Id"], c["Labels"].get(LABEL_TOKEN, ""))
+                for c in found
+                if c["Labels"].get(LABEL_INSTALLATION, self._installation) == self._installation
+                and c["Labels"].get(LABEL_OWNER) not in spare
+            ]
+
+        doomed = await self.run_sync(find)
+        async with anyio.create_task_group() as tg:
+            for container_id, _ in doomed:
+                tg.start_soon(self.run_sync, self._remove, container_id)
+        for _, token in doomed:
+            if token:
+                self._dirs.remove(token)
+        return len(doomed)
+
+    async def close(self) -> None:
+        await self.run_sync(self._client.close)
+
+
+def container_name(function: str, token: str) -> str:
+    """A function's container's name: operators and tests find its containers by it
+    (a container made generic keeps an empty ``faas.function`` label)."""
+    return f"faas-{function[:40]}-{token}"
+
+
+def connect() -> docker.DockerClient:
+    try:
+        return docker.from_env(timeout=60)
+    except docker.errors.DockerException as exc:
+        raise BackendError(
+            f"cannot reach the Docker engine ({_explain(exc)}); is dockerd running and "
+            "DOCKER_HOST or /var/run/docker.sock set up?"
+        ) from exc
+
+
+def _explain(exc: docker.errors.DockerException) -> str:
+    if isinstance(exc, docker.errors.APIError):
+        return str(exc.explanation or exc)
+    return str(exc)
