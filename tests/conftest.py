@@ -1,7 +1,11 @@
-"""Fixtures shared by the stories: a private Redis, a private data dir, Docker.
+"""Fixtures shared by the stories: a private Redis, a private data dir, a backend.
 
-Each test session labels its containers with its own node id and, at the end,
-fails if any labelled container is left (after removing it).
+Stories run on the Docker backend unless they ask for the process backend
+(``backend`` overridden as "process", or ``@pytest.mark.both_backends`` for
+one run on each): those need no Docker and are marked ``process`` instead of
+``docker``. Each test session labels its containers with its own node id and,
+at the end, fails if any labelled container is left (after removing it); a
+data dir fails its story if a process sandbox is left in it.
 """
 
 from __future__ import annotations
@@ -84,7 +88,27 @@ def make_data_dir() -> Path:
 def data_dir() -> Iterator[Path]:
     path = make_data_dir()
     yield path
+    left = _end_process_sandboxes(path / "sockets")
     shutil.rmtree(path, ignore_errors=True)
+    assert not left, f"process sandboxes left behind: {left}"
+
+
+def _end_process_sandboxes(sockets: Path) -> list[str]:
+    """The process sandboxes whose records are still under ``sockets``, each killed."""
+    from faas.compute.process import procs
+
+    left = []
+    for path in sockets.glob("*.proc"):
+        record = procs.Record.read(path)
+        if record is not None and procs.end(record):
+            left.append(f"{record.token} (pid {record.pid})")
+    return left
+
+
+@pytest.fixture
+def backend() -> str:
+    """What runs the story's functions: "docker", unless a story asks for "process"."""
+    return "docker"
 
 
 @pytest.fixture
@@ -104,17 +128,37 @@ def settings(
     redis_flushed: str,
     node_id: str,
     data_dir: Path,
-    runtime_image: str,
+    backend: str,
 ) -> Settings:
     """Test settings; ``@pytest.mark.settings(name=value)`` changes fields for one story."""
+    if backend == "docker":
+        request.getfixturevalue("runtime_image")
     marker = request.node.get_closest_marker("settings")
     fields: dict[str, object] = {"reap_interval_s": 0.5, "throttle_wait_s": 2.0}
     fields.update(marker.kwargs if marker else {})
-    return Settings(redis_url=redis_flushed, data_dir=data_dir, node_id=node_id, **fields)  # type: ignore[arg-type]
+    return Settings(
+        redis_url=redis_flushed,
+        data_dir=data_dir,
+        node_id=node_id,
+        backend=backend,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # @pytest.mark.both_backends: the story runs once on each backend.
+    both = metafunc.definition.get_closest_marker("both_backends") is not None
+    if both and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", ["docker", "process"])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Everything outside tests/unit needs Docker.
+    # Everything outside tests/unit needs Docker, but what runs on the process backend.
     for item in items:
-        if f"{os.sep}unit{os.sep}" not in str(item.fspath):
+        if f"{os.sep}unit{os.sep}" in str(item.fspath):
+            continue
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "process":
+            item.add_marker(pytest.mark.process)
+        if item.get_closest_marker("process") is None:
             item.add_marker(pytest.mark.docker)

@@ -6,8 +6,9 @@ import json
 import os
 
 import docker
+import pytest
 
-from faas.compute.backend import CPU_PERIOD_US
+from faas.compute.docker.backend import CPU_PERIOD_US
 from faas.compute.placement import cpus_for
 from faas.models import Outcome
 from faas.platform import Platform
@@ -18,6 +19,7 @@ async def invoke(platform: Platform, name: str, event: object = None):  # type: 
     return await platform.invoke(name, json.dumps(event if event is not None else {}).encode())
 
 
+@pytest.mark.both_backends
 async def test_a_raised_exception_is_reported_as_lambda_does(platform, deploy):  # type: ignore[no-untyped-def]
     await deploy("raiser", "def handler(e, c):\n    raise ValueError('bad input: 42')\n")
     result = await invoke(platform, "raiser")
@@ -32,6 +34,7 @@ async def test_a_raised_exception_is_reported_as_lambda_does(platform, deploy): 
     assert again.cold_start is False
 
 
+@pytest.mark.both_backends
 async def test_missing_module_and_missing_handler_use_lambdas_names(platform, deploy):  # type: ignore[no-untyped-def]
     await deploy("nomodule", "def handler(e, c):\n    return 1\n", handler="missing.handler")
     await deploy("nohandler", "def other(e, c):\n    return 1\n")
@@ -207,6 +210,7 @@ async def test_memory_and_hardening_reach_docker(  # type: ignore[no-untyped-def
     assert host["CpuQuota"] == int(share * CPU_PERIOD_US)
 
 
+@pytest.mark.both_backends
 async def test_a_custom_bootstrap_speaking_the_runtime_api_runs_unchanged(platform, deploy):  # type: ignore[no-untyped-def]
     # Given a `provided` function whose zip holds a shell bootstrap, as on Lambda
     bootstrap = """#!/bin/sh

@@ -30,6 +30,7 @@ async def call(platform: Platform, name: str, event: dict[str, object] | None = 
     return result, json.loads(result.payload)
 
 
+@pytest.mark.both_backends
 async def test_second_call_reuses_the_warm_container_and_its_module_state(platform, deploy):  # type: ignore[no-untyped-def]
     # Given a function that counts its calls in a module-level variable
     await deploy("counter", COUNTER)
@@ -70,6 +71,7 @@ async def test_new_code_is_never_served_by_a_container_of_the_old_code(  # type:
     )
 
 
+@pytest.mark.both_backends
 async def test_a_config_change_that_shapes_containers_gives_fresh_ones(platform, deploy):  # type: ignore[no-untyped-def]
     # Given a warm function
     await deploy("shaped", "import os\ndef handler(e, c):\n    return os.environ.get('COLOR')")
@@ -110,6 +112,7 @@ async def test_twenty_concurrent_calls_never_exceed_the_concurrency_cap(  # type
     assert sum(body["calls"] for _, body in results) >= 20
 
 
+@pytest.mark.both_backends
 @pytest.mark.settings(throttle_wait_s=0.5)
 async def test_a_full_cap_throttles_after_the_bounded_wait(platform, deploy, settings):  # type: ignore[no-untyped-def]
     # Given a function capped at one instance, busy for 3 seconds, and a 0.5 s wait
@@ -127,6 +130,7 @@ async def test_a_full_cap_throttles_after_the_bounded_wait(platform, deploy, set
     assert result.outcome is Outcome.SUCCESS
 
 
+@pytest.mark.both_backends
 async def test_concurrency_zero_pauses_the_function(platform, deploy):  # type: ignore[no-untyped-def]
     await deploy("paused", COUNTER, concurrency=0)
     with pytest.raises(Throttled, match="paused"):
@@ -253,6 +257,7 @@ async def test_a_call_that_started_a_container_takes_one_that_frees_first(  # ty
     )
 
 
+@pytest.mark.both_backends
 async def test_calls_waiting_for_a_capped_function_are_served_first_come_first_served(  # type: ignore[no-untyped-def]
     platform, deploy
 ):
@@ -275,6 +280,7 @@ async def test_calls_waiting_for_a_capped_function_are_served_first_come_first_s
     assert finished == [1, 2, 3]
 
 
+@pytest.mark.both_backends
 async def test_calls_that_waited_leave_nothing_behind_for_later_calls_to_walk(  # type: ignore[no-untyped-def]
     platform, deploy
 ):
