@@ -12,6 +12,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import httpx
@@ -247,6 +248,19 @@ def running_again(client: redis.Redis, request_id: str, workers_lost: int) -> bo
     )
 
 
+def ended(client: redis.Redis, server: Server, request_id: str) -> dict[str, Any]:
+    """Once the event has ended, its record as the API shows it."""
+    wait_until(
+        lambda: states(client, [request_id])[0],
+        what="the event to end",
+        done=lambda state: state in TERMINAL,
+        within_s=60,
+    )
+    with httpx.Client(base_url=server.url, timeout=10) as api:
+        record: dict[str, Any] = api.get(f"/v1/invocations/{request_id}").json()
+    return record
+
+
 def test_a_worker_killed_mid_event_spends_none_of_its_retries(
     cluster: Cluster, settings: Settings
 ) -> None:
@@ -262,14 +276,7 @@ def test_a_worker_killed_mid_event_spends_none_of_its_retries(
     worker.kill()
     second = cluster.worker()
     # Then the event runs again and succeeds: the dead worker spent no attempt
-    wait_until(
-        lambda: states(client, [request_id])[0],
-        what="the event to end",
-        done=lambda state: state in TERMINAL,
-        within_s=60,
-    )
-    with httpx.Client(base_url=server.url, timeout=10) as api:
-        record = api.get(f"/v1/invocations/{request_id}").json()
+    record = ended(client, server, request_id)
     assert record["state"] == "succeeded", record
     assert record["attempts"] == 1
     # And the function was told attempt 1 each time it ran (the killed run's
@@ -300,15 +307,9 @@ def test_an_event_that_kills_every_worker_ends_dead_lettered_as_worker_lost(
     # When a worker finds it once more
     last = cluster.worker()
     # Then it is dead-lettered with its own reason, having spent none of its attempts
-    wait_until(
-        lambda: states(client, [request_id])[0],
-        what="the event to end",
-        done=lambda state: state in TERMINAL,
-        within_s=60,
-    )
+    record = ended(client, server, request_id)
     with httpx.Client(base_url=server.url, timeout=10) as api:
         page = api.get("/v1/functions/sleeper/dead-letters").json()
-        record = api.get(f"/v1/invocations/{request_id}").json()
     [letter] = page["items"]
     assert letter["requestId"] == request_id
     assert letter["reason"] == letter["errorType"] == "WorkerLost"
