@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +77,7 @@ class Calls:
         return most
 
     def waiting(self) -> int:
-        return self.platform.scheduler._waiting[self.name]
+        return self.platform.scheduler.waiters.waiting(self.name)
 
     async def until_waiting(self, count: int) -> None:
         await wait_until_async(
@@ -105,9 +104,9 @@ def recorder(platform: Platform, deploy, tmp_path: Path):  # type: ignore[no-unt
 def assert_nothing_left_waiting(platform: Platform) -> None:
     """The scheduler keeps no waiter, no wait count, no start in flight."""
     scheduler = platform.scheduler
-    assert dict(scheduler._handoff) == {}
-    assert +scheduler._waiting == Counter()
-    assert +scheduler._starting == Counter()
+    assert scheduler.waiters.queued() == {}
+    assert scheduler.waiters.counts() == {}
+    assert scheduler.fleet.starts() == {}
 
 
 @pytest.mark.settings(throttle_wait_s=10.0)
@@ -174,7 +173,7 @@ async def test_a_cancelled_waiting_call_leaves_no_trace_and_the_next_one_is_serv
         await gone
     # Then only the other call is left in the queue
     assert calls.waiting() == 1
-    assert len(calls.platform.scheduler._handoff.get("single", ())) == 1
+    assert calls.platform.scheduler.waiters.queued().get("single", 0) == 1
     # and the instance, once free, goes to it, warm
     served = await live
     assert served.outcome is Outcome.SUCCESS and not served.cold_start

@@ -296,10 +296,10 @@ async def test_calls_that_waited_leave_nothing_behind_for_later_calls_to_walk(  
     # once happened to a thousand functions would slow every call after it
     scheduler = platform.scheduler
     for name in names:
-        assert name not in scheduler._handoff
-        assert name not in scheduler._starting
+        assert name not in scheduler.waiters.queued()
+        assert name not in scheduler.fleet.starts()
     # and the instances it counts are the ones it has
-    assert scheduler._instance_count == len(scheduler.instances())
+    assert scheduler.fleet.total() == len(scheduler.instances())
 
 
 BURNER = """

@@ -1,0 +1,396 @@
+"""Acquire and release: which instance an invocation runs on.
+
+An invocation takes the freshest idle instance of its key, or starts one cold
+when the function's cap and the node's cap allow and fewer than
+``cold_starts_per_function`` starts are under way, or waits (bounded in time
+and in the number of waiters, ``waiters``) for one to come free; past that it
+is ``Throttled``. One invocation runs at a time per instance. A released
+instance goes to the longest waiting call of its function, else back to idle.
+
+A new code or config gives a new pool key (``faas.models.pool_key``): idle
+instances of an old key are removed at once, busy ones when they finish, so
+stale code never serves again. Sandboxes are built by ``building``; the
+background loop (``upkeep``) removes instances idle past the keep-alive and
+keeps ``keep_warm`` instances ready ahead of traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from faas import metrics
+from faas.background import Background
+from faas.compute import placement
+from faas.compute.backend import Backend
+from faas.compute.instance import Instance, InstanceState, InvokeRequest
+from faas.compute.lambda_env import function_arn
+from faas.compute.scheduler.building import (
+    Builder,
+    CodeProvider,
+    ImageProvider,
+    MountProvider,
+    SecretProvider,
+)
+from faas.compute.scheduler.fleet import Fleet, discard
+from faas.compute.scheduler.upkeep import SpecLister, Upkeep
+from faas.compute.scheduler.waiters import Waiters
+from faas.errors import FaasError, Throttled
+from faas.models import FunctionSpec, InvocationResult
+from faas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How long a function's invocations held back by the CPU quota count as a reason to scale out.
+THROTTLE_MEMORY_S = 1.0
+
+OnStart = Callable[[], Awaitable[int]]
+Start = asyncio.Future[tuple[Instance, float | None]]
+
+
+class Scheduler:
+    """Places invocations on warm or cold instances within the caps."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        image_for: ImageProvider,
+        code_dir_for: CodeProvider,
+        mounts_for: MountProvider | None = None,
+        secrets_for: SecretProvider | None = None,
+    ) -> None:
+        self._settings = settings
+        self._builder = Builder(settings, backend, image_for, code_dir_for, mounts_for, secrets_for)
+        self.pool = self._builder.pool
+        self._backend = backend
+        self.fleet = Fleet(self.pool)
+        self.waiters = Waiters()
+        self._lock = self.fleet.lock
+        # function -> (share of its recent invocations held back by the CPU quota, when
+        # the last one ended).
+        self._throttled: dict[str, tuple[float, float]] = {}
+        self._background = Background()
+        self._upkeep = Upkeep(settings, self.fleet, self._builder, self)
+
+    # -- invoking ---------------------------------------------------------
+
+    async def invoke(
+        self,
+        spec: FunctionSpec,
+        event: bytes,
+        request_id: str,
+        on_start: OnStart | None = None,
+        kind: str = "sync",
+    ) -> InvocationResult:
+        """Run ``event`` on an instance of ``spec``; raises ``Throttled`` or ``BackendError``.
+
+        ``on_start`` is called once an instance is held, just before the event
+        runs, and returns the attempt number the function is told (async retries).
+        ``kind`` (sync, async, http, schedule) labels the invocation's metrics.
+        """
+        key = self._observe(spec)
+        try:
+            instance, cold, init_ms = await self._acquire(spec, key)
+        except Throttled:
+            metrics.THROTTLES.labels(spec.name, kind).inc()
+            raise
+        if cold:
+            log.info("cold start: %s", instance.sandbox.name)
+        attempt = 1
+        if on_start is not None:
+            try:
+                attempt = await on_start()
+            except BaseException:
+                await self._release(instance)  # initialized: it can serve the next call
+                raise
+        running = metrics.CONCURRENT.labels(spec.name)
+        running.inc()
+        try:
+            result = await instance.invoke(
+                InvokeRequest(
+                    request_id=request_id,
+                    event=event,
+                    timeout_s=float(spec.config.timeout_s),
+                    function_arn=self._arn(spec.name),
+                    cold_start=cold,
+                    attempt=attempt,
+                )
+            )
+        except BaseException:
+            await discard(instance, "invocation failed in the platform")
+            raise
+        finally:
+            running.dec()
+            share, _ = self._throttled.get(spec.name, (0.0, 0.0))
+            self._throttled[spec.name] = (
+                placement.throttled_share(share, instance.cpu_throttled),
+                asyncio.get_running_loop().time(),
+            )
+            await self._release(instance)
+        if init_ms is not None and result.init_duration_ms is None:
+            result = dataclasses.replace(result, init_duration_ms=init_ms)
+        metrics.observe(spec.name, kind, result)
+        return result
+
+    def _observe(self, spec: FunctionSpec) -> str:
+        """Remember the newest pool key of a function; a new one retires the old's idle."""
+        key, replaced = self.fleet.observe(spec)
+        if replaced:
+            self._spawn(self._retire_idle(spec.name, keep_key=key))
+        return key
+
+    async def _acquire(self, spec: FunctionSpec, key: str) -> tuple[Instance, bool, float | None]:
+        """An instance for the call: (it, whether it was started for it, its init ms)."""
+        name = spec.name
+        cap = spec.config.concurrency
+        if cap == 0:
+            raise Throttled(f"function {name!r} is paused (concurrency is 0)")
+        fleet = self.fleet
+        max_instances = self._settings.max_instances
+        loop = asyncio.get_running_loop()
+        arrived = loop.time()
+        deadline = arrived + self._settings.throttle_wait_s
+        patience = self._settings.scale_up_wait_s
+        async with self._lock:
+            while True:
+                warm = placement.pick_warm(fleet.of(name), key)
+                if warm is not None:
+                    warm.state = InstanceState.BUSY
+                    return warm, False, None
+                recheck_at = None
+                if fleet.can_start(name, cap, max_instances):
+                    serving = fleet.serving(name, key)
+                    if placement.should_start(
+                        fleet.starting(name),
+                        fleet.warming(name),
+                        self.waiters.waiting(name),
+                        self._settings.cold_starts_per_function,
+                        serving,
+                        loop.time() - arrived,
+                        patience,
+                        self._throttled_recently(name, loop.time()),
+                    ):
+                        fleet.begin_start(name)
+                        break
+                    if serving and loop.time() < arrived + patience:
+                        recheck_at = arrived + patience  # then it may start one
+                elif fleet.function_count(name) < (cap or max_instances):
+                    # Only the node is full: make room by evicting the coldest idle instance.
+                    victim = placement.lru_idle(fleet.instances())
+                    if victim is not None:
+                        fleet.forget(victim)
+                        self._spawn(discard(victim, "evicted for capacity"))
+                        continue
+                handed = await self._wait_for_capacity(
+                    name,
+                    deadline - loop.time(),
+                    None if recheck_at is None else recheck_at - loop.time(),
+                )
+                if handed is not None:
+                    return handed, False, None
+        start = asyncio.ensure_future(self._start_ready(spec, key))
+        start.add_done_callback(lambda _: self._start_over(name))
+        try:
+            warm = await self._free_before(start, name, key)
+        except BaseException:
+            # The call is gone (cancelled): so is its start, container and all;
+            # a start already over cannot be undone, so it joins the pool instead.
+            start.cancel()
+            await asyncio.wait({start})
+            if not start.cancelled() and start.exception() is None:
+                self._spawn(self._adopt(start))
+            raise
+        if warm is not None:
+            # An instance came free first: this call takes it, and the new one
+            # joins the pool when ready. A call bound to its own start (and the
+            # function's init) waited for it even when others freed meanwhile.
+            self._spawn(self._adopt(start))
+            return warm, False, None
+        instance, init_ms = start.result()
+        return instance, True, init_ms
+
+    async def _start_ready(self, spec: FunctionSpec, key: str) -> tuple[Instance, float | None]:
+        """A new instance for a call, its runtime initialized; and its init ms."""
+        instance = await self._start(spec, key, InstanceState.BUSY)
+        try:
+            return instance, await self._initialized(instance)
+        except BaseException:
+            await discard(instance, "its start was abandoned")
+            raise
+
+    def _throttled_recently(self, name: str, now: float) -> bool:
+        """Whether the function's recent invocations (of the last second) were held back
+        by the CPU quota often enough to make another instance worth it."""
+        share, at = self._throttled.get(name, (0.0, 0.0))
+        return share > placement.THROTTLED_SHARE and now - at < THROTTLE_MEMORY_S
+
+    def _start_over(self, name: str, *, warming: bool = False) -> None:
+        self.fleet.start_over(name, warming=warming)
+        self.waiters.wake_all()
+
+    async def _free_before(self, start: Start, name: str, key: str) -> Instance | None:
+        """An idle instance of ``key`` taken before ``start`` is done, or None once it is."""
+        async with self._lock:
+            while not start.done():
+                warm = placement.pick_warm(self.fleet.of(name), key)
+                if warm is not None:
+                    warm.state = InstanceState.BUSY
+                    return warm
+                handed, _ = await self.waiters.wait(self._lock, name, None, start)
+                if handed is not None:
+                    return handed
+        return None
+
+    async def _adopt(self, start: Start) -> None:
+        """A start no call waits for any more: once ready, it serves as idle."""
+        try:
+            instance, _ = await start
+        except Exception as exc:
+            log.warning("a cold start nobody waited for failed: %s", exc)
+            return
+        if instance.init_failed:
+            await discard(instance, "runtime init failed")
+            return
+        await self._release(instance)
+
+    async def _wait_for_capacity(
+        self, name: str, remaining: float, recheck_s: float | None = None
+    ) -> Instance | None:
+        """Wait (holding the lock) for an instance handed over, or a change worth a
+        new look, or ``recheck_s`` (None); ``Throttled`` when the wait is over."""
+        if remaining <= 0 or self.waiters.waiting(name) >= self._settings.throttle_queue_length:
+            raise Throttled(
+                f"function {name!r} is at its concurrency limit",
+                retry_after_s=max(1, round(self._settings.throttle_wait_s)),
+            )
+        wait_s = remaining
+        if recheck_s is not None and recheck_s < remaining:
+            wait_s = max(0.0, recheck_s)
+        handed, timed_out = await self.waiters.wait(self._lock, name, wait_s)
+        if timed_out and wait_s == remaining:
+            raise Throttled(
+                f"function {name!r} stayed at its concurrency limit for "
+                f"{self._settings.throttle_wait_s:g}s",
+                retry_after_s=max(1, round(self._settings.throttle_wait_s)),
+            )
+        return handed
+
+    async def _start(self, spec: FunctionSpec, key: str, state: InstanceState) -> Instance:
+        sandbox, from_pool = await self._builder.sandbox(spec, key)
+        instance = Instance(sandbox, self._backend, self._on_destroyed)
+        instance.state = state
+        # No await between create and registration: a cancellation here cannot
+        # lose track of a container that exists.
+        self.fleet.add(instance, from_pool)
+        return instance
+
+    async def _initialized(self, instance: Instance) -> float | None:
+        """Wait for a new instance's init; its init ms."""
+        try:
+            return await instance.wait_initialized(self._settings.init_timeout_s)
+        finally:
+            self.fleet.cold_start_over(instance)
+
+    async def _release(self, instance: Instance) -> None:
+        if instance.state is InstanceState.DEAD:
+            return
+        if self.fleet.current_key(instance.function) != instance.pool_key:
+            await discard(instance, "its code or config was replaced")
+            return
+        async with self._lock:
+            instance.last_used = time.monotonic()
+            if not self.waiters.hand_over(instance):
+                instance.state = InstanceState.IDLE  # any waiter may take it
+                self.waiters.wake_all()
+
+    async def _on_destroyed(self, instance: Instance, reason: str) -> None:
+        log.info("removed %s (%s): %s", instance.sandbox.name, instance.function, reason)
+        async with self._lock:
+            self.fleet.forget(instance)
+            self.waiters.wake_all()
+
+    def _arn(self, name: str) -> str:
+        return function_arn(self._settings.region, self._settings.account_id, name)
+
+    # -- lifecycle of a function -------------------------------------------
+
+    async def retire(self, name: str, *, deleted: bool = False) -> None:
+        """Remove a function's idle instances now; busy ones go when they finish.
+
+        ``deleted`` removes busy ones too: a deleted function has no containers.
+        """
+        if deleted:
+            self.fleet.drop(name)
+            self._throttled.pop(name, None)
+        await self._remove(lambda i: deleted or i.idle, "function changed or deleted", name)
+
+    def update(self, spec: FunctionSpec) -> None:
+        """Tell the scheduler a function changed, so stale instances go now."""
+        self._observe(spec)
+
+    async def _retire_idle(self, name: str, keep_key: str) -> None:
+        await self._remove(
+            lambda i: i.idle and i.pool_key != keep_key, "replaced by a new version", name
+        )
+
+    async def _remove(
+        self, chosen: Callable[[Instance], bool], reason: str, name: str | None = None
+    ) -> None:
+        """Take the chosen instances (of ``name``, or all) out of service, then remove them."""
+        async with self._lock:
+            doomed = [i for i in self.fleet.instances(name) if chosen(i)]
+            for instance in doomed:
+                self.fleet.forget(instance)
+        await asyncio.gather(*(discard(i, reason) for i in doomed))
+
+    # -- keeping warm --------------------------------------------------------
+
+    async def run_upkeep(self, list_specs: SpecLister) -> None:
+        """Forever: reap idle instances and keep ``keep_warm`` ones ready."""
+        await self._upkeep.run(list_specs)
+
+    async def upkeep_once(self, specs: list[FunctionSpec]) -> None:
+        await self._upkeep.once(specs)
+
+    async def prewarm(self, spec: FunctionSpec, key: str) -> None:
+        """Carry out one keep-warm start granted by upkeep (counted as starting)."""
+        try:
+            instance = await self._start(spec, key, InstanceState.STARTING)
+        except FaasError as exc:
+            log.warning("could not pre-warm %s: %s", spec.name, exc)
+            return
+        finally:
+            self._start_over(spec.name, warming=True)
+        try:
+            await self._initialized(instance)
+        except FaasError:
+            await discard(instance, "init failed")
+            return
+        if instance.init_failed:
+            # Its init error is reported when a call starts it cold; kept warm it
+            # would only be rebuilt at every upkeep.
+            await discard(instance, "runtime init failed")
+            return
+        await self._release(instance)
+
+    # -- introspection and shutdown ----------------------------------------
+
+    def instances(self, name: str | None = None) -> list[Instance]:
+        return self.fleet.instances(name)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        self._background.spawn(coro)
+
+    async def close(self) -> None:
+        """Remove every instance; called at shutdown."""
+        # Let evictions and retirements under way finish: they remove containers.
+        await asyncio.gather(*self._background.pending(), return_exceptions=True)
+        try:
+            await self._remove(lambda _: True, "server shutting down")
+        finally:
+            if self.pool is not None:
+                await self.pool.close()
