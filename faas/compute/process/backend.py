@@ -49,10 +49,11 @@ from faas.settings import Settings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# The agent's package, and what starts it (``agent_argv``: the one place to change when
-# it moves).
+# The agent's package, and how it starts: as runtimes/Dockerfile's ENTRYPOINT does, from
+# the directory holding the package, ignoring the function's ``PYTHON*`` variables (-E)
+# and the user's site directory (-s).
 RUNTIMES = "runtimes"
-AGENT_MAIN = "from runtimes.agent.agent import main; main()"
+AGENT_ARGV = (sys.executable, "-E", "-s", "-c", "from runtimes.agent.agent import main; main()")
 # What the runtime image sets for every process (runtimes/Dockerfile's ENV).
 IMAGE_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -132,7 +133,7 @@ class ProcessBackend:
             # before the agent binds it: an agent that exits at start gets another port.
             api = {"AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{_free_port()}"}
             started = time.monotonic()
-            sandbox = await self._start_agent(spec, name, IMAGE_ENV | env | api, task_root)
+            sandbox = await self._start_agent(spec, name, IMAGE_ENV | env | api)
             try:
                 await sandbox_dirs.wait_for_socket(
                     sandbox.socket_dir / SOCKET_NAME,
@@ -155,10 +156,10 @@ class ProcessBackend:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _start_agent(
-        self, spec: SandboxSpec, name: str, env: Mapping[str, str], cwd: Path
+        self, spec: SandboxSpec, name: str, env: Mapping[str, str]
     ) -> ProcessSandbox:
         """The agent's process started (not yet ready); its files removed if it failed."""
-        spawn = asyncio.ensure_future(self._run(self._spawn, spec, env, cwd))
+        spawn = asyncio.ensure_future(self._run(self._spawn, spec, env))
         try:
             process = await asyncio.shield(spawn)
         except BaseException:
@@ -180,15 +181,14 @@ class ProcessBackend:
             process=process,
         )
 
-    def _spawn(
-        self, spec: SandboxSpec, env: Mapping[str, str], cwd: Path
-    ) -> subprocess.Popen[bytes]:
+    def _spawn(self, spec: SandboxSpec, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         """Blocking: the agent started in a session of its own, and its record written."""
         with open(self._log(spec.token), "wb") as log:
             process = subprocess.Popen(
-                agent_argv(),
+                AGENT_ARGV,
                 env=dict(env),
-                cwd=cwd,
+                # The image's WORKDIR: the agent imports its package from there.
+                cwd=runtimes_root(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -322,14 +322,6 @@ def runtimes_root() -> Path | None:
     if found is None or not found.submodule_search_locations:
         return None
     return Path(next(iter(found.submodule_search_locations))).parent
-
-
-def agent_argv() -> tuple[str, ...]:
-    """How the agent is started, as the image starts it: from the directory holding its
-    package, isolated (``-I``), so that neither the function's ``PYTHON*`` variables nor
-    its code (the working directory) reach the agent."""
-    path = f"import sys; sys.path.insert(0, {str(runtimes_root())!r}); "
-    return (sys.executable, "-I", "-c", path + AGENT_MAIN)
 
 
 def _free_port() -> int:
