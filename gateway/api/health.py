@@ -21,7 +21,7 @@ async def healthz() -> dict[str, str]:
 @endpoint()
 async def readyz(platform: PlatformDep) -> JSONResponse:
     """Readiness: Redis and Docker answer, and the runtime image is there (else 503)."""
-    checks = await platform.readiness()
+    checks = await platform.health.readiness()
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
@@ -32,5 +32,5 @@ async def readyz(platform: PlatformDep) -> JSONResponse:
 @endpoint(response_class=PlainTextResponse)
 async def metrics_endpoint(platform: PlatformDep) -> PlainTextResponse:
     """Prometheus metrics (an admin key when the server has keys)."""
-    await platform.refresh_gauges()
+    await platform.health.refresh_gauges()
     return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE_LATEST)

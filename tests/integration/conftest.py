@@ -43,7 +43,7 @@ def deploy(platform: Platform, tmp_path):  # type: ignore[no-untyped-def]
         path = tmp_path / f"{name}.zip"
         path.write_bytes(code)
         fields = {"runtime": "python3.11", "handler": "app.handler", **config}
-        return await platform.create_function(FunctionConfig(name=name, **fields), path)  # type: ignore[arg-type]
+        return await platform.functions.create(FunctionConfig(name=name, **fields), path)  # type: ignore[arg-type]
 
     return _deploy
 

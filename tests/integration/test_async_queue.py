@@ -49,7 +49,7 @@ def ledger(settings: Settings) -> Ledger:
 
 
 async def states(platform: Platform, ids: list[str]) -> list[State]:
-    return [(await platform.get_invocation(i)).state for i in ids]
+    return [(await platform.invoker.get_invocation(i)).state for i in ids]
 
 
 async def wait_all_in(platform: Platform, ids: list[str], state: State, within_s: float) -> None:
@@ -69,10 +69,10 @@ async def test_a_failing_event_runs_three_times_with_backoff_then_dead_letters(
 ) -> None:  # type: ignore[no-untyped-def]
     # Given a function that always raises, with two retries a second or two apart
     spec = await deploy("flaky", LEDGER_FN, volumes=VOLUME)
-    await platform.set_async_config("flaky", FAST)
+    await platform.functions.set_async_config("flaky", FAST)
     # When three events are queued
     ids = [
-        await platform.invoke_async("flaky", json.dumps({"fail": True, "n": n}).encode())
+        await platform.invoker.invoke_async("flaky", json.dumps({"fail": True, "n": n}).encode())
         for n in range(3)
     ]
     # Then each runs exactly three times, told its attempt, spaced by the backoff
@@ -84,7 +84,7 @@ async def test_a_failing_event_runs_three_times_with_backoff_then_dead_letters(
         assert 0.7 <= first_gap <= 2.0, first_gap  # 1 s less up to 25% jitter
         assert 1.45 <= second_gap <= 3.0, second_gap  # 2 s less up to 25% jitter
     # And each is in the function's dead letters with what the user needs
-    total, letters = await platform.dead_letters("flaky", 0, 10)
+    total, letters = await platform.dead_letters.page("flaky", 0, 10)
     assert total == 3 and sorted(i.request_id for i in letters) == sorted(ids)
     letter = letters[0].to_dead_letter()
     assert letter["reason"] == "RetriesExhausted" and letter["errorType"] == "ValueError"
@@ -93,7 +93,7 @@ async def test_a_failing_event_runs_three_times_with_backoff_then_dead_letters(
     assert letter["firstAttemptAt"] < letter["lastAttemptAt"]
 
     # When one is redriven, it runs three fresh attempts again, and only it
-    assert await platform.redrive("flaky", [ids[0], "not-a-dead-letter"]) == [ids[0]]
+    assert await platform.dead_letters.redrive("flaky", [ids[0], "not-a-dead-letter"]) == [ids[0]]
     await wait_until_async(
         lambda: _is(platform, ids[0], State.DEAD_LETTERED, attempts=3, runs=(ledger, 6)),
         what="the redriven event dead-lettered again after three more runs",
@@ -102,18 +102,18 @@ async def test_a_failing_event_runs_three_times_with_backoff_then_dead_letters(
     assert [e["attempt"] for e in ledger.entries() if e["id"] == ids[0]] == [1, 2, 3] * 2
     assert len(ledger.entries()) == 12
     # And a deleted dead letter is gone for good
-    await platform.delete_dead_letter("flaky", ids[1])
+    await platform.dead_letters.delete("flaky", ids[1])
     with pytest.raises(InvocationNotFound):
-        await platform.get_invocation(ids[1])
+        await platform.invoker.get_invocation(ids[1])
     with pytest.raises(InvocationNotFound):
-        await platform.delete_dead_letter("flaky", ids[1])
-    assert (await platform.dead_letters("flaky", 0, 10))[0] == 2
+        await platform.dead_letters.delete("flaky", ids[1])
+    assert (await platform.dead_letters.page("flaky", 0, 10))[0] == 2
 
 
 async def _is(
     platform: Platform, request_id: str, state: State, attempts: int, runs: tuple[Ledger, int]
 ) -> bool:
-    invocation = await platform.get_invocation(request_id)
+    invocation = await platform.invoker.get_invocation(request_id)
     ledger, count = runs
     return (
         invocation.state is state
@@ -128,8 +128,8 @@ async def test_events_of_a_paused_function_age_out_without_running(
     # Given a function paused with concurrency 0 and the shortest max age Lambda allows
     await deploy("paused", LEDGER_FN, volumes=VOLUME, concurrency=0)
     config = AsyncConfig(max_retries=2, backoff_base_s=1, backoff_max_s=1, max_event_age_s=60)
-    await platform.set_async_config("paused", config)
-    ids = [await platform.invoke_async("paused", b'{"n": 1}') for _ in range(3)]
+    await platform.functions.set_async_config("paused", config)
+    ids = [await platform.invoker.invoke_async("paused", b'{"n": 1}') for _ in range(3)]
     # While they wait, they are queued and spend no attempts
     await wait_until_async(
         lambda: _all(platform, ids, lambda i: i.free_retries >= 2 and i.attempts == 0),
@@ -139,14 +139,14 @@ async def test_events_of_a_paused_function_age_out_without_running(
     # Then past the max age they are dead-lettered as EventAgeExceeded, never run
     await wait_all_in(platform, ids, State.DEAD_LETTERED, within_s=60 + 15)
     for request_id in ids:
-        invocation = await platform.get_invocation(request_id)
+        invocation = await platform.invoker.get_invocation(request_id)
         assert invocation.reason == "EventAgeExceeded" and invocation.attempts == 0
         assert time.time() - invocation.enqueued_at >= 60
     assert ledger.entries() == []
 
 
 async def _all(platform: Platform, ids: list[str], test) -> bool:  # type: ignore[no-untyped-def]
-    return all([test(await platform.get_invocation(i)) for i in ids])
+    return all([test(await platform.invoker.get_invocation(i)) for i in ids])
 
 
 @pytest.mark.settings(throttle_wait_s=0.05, worker_concurrency=8)
@@ -155,12 +155,12 @@ async def test_throttled_events_wait_in_the_queue_without_spending_attempts(
 ) -> None:  # type: ignore[no-untyped-def]
     # Given a function capped at two at a time and a worker that takes eight events at once
     await deploy("capped", LEDGER_FN, volumes=VOLUME, concurrency=2)
-    await platform.set_async_config("capped", AsyncConfig(max_retries=0, backoff_max_s=2))
+    await platform.functions.set_async_config("capped", AsyncConfig(max_retries=0, backoff_max_s=2))
     # When fifty events arrive
-    ids = [await platform.invoke_async("capped", b'{"sleep": 0.1}') for _ in range(50)]
+    ids = [await platform.invoker.invoke_async("capped", b'{"sleep": 0.1}') for _ in range(50)]
     # Then all succeed on their one attempt, though many were throttled on the way
     await wait_all_in(platform, ids, State.SUCCEEDED, within_s=90)
-    records = [await platform.get_invocation(i) for i in ids]
+    records = [await platform.invoker.get_invocation(i) for i in ids]
     assert all(r.attempts == 1 for r in records)
     assert sum(r.free_retries for r in records) > 0
     assert sorted(ledger.ids()) == sorted(ids)
@@ -172,11 +172,13 @@ async def test_destinations_receive_lambdas_records(
     # Given a recorder, a function reporting success to it and one reporting failure
     for name in ("recorder", "good", "bad"):
         await deploy(name, LEDGER_FN, volumes=VOLUME)
-    await platform.set_async_config("good", AsyncConfig(on_success="recorder"))
-    await platform.set_async_config("bad", AsyncConfig(max_retries=0, on_failure="recorder"))
+    await platform.functions.set_async_config("good", AsyncConfig(on_success="recorder"))
+    await platform.functions.set_async_config(
+        "bad", AsyncConfig(max_retries=0, on_failure="recorder")
+    )
     # When each is invoked asynchronously
-    good = await platform.invoke_async("good", b'{"x": 2}')
-    bad = await platform.invoke_async("bad", b'{"fail": true}')
+    good = await platform.invoker.invoke_async("good", b'{"x": 2}')
+    bad = await platform.invoker.invoke_async("bad", b'{"fail": true}')
     # Then the recorder gets one record of each, shaped as Lambda's
     await wait_until_async(
         ledger.entries, what="four records", done=lambda found: len(found) >= 4, within_s=30
@@ -190,7 +192,7 @@ async def test_destinations_receive_lambdas_records(
     assert success["version"] == "1.0" and success["timestamp"].endswith("Z")
     assert success["requestContext"] == {
         "requestId": good,
-        "functionArn": platform.arn("good") + ":$LATEST",
+        "functionArn": platform.invoker.arn("good") + ":$LATEST",
         "condition": "Success",
         "approximateInvokeCount": 1,
     }
@@ -213,7 +215,7 @@ async def test_the_sweeper_gives_back_an_event_whose_worker_died(
     await deploy("orphaned", LEDGER_FN, volumes=VOLUME)
     assert platform.worker is not None
     await platform.worker.stop(drain_s=1)  # our own worker must not take it first
-    request_id = await platform.invoke_async("orphaned", b"{}")
+    request_id = await platform.invoker.invoke_async("orphaned", b"{}")
     client = redis.Redis.from_url(settings.redis_url)
     taken = client.xreadgroup(keys.EVENTS_GROUP, "ghost", {keys.EVENTS: ">"}, count=10)
     assert len(taken[0][1]) == 1
@@ -233,10 +235,10 @@ async def test_an_event_whose_worker_died_in_its_only_attempt_runs_again_as_that
     # Given a function with no retries, and its event taken by a worker that began
     # the one attempt and died during it (it never settled)
     await deploy("unlucky", LEDGER_FN, volumes=VOLUME)
-    await platform.set_async_config("unlucky", AsyncConfig(max_retries=0))
+    await platform.functions.set_async_config("unlucky", AsyncConfig(max_retries=0))
     assert platform.worker is not None
     await platform.worker.stop(drain_s=1)
-    request_id = await platform.invoke_async("unlucky", b"{}")
+    request_id = await platform.invoker.invoke_async("unlucky", b"{}")
     [taken] = await platform.queue.take("ghost", 10)
     begun = await platform.queue.begin_attempt(taken.invocation, "ab" * 32)
     assert begun.attempts == 1
@@ -245,7 +247,7 @@ async def test_an_event_whose_worker_died_in_its_only_attempt_runs_again_as_that
     # Then it runs again and succeeds, told it is attempt 1: the function never failed
     await wait_all_in(platform, [request_id], State.SUCCEEDED, within_s=15)
     assert [(e["id"], e["attempt"]) for e in ledger.entries()] == [(request_id, 1)]
-    invocation = await platform.get_invocation(request_id)
+    invocation = await platform.invoker.get_invocation(request_id)
     assert invocation.attempts == 1 and invocation.workers_lost == 1
 
 
@@ -257,7 +259,7 @@ async def test_an_event_that_lost_every_worker_is_dead_lettered_as_worker_lost(
     await deploy("deadly", LEDGER_FN, volumes=VOLUME)
     assert platform.worker is not None
     await platform.worker.stop(drain_s=1)
-    request_id = await platform.invoke_async("deadly", b"{}")
+    request_id = await platform.invoker.invoke_async("deadly", b"{}")
     client = redis.Redis.from_url(settings.redis_url)
     client.hset(keys.invocation(request_id), "workers_lost", MAX_WORKERS_LOST - 1)
     [taken] = await platform.queue.take("ghost", 10)
@@ -266,10 +268,10 @@ async def test_an_event_that_lost_every_worker_is_dead_lettered_as_worker_lost(
     platform.worker.start()
     # Then it is dead-lettered, saying so, not run again (no endless requeue)
     await wait_all_in(platform, [request_id], State.DEAD_LETTERED, within_s=15)
-    invocation = await platform.get_invocation(request_id)
+    invocation = await platform.invoker.get_invocation(request_id)
     assert invocation.reason == "WorkerLost" and invocation.attempts == 0
     assert invocation.workers_lost == MAX_WORKERS_LOST
-    total, [letter] = await platform.dead_letters("deadly", 0, 10)
+    total, [letter] = await platform.dead_letters.page("deadly", 0, 10)
     shown = letter.to_dead_letter()
     assert total == 1 and shown["reason"] == shown["errorType"] == "WorkerLost"
     assert f"died (or stalled past its lease) {MAX_WORKERS_LOST} times" in shown["errorMessage"]
@@ -284,15 +286,15 @@ async def test_events_of_a_deleted_function_fail_without_a_dead_letter(
     await deploy("doomed", LEDGER_FN)
     assert platform.worker is not None
     await platform.worker.stop(drain_s=1)
-    request_id = await platform.invoke_async("doomed", b"{}")
-    await platform.delete_function("doomed")
+    request_id = await platform.invoker.invoke_async("doomed", b"{}")
+    await platform.functions.delete("doomed")
     # When a worker takes it
     platform.worker.start()
     # Then it ends failed, saying why, and is not dead-lettered
     await wait_all_in(platform, [request_id], State.FAILED, within_s=15)
-    invocation = await platform.get_invocation(request_id)
+    invocation = await platform.invoker.get_invocation(request_id)
     assert invocation.error is not None and "not found" in invocation.error["errorMessage"]
-    assert invocation.attempts == 0 and (await platform.dead_letters("doomed", 0, 10))[0] == 0
+    assert invocation.attempts == 0 and (await platform.dead_letters.page("doomed", 0, 10))[0] == 0
 
 
 async def test_only_idle_consumers_with_nothing_pending_are_forgotten(

@@ -92,7 +92,7 @@ async def test_a_function_cannot_point_the_platform_at_a_host_socket(  # type: i
     # in /run/faas with links to a socket on the host
     await deploy("swapper", SWAPPER, env={"DECOY": str(decoy_path)})
     # When it is invoked again and again while it tries
-    results = [await platform.invoke("swapper", b"{}") for _ in range(20)]
+    results = [await platform.invoker.invoke("swapper", b"{}") for _ in range(20)]
     # Then every invoke reached the function itself, which could neither swap a socket
     # nor write anything there, and the host socket never heard from the platform
     assert heard == []
@@ -131,7 +131,7 @@ def handler(event, context):
     await deploy("filler", source, memory_mb=1024, timeout_s=60)
     paths = ["/run/faas", "/var/task", "/run/secrets", "/tmp", "/dev/shm", "/", "/var/tmp"]
     # When it tries each of the places a container gets by default
-    result = await platform.invoke("filler", json.dumps({"paths": paths}).encode())
+    result = await platform.invoker.invoke("filler", json.dumps({"paths": paths}).encode())
     assert result.outcome is Outcome.SUCCESS, result
     wrote = json.loads(result.payload)
     # Then the host directory (/run/faas) and the read-only ones took nothing, and the

@@ -57,14 +57,14 @@ def handler(event, context):
 async def test_functions_cannot_reach_each_others_ports(platform: Platform, deploy) -> None:  # type: ignore[no-untyped-def]
     # Given a function with network access that listens on a TCP port (and reaches it)
     await deploy("listener", LISTENER)
-    at = await platform.invoke("listener", b"{}")
+    at = await platform.invoker.invoke("listener", b"{}")
     assert at.outcome is Outcome.SUCCESS, at
     listening = json.loads(at.payload)
     assert listening["self"] == "hello neighbour"
     ip = listening["ip"]
     # When another function with network access connects to it
     await deploy("caller", CALLER)
-    result = await platform.invoke("caller", json.dumps({"ip": ip, "port": 7000}).encode())
+    result = await platform.invoker.invoke("caller", json.dumps({"ip": ip, "port": 7000}).encode())
     # Then the connection does not go through
     assert result.outcome is Outcome.SUCCESS, result
     assert json.loads(result.payload).startswith("refused"), result.payload

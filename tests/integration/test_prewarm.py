@@ -52,7 +52,7 @@ NOOP = "def handler(event, context):\n    return 'ok'\n"
 
 
 async def call(platform: Platform, name: str, event: object = None):  # type: ignore[no-untyped-def]
-    result = await platform.invoke(name, json.dumps(event or {}).encode())
+    result = await platform.invoker.invoke(name, json.dumps(event or {}).encode())
     assert result.outcome is Outcome.SUCCESS, result.payload
     return result, json.loads(result.payload)
 
@@ -64,7 +64,7 @@ def pool_of(platform: Platform) -> GenericPool:
 
 async def pool_ready(platform: Platform, memory_mb: int = 128, count: int = 2) -> None:
     """Run an upkeep tick (it learns the functions' profiles), then wait for the pool."""
-    await platform.scheduler.upkeep_once(await platform.list_functions())
+    await platform.scheduler.upkeep_once(await platform.functions.list())
     pool = pool_of(platform)
     await wait_until_async(
         pool.ready,
@@ -125,7 +125,7 @@ async def test_a_generic_container_serves_one_function_and_never_another(  # typ
     assert one["host"] != two["host"]
     assert first_id not in containers_of("second")
     # and when the first function goes, its container goes with it, not back to the pool
-    await platform.delete_function("first")
+    await platform.functions.delete("first")
     assert first_id not in ours(platform.settings.node_id, client=docker_client)
     assert all(s.container_id != first_id for s in pool_of(platform).ready())
     # the second one's next call is warm, in its own container
@@ -138,7 +138,7 @@ async def test_secrets_are_in_place_before_the_function_is_imported(  # type: ig
 ):
     # Given a function whose module reads its secrets at import, with a secret set
     await deploy("vault", SECRET_AT_IMPORT)
-    await platform.put_secrets("vault", {"TOKEN": "t0k3n"})
+    await platform.functions.put_secrets("vault", {"TOKEN": "t0k3n"})
     await pool_ready(platform)
     # When its first call takes a generic container
     result, body = await call(platform, "vault")
@@ -165,7 +165,7 @@ async def test_new_code_takes_a_new_generic_container(  # type: ignore[no-untype
     # When its code changes
     path = tmp_path / "v2.zip"
     path.write_bytes(handler_zip(PROBE.replace("VERSION", "v2")))
-    await platform.update_code("versioned", path)
+    await platform.functions.update_code("versioned", path)
     await pool_ready(platform)
     result, after = await call(platform, "versioned")
     # Then the new code runs in another container, also from the pool, the old one gone
@@ -223,8 +223,8 @@ async def test_each_kept_profile_has_its_pool_and_a_dropped_one_is_emptied(  # t
     assert host["Memory"] == 512 * 1024 * 1024 and host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"]
     # When the function goes, its profile is no longer kept: those containers go
-    await platform.delete_function("big")
-    await platform.scheduler.upkeep_once(await platform.list_functions())
+    await platform.functions.delete("big")
+    await platform.scheduler.upkeep_once(await platform.functions.list())
     await pool.settled()
     assert all(s.spec.memory_mb == 128 for s in pool.ready())
     left = set(ours(platform.settings.node_id, client=docker_client))
@@ -237,7 +237,7 @@ async def test_with_the_pool_off_cold_starts_take_the_classic_path(  # type: ign
 ):
     assert platform.scheduler.pool is None
     await deploy("classic", PROBE, env={"GREETING": "hi"})
-    await platform.scheduler.upkeep_once(await platform.list_functions())
+    await platform.scheduler.upkeep_once(await platform.functions.list())
     result, body = await call(platform, "classic")
     assert result.cold_start and body["greeting"] == "hi"
     [cid] = containers_of("classic")
@@ -282,7 +282,7 @@ async def test_fifty_concurrent_first_calls_share_a_few_new_containers(  # type:
     await pool_ready(platform)
     starts = StartsUnderWay(platform.backend, "burst", monkeypatch)
     # When 50 calls arrive at once
-    results = await asyncio.gather(*(platform.invoke("burst", b"{}") for _ in range(50)))
+    results = await asyncio.gather(*(platform.invoker.invoke("burst", b"{}") for _ in range(50)))
     # Then every one succeeds
     assert [r.outcome for r in results] == [Outcome.SUCCESS] * 50
     # and no call starts its own container while cold_starts_per_function (4, the

@@ -77,8 +77,8 @@ async def test_a_function_runs_cold_then_warm_in_a_host_process(platform, deploy
     # Given a function uploaded to a platform on the process backend
     await deploy("hello", HELLO)
     # When it is invoked twice
-    first = await platform.invoke("hello", b'{"name": "x"}')
-    second = await platform.invoke("hello", b'{"name": "y"}')
+    first = await platform.invoker.invoke("hello", b'{"name": "x"}')
+    second = await platform.invoker.invoke("hello", b'{"name": "y"}')
     # Then the handler answers, cold then warm, from the same process keeping its state
     assert first.outcome is Outcome.SUCCESS and second.outcome is Outcome.SUCCESS
     one, two = json.loads(first.payload), json.loads(second.payload)
@@ -95,8 +95,8 @@ async def test_function_errors_keep_lambdas_shape(platform, deploy) -> None:  # 
     await deploy("raiser", "def handler(e, c):\n    raise ValueError('bad input: 42')\n")
     await deploy("nomodule", "def handler(e, c):\n    return 1\n", handler="missing.handler")
     # When they are invoked
-    raised = await platform.invoke("raiser", b"{}")
-    missing = await platform.invoke("nomodule", b"{}")
+    raised = await platform.invoker.invoke("raiser", b"{}")
+    missing = await platform.invoker.invoke("nomodule", b"{}")
     # Then the errors are Lambda's, as on Docker
     assert raised.outcome is Outcome.FUNCTION_ERROR and raised.error is not None
     assert raised.error["errorType"] == "ValueError"
@@ -105,7 +105,7 @@ async def test_function_errors_keep_lambdas_shape(platform, deploy) -> None:  # 
     assert missing.error is not None
     assert missing.error["errorType"] == "Runtime.ImportModuleError"
     # And a handled error keeps the process: the next call is warm
-    assert (await platform.invoke("raiser", b"{}")).cold_start is False
+    assert (await platform.invoker.invoke("raiser", b"{}")).cold_start is False
 
 
 async def test_a_timeout_kills_the_runtime_and_what_it_started(  # type: ignore[no-untyped-def]
@@ -115,11 +115,11 @@ async def test_a_timeout_kills_the_runtime_and_what_it_started(  # type: ignore[
     await deploy("slow", SLOW, timeout_s=1)
     pidfile = tmp_path / "child.pid"
     event = json.dumps({"pidfile": str(pidfile)}).encode()
-    assert (await platform.invoke("slow", event)).cold_start
+    assert (await platform.invoker.invoke("slow", event)).cold_start
     (agent,) = [r for r in sandboxes(settings) if r.token in _tokens(platform, "slow")]
     # When a call sleeps past the timeout
     late = json.dumps({"pidfile": str(pidfile), "sleep": 30}).encode()
-    result = await platform.invoke("slow", late)
+    result = await platform.invoker.invoke("slow", late)
     # Then it fails as Lambda's timeout does
     assert result.outcome is Outcome.TIMEOUT
     assert result.error is not None and result.error["errorType"] == "Sandbox.Timedout"
@@ -133,7 +133,7 @@ async def test_a_timeout_kills_the_runtime_and_what_it_started(  # type: ignore[
     assert agent.token not in [r.token for r in sandboxes(settings)]
     assert not (settings.sockets_dir / agent.token).exists()
     # And the next call starts a fresh process that works
-    after = await platform.invoke("slow", event)
+    after = await platform.invoker.invoke("slow", event)
     assert after.outcome is Outcome.SUCCESS and after.cold_start
 
 
@@ -145,21 +145,21 @@ def _tokens(platform: Platform, name: str) -> list[str]:
 async def test_async_events_and_schedules_run_on_host_processes(platform, deploy) -> None:  # type: ignore[no-untyped-def]
     await deploy("hello", HELLO)
     # Given an event queued for the function
-    request_id = await platform.invoke_async("hello", b'{"name": "queued"}')
+    request_id = await platform.invoker.invoke_async("hello", b'{"name": "queued"}')
     # Then the worker runs it and keeps its result
     done = await wait_until_async(
-        lambda: platform.get_invocation(request_id),
+        lambda: platform.invoker.get_invocation(request_id),
         what="the async event to succeed",
         done=lambda inv: inv.state is State.SUCCEEDED,
         within_s=30,
     )
     assert json.loads(done.result)["hello"] == "queued"
     # And given a schedule every second, the function runs on its ticks
-    await platform.put_schedules("hello", [{"name": "every", "expression": "rate(1 second)"}])
+    await platform.schedules.put("hello", [{"name": "every", "expression": "rate(1 second)"}])
 
     async def ticks() -> list[str]:
         await platform.logs.flush()
-        records, _ = await platform.function_logs("hello", since=None, request_id=None, limit=50)
+        records, _ = await platform.functions.logs("hello", since=None, request_id=None, limit=50)
         return [r.outcome for r in records if r.kind == "schedule"]
 
     ran = await wait_until_async(ticks, what="a scheduled run", within_s=30)
@@ -182,9 +182,9 @@ async def test_a_pre_warmed_process_is_given_the_function_and_its_secrets(  # ty
         "            'root': os.environ['LAMBDA_TASK_ROOT'], 'cwd': os.getcwd()}\n"
     )
     await deploy("secretive", source)
-    await platform.put_secrets("secretive", {"TOKEN": "s3cr3t"})
+    await platform.functions.put_secrets("secretive", {"TOKEN": "s3cr3t"})
     # When the function's first call comes
-    result = await platform.invoke("secretive", b"{}")
+    result = await platform.invoker.invoke("secretive", b"{}")
     # Then that sandbox took it: its code in its task directory, its secret readable
     body = json.loads(result.payload)
     assert result.outcome is Outcome.SUCCESS and result.cold_start

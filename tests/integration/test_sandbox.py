@@ -16,7 +16,9 @@ from tests.helpers import make_zip
 
 
 async def invoke(platform: Platform, name: str, event: object = None):  # type: ignore[no-untyped-def]
-    return await platform.invoke(name, json.dumps(event if event is not None else {}).encode())
+    return await platform.invoker.invoke(
+        name, json.dumps(event if event is not None else {}).encode()
+    )
 
 
 @pytest.mark.both_backends
@@ -135,7 +137,7 @@ def handler(event, context):
     }
 """
     await deploy("ctx", source, memory_mb=256, timeout_s=5, env={"GREETING": "hi"})
-    result = await platform.invoke("ctx", b'{"name": "x"}', "req-123")
+    result = await platform.invoker.invoke("ctx", b'{"name": "x"}', "req-123")
     body = json.loads(result.payload)
     assert body["request_id"] == "req-123"
     assert body["function_name"] == "ctx"

@@ -100,7 +100,7 @@ def bytes_on_disk(directory: Path) -> int:
 
 
 async def invoke(platform: Platform, name: str, **event: object) -> object:
-    result = await platform.invoke(name, json.dumps(event).encode())
+    result = await platform.invoker.invoke(name, json.dumps(event).encode())
     assert result.outcome is Outcome.SUCCESS, result
     return json.loads(result.payload)
 
@@ -171,7 +171,7 @@ async def test_a_limit_on_a_volume_that_holds_data_is_refused_and_hides_nothing(
     await deploy("lister", LISTER, volumes={"data": "/mnt/data"})
     # When a function mounting it is invoked, now that "data" has a limit
     with pytest.raises(BackendError) as refused:
-        await platform.invoke("lister", b"{}")
+        await platform.invoker.invoke("lister", b"{}")
     # Then the platform says what to do, and neither mounts over the data nor moves it
     assert "volume 'data' already holds data" in refused.value.message
     assert "move the data elsewhere or drop the volume's limit" in refused.value.message

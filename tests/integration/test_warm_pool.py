@@ -26,7 +26,7 @@ def handler(event, context):
 
 
 async def call(platform: Platform, name: str, event: dict[str, object] | None = None):  # type: ignore[no-untyped-def]
-    result = await platform.invoke(name, json.dumps(event or {}).encode())
+    result = await platform.invoker.invoke(name, json.dumps(event or {}).encode())
     return result, json.loads(result.payload)
 
 
@@ -56,7 +56,7 @@ async def test_new_code_is_never_served_by_a_container_of_the_old_code(  # type:
     # When new code is uploaded
     path = tmp_path / "v2.zip"
     path.write_bytes(handler_zip(COUNTER.replace("VERSION", "v2")))
-    await platform.update_code("versioned", path)
+    await platform.functions.update_code("versioned", path)
     # Then the next call runs the new code in a new container
     result, after = await call(platform, "versioned")
     assert after["version"] == "v2"
@@ -77,7 +77,7 @@ async def test_a_config_change_that_shapes_containers_gives_fresh_ones(platform,
     await deploy("shaped", "import os\ndef handler(e, c):\n    return os.environ.get('COLOR')")
     await call(platform, "shaped")
     # When its environment changes
-    await platform.update_config("shaped", {"env": {"COLOR": "blue"}})
+    await platform.functions.update_config("shaped", {"env": {"COLOR": "blue"}})
     # Then the next call sees the new environment
     result, body = await call(platform, "shaped")
     assert body == "blue"
@@ -141,7 +141,7 @@ async def test_keep_warm_instances_are_ready_before_the_first_call(platform, dep
     # Given a function that asks for one warm instance
     await deploy("prewarmed", COUNTER, keep_warm=1)
     # When upkeep runs
-    await platform.scheduler.upkeep_once(await platform.list_functions())
+    await platform.scheduler.upkeep_once(await platform.functions.list())
     assert len(containers_of("prewarmed")) == 1
     # Then the very first call is warm
     result, _ = await call(platform, "prewarmed")
@@ -169,7 +169,7 @@ async def test_delete_removes_every_container_of_the_function(platform, deploy, 
     await deploy("doomed", COUNTER)
     await call(platform, "doomed")
     assert containers_of("doomed")
-    await platform.delete_function("doomed")
+    await platform.functions.delete("doomed")
     assert containers_of("doomed") == []
 
 
@@ -177,11 +177,11 @@ async def test_concurrent_config_changes_all_land(platform, deploy):  # type: ig
     # Given a function, when ten config changes race each other
     await deploy("raced", COUNTER)
     results = await asyncio.gather(
-        *(platform.update_config("raced", {"env": {f"K{i}": "v"}}) for i in range(10))
+        *(platform.functions.update_config("raced", {"env": {f"K{i}": "v"}}) for i in range(10))
     )
     # Then every one succeeds (optimistic locking retries the losers), the last one stands
     assert len(results) == 10
-    final = await platform.get_function("raced")
+    final = await platform.functions.get("raced")
     assert final.config.env in [r.config.env for r in results]
     assert final.updated_at == max(r.updated_at for r in results)
 
@@ -209,7 +209,7 @@ async def test_a_cold_start_cancelled_midway_leaves_no_container(  # type: ignor
 
 async def test_a_prewarmed_instance_reports_no_init_on_its_first_warm_call(platform, deploy):  # type: ignore[no-untyped-def]
     await deploy("warmfirst", COUNTER, keep_warm=1)
-    await platform.scheduler.upkeep_once(await platform.list_functions())
+    await platform.scheduler.upkeep_once(await platform.functions.list())
     result, _ = await call(platform, "warmfirst")
     assert result.cold_start is False
     assert result.init_duration_ms is None
@@ -219,10 +219,10 @@ async def test_a_function_whose_init_fails_is_not_kept_warm(platform, deploy):  
     await deploy(
         "badinit", "import no_such_module\ndef handler(e, c):\n    return 1\n", keep_warm=1
     )
-    await platform.scheduler.upkeep_once(await platform.list_functions())
+    await platform.scheduler.upkeep_once(await platform.functions.list())
     assert not any(i.idle for i in platform.scheduler.instances("badinit"))
     # and a call reports the init error as Lambda does
-    result = await platform.invoke("badinit", b"{}")
+    result = await platform.invoker.invoke("badinit", b"{}")
     assert result.error is not None
     assert result.error["errorType"] == "Runtime.ImportModuleError"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from faas.platform import may_reap
+from faas.compute.owners import may_reap
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from faas import keys
-from faas.errors import InvocationNotFound
+from faas.errors import InvalidRequest, InvocationNotFound
 from faas.invoke.asyncq import packing, scripts
 from faas.invoke.asyncq.records import Invocation
 from faas.store import redis_errors
@@ -44,6 +44,8 @@ class DeadLetters:
 
     async def redrive(self, function: str, request_ids: list[str] | None) -> list[str]:
         """Queue dead letters again (all, or the chosen ones); return those queued."""
+        if request_ids is not None and not request_ids:
+            raise InvalidRequest("ids is empty; leave it out to redrive every dead letter")
         key = keys.dead_letters(function)
         async with redis_errors():
             if request_ids is None:

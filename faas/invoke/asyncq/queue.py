@@ -46,7 +46,6 @@ from faas import keys
 from faas.errors import InvocationNotFound
 from faas.invoke.asyncq import packing, scripts
 from faas.invoke.asyncq.coalescer import Coalescer
-from faas.invoke.asyncq.deadletters import DeadLetters
 from faas.invoke.asyncq.records import TERMINAL, Invocation, State
 from faas.models import FunctionSpec
 from faas.store import check_no_eviction, redis_errors
@@ -114,7 +113,6 @@ class Queue:
         self._promote = client.register_script(scripts.PROMOTE)
         self._forget = client.register_script(scripts.FORGET)
         self._enqueue_tick = client.register_script(scripts.ENQUEUE_TICK)
-        self._dead_letters = DeadLetters(client)
 
     async def setup(self) -> None:
         """Check that Redis keeps what it is given, and create the consumer group."""
@@ -455,16 +453,3 @@ class Queue:
             return int(
                 await self._forget(keys=[keys.EVENTS], args=[keys.EVENTS_GROUP, int(idle_s * 1000)])
             )
-
-    # -- dead letters (the platform's calls; faas.invoke.asyncq.deadletters) -----
-
-    async def dead_letters(
-        self, function: str, offset: int, limit: int
-    ) -> tuple[int, list[Invocation]]:
-        return await self._dead_letters.page(function, offset, limit)
-
-    async def redrive(self, function: str, request_ids: list[str] | None) -> list[str]:
-        return await self._dead_letters.redrive(function, request_ids)
-
-    async def delete_dead_letter(self, function: str, request_id: str) -> None:
-        await self._dead_letters.delete(function, request_id)

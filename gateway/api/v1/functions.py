@@ -77,18 +77,18 @@ async def create_function(
     store = platform.codestore
     with temp_path(store.tmp_dir) as path:
         await save_upload(code, path, store.limits.max_zipped_bytes)
-        spec = await platform.create_function(config, path)
+        spec = await platform.functions.create(config, path)
     return FunctionOut.of(spec)
 
 
 @endpoint(response_model=FunctionList)
 async def list_functions(platform: PlatformDep) -> FunctionList:
-    return FunctionList(functions=[FunctionOut.of(s) for s in await platform.list_functions()])
+    return FunctionList(functions=[FunctionOut.of(s) for s in await platform.functions.list()])
 
 
 @endpoint(response_model=FunctionOut, responses=ERRORS)
 async def get_function(platform: PlatformDep, name: str) -> FunctionOut:
-    return FunctionOut.of(await platform.get_function(name))
+    return FunctionOut.of(await platform.functions.get(name))
 
 
 @endpoint(response_model=FunctionOut, responses=ERRORS)
@@ -97,33 +97,33 @@ async def update_config(platform: PlatformDep, name: str, patch: FunctionPatch) 
     changes = patch.model_dump(exclude_unset=True)
     if not changes:
         raise InvalidRequest("nothing to change: send at least one field")
-    return FunctionOut.of(await platform.update_config(name, changes))
+    return FunctionOut.of(await platform.functions.update_config(name, changes))
 
 
 @endpoint(response_model=AsyncConfigOut, responses=ERRORS)
 async def get_async_config(platform: PlatformDep, name: str) -> AsyncConfigOut:
     """How async invocations of the function are retried, aged out and reported."""
-    return AsyncConfigOut.of(await platform.get_function(name))
+    return AsyncConfigOut.of(await platform.functions.get(name))
 
 
 @endpoint(response_model=AsyncConfigOut, responses=ERRORS)
 async def put_async_config(platform: PlatformDep, name: str, request: Request) -> AsyncConfigOut:
     """Replace the async config; absent fields take their defaults."""
     config = AsyncConfig.from_dict(await json_body(request))
-    return AsyncConfigOut.of(await platform.set_async_config(name, config))
+    return AsyncConfigOut.of(await platform.functions.set_async_config(name, config))
 
 
 @endpoint(response_model=HttpConfigOut, responses=ERRORS)
 async def get_http_config(platform: PlatformDep, name: str) -> HttpConfigOut:
     """Whether and how the function is reachable over plain HTTP."""
-    return HttpConfigOut.of(await platform.get_function(name))
+    return HttpConfigOut.of(await platform.functions.get(name))
 
 
 @endpoint(response_model=HttpConfigOut, responses=ERRORS)
 async def put_http_config(platform: PlatformDep, name: str, request: Request) -> HttpConfigOut:
     """Expose the function at ``/fn/{name}/...`` (``enabled: false`` hides it again)."""
     config = HttpConfig.from_dict(await json_body(request))
-    return HttpConfigOut.of(await platform.set_http_config(name, config))
+    return HttpConfigOut.of(await platform.functions.set_http_config(name, config))
 
 
 @endpoint(
@@ -156,7 +156,7 @@ async def update_code(platform: PlatformDep, name: str, request: Request) -> Fun
             await save_upload(upload, path, store.limits.max_zipped_bytes)
         else:
             await save_stream(request.stream(), path, store.limits.max_zipped_bytes)
-        spec = await platform.update_code(name, path)
+        spec = await platform.functions.update_code(name, path)
     return FunctionOut.of(spec)
 
 
@@ -166,12 +166,12 @@ async def update_code(platform: PlatformDep, name: str, request: Request) -> Fun
 )
 async def get_code(platform: PlatformDep, name: str) -> FileResponse:
     """The function's zip, byte for byte as uploaded."""
-    path = await platform.code_path(name)
+    path = await platform.functions.code_path(name)
     return FileResponse(path, media_type="application/zip", filename=f"{name}.zip")
 
 
 @endpoint(status_code=204, responses=ERRORS)
 async def delete_function(platform: PlatformDep, name: str) -> Response:
     """Delete the function; its containers are removed before this answers."""
-    await platform.delete_function(name)
+    await platform.functions.delete(name)
     return Response(status_code=204)

@@ -46,7 +46,9 @@ async def http_route(
         raw_path=("/" + apigw.encoded_path(sent[3])) if len(sent) == 4 else "",
         forwarded=forwarded,
     )
-    out = await platform.invoke_http(name, incoming, request.headers.get("host", "localhost"))
+    out = await platform.invoker.invoke_http(
+        name, incoming, request.headers.get("host", "localhost")
+    )
     response = Response(out.body, status_code=out.status)
     response.raw_headers.extend(
         (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in out.headers

@@ -22,7 +22,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
 @endpoint(response_model=InvocationOut, responses=ERRORS)
 async def get_invocation(platform: PlatformDep, key: CallerDep, request_id: str) -> InvocationOut:
     """State, attempts, times, and the result or error of an async invocation."""
-    invocation = await platform.get_invocation(request_id)
+    invocation = await platform.invoker.get_invocation(request_id)
     if key is not None and not key.may_invoke(invocation.function):
         # As if it did not exist: a key learns nothing of functions it may not call.
         raise InvocationNotFound(f"no async invocation with id {request_id!r}")
@@ -37,7 +37,7 @@ async def list_dead_letters(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeadLetterPage:
     """The function's dead letters, oldest first."""
-    total, items = await platform.dead_letters(name, offset, limit)
+    total, items = await platform.dead_letters.page(name, offset, limit)
     return DeadLetterPage(
         total=total,
         offset=offset,
@@ -57,11 +57,11 @@ async def redrive(platform: PlatformDep, name: str, request: Request) -> Redrive
     ids = body.get("ids")
     if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
         raise InvalidRequest("ids must be a list of request ids")
-    return Redriven(redriven=await platform.redrive(name, ids))
+    return Redriven(redriven=await platform.dead_letters.redrive(name, ids))
 
 
 @endpoint(status_code=204, responses=ERRORS)
 async def delete_dead_letter(platform: PlatformDep, name: str, request_id: str) -> Response:
     """Drop one dead letter for good."""
-    await platform.delete_dead_letter(name, request_id)
+    await platform.dead_letters.delete(name, request_id)
     return Response(status_code=204)

@@ -78,7 +78,7 @@ async def serve(
         return await run_async(platform, name, bodies.checked_event(body, ASYNC_INVOKE_MAX_BYTES))
     event = bodies.checked_event(body, INVOKE_MAX_BYTES)
     if kind == b"DryRun":
-        await platform.get_function(name)
+        await platform.functions.get(name)
         return Response(status_code=204)
     return await run_sync(platform, name, event, tail)
 
@@ -107,7 +107,7 @@ async def invoke(
 
 async def run_async(platform: Platform, name: str, event: bytes) -> Response:
     """An Event invocation of a checked event: 202 once Redis holds it."""
-    request_id = await platform.invoke_async(name, event)
+    request_id = await platform.invoker.invoke_async(name, event)
     return JSONResponse(
         {"requestId": request_id}, status_code=202, headers={"X-Request-Id": request_id}
     )
@@ -115,7 +115,7 @@ async def run_async(platform: Platform, name: str, event: bytes) -> Response:
 
 async def run_sync(platform: Platform, name: str, event: bytes, tail: bool) -> Response:
     """A RequestResponse invocation of a checked event, as its HTTP response."""
-    result = await platform.invoke(name, event, str(uuid.uuid4()))
+    result = await platform.invoker.invoke(name, event, str(uuid.uuid4()))
     return to_response(result, tail)
 
 

@@ -37,7 +37,7 @@ async def get_logs(
     """Invocation logs, oldest first: the last ``limit``, or the first ``limit`` from ``since``.
     ``follow=1`` streams them as NDJSON and then every new one until the client leaves."""
     start = parse_since(since, time.time()) if since is not None else None
-    records, cursor = await platform.function_logs(
+    records, cursor = await platform.functions.logs(
         name, since=start, request_id=request_id, limit=limit
     )
     if not follow:

@@ -37,7 +37,7 @@ def _out(views: list[RuleView]) -> ScheduleList:
 @endpoint(response_model=ScheduleList, responses=ERRORS)
 async def get_schedules(platform: PlatformDep, name: str) -> ScheduleList:
     """The function's schedules, each with its next five fire times (UTC)."""
-    return _out(await platform.get_schedules(name))
+    return _out(await platform.schedules.get(name))
 
 
 @endpoint(response_model=ScheduleList, responses=ERRORS)
@@ -46,4 +46,4 @@ async def put_schedules(platform: PlatformDep, name: str, request: Request) -> S
 
     Expressions: ``rate(5 minutes)``, ``cron(0 12 * * ? *)`` or a five-field crontab line.
     """
-    return _out(await platform.put_schedules(name, await json_body(request)))
+    return _out(await platform.schedules.put(name, await json_body(request)))

@@ -18,17 +18,17 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 @endpoint(response_model=SecretNames, responses=ERRORS)
 async def list_secrets(platform: PlatformDep, name: str) -> SecretNames:
-    return SecretNames(secrets=await platform.secret_names(name))
+    return SecretNames(secrets=await platform.functions.secret_names(name))
 
 
 @endpoint(response_model=SecretNames, responses=ERRORS)
 async def put_secrets(platform: PlatformDep, name: str, request: Request) -> SecretNames:
     """Replace the secrets with ``{"NAME": "value", ...}``; the function's containers see
     them as files ``/run/secrets/NAME`` (fresh containers start for the change)."""
-    return SecretNames(secrets=await platform.put_secrets(name, await json_body(request)))
+    return SecretNames(secrets=await platform.functions.put_secrets(name, await json_body(request)))
 
 
 @endpoint(status_code=204, responses=ERRORS)
 async def delete_secret(platform: PlatformDep, name: str, secret: str) -> Response:
-    await platform.delete_secret(name, secret)
+    await platform.functions.delete_secret(name, secret)
     return Response(status_code=204)

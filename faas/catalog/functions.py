@@ -1,0 +1,173 @@
+"""Function management: what the API and the CLI do to functions and their secrets.
+
+Create, replace code or config, set the async and HTTP configs, read, list,
+delete; list, replace and remove secrets; read a function's logs. Specs live
+in the registry, code in the code store (unpacked at upload, so a cold start
+does not pay for it), secrets and logs in their stores.
+
+The sandboxes that run a function are not catalog's: a change that needs
+fresh sandboxes (code, config, secrets) is told through ``on_change``, and a
+deletion through ``on_delete`` (its schedules, its warm sandboxes), so that
+catalog knows nothing of the scheduler (``faas.compute``) or of schedules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from faas.catalog import secrets as function_secrets
+from faas.catalog.codestore import CodeRef, CodeStore
+from faas.catalog.logs import LogRecord, LogStore
+from faas.catalog.registry import Registry
+from faas.catalog.secrets import SecretStore
+from faas.errors import FunctionExists, FunctionNotFound, InvalidRequest, ValidationFailed
+from faas.invoke.http.config import HttpConfig
+from faas.models import AsyncConfig, FunctionConfig, FunctionSpec, apply_patch, validate_config
+
+# A spec whose sandboxes must be replaced; what else must go with a deleted function.
+OnChange = Callable[[FunctionSpec], None]
+OnDelete = Callable[[str], Awaitable[None]]
+
+
+class Functions:
+    """Functions and their secrets, as the API manages them."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        codestore: CodeStore,
+        secret_store: SecretStore,
+        logs: LogStore,
+        *,
+        on_change: OnChange,
+        on_delete: Sequence[OnDelete] = (),
+    ) -> None:
+        self._registry = registry
+        self._codestore = codestore
+        self._secrets = secret_store
+        self._logs = logs
+        self._on_change = on_change
+        self._on_delete = tuple(on_delete)
+
+    async def create(self, config: FunctionConfig, code: Path) -> FunctionSpec:
+        validate_config(config)
+        # Refuse a taken name before storing code (create still checks atomically).
+        if await self._registry.exists(config.name):
+            raise FunctionExists(f"function {config.name!r} already exists")
+        ref = await asyncio.to_thread(self._store, code)
+        now = time.time()
+        spec = FunctionSpec(config, ref.sha256, ref.size, created_at=now, updated_at=now)
+        await self._registry.create(spec)
+        return spec
+
+    def _store(self, code: Path) -> CodeRef:
+        # Unpack at upload, not at the first invoke: a cold start should not pay for it.
+        ref = self._codestore.put_file(code)
+        self._codestore.unpacked(ref.sha256)
+        return ref
+
+    async def update_code(self, name: str, code: Path) -> FunctionSpec:
+        await self._registry.get(name)  # 404 before storing anything
+        ref = await asyncio.to_thread(self._store, code)
+        spec = await self._registry.update(
+            name,
+            lambda cur: dataclasses.replace(
+                cur, code_sha256=ref.sha256, code_size=ref.size, updated_at=_after(cur)
+            ),
+        )
+        self._on_change(spec)
+        return spec
+
+    async def update_config(self, name: str, changes: dict[str, object]) -> FunctionSpec:
+        spec = await self._registry.update(
+            name,
+            lambda cur: dataclasses.replace(
+                cur, config=apply_patch(cur.config, changes), updated_at=_after(cur)
+            ),
+        )
+        self._on_change(spec)
+        return spec
+
+    async def set_async_config(self, name: str, config: AsyncConfig) -> FunctionSpec:
+        for key, target in (("on_success", config.on_success), ("on_failure", config.on_failure)):
+            if target is not None and not await self._registry.exists(target):
+                raise ValidationFailed(f"destination function {target!r} not found", field=key)
+        return await self._registry.update(
+            name,
+            lambda cur: dataclasses.replace(cur, async_config=config, updated_at=_after(cur)),
+        )
+
+    async def set_http_config(self, name: str, config: HttpConfig) -> FunctionSpec:
+        return await self._registry.update(
+            name, lambda cur: dataclasses.replace(cur, http=config, updated_at=_after(cur))
+        )
+
+    async def get(self, name: str) -> FunctionSpec:
+        return await self._registry.get(name)
+
+    async def code_path(self, name: str) -> Path:
+        spec = await self._registry.get(name)
+        path = self._codestore.zip_path(spec.code_sha256)
+        if not path.exists():
+            raise FunctionNotFound(f"the code of function {name!r} is missing from the store")
+        return path
+
+    async def delete(self, name: str) -> None:
+        await self._registry.delete(name)
+        await self._secrets.delete(name)
+        await self._logs.delete(name)
+        for forget in self._on_delete:
+            await forget(name)
+
+    # -- secrets --------------------------------------------------------------
+
+    async def secret_names(self, name: str) -> list[str]:
+        await self._registry.get(name)
+        return await self._secrets.names(name)
+
+    async def put_secrets(self, name: str, data: object) -> list[str]:
+        """Replace the function's secrets; its containers are replaced, as for env."""
+        values = function_secrets.validate(data)
+        await self._registry.get(name)
+        await self._secrets.replace(name, values)
+        await self._secrets_changed(name)
+        return sorted(values)
+
+    async def delete_secret(self, name: str, secret: str) -> None:
+        await self._registry.get(name)
+        if not await self._secrets.remove(name, secret):
+            raise InvalidRequest(f"function {name!r} has no secret {secret!r}")
+        await self._secrets_changed(name)
+
+    async def _secrets_changed(self, name: str) -> None:
+        version = secrets.token_hex(8)
+        spec = await self._registry.update(
+            name,
+            lambda cur: dataclasses.replace(cur, secrets_version=version, updated_at=_after(cur)),
+        )
+        self._on_change(spec)
+
+    # -- logs -----------------------------------------------------------------
+
+    async def logs(
+        self, name: str, *, since: float | None, request_id: str | None, limit: int
+    ) -> tuple[list[LogRecord], str]:
+        """A page of the function's invocation logs, and the cursor to follow from."""
+        await self._registry.get(name)
+        return await self._logs.query(name, since=since, request_id=request_id, limit=limit)
+
+    # -- every function (last on purpose: below it, ``list`` in an annotation
+    # would name this method) ------------------------------------------------
+
+    async def list(self) -> list[FunctionSpec]:
+        return await self._registry.list()
+
+
+def _after(spec: FunctionSpec) -> float:
+    # updated_at orders versions of a spec: it must grow even within one clock tick.
+    return max(time.time(), spec.updated_at + 1e-6)

@@ -1,0 +1,121 @@
+"""Invocation: every way a function is called, down to the one path they all take.
+
+A sync invoke, an HTTP request to ``/fn/{name}/...`` and an event the worker
+took from the queue all go through ``Invoker.run``: the scheduler runs the
+event in a sandbox (``faas.compute.scheduler``), then the invocation's log is
+framed and kept (``faas.catalog.logs``, written behind it, batched). An async
+invoke only queues the event (``faas.invoke.asyncq.queue``); the worker runs
+it later through ``run``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+import uuid
+
+from faas.auth import Access
+from faas.catalog import logs as function_logs
+from faas.catalog.logs import LogRecord, LogStore
+from faas.catalog.registry import Registry
+from faas.compute.lambda_env import function_arn
+from faas.compute.scheduler import OnStart, Scheduler
+from faas.invoke.asyncq.queue import Queue
+from faas.invoke.asyncq.records import Invocation
+from faas.invoke.http import trigger as http_trigger
+from faas.invoke.http.apigw import Context, HttpRequest
+from faas.invoke.http.responses import HttpResponse
+from faas.models import FunctionSpec, InvocationResult
+from faas.platform_log import invocation_context
+from faas.settings import Settings
+
+
+class Invoker:
+    """Runs functions: sync, over HTTP, or queued for the worker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        scheduler: Scheduler,
+        queue: Queue,
+        logs: LogStore,
+        access: Access,
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._scheduler = scheduler
+        self._queue = queue
+        self._logs = logs
+        self._access = access
+
+    async def run(
+        self,
+        spec: FunctionSpec,
+        event: bytes,
+        request_id: str,
+        on_start: OnStart | None = None,
+        kind: str = "sync",
+    ) -> InvocationResult:
+        """Every invocation, whatever asked for it: run it, then keep its log.
+
+        The result's ``log`` is the stored record's text (for ``X-Faas-Log-Type: Tail``).
+        """
+        with invocation_context(request_id, spec.name):
+            start = time.time()
+            result = await self._scheduler.invoke(spec, event, request_id, on_start, kind)
+            end = time.time()
+            text = function_logs.frame(result, spec.config.memory_mb, self._logs.max_bytes, end)
+            record = LogRecord(
+                request_id=request_id,
+                function=spec.name,
+                kind=kind,
+                outcome=result.outcome.value,
+                start=start,
+                end=end,
+                duration_ms=result.duration_ms,
+                text=text,
+            )
+            self._logs.add(record)  # written behind the invocation, batched
+            return dataclasses.replace(result, log=text)
+
+    async def invoke(
+        self, name: str, event: bytes, request_id: str | None = None
+    ) -> InvocationResult:
+        spec = await self._registry.get(name)
+        return await self.run(spec, event, request_id or str(uuid.uuid4()))
+
+    async def invoke_http(self, name: str, request: HttpRequest, domain: str) -> HttpResponse:
+        """Serve an HTTP request to ``/fn/{name}/...`` as API Gateway would (``request.path``
+        is relative to the function)."""
+        spec = await self._registry.get(name)
+        ctx = Context(
+            request_id=str(uuid.uuid4()),
+            account_id=self._settings.account_id,
+            api_id=name,
+            domain=domain,
+        )
+        return await http_trigger.handle(
+            spec,
+            request,
+            ctx,
+            invoke=functools.partial(self.run, kind="http"),
+            authorize=lambda key: self._access.route(key, name),
+        )
+
+    async def invoke_async(self, name: str, event: bytes) -> str:
+        """Queue an event; returns its request id once Redis holds it."""
+        await self._registry.get(name)  # 404 for an unknown function, as Lambda
+        request_id = str(uuid.uuid4())
+        await self._queue.enqueue(
+            Invocation(request_id=request_id, function=name, payload=event, enqueued_at=time.time())
+        )
+        return request_id
+
+    async def get_invocation(self, request_id: str) -> Invocation:
+        return await self._queue.get(request_id)
+
+    def arn(self, name: str) -> str:
+        """The function's ARN, as the events and destinations of its invocations name it."""
+        return function_arn(self._settings.region, self._settings.account_id, name)
