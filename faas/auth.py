@@ -16,15 +16,25 @@ it is compared with every key in constant time. With no key at all the server
 is open, and the CLI binds it to localhost only. A key over its rate
 (``rate_per_s``, else ``FAAS_KEY_RATE_PER_S``; 0 is unlimited) gets 429 with
 Retry-After: a token bucket per key, in this process.
+
+Every key also signs AWS requests (Signature Version 4, the Lambda API): its
+secret is the secret access key, and its access key id is "AKIA" and 16 base32
+characters of an HMAC-SHA256 of the secret (``access_key_id_of``), so every node
+and every restart agree on it without storing anything. A keys-file entry may
+name its own (``"access_key_id"``: 16 to 128 letters, digits or underscores);
+two keys with different secrets never share one. The id is public (each signed
+request carries it) and tells no more about the secret than a signature does.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import math
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -44,6 +54,16 @@ AUTHORIZATION = "authorization"
 API_KEY = "x-api-key"
 BEARER = "bearer "  # the scheme, compared lower-case
 
+# IAM's form of an access key id; a derived one is "AKIA" + 16 base32 characters.
+ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_]{16,128}")
+_ACCESS_KEY_LABEL = b"faas access key id"  # the HMAC's key: ids differ from other uses
+
+
+def access_key_id_of(secret: str) -> str:
+    """The access key id of a key whose secret is ``secret``: stable, derived, public."""
+    digest = hmac.digest(_ACCESS_KEY_LABEL, secret.encode(), "sha256")
+    return "AKIA" + base64.b32encode(digest).decode("ascii")[:16]
+
 
 @dataclass(frozen=True)
 class ApiKey:
@@ -55,6 +75,12 @@ class ApiKey:
     # Invoke keys only: the functions it may invoke (None: all of them).
     functions: frozenset[str] | None = None
     rate_per_s: float | None = None
+    # Signs AWS requests with ``secret``; derived from it unless given ("" here).
+    access_key_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.access_key_id:
+            object.__setattr__(self, "access_key_id", access_key_id_of(self.secret))
 
     def may_invoke(self, function: str) -> bool:
         return self.admin or self.functions is None or function in self.functions
@@ -63,6 +89,10 @@ class ApiKey:
 @dataclass(frozen=True)
 class KeyRing:
     keys: tuple[ApiKey, ...] = ()
+    _by_access_key: dict[str, ApiKey] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_access_key", {k.access_key_id: k for k in self.keys})
 
     @property
     def open(self) -> bool:
@@ -78,19 +108,13 @@ class KeyRing:
                 found = key
         return found
 
+    def by_access_key(self, access_key_id: str) -> ApiKey | None:
+        """The key an AWS request's ``Credential`` names (its secret then checks the signature)."""
+        return self._by_access_key.get(access_key_id)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
-        keys: list[ApiKey] = []
-        for i, secret in enumerate(_split(settings.admin_key)):
-            keys.append(ApiKey(f"admin-env-{i + 1}", secret, admin=True))
-        for i, entry in enumerate(_split(settings.invoke_keys)):
-            secret, _, listed = entry.partition(":")
-            functions = frozenset(f.strip() for f in listed.split("|") if f.strip())
-            # "KEY" and "KEY:" alike may invoke every function.
-            keys.append(ApiKey(f"invoke-env-{i + 1}", secret.strip(), False, functions or None))
-        if settings.keys_file:
-            keys += _from_file(Path(settings.keys_file))
-        ring = cls(tuple(keys))
+        ring = cls(tuple(_env_keys(settings) + _file_keys(settings)))
         ring.check()
         return ring
 
@@ -107,6 +131,43 @@ class KeyRing:
                 '"admin"): nobody could manage functions',
                 field="admin_key",
             )
+        seen: dict[str, ApiKey] = {}
+        for key in self.keys:
+            other = seen.setdefault(key.access_key_id, key)
+            # The same secret listed twice is the same credential; two secrets are not.
+            if other.secret != key.secret:
+                raise ValidationFailed(
+                    f"API keys {other.name!r} and {key.name!r} have the same access_key_id "
+                    f"{key.access_key_id!r}: each key needs its own",
+                    field="keys_file",
+                )
+
+
+def admin_key(settings: Settings) -> ApiKey | None:
+    """The admin key for a client of the server ``settings`` configure (None: an open server).
+
+    The keys file's first admin key, else ``FAAS_ADMIN_KEY``'s first; the whole
+    configuration is checked as the server checks it, so it is a key the server takes.
+    """
+    env, in_file = _env_keys(settings), _file_keys(settings)
+    KeyRing(tuple(env + in_file)).check()
+    return next((key for key in in_file + env if key.admin), None)
+
+
+def _env_keys(settings: Settings) -> list[ApiKey]:
+    keys: list[ApiKey] = []
+    for i, secret in enumerate(_split(settings.admin_key)):
+        keys.append(ApiKey(f"admin-env-{i + 1}", secret, admin=True))
+    for i, entry in enumerate(_split(settings.invoke_keys)):
+        secret, _, listed = entry.partition(":")
+        functions = frozenset(f.strip() for f in listed.split("|") if f.strip())
+        # "KEY" and "KEY:" alike may invoke every function.
+        keys.append(ApiKey(f"invoke-env-{i + 1}", secret.strip(), False, functions or None))
+    return keys
+
+
+def _file_keys(settings: Settings) -> list[ApiKey]:
+    return _from_file(Path(settings.keys_file)) if settings.keys_file else []
 
 
 def _split(raw: str) -> list[str]:
@@ -143,7 +204,7 @@ def _entry(path: Path, role: str, index: int, entry: Any) -> ApiKey:
     where = f"keys file {path}: {role}[{index}]"
     if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
         raise ValidationFailed(f'{where} must be a string or {{"key": ...}}', field="keys_file")
-    unknown = set(entry) - {"key", "name", "functions", "rate_per_s"}
+    unknown = set(entry) - {"key", "name", "functions", "rate_per_s", "access_key_id"}
     if unknown:
         raise ValidationFailed(f"{where}: unknown field {sorted(unknown)[0]!r}", field="keys_file")
     functions = entry.get("functions")
@@ -159,12 +220,21 @@ def _entry(path: Path, role: str, index: int, entry: Any) -> ApiKey:
         or rate < 0
     ):
         raise ValidationFailed(f"{where}: rate_per_s must be a number >= 0", field="keys_file")
+    access_key_id = entry.get("access_key_id", "")
+    if "access_key_id" in entry and not (
+        isinstance(access_key_id, str) and ACCESS_KEY_ID.fullmatch(access_key_id)
+    ):
+        raise ValidationFailed(
+            f"{where}: access_key_id must be 16 to 128 letters, digits or underscores",
+            field="keys_file",
+        )
     return ApiKey(
         name=str(entry.get("name") or f"{role}-file-{index + 1}"),
         secret=entry["key"],
         admin=role == "admin",
         functions=frozenset(functions) if functions is not None and role == "invoke" else None,
         rate_per_s=float(rate) if rate is not None else None,
+        access_key_id=access_key_id,
     )
 
 

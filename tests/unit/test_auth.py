@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from faas.auth import Access, ApiKey, KeyRing, TokenBucket, admin_key_of, init_keys_file
+from faas.auth import (
+    Access,
+    ApiKey,
+    KeyRing,
+    TokenBucket,
+    access_key_id_of,
+    admin_key,
+    admin_key_of,
+    init_keys_file,
+)
 from faas.auth import presented_key as presented
 from faas.errors import Forbidden, RateLimited, Throttled, Unauthorized, ValidationFailed
 from faas.settings import Settings
@@ -264,6 +273,93 @@ def test_the_key_is_read_through_a_header_lookup_function() -> None:
     headers = {"x-api-key": CI}
 
     assert presented(lambda name: headers.get(name, "")) == CI
+
+
+# --- AWS credentials: every key signs AWS requests -------------------------------------------
+
+
+def test_each_key_has_an_access_key_id_derived_from_its_secret() -> None:
+    ring = ring_of(admin_key=ADMIN, invoke_keys=CI)
+
+    admin, ci = ring.find(ADMIN), ring.find(CI)
+
+    assert admin is not None and ci is not None
+    # Pinned: clients keep it in their config, so it must never change between versions.
+    assert admin.access_key_id == "AKIAS7AABGYUPJLTKV7N"
+    assert ci.access_key_id == "AKIA3ASP4GPHD4XWE6HJ"
+    assert access_key_id_of(ADMIN) == admin.access_key_id
+
+
+def test_the_access_key_id_is_the_same_on_every_node_and_after_a_restart(tmp_path: Path) -> None:
+    keys_file = write_keys(tmp_path, {"admin": [ADMIN], "invoke": [CI]})
+
+    one, other = ring_of(keys_file=keys_file), ring_of(keys_file=keys_file)
+
+    assert [k.access_key_id for k in one.keys] == [k.access_key_id for k in other.keys]
+
+
+def test_a_key_is_found_by_its_access_key_id() -> None:
+    ring = ring_of(admin_key=ADMIN, invoke_keys=f"{CI}:build")
+
+    found = ring.by_access_key(access_key_id_of(CI))
+
+    assert found is not None and found.secret == CI and found.functions == frozenset({"build"})
+    assert ring.by_access_key(access_key_id_of(STRANGER)) is None
+    assert ring.by_access_key("") is None
+
+
+def test_a_keys_file_entry_may_name_its_own_access_key_id(tmp_path: Path) -> None:
+    keys_file = write_keys(
+        tmp_path, {"admin": [{"key": ADMIN, "access_key_id": "AKIAOPSTEAM000000001"}]}
+    )
+
+    ring = ring_of(keys_file=keys_file)
+
+    found = ring.by_access_key("AKIAOPSTEAM000000001")
+    assert found is not None and found.secret == ADMIN
+    assert ring.by_access_key(access_key_id_of(ADMIN)) is None
+
+
+@pytest.mark.parametrize("given", ["AKIA-SHORT", "A" * 15, "A" * 129, "AKIA 0123456789ABCDEF", 42])
+def test_an_access_key_id_of_the_wrong_form_is_refused(tmp_path: Path, given: object) -> None:
+    keys_file = write_keys(tmp_path, {"admin": [{"key": ADMIN, "access_key_id": given}]})
+
+    with pytest.raises(ValidationFailed, match=r"admin\[0\]: access_key_id must be") as caught:
+        ring_of(keys_file=keys_file)
+
+    assert caught.value.field == "keys_file"
+
+
+def test_two_keys_may_not_share_an_access_key_id(tmp_path: Path) -> None:
+    keys_file = write_keys(
+        tmp_path,
+        {
+            "admin": [{"key": ADMIN, "name": "ops"}],
+            # Named to collide with the admin key's derived id.
+            "invoke": [{"key": CI, "name": "ci", "access_key_id": access_key_id_of(ADMIN)}],
+        },
+    )
+
+    with pytest.raises(ValidationFailed, match="'ops' and 'ci' have the same access_key_id"):
+        ring_of(keys_file=keys_file)
+
+
+def test_the_same_secret_listed_twice_is_one_credential(tmp_path: Path) -> None:
+    keys_file = write_keys(tmp_path, {"admin": [ADMIN]})
+
+    ring = ring_of(admin_key=ADMIN, keys_file=keys_file)
+
+    found = ring.by_access_key(access_key_id_of(ADMIN))
+    assert found is not None and found.secret == ADMIN
+
+
+def test_the_admin_key_for_clients_is_the_files_else_the_environments(tmp_path: Path) -> None:
+    keys_file = write_keys(tmp_path, {"admin": [{"key": ADMIN_2, "name": "ops"}]})
+
+    assert admin_key(Settings(admin_key=ADMIN)).secret == ADMIN  # type: ignore[union-attr]
+    from_file = admin_key(Settings(admin_key=ADMIN, keys_file=keys_file))
+    assert from_file is not None and from_file.name == "ops" and from_file.secret == ADMIN_2
+    assert admin_key(Settings()) is None
 
 
 # --- A keys file made on first start (docker compose) --------------------------------------
