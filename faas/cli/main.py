@@ -69,10 +69,17 @@ def _parser() -> argparse.ArgumentParser:
     keys_cmd = keys.add_subparsers(dest="keys_command", required=True)
     for name, summary in (
         ("init", "create the keys file with a fresh admin key unless it exists; print the key"),
-        ("show", "print the admin key of the keys file"),
+        ("show", "print the admin key of the keys file, or else of FAAS_ADMIN_KEY"),
     ):
         sub = keys_cmd.add_parser(name, help=summary, description=summary)
         sub.add_argument("--file", help="the keys file (FAAS_KEYS_FILE)")
+        if name == "show":
+            sub.add_argument(
+                "--aws",
+                action="store_true",
+                help="print it as AWS credentials for boto3 and the AWS CLI: "
+                'eval "$(faas keys show --aws)"',
+            )
 
     _client_parsers(subparsers)
     return parser

@@ -14,6 +14,7 @@ import dataclasses
 import ipaddress
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -126,14 +127,31 @@ def _guard_open_server(settings: Settings) -> Settings:
 
 
 def keys(args: argparse.Namespace) -> int:
-    path = args.file or os.environ.get("FAAS_KEYS_FILE")
-    if not path:
-        print("faas: give --file or set FAAS_KEYS_FILE", file=sys.stderr)
-        return EXIT_USAGE
     if args.keys_command == "init":
+        path = args.file or os.environ.get("FAAS_KEYS_FILE")
+        if not path:
+            print("faas: give --file or set FAAS_KEYS_FILE", file=sys.stderr)
+            return EXIT_USAGE
         print(auth.init_keys_file(Path(path)))
-    else:
-        print(auth.admin_key_of(Path(path)))
+        return EXIT_OK
+    # The configuration the server reads: the keys file, else FAAS_ADMIN_KEY.
+    settings = Settings.from_env(os.environ, keys_file=args.file)
+    key = auth.admin_key(settings)
+    if key is None:
+        where = (
+            f"the keys file {settings.keys_file} has no admin key"
+            if settings.keys_file
+            else "give --file, or set FAAS_KEYS_FILE or FAAS_ADMIN_KEY"
+        )
+        print(f"faas: {where}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.aws:
+        print(key.secret)
+        return EXIT_OK
+    # Exported and shell-quoted: eval "$(faas keys show --aws)" then runs boto3 or aws.
+    print(f"export AWS_ACCESS_KEY_ID={shlex.quote(key.access_key_id)}")
+    print(f"export AWS_SECRET_ACCESS_KEY={shlex.quote(key.secret)}")
+    print(f"export AWS_DEFAULT_REGION={shlex.quote(settings.region)}")
     return EXIT_OK
 
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import shlex
 import stat
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from faas.auth import access_key_id_of
 from faas.cli.client import ApiError, zip_dir
 from faas.cli.commands import UsageError, exit_code, read_code, read_event, read_json
 from faas.cli.exits import EXIT_REFUSED, EXIT_SERVER
@@ -258,3 +263,74 @@ def test_refusals_exit_3_and_failures_exit_4(status: int, code: int) -> None:
 def test_a_url_that_is_not_http_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ls", "--url", "127.0.0.1:8080"]) == 2
     assert "http://" in capsys.readouterr().err
+
+
+# `faas keys show --aws`: the admin key as AWS credentials
+
+
+def test_keys_show_aws_prints_credentials_a_shell_can_eval(tmp_path: Path) -> None:
+    admin = "admin-key-0123456789abcdef"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAAS_", "AWS_"))}
+    env.update(FAAS_ADMIN_KEY=admin, FAAS_REGION="eu-west-9")
+    show = shlex.join([sys.executable, "-m", "faas.cli.main", "keys", "show", "--aws"])
+    read = shlex.join([sys.executable, "-c", SHOW_AWS_ENV])
+
+    # Given only FAAS_ADMIN_KEY (no keys file), when a shell evals the output
+    done = subprocess.run(
+        ["bash", "-c", f'eval "$({show})" && {read}'],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    # Then the programs it starts (boto3, aws) see the admin key's credentials
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "AWS_ACCESS_KEY_ID": access_key_id_of(admin),
+        "AWS_SECRET_ACCESS_KEY": admin,
+        "AWS_DEFAULT_REGION": "eu-west-9",
+    }
+
+
+SHOW_AWS_ENV = (
+    "import json, os; print(json.dumps({k: os.environ.get(k) for k in "
+    "('AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_DEFAULT_REGION')}))"
+)
+
+
+def test_keys_show_reads_the_keys_file_before_faas_admin_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_text(
+        json.dumps(
+            {"admin": [{"key": "file-admin-0123456789", "access_key_id": "AKIAOPS0000000000001"}]}
+        )
+    )
+    for name in [k for k in os.environ if k.startswith("FAAS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FAAS_ADMIN_KEY", "env-admin-0123456789")
+
+    assert main(["keys", "show", "--file", str(keys_file)]) == 0
+    assert capsys.readouterr().out == "file-admin-0123456789\n"
+    assert main(["keys", "show", "--aws", "--file", str(keys_file)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "export AWS_ACCESS_KEY_ID=AKIAOPS0000000000001",
+        "export AWS_SECRET_ACCESS_KEY=file-admin-0123456789",
+        "export AWS_DEFAULT_REGION=local-1",
+    ]
+    assert main(["keys", "show"]) == 0  # no file: FAAS_ADMIN_KEY
+    assert capsys.readouterr().out == "env-admin-0123456789\n"
+
+
+def test_keys_show_without_any_key_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [k for k in os.environ if k.startswith("FAAS_")]:
+        monkeypatch.delenv(name)
+
+    assert main(["keys", "show", "--aws"]) == 2
+    assert "FAAS_ADMIN_KEY" in capsys.readouterr().err
