@@ -53,7 +53,7 @@ class Calls:
 
     async def call(self, tag: str, sleep: float = 0.0) -> InvocationResult:
         event = {"log": str(self.log), "tag": tag, "sleep": sleep}
-        return await self.platform.invoke(self.name, json.dumps(event).encode())
+        return await self.platform.invoker.invoke(self.name, json.dumps(event).encode())
 
     def spawn(self, tag: str, sleep: float = 0.0) -> asyncio.Task[InvocationResult]:
         return asyncio.create_task(self.call(tag, sleep))
