@@ -7,12 +7,18 @@ where they are raised, so nothing above the backend sees a library exception.
 
     FaasError
     ├── InvalidRequest            400  malformed input (bad JSON, bad field)
-    │   └── InvalidBundle         400  an uploaded zip that is not acceptable
+    │   ├── InvalidBundle         400  an uploaded zip that is not acceptable
+    │   └── IncompleteSignature   400  an AWS Authorization header not of SigV4's shape
     ├── PayloadTooLarge           413  a body past its limit
     │   └── BundleTooLarge        413  a zip past a size, entry or ratio limit
     ├── ValidationFailed          422  a config value out of range (names the field)
     ├── Unauthorized              401  a key is needed and none was given
     ├── Forbidden                 403  the key (or CORS origin) is not allowed
+    │   └── SignatureRefused      403  an AWS (SigV4) request is not let in
+    │       ├── MissingAuthenticationToken  it carries no Authorization header
+    │       ├── UnrecognizedClient          no key has its access key id
+    │       └── InvalidSignature            wrong signature, or a scope not ours
+    │           └── SignatureExpired        signed more than 5 minutes from now
     ├── FunctionNotFound          404
     ├── RouteNotFound             404  no HTTP route of the function takes the request
     ├── InvocationNotFound        404  no async invocation or dead letter with that id
@@ -48,6 +54,10 @@ class InvalidBundle(InvalidRequest):
     """An uploaded code bundle is not a zip we accept (corrupt, unsafe entries...)."""
 
 
+class IncompleteSignature(InvalidRequest):
+    """An AWS ``Authorization`` header lacks a part of SigV4's form, or has it malformed."""
+
+
 class PayloadTooLarge(FaasError):
     """A request body is past its limit."""
 
@@ -66,6 +76,26 @@ class Unauthorized(FaasError):
 
 class Forbidden(FaasError):
     """The request's key, or its CORS origin or method, is not allowed."""
+
+
+class SignatureRefused(Forbidden):
+    """A request to the AWS API is refused by its Signature Version 4 check."""
+
+
+class MissingAuthenticationToken(SignatureRefused):
+    """A request to the AWS API carries no ``Authorization`` header."""
+
+
+class UnrecognizedClient(SignatureRefused):
+    """No key has the access key id the request was signed with."""
+
+
+class InvalidSignature(SignatureRefused):
+    """The signature does not match the request, or its credential scope is not ours."""
+
+
+class SignatureExpired(InvalidSignature):
+    """The request was signed more than 5 minutes before (or after) the server's clock."""
 
 
 class RouteNotFound(FaasError):
