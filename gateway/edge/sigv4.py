@@ -73,7 +73,7 @@ SIGNATURE_MISMATCH = (
 
 Headers = Sequence[tuple[bytes, bytes]]
 
-_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 _UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
@@ -219,11 +219,10 @@ def _request_time(amz_date: bytes | None, http_date: bytes | None) -> tuple[str,
         raise IncompleteSignature(
             f"X-Amz-Date must be in the ISO 8601 basic form YYYYMMDD'T'HHMMSS'Z', not '{text[:32]}'"
         )
-    assert http_date is not None
-    text = http_date.decode("latin-1").strip()
+    text = (http_date or b"").decode("latin-1").strip()
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         raise IncompleteSignature(f"Date is not an HTTP date: '{text[:40]}'") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
