@@ -42,10 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faas.errors import Forbidden, RateLimited, Unauthorized, ValidationFailed
+from faas.errors import Forbidden, RateLimited, Unauthorized, UnrecognizedClient, ValidationFailed
 from faas.settings import Settings
 
 MIN_KEY_LENGTH = 16
+# AWS's wording for a request signed with an access key id no key has.
+UNRECOGNIZED_CLIENT = "The security token included in the request is invalid."
 
 # Where a request presents its key (header names lower-case, as ASGI gives them).
 # Read here, and stripped by ``faas.invoke.http.trigger`` before an HTTP route builds the
@@ -344,16 +346,31 @@ class Access:
         """For the management API; None on an open server."""
         if self.ring.open:
             return None
-        key = self._authenticate(presented)
-        if not key.admin:
-            raise Forbidden(f"API key {key.name!r} may invoke functions but not manage them")
-        return key
+        return self.may_manage(self._authenticate(presented))
 
     def invoke(self, presented: str | None, function: str) -> ApiKey | None:
         """For invoking ``function``; None on an open server."""
         if self.ring.open:
             return None
-        key = self._authenticate(presented)
+        return self.may_invoke(self._authenticate(presented), function)
+
+    def signer(self, access_key_id: str) -> ApiKey:
+        """The key an AWS request was signed with (its signature is checked by the
+        caller), within its rate; ``UnrecognizedClient`` if no key has that id."""
+        key = self.ring.by_access_key(access_key_id)
+        if key is None:
+            raise UnrecognizedClient(UNRECOGNIZED_CLIENT)
+        self._limit(key)
+        return key
+
+    @staticmethod
+    def may_manage(key: ApiKey) -> ApiKey:
+        if not key.admin:
+            raise Forbidden(f"API key {key.name!r} may invoke functions but not manage them")
+        return key
+
+    @staticmethod
+    def may_invoke(key: ApiKey, function: str) -> ApiKey:
         if not key.may_invoke(function):
             raise Forbidden(f"API key {key.name!r} may not invoke function {function!r}")
         return key

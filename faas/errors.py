@@ -23,6 +23,7 @@ where they are raised, so nothing above the backend sees a library exception.
     ├── RouteNotFound             404  no HTTP route of the function takes the request
     ├── InvocationNotFound        404  no async invocation or dead letter with that id
     ├── FunctionExists            409
+    ├── PreconditionFailed        412  a stale RevisionId (the Lambda API)
     ├── Throttled                 429  concurrency cap full after the bounded wait
     │   └── RateLimited           429  an API key past its request rate
     ├── BackendError              502  Docker or the container failed us
@@ -114,16 +115,30 @@ class FunctionExists(FaasError):
     """A function with that name already exists."""
 
 
-class Throttled(FaasError):
-    """The concurrency cap stayed full for the whole bounded wait."""
+class PreconditionFailed(FaasError):
+    """The change was made against a revision of the function that is no longer current."""
 
-    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+
+class Throttled(FaasError):
+    """The concurrency cap stayed full for the whole bounded wait.
+
+    ``reason`` is Lambda's: whether the function's own reserved concurrency or the
+    node's limit was full (``TooManyRequestsException.Reason``).
+    """
+
+    reason = "ConcurrentInvocationLimitExceeded"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, reserved: bool = False) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        if reserved:
+            self.reason = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 
 class RateLimited(Throttled):
     """An API key sent more requests than its rate allows."""
+
+    reason = "CallerRateLimitExceeded"
 
 
 class BackendError(FaasError):

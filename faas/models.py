@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -38,6 +39,8 @@ MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
 TIMEOUT_MAX_S = 900
 ENV_MAX_BYTES = 4096
 KEEP_WARM_MAX = 100
+DESCRIPTION_MAX = 256
+ROLE_MAX = 2048
 # Lambda's limit for a synchronous event.
 INVOKE_MAX_BYTES = 6 * 1024 * 1024
 # Lambda's limit for an asynchronous event.
@@ -81,6 +84,9 @@ class FunctionConfig:
     network: bool = True
     # Volume name (a directory under the server's volumes dir) -> mount path under /mnt.
     volumes: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    # The Lambda API's execution role ARN: stored and shown, not enforced.
+    role: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,14 @@ class FunctionSpec:
     # Changes (to a fresh random token) whenever the function's secrets change; the
     # values themselves are never here (faas/catalog/secrets.py).
     secrets_version: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def revision_id(self) -> str:
+        """Lambda's ``RevisionId``: changes with every change of the function (its
+        ``updated_at`` always grows), the same on every node."""
+        seed = f"{self.config.name}/{self.updated_at!r}".encode()
+        return str(uuid.UUID(bytes=hashlib.sha256(seed).digest()[:16], version=4))
 
     @property
     def name(self) -> str:
@@ -195,6 +209,7 @@ class FunctionSpec:
             async_config=AsyncConfig(**data.get("async_config", {})),
             http=HttpConfig.from_dict(data["http"]) if "http" in data else HttpConfig.disabled(),
             secrets_version=data.get("secrets_version", ""),
+            tags=data.get("tags", {}),
         )
 
 
@@ -229,6 +244,15 @@ def validate_config(config: FunctionConfig) -> FunctionConfig:
         raise ValidationFailed("network must be true or false", field="network")
     _validate_env(config.env)
     _validate_volumes(config.volumes)
+    if not isinstance(config.description, str) or len(config.description) > DESCRIPTION_MAX:
+        raise ValidationFailed(
+            f"description must be a string of at most {DESCRIPTION_MAX} characters",
+            field="description",
+        )
+    if not isinstance(config.role, str) or len(config.role) > ROLE_MAX:
+        raise ValidationFailed(
+            f"role must be a string of at most {ROLE_MAX} characters", field="role"
+        )
     return config
 
 

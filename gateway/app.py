@@ -50,6 +50,8 @@ def create_app(settings: Settings, table: Table = ROUTES) -> Dispatch:
     errors.install(api)
     at_edge = APIRouter()  # documented here, served by the edge: never mounted
     for route in table.routes:
+        if route.aws:
+            continue  # served by the edge (gateway.edge.aws), documented by AWS
         endpoint = route.endpoint
         options = {**endpoint.options}
         if not route.documented:

@@ -1,6 +1,10 @@
 """The one place where platform errors become HTTP responses.
 
-Every error body is JSON: ``{"error": <class name>, "message": ..., "field"?: ...}``.
+Every error body is JSON. On the platform's own API (``/v1``, ``/fn``) it is
+``{"error": <class name>, "message": ..., "field"?: ...}``; on the AWS APIs it is
+AWS's shape (``aws_error_response``): the error code in ``x-amzn-ErrorType`` and
+``{"Type": "User"|"Service", "message": ...}``, with AWS's status codes, so that
+botocore raises ``client.exceptions.<Code>``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ STATUS: list[tuple[type[errors.FaasError], int]] = [
     (errors.RouteNotFound, 404),
     (errors.InvocationNotFound, 404),
     (errors.FunctionExists, 409),
+    (errors.PreconditionFailed, 412),
     (errors.Throttled, 429),
     (errors.ImageUnavailable, 503),
     (errors.BackendError, 502),
@@ -40,6 +45,55 @@ def status_of(exc: errors.FaasError) -> int:
         if isinstance(exc, kind):
             return status
     return 500
+
+
+# The AWS error code and status of each class (first match wins: subclasses first).
+AWS_ERRORS: list[tuple[type[errors.FaasError], int, str]] = [
+    (errors.MissingAuthenticationToken, 403, "MissingAuthenticationTokenException"),
+    (errors.UnrecognizedClient, 403, "UnrecognizedClientException"),
+    (errors.InvalidSignature, 403, "InvalidSignatureException"),
+    (errors.IncompleteSignature, 400, "IncompleteSignatureException"),
+    (errors.Unauthorized, 403, "MissingAuthenticationTokenException"),
+    (errors.Forbidden, 403, "AccessDeniedException"),
+    (errors.PreconditionFailed, 412, "PreconditionFailedException"),
+    (errors.InvalidRequest, 400, "InvalidParameterValueException"),
+    (errors.ValidationFailed, 400, "InvalidParameterValueException"),
+    (errors.PayloadTooLarge, 413, "RequestTooLargeException"),
+    (errors.FunctionNotFound, 404, "ResourceNotFoundException"),
+    (errors.RouteNotFound, 404, "ResourceNotFoundException"),
+    (errors.InvocationNotFound, 404, "ResourceNotFoundException"),
+    (errors.FunctionExists, 409, "ResourceConflictException"),
+    (errors.Throttled, 429, "TooManyRequestsException"),
+]
+AWS_SERVICE_ERROR = (500, "ServiceException")
+
+
+def aws_error_response(exc: Exception) -> JSONResponse:
+    """Any exception as an AWS API answers it (a bug is logged, and a ServiceException)."""
+    status, code = AWS_SERVICE_ERROR
+    kind = "Service"
+    message = "the server failed unexpectedly; see its log"
+    headers = {}
+    if isinstance(exc, errors.FaasError):
+        for cls, cls_status, cls_code in AWS_ERRORS:
+            if isinstance(exc, cls):
+                status, code, kind = cls_status, cls_code, "User"
+                break
+        message = exc.message
+    elif isinstance(exc, StarletteHTTPException) and exc.status_code == 413:
+        status, code, kind = 413, "RequestTooLargeException", "User"
+        message = str(exc.detail)
+    elif isinstance(exc, StarletteHTTPException):
+        status, code, kind = 404, "UnknownOperationException", "User"
+        message = "Unknown operation"
+    else:
+        log.error("unexpected error", exc_info=exc)
+    body: dict[str, object] = {"Type": kind, "message": message}
+    if isinstance(exc, errors.Throttled):
+        headers["Retry-After"] = str(exc.retry_after_s)
+        body["Reason"] = exc.reason
+    headers["x-amzn-ErrorType"] = code
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def error_response(exc: errors.FaasError) -> JSONResponse:

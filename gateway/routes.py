@@ -3,7 +3,7 @@
 The edge reads this table for each request before its body (the key to check,
 the body limit, whether it serves the request itself); the API registers and
 documents the same rows (``gateway.app``). A path the table does not know needs
-the admin key. A new API (Lambda's ``/2015-03-31/...``) is more rows here.
+the admin key. An AWS API is more rows here, marked ``aws`` (``gateway.edge.aws``).
 
 ``Role``: PUBLIC needs nothing; TRIGGER is left to the function's http config;
 CALLER takes any key (the handler hides others' invocations); INVOKE an admin
@@ -16,8 +16,11 @@ from __future__ import annotations
 from faas.catalog.bundle import BundleLimits
 from faas.models import INVOKE_MAX_BYTES
 from gateway.api import docs, health
+from gateway.api.aws_lambda import account
+from gateway.api.aws_lambda import invoke as lambda_invoke
 from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, schedules, secrets
-from gateway.edge.table import Role, Route, Table
+from gateway.edge.aws import Operation
+from gateway.edge.table import Endpoint, Role, Route, Table
 
 PUBLIC, TRIGGER, CALLER = Role.PUBLIC, Role.TRIGGER, Role.CALLER
 INVOKE, ADMIN = Role.INVOKE, Role.ADMIN
@@ -67,4 +70,43 @@ ROWS = [
     Route("GET HEAD", "/redoc", PUBLIC, docs.redoc_html),
 ]
 
-ROUTES = Table(ROWS)
+
+def aws(
+    methods: str,
+    path: str,
+    operation: Operation,
+    body_limit: int = 1 << 20,
+    access: Role = ADMIN,
+) -> Route:
+    """A row of an AWS API: signed, served by the edge, documented by AWS."""
+    function = "FunctionName" if access is INVOKE else None
+    return Route(
+        methods,
+        path,
+        access,
+        Endpoint(operation),
+        body_limit,
+        function=function,
+        documented=False,
+        aws=True,
+    )
+
+
+LAMBDA = "/2015-03-31/functions/{FunctionName}"
+CONCURRENCY = "/2017-10-31/functions/{FunctionName}/concurrency"
+TAGS = "/2017-03-31/tags/{Resource}"
+
+# The Lambda API (docs/lambda-api.md), at Lambda's own paths.
+LAMBDA_ROWS = [
+    aws("POST", LAMBDA + "/invocations", lambda_invoke.invoke, EVENT, access=INVOKE),
+    aws("GET", "/2016-08-19/account-settings", account.get_account_settings),
+    aws("PUT", CONCURRENCY, account.put_function_concurrency),
+    aws("DELETE", CONCURRENCY, account.delete_function_concurrency),
+    # GetFunctionConcurrency came later, under a date of its own.
+    aws("GET", CONCURRENCY.replace("2017-10-31", "2019-09-30"), account.get_function_concurrency),
+    aws("GET", TAGS, account.list_tags),
+    aws("POST", TAGS, account.tag_resource),
+    aws("DELETE", TAGS, account.untag_resource),
+]
+
+ROUTES = Table(LAMBDA_ROWS + ROWS)

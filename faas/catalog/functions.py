@@ -17,7 +17,7 @@ import asyncio
 import dataclasses
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 
 from faas.catalog import secrets as function_secrets
@@ -25,7 +25,13 @@ from faas.catalog.codestore import CodeRef, CodeStore
 from faas.catalog.logs import LogRecord, LogStore
 from faas.catalog.registry import Registry
 from faas.catalog.secrets import SecretStore
-from faas.errors import FunctionExists, FunctionNotFound, InvalidRequest, ValidationFailed
+from faas.errors import (
+    FunctionExists,
+    FunctionNotFound,
+    InvalidRequest,
+    PreconditionFailed,
+    ValidationFailed,
+)
 from faas.invoke.http.config import HttpConfig
 from faas.models import AsyncConfig, FunctionConfig, FunctionSpec, apply_patch, validate_config
 
@@ -54,14 +60,18 @@ class Functions:
         self._on_change = on_change
         self._on_delete = tuple(on_delete)
 
-    async def create(self, config: FunctionConfig, code: Path) -> FunctionSpec:
+    async def create(
+        self, config: FunctionConfig, code: Path, *, tags: dict[str, str] | None = None
+    ) -> FunctionSpec:
         validate_config(config)
         # Refuse a taken name before storing code (create still checks atomically).
         if await self._registry.exists(config.name):
             raise FunctionExists(f"function {config.name!r} already exists")
         ref = await asyncio.to_thread(self._store, code)
         now = time.time()
-        spec = FunctionSpec(config, ref.sha256, ref.size, created_at=now, updated_at=now)
+        spec = FunctionSpec(
+            config, ref.sha256, ref.size, created_at=now, updated_at=now, tags=dict(tags or {})
+        )
         await self._registry.create(spec)
         return spec
 
@@ -71,23 +81,34 @@ class Functions:
         self._codestore.unpacked(ref.sha256)
         return ref
 
-    async def update_code(self, name: str, code: Path) -> FunctionSpec:
-        await self._registry.get(name)  # 404 before storing anything
+    async def update_code(
+        self, name: str, code: Path, *, revision_id: str | None = None
+    ) -> FunctionSpec:
+        """Replace the code; with ``revision_id``, only if that is still the current one."""
+        _current(await self._registry.get(name), revision_id)  # before storing anything
         ref = await asyncio.to_thread(self._store, code)
         spec = await self._registry.update(
             name,
             lambda cur: dataclasses.replace(
-                cur, code_sha256=ref.sha256, code_size=ref.size, updated_at=_after(cur)
+                _current(cur, revision_id),
+                code_sha256=ref.sha256,
+                code_size=ref.size,
+                updated_at=_after(cur),
             ),
         )
         self._on_change(spec)
         return spec
 
-    async def update_config(self, name: str, changes: dict[str, object]) -> FunctionSpec:
+    async def update_config(
+        self, name: str, changes: dict[str, object], *, revision_id: str | None = None
+    ) -> FunctionSpec:
+        """Apply ``changes``; with ``revision_id``, only if that is still the current one."""
         spec = await self._registry.update(
             name,
             lambda cur: dataclasses.replace(
-                cur, config=apply_patch(cur.config, changes), updated_at=_after(cur)
+                _current(cur, revision_id),
+                config=apply_patch(cur.config, changes),
+                updated_at=_after(cur),
             ),
         )
         self._on_change(spec)
@@ -105,6 +126,20 @@ class Functions:
     async def set_http_config(self, name: str, config: HttpConfig) -> FunctionSpec:
         return await self._registry.update(
             name, lambda cur: dataclasses.replace(cur, http=config, updated_at=_after(cur))
+        )
+
+    async def tag(self, name: str, tags: dict[str, str]) -> FunctionSpec:
+        """Add or replace tags (they steer nothing: the revision stays)."""
+        return await self._registry.update(
+            name, lambda cur: dataclasses.replace(cur, tags={**cur.tags, **tags})
+        )
+
+    async def untag(self, name: str, keys: Collection[str]) -> FunctionSpec:
+        return await self._registry.update(
+            name,
+            lambda cur: dataclasses.replace(
+                cur, tags={k: v for k, v in cur.tags.items() if k not in keys}
+            ),
         )
 
     async def get(self, name: str) -> FunctionSpec:
@@ -166,6 +201,16 @@ class Functions:
 
     async def list(self) -> list[FunctionSpec]:
         return await self._registry.list()
+
+
+def _current(spec: FunctionSpec, revision_id: str | None) -> FunctionSpec:
+    """``spec``, if ``revision_id`` (when given) is its revision: else ``PreconditionFailed``."""
+    if revision_id is not None and revision_id != spec.revision_id:
+        raise PreconditionFailed(
+            "The Revision Id provided does not match the latest Revision Id. Call the "
+            "GetFunction/GetAlias API to retrieve the latest Revision Id"
+        )
+    return spec
 
 
 def _after(spec: FunctionSpec) -> float:

@@ -49,6 +49,8 @@ class InvokeRequest:
     cold_start: bool
     # 1 for a sync call; the async attempt number otherwise (docs/async.md).
     attempt: int = 1
+    # The caller's ClientContext (base64 JSON, as the Lambda API's X-Amz-Client-Context).
+    client_context: str | None = None
 
 
 Listener = Callable[["Instance", str], Awaitable[None]]
@@ -128,6 +130,8 @@ class Instance:
             "X-Faas-Capture-Log": "1",
             "Content-Type": "application/json",
         }
+        if request.client_context:
+            headers["X-Client-Context"] = request.client_context
         self._check_alive()
         self.invocations += 1
         try:

@@ -57,6 +57,7 @@ class Invoker:
         request_id: str,
         on_start: OnStart | None = None,
         kind: str = "sync",
+        client_context: str | None = None,
     ) -> InvocationResult:
         """Every invocation, whatever asked for it: run it, then keep its log.
 
@@ -64,7 +65,9 @@ class Invoker:
         """
         with invocation_context(request_id, spec.name):
             start = time.time()
-            result = await self._scheduler.invoke(spec, event, request_id, on_start, kind)
+            result = await self._scheduler.invoke(
+                spec, event, request_id, on_start, kind, client_context
+            )
             end = time.time()
             text = function_logs.frame(result, spec.config.memory_mb, self._logs.max_bytes, end)
             record = LogRecord(

@@ -10,6 +10,9 @@ row of ``gateway.routes`` (``Table.match``), then in this order:
    row itself when its endpoint has ``serve`` (the invoke), or hands the
    request to FastAPI (every other row, and unknown paths: 404 or a redirect).
 
+The rows of the AWS APIs (and unknown paths under theirs) go to
+``gateway.edge.aws`` instead, which signs them in and answers in AWS's shapes.
+
 Serving past FastAPI is what the invoke, most of a busy server's traffic,
 was profiled into (``wrk -c8`` with py-spy): FastAPI's routing, dependency
 solving and response wrapping were ~15% of the gateway's samples per invoke; for
@@ -27,7 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from faas.platform import Platform
-from gateway.edge import access, limits
+from gateway.edge import access, aws, limits
 from gateway.edge.table import DEFAULT_BODY_LIMIT, KEYLESS, Table
 from gateway.errors import response_for
 
@@ -45,6 +48,13 @@ class Dispatch:
             return
         found = self.table.match(scope["method"], scope["path"])
         platform: Platform | None = getattr(self.api.state, "platform", None)
+        if platform is not None and (
+            found.route.aws if found.route is not None else aws.is_aws_path(scope["path"])
+        ):
+            response = await aws.serve(platform, found, scope, receive)
+            if response is not None:
+                await response(scope, receive, send)
+            return
         if platform is not None and found.role not in KEYLESS:
             try:
                 key = access.check(platform, found.role, found.function, scope["headers"])

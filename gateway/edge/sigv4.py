@@ -64,7 +64,6 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 # AWS's own wording, so that a client's logs read as they would against AWS.
 MISSING_TOKEN = "Missing Authentication Token"
-UNRECOGNIZED_CLIENT = "The security token included in the request is invalid."
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your AWS Secret Access Key and signing method. "

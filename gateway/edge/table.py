@@ -91,7 +91,10 @@ class Route:
     """One row: ``methods`` (space-separated) at ``path``, who may call it, its body limit.
 
     ``function`` (``INVOKE`` rows only) names the path parameter that holds the
-    function invoked: the key must be allowed to invoke that one.
+    function invoked: the key must be allowed to invoke that one. ``aws`` rows are
+    an AWS API's operations: signed with SigV4, served by ``gateway.edge.aws`` (the
+    endpoint's handler takes an ``AwsRequest``), answered with AWS's error shapes,
+    and documented by AWS rather than in the OpenAPI document.
     """
 
     methods: str
@@ -101,6 +104,7 @@ class Route:
     body_limit: int = DEFAULT_BODY_LIMIT
     function: str | None = None
     documented: bool = True
+    aws: bool = False
 
     def __post_init__(self) -> None:
         params = re.findall(r"{(\w+)", self.path)

@@ -162,19 +162,19 @@ async def lambda_invoke(
 
 
 async def lambda_invoke_doc(name: str) -> None:
-    """Invoke a function (Lambda's API)."""
+    """Invoke a function (a new API)."""
 
 
 LAMBDA_ROWS = [
     Route(
         "POST",
-        "/2015-03-31/functions/{name}/invocations",
+        "/newapi/functions/{name}/invocations",
         Role.INVOKE,
         Endpoint(lambda_invoke_doc, {"tags": ["lambda"]}, serve=lambda_invoke),
         INVOKE_MAX_BYTES,
         function="name",
     ),
-    Route("GET", "/2015-03-31/functions", Role.ADMIN, functions.list_functions),
+    Route("GET", "/newapi/functions", Role.ADMIN, functions.list_functions),
 ]
 
 
@@ -186,8 +186,8 @@ class KeysOnly:
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate Operation ID:UserWarning")  # /fn's, as before
-async def test_lambdas_api_is_more_rows_of_the_same_table() -> None:
-    # Given the gateway with Lambda's invoke path as one more row, served at the edge
+async def test_a_new_api_is_more_rows_of_the_same_table() -> None:
+    # Given the gateway with a new API's invoke path as one more row, served at the edge
     app = create_app(Settings.from_env({}), ROUTES.plus(LAMBDA_ROWS))
     app.api.state.platform = KeysOnly(
         ApiKey("admin", ADMIN_KEY, admin=True),
@@ -195,14 +195,14 @@ async def test_lambdas_api_is_more_rows_of_the_same_table() -> None:
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-        path = "/2015-03-31/functions/resize/invocations"
+        path = "/newapi/functions/resize/invocations"
         resizer = {"Authorization": f"Bearer {RESIZER_KEY}"}
         # When a key that may invoke resize sends it 2 MB
         served = await client.post(path, content=b"x" * (2 << 20), headers=resizer)
         # Then the edge serves it with the function named, under the row's body limit
         assert served.json() == {"function": "resize", "bytes": 2 << 20}
         # And the row's key rule holds: another function is refused before its handler
-        other = await client.post("/2015-03-31/functions/other/invocations", headers=resizer)
+        other = await client.post("/newapi/functions/other/invocations", headers=resizer)
         assert other.status_code == 403
         assert "may not invoke function 'other'" in other.json()["message"]
         # And so does its body limit
@@ -214,12 +214,12 @@ async def test_lambdas_api_is_more_rows_of_the_same_table() -> None:
         assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
         assert wrong.json()["error"] == "MethodNotAllowed"
         # And the management row needs the admin key, as every v1 one does
-        listing = await client.get("/2015-03-31/functions", headers=resizer)
+        listing = await client.get("/newapi/functions", headers=resizer)
         assert listing.status_code == 403
         # And the API documents the new rows beside v1's, from the same table
         paths = (await client.get("/openapi.json")).json()["paths"]
-        assert list(paths["/2015-03-31/functions/{name}/invocations"]) == ["post"]
-        assert list(paths["/2015-03-31/functions"]) == ["get"]
+        assert list(paths["/newapi/functions/{name}/invocations"]) == ["post"]
+        assert list(paths["/newapi/functions"]) == ["get"]
         assert list(paths["/v1/functions/{name}/invoke"]) == ["post"]
 
 

@@ -85,12 +85,14 @@ class Scheduler:
         request_id: str,
         on_start: OnStart | None = None,
         kind: str = "sync",
+        client_context: str | None = None,
     ) -> InvocationResult:
         """Run ``event`` on an instance of ``spec``; raises ``Throttled`` or ``BackendError``.
 
         ``on_start`` is called once an instance is held, just before the event
         runs, and returns the attempt number the function is told (async retries).
-        ``kind`` (sync, async, http, schedule) labels the invocation's metrics.
+        ``kind`` (sync, async, http, schedule) labels the invocation's metrics;
+        ``client_context`` is the caller's (base64 JSON), for the handler's context.
         """
         key = self._observe(spec)
         try:
@@ -118,6 +120,7 @@ class Scheduler:
                     function_arn=self._arn(spec.name),
                     cold_start=cold,
                     attempt=attempt,
+                    client_context=client_context,
                 )
             )
         except BaseException:
@@ -148,7 +151,7 @@ class Scheduler:
         name = spec.name
         cap = spec.config.concurrency
         if cap == 0:
-            raise Throttled(f"function {name!r} is paused (concurrency is 0)")
+            raise Throttled(f"function {name!r} is paused (concurrency is 0)", reserved=True)
         fleet = self.fleet
         max_instances = self._settings.max_instances
         loop = asyncio.get_running_loop()
@@ -189,6 +192,7 @@ class Scheduler:
                     name,
                     deadline - loop.time(),
                     None if recheck_at is None else recheck_at - loop.time(),
+                    reserved=cap is not None,
                 )
                 if handed is not None:
                     return handed, False, None
@@ -258,14 +262,16 @@ class Scheduler:
         await self._release(instance)
 
     async def _wait_for_capacity(
-        self, name: str, remaining: float, recheck_s: float | None = None
+        self, name: str, remaining: float, recheck_s: float | None = None, *, reserved: bool
     ) -> Instance | None:
         """Wait (holding the lock) for an instance handed over, or a change worth a
-        new look, or ``recheck_s`` (None); ``Throttled`` when the wait is over."""
+        new look, or ``recheck_s`` (None); ``Throttled`` when the wait is over
+        (``reserved``: the function has a concurrency of its own, Lambda's reserved)."""
         if remaining <= 0 or self.waiters.waiting(name) >= self._settings.throttle_queue_length:
             raise Throttled(
                 f"function {name!r} is at its concurrency limit",
                 retry_after_s=max(1, round(self._settings.throttle_wait_s)),
+                reserved=reserved,
             )
         wait_s = remaining
         if recheck_s is not None and recheck_s < remaining:
@@ -276,6 +282,7 @@ class Scheduler:
                 f"function {name!r} stayed at its concurrency limit for "
                 f"{self._settings.throttle_wait_s:g}s",
                 retry_after_s=max(1, round(self._settings.throttle_wait_s)),
+                reserved=reserved,
             )
         return handed
 

@@ -1,0 +1,145 @@
+"""GetAccountSettings, reserved concurrency and tags: what Lambda keeps per account and
+per function beside its configuration.
+
+The account's concurrency limit is this node's instance cap (``FAAS_MAX_INSTANCES``);
+a function's reserved concurrency is its ``concurrency`` (0 pauses it: every call
+is throttled with ``ReservedFunctionConcurrentInvocationLimitExceeded``). Lambda
+keeps 100 of the account's limit unreserved; here, as much as the cap allows
+(at least 1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from faas.catalog.bundle import BundleLimits
+from faas.errors import ValidationFailed
+from gateway.api.aws_lambda import names
+from gateway.edge.aws import AwsRequest
+
+# Lambda's limit on total code storage per region (75 GB).
+TOTAL_CODE_SIZE = 75 * 1024**3
+TAGS_MAX = 50
+UNRESERVED_MIN = 1
+
+
+async def get_account_settings(request: AwsRequest) -> Response:
+    platform = request.platform
+    specs = await platform.functions.list()
+    limit = platform.settings.max_instances
+    reserved = sum(s.config.concurrency or 0 for s in specs)
+    bundle = BundleLimits()
+    return JSONResponse(
+        {
+            "AccountLimit": {
+                "TotalCodeSize": TOTAL_CODE_SIZE,
+                "CodeSizeUnzipped": bundle.max_unpacked_bytes,
+                "CodeSizeZipped": bundle.max_zipped_bytes,
+                "ConcurrentExecutions": limit,
+                "UnreservedConcurrentExecutions": max(0, limit - reserved),
+            },
+            "AccountUsage": {
+                "TotalCodeSize": sum(s.code_size for s in specs),
+                "FunctionCount": len(specs),
+            },
+        }
+    )
+
+
+async def put_function_concurrency(request: AwsRequest) -> Response:
+    named = _unqualified(request)
+    value = request.json().get("ReservedConcurrentExecutions")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationFailed(
+            "ReservedConcurrentExecutions must be an integer of at least 0",
+            field="ReservedConcurrentExecutions",
+        )
+    platform = request.platform
+    others = sum(
+        s.config.concurrency or 0 for s in await platform.functions.list() if s.name != named.name
+    )
+    limit = platform.settings.max_instances
+    if others + value > limit - UNRESERVED_MIN:
+        raise ValidationFailed(
+            f"Specified ReservedConcurrentExecutions for function decreases account's "
+            f"UnreservedConcurrentExecution below its minimum value of [{UNRESERVED_MIN}].",
+            field="ReservedConcurrentExecutions",
+        )
+    await platform.functions.update_config(named.name, {"concurrency": value})
+    return JSONResponse({"ReservedConcurrentExecutions": value})
+
+
+async def get_function_concurrency(request: AwsRequest) -> Response:
+    named = _unqualified(request)
+    spec = await request.platform.functions.get(named.name)
+    body: dict[str, Any] = {}
+    if spec.config.concurrency is not None:
+        body["ReservedConcurrentExecutions"] = spec.config.concurrency
+    return JSONResponse(body)
+
+
+async def delete_function_concurrency(request: AwsRequest) -> Response:
+    named = _unqualified(request)
+    await request.platform.functions.update_config(named.name, {"concurrency": None})
+    return Response(status_code=204)
+
+
+def _unqualified(request: AwsRequest) -> names.Qualified:
+    named = request.function()
+    if named.qualifier is not None:
+        raise ValidationFailed(
+            "reserved concurrency is set on the function, not on a version or alias",
+            field="FunctionName",
+        )
+    return named
+
+
+# -- tags --------------------------------------------------------------------
+
+
+async def list_tags(request: AwsRequest) -> Response:
+    spec = await request.platform.functions.get(_tagged(request))
+    return JSONResponse({"Tags": spec.tags})
+
+
+async def tag_resource(request: AwsRequest) -> Response:
+    name = _tagged(request)
+    tags = request.json().get("Tags")
+    if not isinstance(tags, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 128 and len(v) <= 256
+        for k, v in tags.items()
+    ):
+        raise ValidationFailed(
+            "Tags must be an object of keys (1-128 characters) to string values "
+            "(at most 256 characters)",
+            field="Tags",
+        )
+    spec = await request.platform.functions.get(name)
+    if len({**spec.tags, **tags}) > TAGS_MAX:
+        raise ValidationFailed(f"a function has at most {TAGS_MAX} tags", field="Tags")
+    await request.platform.functions.tag(name, tags)
+    return Response(status_code=204)
+
+
+async def untag_resource(request: AwsRequest) -> Response:
+    name = _tagged(request)
+    keys = request.query.get("tagKeys")
+    if not keys:
+        raise ValidationFailed("TagKeys must list at least one tag key", field="TagKeys")
+    await request.platform.functions.untag(name, set(keys))
+    return Response(status_code=204)
+
+
+def _tagged(request: AwsRequest) -> str:
+    """The function a tag operation's ``Resource`` ARN names."""
+    raw = request.params["Resource"]
+    if not raw.startswith("arn:"):
+        raise ValidationFailed("Resource must be a function's ARN", field="Resource")
+    named = request.function("Resource")
+    if named.qualifier is not None:
+        raise ValidationFailed(
+            "Tags are added to a function, not to a version or alias", field="Resource"
+        )
+    return named.name

@@ -1,0 +1,84 @@
+"""Lambda's Invoke: ``POST /2015-03-31/functions/{FunctionName}/invocations``.
+
+As the Lambda API answers it: a handler's error, timeout or running out of
+memory is a 200 with ``X-Amz-Function-Error: Unhandled`` and the error JSON;
+``X-Amz-Executed-Version`` names the version that ran; ``X-Amz-Log-Result`` (the
+last 4 KB of the log, base64) comes only with ``X-Amz-Log-Type: Tail``. Event
+answers 202 with an empty body once Redis holds the event; DryRun 204.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+
+from starlette.responses import Response
+
+from faas.catalog import logs as function_logs
+from faas.errors import ValidationFailed
+from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES, Outcome
+from gateway.api.aws_lambda import versions
+from gateway.edge import bodies
+from gateway.edge.aws import AwsRequest
+
+TYPES = ("RequestResponse", "Event", "DryRun")
+# Lambda's limit on the ClientContext header (base64).
+CLIENT_CONTEXT_MAX = 3583
+
+
+async def invoke(request: AwsRequest) -> Response:
+    kind = request.header("x-amz-invocation-type") or "RequestResponse"
+    if kind not in TYPES:
+        raise ValidationFailed(
+            f"InvocationType {kind!r} must be one of {', '.join(TYPES)}", field="InvocationType"
+        )
+    log_type = request.header("x-amz-log-type") or "None"
+    if log_type not in ("None", "Tail"):
+        raise ValidationFailed(f"LogType {log_type!r} must be None or Tail", field="LogType")
+    context = _client_context(request.header("x-amz-client-context"))
+    named = request.function()
+    platform = request.platform
+    spec, version = await versions.resolve(platform, named)
+    executed = {"X-Amz-Executed-Version": version}
+    if kind == "Event":
+        event = bodies.checked_event(request.body, ASYNC_INVOKE_MAX_BYTES)
+        request_id = await platform.invoker.invoke_async(spec.name, event)
+        return Response(status_code=202, headers={"x-amzn-RequestId": request_id, **executed})
+    event = bodies.checked_event(request.body, INVOKE_MAX_BYTES)
+    if kind == "DryRun":
+        return Response(status_code=204, headers=executed)
+    request_id = str(uuid.uuid4())
+    result = await platform.invoker.run(spec, event, request_id, client_context=context)
+    headers = {"x-amzn-RequestId": request_id, **executed}
+    if log_type == "Tail":
+        headers["X-Amz-Log-Result"] = function_logs.tail(result.log)
+    if result.outcome is Outcome.SUCCESS:
+        return Response(result.payload, media_type="application/json", headers=headers)
+    error = result.error or {}
+    body = {
+        "errorMessage": error.get("errorMessage", ""),
+        "errorType": error.get("errorType", "Runtime.Unknown"),
+        "requestId": request_id,
+        "stackTrace": error.get("stackTrace") or [],
+    }
+    headers["X-Amz-Function-Error"] = "Unhandled"
+    return Response(json.dumps(body), media_type="application/json", headers=headers)
+
+
+def _client_context(header: str | None) -> str | None:
+    """The ``ClientContext`` as sent (base64 JSON), once checked."""
+    if not header:
+        return None
+    try:
+        if len(header) > CLIENT_CONTEXT_MAX:
+            raise ValueError("too long")
+        json.loads(base64.b64decode(header, validate=True))
+    except (binascii.Error, ValueError, RecursionError):
+        raise ValidationFailed(
+            "ClientContext must be a base64-encoded JSON object of at most "
+            f"{CLIENT_CONTEXT_MAX} characters",
+            field="ClientContext",
+        ) from None
+    return header

@@ -1,0 +1,152 @@
+"""The AWS APIs at the edge: each request signed (SigV4), read, let in by its key's role,
+and answered with AWS's error shapes.
+
+The rows of an AWS API are rows of ``gateway.routes`` like any other, marked
+``aws``; the edge serves them all itself (FastAPI never sees them). For each:
+
+1. on a server with keys, the ``Authorization`` header is parsed, its access
+   key id found and its date checked, before the body is read (an unknown key
+   or a stale date costs no read);
+2. the body is read to the row's limit and hashed, and the signature verified
+   over the raw path, the query, the signed headers and that hash;
+3. the key must hold the row's role: admin, or for ``INVOKE`` rows a key that
+   may invoke the function the path names (a name or an ARN);
+4. the operation runs with an ``AwsRequest``; any error becomes AWS's error
+   shape (``gateway.errors.aws_error_response``).
+
+A server without keys (localhost only) takes unsigned requests, as ``/v1`` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Receive, Scope
+
+from faas.auth import ApiKey
+from faas.errors import InvalidRequest, InvalidSignature
+from faas.models import check_text
+from faas.platform import Platform
+from gateway.api.aws_lambda import names
+from gateway.edge import bodies, limits, sigv4
+from gateway.edge.table import DEFAULT_BODY_LIMIT, Found, Role
+from gateway.errors import aws_error_response
+
+
+@dataclass(slots=True)
+class AwsRequest:
+    """One request to an AWS operation, signed and let in."""
+
+    platform: Platform
+    method: str
+    params: Mapping[str, str]
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    key: ApiKey | None  # None on a server without keys
+
+    def arg(self, name: str) -> str | None:
+        """A query parameter's (first) value."""
+        values = self.query.get(name)
+        return values[0] if values else None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> dict[str, Any]:
+        """The body, a JSON object (an empty body is ``{}``)."""
+        if not self.body.strip():
+            return {}
+        try:
+            document = json.loads(self.body)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidRequest(f"Could not parse request body into json: {exc}") from None
+        if not isinstance(document, dict):
+            raise InvalidRequest("the request body must be a JSON object")
+        check_text(document)
+        return document
+
+    def function(self, param: str = "FunctionName") -> names.Qualified:
+        """The function the path names, with the ``Qualifier`` query parameter."""
+        settings = self.platform.settings
+        return names.parse(
+            self.params[param],
+            self.arg("Qualifier"),
+            region=settings.region,
+            account_id=settings.account_id,
+        )
+
+
+Operation = Callable[[AwsRequest], Awaitable[Response]]
+
+
+def is_aws_path(path: str) -> bool:
+    """Whether a path no row serves is one of an AWS API's (``/2015-03-31/...``): it is
+    answered as AWS answers an unknown operation."""
+    first = path[1:11]
+    return len(first) == 10 and first[4] == "-" and first[7] == "-" and first[:4].isdigit()
+
+
+async def serve(
+    platform: Platform, found: Found, scope: Scope, receive: Receive
+) -> Response | None:
+    """The response to an AWS request (None: the client left before its body was whole)."""
+    try:
+        return await _serve(platform, found, scope, receive)
+    except Exception as exc:
+        return aws_error_response(exc)
+
+
+async def _serve(
+    platform: Platform, found: Found, scope: Scope, receive: Receive
+) -> Response | None:
+    headers = scope["headers"]
+    signed = None
+    key = None
+    if not platform.access.ring.open:
+        signed = sigv4.parse(headers)
+        key = platform.access.signer(signed.access_key_id)
+        sigv4.check_fresh(signed, time.time())
+    route = found.route
+    limit = route.body_limit if route is not None else DEFAULT_BODY_LIMIT
+    if limits.declared_over(headers, limit):
+        raise HTTPException(413, f"request body is larger than {limit} bytes")
+    body = await bodies.read(limits.counted(receive, limit))
+    if body is None:
+        return None
+    if signed is not None and key is not None:
+        digest = hashlib.sha256(body).hexdigest()
+        path = scope.get("raw_path") or scope["path"].encode()
+        if not sigv4.verify(
+            signed, key.secret, scope["method"], path, scope["query_string"], headers, digest
+        ):
+            raise InvalidSignature(sigv4.SIGNATURE_MISMATCH)
+    if route is None:
+        if key is not None:
+            platform.access.may_manage(key)
+        raise HTTPException(404)
+    request = AwsRequest(
+        platform=platform,
+        method=scope["method"],
+        params=found.params,
+        query=parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True),
+        headers={k.decode("latin-1"): v.decode("latin-1") for k, v in headers},
+        body=body,
+        key=key,
+    )
+    if key is not None:
+        if route.access is Role.INVOKE:
+            assert route.function is not None
+            platform.access.may_invoke(key, request.function(route.function).name)
+        else:
+            platform.access.may_manage(key)
+    operation: Operation = route.endpoint.handler
+    return await operation(request)
