@@ -92,9 +92,20 @@ class ApiKey:
 class KeyRing:
     keys: tuple[ApiKey, ...] = ()
     _by_access_key: dict[str, ApiKey] = field(init=False, repr=False, compare=False)
+    # Signs links that need no key (the Lambda API's code location): derived from every
+    # key's secret, so every node of one configuration makes and takes the same links;
+    # random (this process's links only) on a server without keys.
+    link_secret: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_access_key", {k.access_key_id: k for k in self.keys})
+        material = "\n".join(sorted(k.secret for k in self.keys)).encode()
+        secret = (
+            hmac.new(b"faas link secret", material, hashlib.sha256).digest()
+            if self.keys
+            else secrets.token_bytes(32)
+        )
+        object.__setattr__(self, "link_secret", secret)
 
     @property
     def open(self) -> bool:

@@ -17,6 +17,7 @@ from faas.catalog.bundle import BundleLimits
 from faas.models import INVOKE_MAX_BYTES
 from gateway.api import docs, health
 from gateway.api.aws_lambda import account
+from gateway.api.aws_lambda import functions as lambda_functions
 from gateway.api.aws_lambda import invoke as lambda_invoke
 from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, schedules, secrets
 from gateway.edge.aws import Operation
@@ -99,6 +100,23 @@ TAGS = "/2017-03-31/tags/{Resource}"
 # The Lambda API (docs/lambda-api.md), at Lambda's own paths.
 LAMBDA_ROWS = [
     aws("POST", LAMBDA + "/invocations", lambda_invoke.invoke, EVENT, access=INVOKE),
+    aws("GET", "/2015-03-31/functions", lambda_functions.list_functions),
+    aws(
+        "POST",
+        "/2015-03-31/functions",
+        lambda_functions.create_function,
+        lambda_functions.CREATE_BODY_LIMIT,
+    ),
+    aws("GET", LAMBDA, lambda_functions.get_function),
+    aws("DELETE", LAMBDA, lambda_functions.delete_function),
+    aws("GET", LAMBDA + "/configuration", lambda_functions.get_function_configuration),
+    aws("PUT", LAMBDA + "/configuration", lambda_functions.update_function_configuration),
+    aws(
+        "PUT",
+        LAMBDA + "/code",
+        lambda_functions.update_function_code,
+        lambda_functions.CREATE_BODY_LIMIT,
+    ),
     aws("GET", "/2016-08-19/account-settings", account.get_account_settings),
     aws("PUT", CONCURRENCY, account.put_function_concurrency),
     aws("DELETE", CONCURRENCY, account.delete_function_concurrency),
@@ -109,4 +127,14 @@ LAMBDA_ROWS = [
     aws("DELETE", TAGS, account.untag_resource),
 ]
 
-ROUTES = Table(LAMBDA_ROWS + ROWS)
+# GetFunction's Code.Location: a signed link, taken without a key (the signature is one).
+CODE_LINK = Route(
+    "GET",
+    "/lambda-code/{sha256}",
+    PUBLIC,
+    Endpoint(lambda_functions.get_code),
+    documented=False,
+    aws=True,
+)
+
+ROUTES = Table([*LAMBDA_ROWS, CODE_LINK, *ROWS])

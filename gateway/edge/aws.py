@@ -109,13 +109,14 @@ async def _serve(
     platform: Platform, found: Found, scope: Scope, receive: Receive
 ) -> Response | None:
     headers = scope["headers"]
+    route = found.route
     signed = None
     key = None
-    if not platform.access.ring.open:
+    # A PUBLIC row (a signed link) carries its own proof instead of a signature.
+    if not platform.access.ring.open and (route is None or route.access is not Role.PUBLIC):
         signed = sigv4.parse(headers)
         key = platform.access.signer(signed.access_key_id)
         sigv4.check_fresh(signed, time.time())
-    route = found.route
     limit = route.body_limit if route is not None else DEFAULT_BODY_LIMIT
     if limits.declared_over(headers, limit):
         raise HTTPException(413, f"request body is larger than {limit} bytes")

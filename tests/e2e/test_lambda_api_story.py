@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import json
 import os
 import subprocess
@@ -52,14 +53,16 @@ def server_env(server_env: dict[str, str]) -> dict[str, str]:
     return {**server_env, "FAAS_ADMIN_KEY": ADMIN, "FAAS_INVOKE_KEYS": f"{INVOKER}:echo"}
 
 
-def lambda_client(server: Server, secret: str, access_key_id: str | None = None) -> Any:
+def lambda_client(
+    server: Server, secret: str, access_key_id: str | None = None, *, validate: bool = True
+) -> Any:
     return boto3.client(
         "lambda",
         endpoint_url=server.url,
         region_name=REGION,
         aws_access_key_id=access_key_id or access_key_id_of(secret),
         aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 0}, read_timeout=60),
+        config=Config(retries={"max_attempts": 0}, read_timeout=60, parameter_validation=validate),
     )
 
 
@@ -316,3 +319,154 @@ def test_the_aws_cli_invokes_with_the_keys_faas_shows(
     assert answer["StatusCode"] == 200
     assert json.loads((tmp_path / "out.json").read_text())["version"] == "$LATEST"
     assert aws("get-account-settings")["AccountUsage"]["FunctionCount"] == 1
+
+
+# -- managing functions ------------------------------------------------------------
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
+
+
+def create(lam: Any, name: str, source: str = ECHO, **fields: Any) -> dict[str, Any]:
+    params = {
+        "FunctionName": name,
+        "Runtime": "python3.11",
+        "Role": ROLE,
+        "Handler": "app.handler",
+        "Code": {"ZipFile": handler_zip(source)},
+        **fields,
+    }
+    created: dict[str, Any] = lam.create_function(**params)
+    return created
+
+
+def test_a_function_created_with_boto3_is_the_same_function_in_v1(
+    lam: Any, api: httpx.Client
+) -> None:
+    # When a deploy script creates a function with boto3 and waits for it, as against AWS
+    created = create(
+        lam,
+        "orders",
+        Description="takes orders",
+        Timeout=10,
+        MemorySize=256,
+        Environment={"Variables": {"STAGE": "test"}},
+        Tags={"team": "orders"},
+    )
+    lam.get_waiter("function_active_v2").wait(
+        FunctionName="orders", WaiterConfig={"Delay": 1, "MaxAttempts": 2}
+    )
+    # Then Lambda's configuration comes back, final at once
+    assert created["FunctionArn"] == arn("orders")
+    assert (created["State"], created["LastUpdateStatus"]) == ("Active", "Successful")
+    assert created["Version"] == "$LATEST" and created["Role"] == ROLE
+    assert (created["Timeout"], created["MemorySize"]) == (10, 256)
+    assert created["Environment"] == {"Variables": {"STAGE": "test"}}
+    assert (
+        created["CodeSha256"]
+        == base64.b64encode(hashlib.sha256(handler_zip(ECHO)).digest()).decode()
+    )
+    # And /v1 sees the same function, which runs
+    v1 = api.get("/v1/functions/orders").json()
+    assert (v1["timeout_s"], v1["memory_mb"], v1["env"]) == (10, 256, {"STAGE": "test"})
+    assert lam.invoke(FunctionName="orders", Payload=b'{"a": 1}')["StatusCode"] == 200
+    # And GetFunction gives its code at a link that needs no key, and its tags
+    got = lam.get_function(FunctionName="orders")
+    assert got["Configuration"]["RevisionId"] == created["RevisionId"]
+    assert got["Tags"] == {"team": "orders"}
+    code = httpx.get(got["Code"]["Location"])
+    assert code.status_code == 200 and code.content == handler_zip(ECHO)
+    # A link whose signature was changed opens nothing
+    forged = got["Code"]["Location"].replace("Signature=", "Signature=0")
+    assert httpx.get(forged).status_code == 403
+
+
+def test_code_and_configuration_updates_and_the_revision_they_need(lam: Any) -> None:
+    first = create(lam, "orders")
+    # When the code is replaced, the next invoke runs the new code
+    new = 'def handler(event, context):\n    return "v2"\n'
+    updated = lam.update_function_code(FunctionName="orders", ZipFile=handler_zip(new))
+    lam.get_waiter("function_updated_v2").wait(
+        FunctionName="orders", WaiterConfig={"Delay": 1, "MaxAttempts": 2}
+    )
+    assert updated["RevisionId"] != first["RevisionId"]
+    answer = lam.invoke(FunctionName="orders", Payload=b"{}")
+    assert json.loads(answer["Payload"].read()) == "v2"
+    # When the configuration changes against the current revision, it holds
+    changed = lam.update_function_configuration(
+        FunctionName="orders",
+        Timeout=30,
+        Description="v2",
+        Environment={"Variables": {"A": "1"}},
+        RevisionId=updated["RevisionId"],
+    )
+    assert (changed["Timeout"], changed["Description"]) == (30, "v2")
+    assert lam.get_function_configuration(FunctionName="orders")["Environment"] == {
+        "Variables": {"A": "1"}
+    }
+    # And a change against a revision that is no longer current is refused with 412
+    with pytest.raises(lam.exceptions.PreconditionFailedException) as stale:
+        lam.update_function_configuration(
+            FunctionName="orders", Timeout=5, RevisionId=updated["RevisionId"]
+        )
+    assert stale.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert lam.get_function_configuration(FunctionName="orders")["Timeout"] == 30
+
+
+def test_listing_pages_through_every_function(lam: Any) -> None:
+    for name in ("a-fn", "b-fn", "c-fn"):
+        create(lam, name)
+    first = lam.list_functions(MaxItems=2)
+    assert [f["FunctionName"] for f in first["Functions"]] == ["a-fn", "b-fn"]
+    rest = lam.list_functions(MaxItems=2, Marker=first["NextMarker"])
+    assert [f["FunctionName"] for f in rest["Functions"]] == ["c-fn"]
+    assert "NextMarker" not in rest
+    pages = lam.get_paginator("list_functions").paginate(PaginationConfig={"PageSize": 1})
+    assert [f["FunctionName"] for page in pages for f in page["Functions"]] == [
+        "a-fn",
+        "b-fn",
+        "c-fn",
+    ]
+
+
+def test_deleting_a_function_removes_it_from_both_apis(lam: Any, api: httpx.Client) -> None:
+    create(lam, "orders")
+    with pytest.raises(lam.exceptions.ResourceConflictException):
+        create(lam, "orders")
+    lam.delete_function(FunctionName=arn("orders"))
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function(FunctionName="orders")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.delete_function(FunctionName="orders")
+    assert api.get("/v1/functions/orders").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"MemorySize": 64}, "MemorySize"),
+        ({"Timeout": 901}, "Timeout"),
+        ({"Runtime": "cobol85"}, "Runtime"),
+        ({"Code": {"ZipFile": b"this is not a zip"}}, "zip"),
+        ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "AWS_REGION"),
+        ({"Architectures": ["arm64"]}, "Architectures"),
+        ({"PackageType": "Image", "Code": {"ImageUri": "x"}}, "Image"),
+    ],
+)
+def test_bad_creates_get_an_error_naming_the_field(
+    server: Server, fields: dict[str, Any], named: str
+) -> None:
+    # A client that checks nothing itself (boto3 would refuse some of these first)
+    lam = lambda_client(server, ADMIN, validate=False)
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as bad:
+        create(lam, "orders", **fields)
+    assert named in bad.value.response["Error"]["Message"]
+    assert bad.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function(FunctionName="orders")
+
+
+def test_a_body_that_is_not_json_is_refused(server: Server) -> None:
+    url = server.url + "/2015-03-31/functions"
+    answer = httpx.post(url, content=b"{oops", headers=signed_headers("POST", url, b"{oops"))
+    assert answer.status_code == 400
+    assert answer.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"

@@ -1,0 +1,226 @@
+"""Lambda's function operations: create, read, list, update code and configuration, delete.
+
+The function is the one ``/v1`` manages: created either way, it is the same
+function, seen and invoked through both APIs. ``GetFunction``'s ``Code.Location``
+is a link this server serves the zip from for ten minutes, signed as an S3
+presigned URL is, so that it needs no key (``code_link``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import time
+from pathlib import Path
+from typing import Any
+
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from faas.errors import Forbidden, FunctionNotFound, ValidationFailed
+from faas.models import FunctionSpec
+from faas.platform import Platform
+from gateway.api.aws_lambda import shapes, versions
+from gateway.api.aws_lambda.names import LATEST
+from gateway.api.v1.uploads import temp_path
+from gateway.edge.aws import AwsRequest
+
+# A zip of up to 50 MB, base64 in a JSON document (Lambda's own request limit).
+CREATE_BODY_LIMIT = 70_167_211
+LIST_MAX_ITEMS = 10_000
+LIST_DEFAULT_ITEMS = 50
+CODE_LINK_S = 600
+
+
+def configuration(platform: Platform, spec: FunctionSpec, version: str = LATEST) -> dict[str, Any]:
+    settings = platform.settings
+    return shapes.function_configuration(
+        spec, region=settings.region, account_id=settings.account_id, version=version
+    )
+
+
+async def create_function(request: AwsRequest) -> Response:
+    platform = request.platform
+    settings = platform.settings
+    create = shapes.parse_create(
+        request.json(), region=settings.region, account_id=settings.account_id
+    )
+    _no_layers(create.layers)
+    _no_publish(create.publish)
+    spec = await _with_zip(
+        platform,
+        create.zip_bytes,
+        lambda path: platform.functions.create(create.config, path, tags=create.tags),
+    )
+    return JSONResponse(configuration(platform, spec), status_code=201)
+
+
+async def get_function(request: AwsRequest) -> Response:
+    platform = request.platform
+    spec, version = await versions.resolve(platform, request.function())
+    body: dict[str, Any] = {
+        "Configuration": configuration(platform, spec, version),
+        "Code": {"RepositoryType": "S3", "Location": code_link(request, spec)},
+    }
+    if spec.tags:
+        body["Tags"] = spec.tags
+    if spec.config.concurrency is not None:
+        body["Concurrency"] = {"ReservedConcurrentExecutions": spec.config.concurrency}
+    return JSONResponse(body)
+
+
+async def get_function_configuration(request: AwsRequest) -> Response:
+    spec, version = await versions.resolve(request.platform, request.function())
+    return JSONResponse(configuration(request.platform, spec, version))
+
+
+async def list_functions(request: AwsRequest) -> Response:
+    limit = _max_items(request.arg("MaxItems"))
+    marker = request.arg("Marker")
+    after = _unmark(marker) if marker else ""
+    specs = sorted(await request.platform.functions.list(), key=lambda s: s.name)
+    page = [s for s in specs if s.name > after][: limit + 1]
+    body: dict[str, Any] = {"Functions": [configuration(request.platform, s) for s in page[:limit]]}
+    if len(page) > limit:
+        body["NextMarker"] = _mark(page[limit - 1].name)
+    return JSONResponse(body)
+
+
+async def update_function_code(request: AwsRequest) -> Response:
+    platform = request.platform
+    named = _latest(request)
+    update = shapes.parse_update_code(request.json())
+    _no_publish(update.publish)
+    if update.dry_run:
+        spec = await platform.functions.get(named)
+        return JSONResponse(configuration(platform, spec))
+    spec = await _with_zip(
+        platform,
+        update.zip_bytes,
+        lambda path: platform.functions.update_code(named, path, revision_id=update.revision_id),
+    )
+    return JSONResponse(configuration(platform, spec))
+
+
+async def update_function_configuration(request: AwsRequest) -> Response:
+    platform = request.platform
+    named = _latest(request)
+    changes, revision_id = shapes.parse_update_configuration(request.json())
+    _no_layers(changes.pop("layers", ()))  # type: ignore[arg-type]
+    current = await platform.functions.get(named)
+    shapes.apply_update(current.config, changes)  # refused in the Lambda API's terms
+    spec = await platform.functions.update_config(named, changes, revision_id=revision_id)
+    return JSONResponse(configuration(platform, spec))
+
+
+async def delete_function(request: AwsRequest) -> Response:
+    named = request.function()
+    if named.qualifier not in (None, LATEST):
+        await versions.resolve(request.platform, named)  # not found: never published
+    if named.qualifier == LATEST:
+        raise ValidationFailed(
+            "$LATEST version cannot be deleted without deleting the function.",
+            field="Qualifier",
+        )
+    try:
+        await request.platform.functions.delete(named.name)
+    except FunctionNotFound:
+        arn = shapes.function_arn_for(
+            named.name,
+            region=request.platform.settings.region,
+            account_id=request.platform.settings.account_id,
+        )
+        raise FunctionNotFound(f"Function not found: {arn}") from None
+    return Response(status_code=204)
+
+
+# -- the code link -------------------------------------------------------------
+
+
+def code_link(request: AwsRequest, spec: FunctionSpec) -> str:
+    """A URL of the function's zip, valid for ``CODE_LINK_S``, needing no key."""
+    host = request.header("host") or "127.0.0.1"
+    expires = int(time.time()) + CODE_LINK_S
+    digest = _link_signature(request.platform, spec.code_sha256, expires)
+    return f"http://{host}/lambda-code/{spec.code_sha256}?Expires={expires}&Signature={digest}"
+
+
+async def get_code(request: AwsRequest) -> Response:
+    """The zip a ``Code.Location`` names, if its link is genuine and not expired."""
+    platform = request.platform
+    sha = request.params["sha256"]
+    try:
+        expires = int(request.arg("Expires") or "")
+    except ValueError:
+        raise Forbidden("the code link is not valid") from None
+    given = request.arg("Signature") or ""
+    wanted = _link_signature(platform, sha, expires)
+    if not hmac.compare_digest(given, wanted) or expires < time.time():
+        raise Forbidden("the code link is not valid or has expired")
+    path = platform.codestore.zip_path(sha)
+    if not await asyncio.to_thread(path.is_file):
+        raise FunctionNotFound("the code is no longer on this server")
+    return FileResponse(path, media_type="application/zip")
+
+
+def _link_signature(platform: Platform, sha: str, expires: int) -> str:
+    return hmac.new(
+        platform.access.ring.link_secret, f"{sha}/{expires}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+async def _with_zip(platform: Platform, data: bytes, use: Any) -> FunctionSpec:
+    """``use(path)`` with ``data`` written to a temporary file the code store can take."""
+    store = platform.codestore
+    with temp_path(store.tmp_dir) as path:
+        await asyncio.to_thread(Path(path).write_bytes, data)
+        spec: FunctionSpec = await use(path)
+    return spec
+
+
+def _latest(request: AwsRequest) -> str:
+    """The function an update names: only ``$LATEST`` changes."""
+    named = request.function()
+    if named.qualifier not in (None, LATEST):
+        raise ValidationFailed(
+            "only $LATEST can be changed: a published version is immutable",
+            field="FunctionName",
+        )
+    return named.name
+
+
+def _no_layers(layers: tuple[str, ...] | list[str]) -> None:
+    if layers:
+        raise ValidationFailed("Layers are not supported by this server yet", field="Layers")
+
+
+def _no_publish(publish: bool) -> None:
+    if publish:
+        raise ValidationFailed(
+            "Publish is not supported by this server yet: versions come later", field="Publish"
+        )
+
+
+def _max_items(raw: str | None) -> int:
+    if raw is None:
+        return LIST_DEFAULT_ITEMS
+    if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_ITEMS:
+        raise ValidationFailed(
+            f"MaxItems must be an integer from 1 to {LIST_MAX_ITEMS}", field="MaxItems"
+        )
+    return int(raw)
+
+
+def _mark(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _unmark(marker: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("Marker is not one this server gave", field="Marker") from None
