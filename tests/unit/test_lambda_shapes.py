@@ -25,28 +25,30 @@ from botocore.validate import ParamValidator
 
 from faas.errors import ValidationFailed
 from faas.models import AsyncConfig, FunctionConfig, FunctionSpec
-from gateway.api.aws_lambda.shapes import (
-    _CODE_SOURCES,
-    _CREATE_FIELDS,
-    _CREATE_SETTINGS,
-    _EVENT_INVOKE_FIELDS,
-    _UPDATE_CODE_FIELDS,
-    _UPDATE_CODE_SETTINGS,
-    _UPDATE_CONFIG_FIELDS,
-    _UPDATE_CONFIG_SETTINGS,
-    Create,
-    UpdateCode,
-    apply_update,
+from gateway.api.aws_lambda.configuration import (
     event_invoke_config,
     function_arn_for,
     function_configuration,
     lambda_time,
+)
+from gateway.api.aws_lambda.requests import (
+    CREATE_FIELDS,
+    CREATE_SETTINGS,
+    EVENT_INVOKE_FIELDS,
+    UPDATE_CODE_FIELDS,
+    UPDATE_CODE_SETTINGS,
+    UPDATE_CONFIG_FIELDS,
+    UPDATE_CONFIG_SETTINGS,
+    Create,
+    UpdateCode,
+    apply_update,
     parse_create,
     parse_event_invoke_config,
     parse_put_concurrency,
     parse_update_code,
     parse_update_configuration,
 )
+from gateway.api.aws_lambda.unsupported import CODE_SOURCES
 
 HERE = {"region": "local-1", "account_id": "000000000000"}
 ROLE = "arn:aws:iam::000000000000:role/lambda-basic"
@@ -348,11 +350,11 @@ def test_a_body_that_is_not_an_object_is_refused() -> None:
 @pytest.mark.parametrize(
     ("operation", "known"),
     [
-        ("CreateFunction", _CREATE_FIELDS | _CREATE_SETTINGS),
-        ("UpdateFunctionConfiguration", _UPDATE_CONFIG_FIELDS | _UPDATE_CONFIG_SETTINGS),
-        ("UpdateFunctionCode", _UPDATE_CODE_FIELDS | _UPDATE_CODE_SETTINGS),
-        ("PutFunctionEventInvokeConfig", _EVENT_INVOKE_FIELDS),
-        ("UpdateFunctionEventInvokeConfig", _EVENT_INVOKE_FIELDS),
+        ("CreateFunction", CREATE_FIELDS | CREATE_SETTINGS),
+        ("UpdateFunctionConfiguration", UPDATE_CONFIG_FIELDS | UPDATE_CONFIG_SETTINGS),
+        ("UpdateFunctionCode", UPDATE_CODE_FIELDS | UPDATE_CODE_SETTINGS),
+        ("PutFunctionEventInvokeConfig", EVENT_INVOKE_FIELDS),
+        ("UpdateFunctionEventInvokeConfig", EVENT_INVOKE_FIELDS),
     ],
 )
 def test_every_field_botocore_sends_has_a_decision(operation: str, known: frozenset[str]) -> None:
@@ -362,7 +364,7 @@ def test_every_field_botocore_sends_has_a_decision(operation: str, known: frozen
 
 def test_every_code_source_botocore_knows_has_a_decision() -> None:
     members = set(MODEL.shape_for("FunctionCode").members)
-    assert members == _CODE_SOURCES | {"ZipFile", "SourceKMSKeyArn"}
+    assert members == CODE_SOURCES | {"ZipFile", "SourceKMSKeyArn"}
 
 
 # ---------------------------------------------------------------- FunctionConfiguration

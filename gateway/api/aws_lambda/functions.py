@@ -21,7 +21,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from faas.errors import Forbidden, FunctionNotFound, ValidationFailed
 from faas.models import FunctionSpec
 from faas.platform import Platform
-from gateway.api.aws_lambda import shapes, versions
+from gateway.api.aws_lambda import requests, versions
+from gateway.api.aws_lambda.configuration import function_arn_for, function_configuration
 from gateway.api.aws_lambda.names import LATEST
 from gateway.api.v1.uploads import temp_path
 from gateway.edge.aws import AwsRequest
@@ -35,7 +36,7 @@ CODE_LINK_S = 600
 
 def configuration(platform: Platform, spec: FunctionSpec, version: str = LATEST) -> dict[str, Any]:
     settings = platform.settings
-    return shapes.function_configuration(
+    return function_configuration(
         spec, region=settings.region, account_id=settings.account_id, version=version
     )
 
@@ -43,7 +44,7 @@ def configuration(platform: Platform, spec: FunctionSpec, version: str = LATEST)
 async def create_function(request: AwsRequest) -> Response:
     platform = request.platform
     settings = platform.settings
-    create = shapes.parse_create(
+    create = requests.parse_create(
         request.json(), region=settings.region, account_id=settings.account_id
     )
     _no_layers(create.layers)
@@ -90,7 +91,7 @@ async def list_functions(request: AwsRequest) -> Response:
 async def update_function_code(request: AwsRequest) -> Response:
     platform = request.platform
     named = _latest(request)
-    update = shapes.parse_update_code(request.json())
+    update = requests.parse_update_code(request.json())
     _no_publish(update.publish)
     if update.dry_run:
         spec = await platform.functions.get(named)
@@ -106,10 +107,10 @@ async def update_function_code(request: AwsRequest) -> Response:
 async def update_function_configuration(request: AwsRequest) -> Response:
     platform = request.platform
     named = _latest(request)
-    changes, revision_id = shapes.parse_update_configuration(request.json())
+    changes, revision_id = requests.parse_update_configuration(request.json())
     _no_layers(changes.pop("layers", ()))  # type: ignore[arg-type]
     current = await platform.functions.get(named)
-    shapes.apply_update(current.config, changes)  # refused in the Lambda API's terms
+    requests.apply_update(current.config, changes)  # refused in the Lambda API's terms
     spec = await platform.functions.update_config(named, changes, revision_id=revision_id)
     return JSONResponse(configuration(platform, spec))
 
@@ -126,7 +127,7 @@ async def delete_function(request: AwsRequest) -> Response:
     try:
         await request.platform.functions.delete(named.name)
     except FunctionNotFound:
-        arn = shapes.function_arn_for(
+        arn = function_arn_for(
             named.name,
             region=request.platform.settings.region,
             account_id=request.platform.settings.account_id,
