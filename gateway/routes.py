@@ -16,7 +16,7 @@ from __future__ import annotations
 from faas.catalog.bundle import BundleLimits
 from faas.models import INVOKE_MAX_BYTES
 from gateway.api import docs, health
-from gateway.api.aws_lambda import account
+from gateway.api.aws_lambda import account, event_invoke
 from gateway.api.aws_lambda import functions as lambda_functions
 from gateway.api.aws_lambda import invoke as lambda_invoke
 from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, schedules, secrets
@@ -96,6 +96,7 @@ def aws(
 LAMBDA = "/2015-03-31/functions/{FunctionName}"
 CONCURRENCY = "/2017-10-31/functions/{FunctionName}/concurrency"
 TAGS = "/2017-03-31/tags/{Resource}"
+EVENT_INVOKE = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
 
 # The Lambda API (docs/lambda-api.md), at Lambda's own paths.
 LAMBDA_ROWS = [
@@ -125,6 +126,11 @@ LAMBDA_ROWS = [
     aws("GET", TAGS, account.list_tags),
     aws("POST", TAGS, account.tag_resource),
     aws("DELETE", TAGS, account.untag_resource),
+    aws("PUT", EVENT_INVOKE, event_invoke.put_function_event_invoke_config),
+    aws("POST", EVENT_INVOKE, event_invoke.update_function_event_invoke_config),
+    aws("GET", EVENT_INVOKE, event_invoke.get_function_event_invoke_config),
+    aws("DELETE", EVENT_INVOKE, event_invoke.delete_function_event_invoke_config),
+    aws("GET", EVENT_INVOKE + "/list", event_invoke.list_function_event_invoke_configs),
 ]
 
 # GetFunction's Code.Location: a signed link, taken without a key (the signature is one).

@@ -17,11 +17,11 @@ from starlette.responses import JSONResponse, Response
 from faas.catalog.bundle import BundleLimits
 from faas.errors import ValidationFailed
 from gateway.api.aws_lambda import names
+from gateway.api.aws_lambda.requests import TAGS_MAX, parse_put_concurrency, parse_tags
 from gateway.edge.aws import AwsRequest
 
 # Lambda's limit on total code storage per region (75 GB).
 TOTAL_CODE_SIZE = 75 * 1024**3
-TAGS_MAX = 50
 UNRESERVED_MIN = 1
 
 
@@ -50,17 +50,12 @@ async def get_account_settings(request: AwsRequest) -> Response:
 
 async def put_function_concurrency(request: AwsRequest) -> Response:
     named = _unqualified(request)
-    value = request.json().get("ReservedConcurrentExecutions")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationFailed(
-            "ReservedConcurrentExecutions must be an integer of at least 0",
-            field="ReservedConcurrentExecutions",
-        )
     platform = request.platform
+    limit = platform.settings.max_instances
+    value = parse_put_concurrency(request.json(), limit=limit)
     others = sum(
         s.config.concurrency or 0 for s in await platform.functions.list() if s.name != named.name
     )
-    limit = platform.settings.max_instances
     if others + value > limit - UNRESERVED_MIN:
         raise ValidationFailed(
             f"Specified ReservedConcurrentExecutions for function decreases account's "
@@ -106,16 +101,7 @@ async def list_tags(request: AwsRequest) -> Response:
 
 async def tag_resource(request: AwsRequest) -> Response:
     name = _tagged(request)
-    tags = request.json().get("Tags")
-    if not isinstance(tags, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 128 and len(v) <= 256
-        for k, v in tags.items()
-    ):
-        raise ValidationFailed(
-            "Tags must be an object of keys (1-128 characters) to string values "
-            "(at most 256 characters)",
-            field="Tags",
-        )
+    tags = parse_tags(request.json().get("Tags"))
     spec = await request.platform.functions.get(name)
     if len({**spec.tags, **tags}) > TAGS_MAX:
         raise ValidationFailed(f"a function has at most {TAGS_MAX} tags", field="Tags")

@@ -226,16 +226,7 @@ def parse_event_invoke_config(
     must be functions of this server, named by their unqualified ARN.
     """
     body = json_object(doc, None, EVENT_INVOKE_FIELDS, "FunctionEventInvokeConfig")
-    base = current
-    if replace:
-        default = AsyncConfig()
-        base = dataclasses.replace(
-            current,
-            max_retries=default.max_retries,
-            max_event_age_s=default.max_event_age_s,
-            on_success=None,
-            on_failure=None,
-        )
+    base = without_event_invoke_config(current) if replace else current
     changes: dict[str, Any] = {}
     if "MaximumRetryAttempts" in body:
         retries = body["MaximumRetryAttempts"]
@@ -264,6 +255,19 @@ def parse_event_invoke_config(
         return validate_async_config(dataclasses.replace(base, **changes))
     except ValidationFailed as exc:
         raise in_aws_terms(exc) from None
+
+
+def without_event_invoke_config(current: AsyncConfig) -> AsyncConfig:
+    """``current`` with Lambda's fields at Lambda's defaults and our backoffs kept: what
+    a function without a FunctionEventInvokeConfig holds."""
+    default = AsyncConfig()
+    return dataclasses.replace(
+        current,
+        max_retries=default.max_retries,
+        max_event_age_s=default.max_event_age_s,
+        on_success=None,
+        on_failure=None,
+    )
 
 
 def parse_tags(value: object, where: str = "Tags") -> dict[str, str]:

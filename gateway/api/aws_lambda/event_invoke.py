@@ -1,0 +1,193 @@
+"""Put, Get, Update, Delete and ListFunctionEventInvokeConfigs: how Event invokes of a
+function are retried and where their records go, as the Lambda API manages them.
+
+A function's ``FunctionEventInvokeConfig`` is its ``AsyncConfig`` (``faas.models``),
+the one the async worker follows and ``/v1/functions/NAME/async-config`` shows.
+Lambda's four fields map onto four of ours; our backoffs, which Lambda has not,
+are set through ``/v1`` and kept by every operation here.
+
+"None set" is not stored: a function has an EventInvokeConfig when one of Lambda's
+four fields differs from Lambda's default (2 retries, 6 hours, no destinations).
+Delete puts them back to those defaults. So, unlike on Lambda, a Put of exactly
+the defaults leaves the function without one (Get answers
+ResourceNotFoundException), which changes nothing about how its events run.
+``LastModified`` is the function's last change, of any kind.
+
+Only ``$LATEST`` (or no qualifier) has a config for now; any other qualifier names
+a version or alias this server has not published: ResourceNotFoundException.
+Destinations are functions of this server that exist, never the function itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from faas.errors import FunctionNotFound, ValidationFailed
+from faas.models import AsyncConfig, FunctionSpec
+from gateway.api.aws_lambda import requests
+from gateway.api.aws_lambda.configuration import event_invoke_config, function_arn_for
+from gateway.api.aws_lambda.names import LATEST
+from gateway.edge.aws import AwsRequest
+
+LIST_MAX_ITEMS = 50  # Lambda's MaxItems of ListFunctionEventInvokeConfigs
+_DESTINATIONS = {"on_success": "OnSuccess", "on_failure": "OnFailure"}
+
+
+async def put_function_event_invoke_config(request: AwsRequest) -> Response:
+    return await _store(request, replace=True)
+
+
+async def update_function_event_invoke_config(request: AwsRequest) -> Response:
+    return await _store(request, replace=False)
+
+
+async def get_function_event_invoke_config(request: AwsRequest) -> Response:
+    spec = await _configured(request)
+    return JSONResponse(_answer(request, spec))
+
+
+async def delete_function_event_invoke_config(request: AwsRequest) -> Response:
+    spec = await _configured(request)
+    reset = requests.without_event_invoke_config(spec.async_config)
+    await request.platform.functions.set_async_config(spec.name, reset)
+    return Response(status_code=204)
+
+
+async def list_function_event_invoke_configs(request: AwsRequest) -> Response:
+    limit = _max_items(request.arg("MaxItems"))
+    marker = request.arg("Marker")
+    after = _unmark(marker) if marker else ""
+    spec = await _function(request, request.function().name)
+    # One config per qualifier (today $LATEST only), in qualifier order.
+    configs = [(LATEST, spec)] if has_event_invoke_config(spec.async_config) else []
+    page = [(q, s) for q, s in configs if q > after][: limit + 1]
+    body: dict[str, Any] = {
+        "FunctionEventInvokeConfigs": [_answer(request, s, q) for q, s in page[:limit]]
+    }
+    if len(page) > limit:
+        body["NextMarker"] = _mark(page[limit - 1][0])
+    return JSONResponse(body)
+
+
+def has_event_invoke_config(config: AsyncConfig) -> bool:
+    """Whether a function with ``config`` has a FunctionEventInvokeConfig (module docstring)."""
+    return config != requests.without_event_invoke_config(config)
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+async def _store(request: AwsRequest, *, replace: bool) -> Response:
+    """Put (``replace``) or Update the config of the function the request names."""
+    doc = request.json()
+    if all(doc.get(key) is None for key in requests.EVENT_INVOKE_FIELDS):
+        raise ValidationFailed(
+            "You must specify at least one of error handling or destination setting."
+        )
+    platform = request.platform
+    settings = platform.settings
+    name = _latest(request)
+    if replace:
+        spec = await _function(request, name)
+    else:
+        spec = await _configured(request)
+    config = requests.parse_event_invoke_config(
+        doc,
+        spec.async_config,
+        replace=replace,
+        region=settings.region,
+        account_id=settings.account_id,
+    )
+    for ours, aws in _DESTINATIONS.items():
+        if getattr(config, ours) == name:
+            raise ValidationFailed(
+                "You can't specify the function as a destination for itself.",
+                field=f"DestinationConfig.{aws}.Destination",
+            )
+    try:
+        spec = await platform.functions.set_async_config(name, config)
+    except ValidationFailed as exc:
+        if exc.field not in _DESTINATIONS:
+            raise
+        target = function_arn_for(
+            getattr(config, exc.field), region=settings.region, account_id=settings.account_id
+        )
+        raise ValidationFailed(
+            f"The destination ARN {target} is invalid.",
+            field=f"DestinationConfig.{_DESTINATIONS[exc.field]}.Destination",
+        ) from None
+    return JSONResponse(_answer(request, spec))
+
+
+def _latest(request: AwsRequest) -> str:
+    """The function named, if unqualified or ``$LATEST``: the only config held here."""
+    named = request.function()
+    if named.qualifier not in (None, LATEST):
+        raise FunctionNotFound("The function doesn't exist.")
+    return named.name
+
+
+async def _function(request: AwsRequest, name: str) -> FunctionSpec:
+    try:
+        return await request.platform.functions.get(name)
+    except FunctionNotFound:
+        raise FunctionNotFound("The function doesn't exist.") from None
+
+
+async def _configured(request: AwsRequest) -> FunctionSpec:
+    """The function named, if it has a config; else Lambda's ResourceNotFoundException."""
+    named = request.function()
+    settings = request.platform.settings
+    arn = function_arn_for(
+        named.name,
+        region=settings.region,
+        account_id=settings.account_id,
+        qualifier=named.qualifier or LATEST,
+    )
+    missing = FunctionNotFound(f"The function {arn} doesn't have an EventInvokeConfig")
+    if named.qualifier not in (None, LATEST):
+        raise missing
+    try:
+        spec = await request.platform.functions.get(named.name)
+    except FunctionNotFound:
+        raise missing from None
+    if not has_event_invoke_config(spec.async_config):
+        raise missing
+    return spec
+
+
+def _answer(request: AwsRequest, spec: FunctionSpec, qualifier: str = LATEST) -> dict[str, Any]:
+    settings = request.platform.settings
+    return event_invoke_config(
+        spec.async_config,
+        function_name=spec.name,
+        region=settings.region,
+        account_id=settings.account_id,
+        last_modified=spec.updated_at,
+        qualifier=qualifier,
+    )
+
+
+def _max_items(raw: str | None) -> int:
+    if raw is None:
+        return LIST_MAX_ITEMS
+    if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_ITEMS:
+        raise ValidationFailed(
+            f"MaxItems must be an integer from 1 to {LIST_MAX_ITEMS}", field="MaxItems"
+        )
+    return int(raw)
+
+
+def _mark(qualifier: str) -> str:
+    return base64.urlsafe_b64encode(qualifier.encode()).decode()
+
+
+def _unmark(marker: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ValidationFailed("Marker is not one this server gave", field="Marker") from None
