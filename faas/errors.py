@@ -22,7 +22,8 @@ where they are raised, so nothing above the backend sees a library exception.
     ├── FunctionNotFound          404
     ├── RouteNotFound             404  no HTTP route of the function takes the request
     ├── InvocationNotFound        404  no async invocation or dead letter with that id
-    ├── FunctionExists            409
+    ├── ResourceConflict          409  the change conflicts with what exists
+    │   └── FunctionExists        409
     ├── PreconditionFailed        412  a stale RevisionId (the Lambda API)
     ├── Throttled                 429  concurrency cap full after the bounded wait
     │   └── RateLimited           429  an API key past its request rate
@@ -111,7 +112,11 @@ class InvocationNotFound(FaasError):
     """No async invocation (or dead letter) has that request id."""
 
 
-class FunctionExists(FaasError):
+class ResourceConflict(FaasError):
+    """The change conflicts with what exists (an alias still uses the version, say)."""
+
+
+class FunctionExists(ResourceConflict):
     """A function with that name already exists."""
 
 

@@ -25,6 +25,9 @@
 |                            |        | (``faas.catalog.logs.LogRecord``), trimmed by count    |
 |                            |        | and age                                                 |
 | ``faas:secrets:<name>``    | hash   | the function's secrets: name -> value                   |
+| ``faas:versions:<name>``   | hash   | published versions: number -> the spec as JSON, frozen  |
+|                            |        | (``version`` set); field ``seq`` the last number given  |
+| ``faas:aliases:<name>``    | hash   | aliases: name -> JSON (``faas.catalog.aliases.Alias``)  |
 | ``faas:owners``            | zset   | live server/worker processes: ``<node>/<owner>``, score |
 |                            |        | = the epoch its heartbeat lapses; containers whose owner|
 |                            |        | lapsed are reaped by any live process of the node       |
@@ -83,3 +86,11 @@ def logs(name: str) -> str:
 
 def secrets(name: str) -> str:
     return f"{PREFIX}secrets:{name}"
+
+
+def versions(name: str) -> str:
+    return f"{PREFIX}versions:{name}"
+
+
+def aliases(name: str) -> str:
+    return f"{PREFIX}aliases:{name}"

@@ -39,6 +39,8 @@ MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
 TIMEOUT_MAX_S = 900
 ENV_MAX_BYTES = 4096
 KEEP_WARM_MAX = 100
+# The unpublished version of a function, the one every change goes to.
+LATEST = "$LATEST"
 DESCRIPTION_MAX = 256
 ROLE_MAX = 2048
 # Lambda's limit for a synchronous event.
@@ -157,6 +159,14 @@ class FunctionSpec:
     # values themselves are never here (faas/catalog/secrets.py).
     secrets_version: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    # ``$LATEST``, or the number of a published version: an immutable snapshot of the
+    # function's code and configuration (``faas.catalog.versions``).
+    version: str = LATEST
+
+    @property
+    def unit(self) -> str:
+        """What the scheduler keeps instances of: the function, or ``name:version``."""
+        return self.config.name if self.version == LATEST else f"{self.config.name}:{self.version}"
 
     @property
     def revision_id(self) -> str:
@@ -190,6 +200,9 @@ class FunctionSpec:
             "volumes": c.volumes,
             "secrets": self.secrets_version,
         }
+        if self.version != LATEST:
+            # A version's sandboxes say which version they run (AWS_LAMBDA_FUNCTION_VERSION).
+            shaping["version"] = self.version
         return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_json(self) -> str:
@@ -210,6 +223,7 @@ class FunctionSpec:
             http=HttpConfig.from_dict(data["http"]) if "http" in data else HttpConfig.disabled(),
             secrets_version=data.get("secrets_version", ""),
             tags=data.get("tags", {}),
+            version=data.get("version", LATEST),
         )
 
 

@@ -28,12 +28,15 @@ from pathlib import Path
 
 from faas import auth, store
 from faas.auth import Access
+from faas.catalog.aliases import Aliases
 from faas.catalog.bundle import BundleLimits
 from faas.catalog.codestore import CodeStore
 from faas.catalog.functions import Functions
 from faas.catalog.logs import LogStore
+from faas.catalog.qualifiers import Qualifiers
 from faas.catalog.registry import Registry
 from faas.catalog.secrets import SecretStore
+from faas.catalog.versions import Versions
 from faas.compute import factory, owners
 from faas.compute.owners import Owners
 from faas.compute.scheduler import Scheduler
@@ -63,6 +66,9 @@ class Platform:
         self.codestore = CodeStore(settings.code_dir, BundleLimits())
         self.redis = store.connect(settings.redis_url)
         self.registry = Registry(self.redis)
+        self.versions = Versions(self.redis, self.registry)
+        self.aliases = Aliases(self.redis)
+        self.qualifiers = Qualifiers(self.registry, self.versions, self.aliases)
         self.queue = Queue(self.redis, lease_s=settings.lease_s, result_ttl_s=settings.result_ttl_s)
         self.dead_letters = DeadLetters(self.redis)
         self.backend = factory.build(settings, self.owner_id)
@@ -103,6 +109,8 @@ class Platform:
             on_change=self.scheduler.update,
             on_delete=(
                 self.schedule_store.delete,
+                self.versions.delete_all,
+                self.aliases.delete_all,
                 lambda name: self.scheduler.retire(name, deleted=True),
             ),
         )

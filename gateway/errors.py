@@ -31,7 +31,7 @@ STATUS: list[tuple[type[errors.FaasError], int]] = [
     (errors.FunctionNotFound, 404),
     (errors.RouteNotFound, 404),
     (errors.InvocationNotFound, 404),
-    (errors.FunctionExists, 409),
+    (errors.ResourceConflict, 409),
     (errors.PreconditionFailed, 412),
     (errors.Throttled, 429),
     (errors.ImageUnavailable, 503),
@@ -62,7 +62,7 @@ AWS_ERRORS: list[tuple[type[errors.FaasError], int, str]] = [
     (errors.FunctionNotFound, 404, "ResourceNotFoundException"),
     (errors.RouteNotFound, 404, "ResourceNotFoundException"),
     (errors.InvocationNotFound, 404, "ResourceNotFoundException"),
-    (errors.FunctionExists, 409, "ResourceConflictException"),
+    (errors.ResourceConflict, 409, "ResourceConflictException"),
     (errors.Throttled, 429, "TooManyRequestsException"),
 ]
 AWS_SERVICE_ERROR = (500, "ServiceException")

@@ -19,6 +19,7 @@ from gateway.api import docs, health
 from gateway.api.aws_lambda import account, event_invoke
 from gateway.api.aws_lambda import functions as lambda_functions
 from gateway.api.aws_lambda import invoke as lambda_invoke
+from gateway.api.aws_lambda import versions as lambda_versions
 from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, schedules, secrets
 from gateway.edge.aws import Operation
 from gateway.edge.table import Endpoint, Role, Route, Table
@@ -109,6 +110,13 @@ LAMBDA_ROWS = [
         lambda_functions.CREATE_BODY_LIMIT,
     ),
     aws("GET", LAMBDA, lambda_functions.get_function),
+    aws("POST", LAMBDA + "/versions", lambda_versions.publish_version),
+    aws("GET", LAMBDA + "/versions", lambda_versions.list_versions_by_function),
+    aws("POST", LAMBDA + "/aliases", lambda_versions.create_alias),
+    aws("GET", LAMBDA + "/aliases", lambda_versions.list_aliases),
+    aws("GET", LAMBDA + "/aliases/{Name}", lambda_versions.get_alias),
+    aws("PUT", LAMBDA + "/aliases/{Name}", lambda_versions.update_alias),
+    aws("DELETE", LAMBDA + "/aliases/{Name}", lambda_versions.delete_alias),
     aws("DELETE", LAMBDA, lambda_functions.delete_function),
     aws("GET", LAMBDA + "/configuration", lambda_functions.get_function_configuration),
     aws("PUT", LAMBDA + "/configuration", lambda_functions.update_function_configuration),

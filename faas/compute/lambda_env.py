@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from faas.models import PROVIDED_RUNTIMES, FunctionSpec
+from faas.models import LATEST, PROVIDED_RUNTIMES, FunctionSpec
 
 RUNTIME_API = "127.0.0.1:9001"
 
@@ -16,9 +16,9 @@ def function_arn(region: str, account_id: str, name: str) -> str:
     return f"arn:aws:lambda:{region}:{account_id}:function:{name}"
 
 
-def log_stream_name(instance_token: str, now: float | None = None) -> str:
+def log_stream_name(instance_token: str, now: float | None = None, version: str = LATEST) -> str:
     day = time.strftime("%Y/%m/%d", time.gmtime(now))
-    return f"{day}/[$LATEST]{instance_token}"
+    return f"{day}/[{version}]{instance_token}"
 
 
 def lambda_environment(spec: FunctionSpec, *, region: str, log_stream: str) -> dict[str, str]:
@@ -32,7 +32,7 @@ def lambda_environment(spec: FunctionSpec, *, region: str, log_stream: str) -> d
         "LAMBDA_RUNTIME_DIR": "/opt/faas",
         "AWS_LAMBDA_RUNTIME_API": RUNTIME_API,
         "AWS_LAMBDA_FUNCTION_NAME": c.name,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(c.memory_mb),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{c.name}",
         "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,

@@ -363,7 +363,8 @@ class DockerBackend:
 def container_name(function: str, token: str) -> str:
     """A function's container's name: operators and tests find its containers by it
     (a container made generic keeps an empty ``faas.function`` label)."""
-    return f"faas-{function[:40]}-{token}"
+    # A version's instances are "orders:3"'s: a container name takes no colon.
+    return f"faas-{function[:40].replace(':', '-v')}-{token}"
 
 
 def connect() -> docker.DockerClient:

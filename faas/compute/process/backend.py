@@ -313,7 +313,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _name(spec: SandboxSpec) -> str:
-    return f"faas-{spec.function[:40]}-{spec.token}"
+    return f"faas-{spec.function[:40].replace(':', '-v')}-{spec.token}"
 
 
 def runtimes_root() -> Path | None:

@@ -35,7 +35,7 @@ from faas.compute.scheduler.building import (
     MountProvider,
     SecretProvider,
 )
-from faas.compute.scheduler.fleet import Fleet, discard
+from faas.compute.scheduler.fleet import Fleet, discard, function_of
 from faas.compute.scheduler.upkeep import SpecLister, Upkeep
 from faas.compute.scheduler.waiters import Waiters
 from faas.errors import FaasError, Throttled
@@ -117,7 +117,7 @@ class Scheduler:
                     request_id=request_id,
                     event=event,
                     timeout_s=float(spec.config.timeout_s),
-                    function_arn=self._arn(spec.name),
+                    function_arn=self._arn(spec.unit),
                     cold_start=cold,
                     attempt=attempt,
                     client_context=client_context,
@@ -143,12 +143,12 @@ class Scheduler:
         """Remember the newest pool key of a function; a new one retires the old's idle."""
         key, replaced = self.fleet.observe(spec)
         if replaced:
-            self._spawn(self._retire_idle(spec.name, keep_key=key))
+            self._spawn(self._retire_idle(spec.unit, keep_key=key))
         return key
 
     async def _acquire(self, spec: FunctionSpec, key: str) -> tuple[Instance, bool, float | None]:
         """An instance for the call: (it, whether it was started for it, its init ms)."""
-        name = spec.name
+        name = spec.unit  # a function's version has instances of its own
         cap = spec.config.concurrency
         if cap == 0:
             raise Throttled(f"function {name!r} is paused (concurrency is 0)", reserved=True)
@@ -339,15 +339,18 @@ class Scheduler:
         """Tell the scheduler a function changed, so stale instances go now."""
         self._observe(spec)
 
-    async def _retire_idle(self, name: str, keep_key: str) -> None:
+    async def _retire_idle(self, unit: str, keep_key: str) -> None:
         await self._remove(
-            lambda i: i.idle and i.pool_key != keep_key, "replaced by a new version", name
+            lambda i: i.function == unit and i.idle and i.pool_key != keep_key,
+            "replaced by a new version",
+            function_of(unit),
         )
 
     async def _remove(
         self, chosen: Callable[[Instance], bool], reason: str, name: str | None = None
     ) -> None:
-        """Take the chosen instances (of ``name``, or all) out of service, then remove them."""
+        """Take the chosen instances (of function ``name``, every unit of it, or of all) out
+        of service, then remove them."""
         async with self._lock:
             doomed = [i for i in self.fleet.instances(name) if chosen(i)]
             for instance in doomed:

@@ -67,13 +67,15 @@ class Builder:
 
         def sandbox_spec(token: str) -> SandboxSpec:
             return SandboxSpec(
-                function=spec.name,
+                function=spec.unit,
                 pool_key=key,
                 token=token,
                 image=image,
                 code_dir=code_dir,
                 env=lambda_environment(
-                    spec, region=self._settings.region, log_stream=log_stream_name(token)
+                    spec,
+                    region=self._settings.region,
+                    log_stream=log_stream_name(token, version=spec.version),
                 ),
                 memory_mb=spec.config.memory_mb,
                 cpus=self._cpus(spec),

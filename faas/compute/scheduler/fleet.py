@@ -1,5 +1,9 @@
 """The node's instances by function, and the starts under way: what the caps count.
 
+Instances are kept by unit: a function's ``$LATEST`` (its name) or one of its
+published versions (``name:3``), each with its own newest pool key. A
+function's cap (its reserved concurrency) counts every unit of it.
+
 Every field is read and changed under ``lock``, except by the scheduler's
 lock-free paths that say so. ``Fleet`` keeps the counts the caps need
 current as instances come and go, so no call walks every function to count.
@@ -33,8 +37,10 @@ class Fleet:
         self._starting: Counter[str] = Counter()
         # Of those, keep-warm starts: no call waits on them, they come free when ready.
         self._warming: Counter[str] = Counter()
-        # function -> (updated_at, pool key) of the newest spec seen.
+        # unit -> (updated_at, pool key) of the newest spec seen.
         self._current: dict[str, tuple[float, str]] = {}
+        # function -> its units that ever had an instance (most have one: the function).
+        self._units: defaultdict[str, set[str]] = defaultdict(set)
         # Instances made from generic sandboxes, until their cold start is over: the
         # profile whose pool owes a replacement.
         self._from_pool: dict[Instance, Profile] = {}
@@ -46,40 +52,49 @@ class Fleet:
         """Remember the newest pool key of a function (an older spec never wins):
         the spec's key, and whether it replaced another one."""
         key = spec.pool_key
-        seen = self._current.get(spec.name)
+        unit = spec.unit
+        seen = self._current.get(unit)
         replaced = False
         if seen is None or spec.updated_at >= seen[0]:
             replaced = seen is not None and seen[1] != key
-            self._current[spec.name] = (spec.updated_at, key)
+            self._current[unit] = (spec.updated_at, key)
         return key, replaced
 
-    def current_key(self, name: str) -> str | None:
-        seen = self._current.get(name)
+    def current_key(self, unit: str) -> str | None:
+        seen = self._current.get(unit)
         return None if seen is None else seen[1]
 
     def drop(self, name: str) -> None:
-        """Forget a deleted function's key: any instance of it is stale."""
+        """Forget a deleted function's keys: any instance of any of its units is stale."""
         self._current.pop(name, None)
+        for unit in self._units.get(name, ()):
+            self._current.pop(unit, None)
 
     # -- instances -----------------------------------------------------------------
 
-    def of(self, name: str) -> list[Instance]:
-        """The function's instances (the live list, not a copy)."""
-        return self._by_function[name]
+    def of(self, unit: str) -> list[Instance]:
+        """The unit's instances (the live list, not a copy)."""
+        return self._by_function[unit]
 
-    def serving(self, name: str, key: str) -> int:
-        return sum(1 for i in self._by_function[name] if i.pool_key == key)
+    def serving(self, unit: str, key: str) -> int:
+        return sum(1 for i in self._by_function[unit] if i.pool_key == key)
 
-    def by_function(self) -> Iterable[tuple[str, list[Instance]]]:
+    def by_unit(self) -> Iterable[tuple[str, list[Instance]]]:
         return self._by_function.items()
 
     def instances(self, name: str | None = None) -> list[Instance]:
-        if name is not None:
-            return list(self._by_function.get(name, []))
-        return [i for lst in self._by_function.values() for i in lst]
+        """The instances of function ``name`` (every unit of it), or of all."""
+        if name is None:
+            return [i for lst in self._by_function.values() for i in lst]
+        return [i for unit in self._units_of(name) for i in self._by_function.get(unit, [])]
+
+    def _units_of(self, name: str) -> Iterable[str]:
+        return self._units.get(name) or (name,)
 
     def add(self, instance: Instance, from_pool: Profile | None) -> None:
-        self._by_function[instance.function].append(instance)
+        unit = instance.function
+        self._by_function[unit].append(instance)
+        self._units[function_of(unit)].add(unit)
         self._count += 1
         if from_pool is not None:
             self._from_pool[instance] = from_pool
@@ -125,12 +140,21 @@ class Fleet:
             return False
         return self._count + sum(self._starting.values()) < max_instances
 
-    def function_count(self, name: str) -> int:
-        return len(self._by_function[name]) + self._starting[name]
+    def function_count(self, unit: str) -> int:
+        """Instances and starts of the unit's function, every unit of it counted."""
+        units = self._units.get(function_of(unit))
+        if not units or units == {unit}:
+            return len(self._by_function[unit]) + self._starting[unit]
+        return sum(len(self._by_function[u]) + self._starting[u] for u in units | {unit})
 
     def total(self) -> int:
         """Instances (not starts), as kept by ``add`` and ``forget``."""
         return self._count
+
+
+def function_of(unit: str) -> str:
+    """The function a unit is of: ``orders`` of ``orders:3`` (a name holds no colon)."""
+    return unit.partition(":")[0]
 
 
 def _decrement(counts: Counter[str], name: str) -> None:

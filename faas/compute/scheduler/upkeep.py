@@ -15,7 +15,7 @@ from typing import Protocol
 from faas.compute import placement
 from faas.compute.instance import Instance
 from faas.compute.scheduler.building import Builder
-from faas.compute.scheduler.fleet import Fleet, discard
+from faas.compute.scheduler.fleet import Fleet, discard, function_of
 from faas.errors import FaasError
 from faas.models import FunctionSpec
 from faas.settings import Settings
@@ -69,8 +69,8 @@ class Upkeep:
         doomed: list[Instance] = []
         fleet = self._fleet
         async with fleet.lock:
-            for name, instances in fleet.by_function():
-                known = by_name.get(name)
+            for unit, instances in fleet.by_unit():
+                known = by_name.get(function_of(unit))
                 if known is None:
                     # Deleted elsewhere: nothing of it may stay.
                     doomed.extend(i for i in instances if i.idle)
@@ -78,10 +78,11 @@ class Upkeep:
                 doomed.extend(
                     placement.expired(
                         instances,
-                        fleet.current_key(name),
+                        fleet.current_key(unit),
                         now,
                         self._settings.keep_alive_s,
-                        known.config.keep_warm,
+                        # keep_warm is the function's ($LATEST's): its versions keep none.
+                        known.config.keep_warm if unit == known.name else 0,
                     )
                 )
             for instance in doomed:

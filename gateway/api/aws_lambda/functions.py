@@ -48,18 +48,19 @@ async def create_function(request: AwsRequest) -> Response:
         request.json(), region=settings.region, account_id=settings.account_id
     )
     _no_layers(create.layers)
-    _no_publish(create.publish)
     spec = await _with_zip(
         platform,
         create.zip_bytes,
         lambda path: platform.functions.create(create.config, path, tags=create.tags),
     )
-    return JSONResponse(configuration(platform, spec), status_code=201)
+    if create.publish:
+        spec = await platform.versions.publish(spec.name)
+    return JSONResponse(configuration(platform, spec, spec.version), status_code=201)
 
 
 async def get_function(request: AwsRequest) -> Response:
     platform = request.platform
-    spec, version = await versions.resolve(platform, request.function())
+    spec, version = await versions.resolve(platform, request.function(), draw=False)
     body: dict[str, Any] = {
         "Configuration": configuration(platform, spec, version),
         "Code": {"RepositoryType": "S3", "Location": code_link(request, spec)},
@@ -72,7 +73,7 @@ async def get_function(request: AwsRequest) -> Response:
 
 
 async def get_function_configuration(request: AwsRequest) -> Response:
-    spec, version = await versions.resolve(request.platform, request.function())
+    spec, version = await versions.resolve(request.platform, request.function(), draw=False)
     return JSONResponse(configuration(request.platform, spec, version))
 
 
@@ -92,7 +93,6 @@ async def update_function_code(request: AwsRequest) -> Response:
     platform = request.platform
     named = _latest(request)
     update = requests.parse_update_code(request.json())
-    _no_publish(update.publish)
     if update.dry_run:
         spec = await platform.functions.get(named)
         return JSONResponse(configuration(platform, spec))
@@ -101,7 +101,9 @@ async def update_function_code(request: AwsRequest) -> Response:
         update.zip_bytes,
         lambda path: platform.functions.update_code(named, path, revision_id=update.revision_id),
     )
-    return JSONResponse(configuration(platform, spec))
+    if update.publish:
+        spec = await platform.versions.publish(named)
+    return JSONResponse(configuration(platform, spec, spec.version))
 
 
 async def update_function_configuration(request: AwsRequest) -> Response:
@@ -118,7 +120,8 @@ async def update_function_configuration(request: AwsRequest) -> Response:
 async def delete_function(request: AwsRequest) -> Response:
     named = request.function()
     if named.qualifier not in (None, LATEST):
-        await versions.resolve(request.platform, named)  # not found: never published
+        await versions.delete_version(request.platform, named)
+        return Response(status_code=204)
     if named.qualifier == LATEST:
         raise ValidationFailed(
             "$LATEST version cannot be deleted without deleting the function.",
@@ -197,13 +200,6 @@ def _latest(request: AwsRequest) -> str:
 def _no_layers(layers: tuple[str, ...] | list[str]) -> None:
     if layers:
         raise ValidationFailed("Layers are not supported by this server yet", field="Layers")
-
-
-def _no_publish(publish: bool) -> None:
-    if publish:
-        raise ValidationFailed(
-            "Publish is not supported by this server yet: versions come later", field="Publish"
-        )
 
 
 def _max_items(raw: str | None) -> int:

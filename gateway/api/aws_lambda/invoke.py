@@ -20,6 +20,7 @@ from faas.catalog import logs as function_logs
 from faas.errors import ValidationFailed
 from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES, Outcome
 from gateway.api.aws_lambda import versions
+from gateway.api.aws_lambda.names import LATEST
 from gateway.edge import bodies
 from gateway.edge.aws import AwsRequest
 
@@ -43,6 +44,12 @@ async def invoke(request: AwsRequest) -> Response:
     spec, version = await versions.resolve(platform, named)
     executed = {"X-Amz-Executed-Version": version}
     if kind == "Event":
+        if version != LATEST:
+            raise ValidationFailed(
+                "an Event invocation of a published version or an alias is not supported by "
+                "this server yet: invoke $LATEST, or invoke the version synchronously",
+                field="Qualifier",
+            )
         event = bodies.checked_event(request.body, ASYNC_INVOKE_MAX_BYTES)
         request_id = await platform.invoker.invoke_async(spec.name, event)
         return Response(status_code=202, headers={"x-amzn-RequestId": request_id, **executed})

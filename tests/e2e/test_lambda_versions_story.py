@@ -1,0 +1,184 @@
+"""Versions and aliases through the Lambda API: a release process as boto3 runs it.
+
+Publish freezes the code and configuration; an alias points at a version and
+can send a share of calls to another one, by weight; the function's reserved
+concurrency applies to every version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.e2e import test_lambda_api_story as story
+from tests.helpers import handler_zip
+
+# The story's server (an admin key, an invoke key) and its boto3 client.
+server_env = story.server_env
+lam = story.lam
+arn, create = story.arn, story.create
+
+V = """
+import os
+def handler(event, context):
+    return {{"code": "{code}", "version": context.function_version,
+            "env_version": os.environ["AWS_LAMBDA_FUNCTION_VERSION"],
+            "stage": os.environ.get("STAGE")}}
+"""
+
+
+def ran(lam: Any, name: str, qualifier: str | None = None) -> dict[str, Any]:
+    extra = {"Qualifier": qualifier} if qualifier is not None else {}
+    answer = lam.invoke(FunctionName=name, Payload=b"{}", **extra)
+    assert answer["StatusCode"] == 200 and "FunctionError" not in answer, answer
+    body: dict[str, Any] = json.loads(answer["Payload"].read())
+    body["executed"] = answer["ExecutedVersion"]
+    return body
+
+
+def release(lam: Any, code: str, **fields: Any) -> dict[str, Any]:
+    """Replace the code and publish it: the new version's configuration."""
+    lam.update_function_code(FunctionName="shop", ZipFile=handler_zip(V.format(code=code)))
+    if fields:
+        lam.update_function_configuration(FunctionName="shop", **fields)
+    published: dict[str, Any] = lam.publish_version(FunctionName="shop", Description=code)
+    lam.get_waiter("published_version_active").wait(
+        FunctionName="shop",
+        Qualifier=published["Version"],
+        WaiterConfig={"Delay": 1, "MaxAttempts": 2},
+    )
+    return published
+
+
+def test_a_version_keeps_its_code_and_configuration_while_latest_moves_on(lam: Any) -> None:
+    create(lam, "shop", V.format(code="one"), Environment={"Variables": {"STAGE": "a"}})
+    one = lam.publish_version(FunctionName="shop")
+    assert one["Version"] == "1" and one["FunctionArn"] == arn("shop") + ":1"
+    # Publishing again with nothing changed gives the same version
+    assert lam.publish_version(FunctionName="shop")["Version"] == "1"
+    two = release(lam, "two", Environment={"Variables": {"STAGE": "b"}})
+    assert two["Version"] == "2"
+    # Each version runs its own code and environment, and knows which it is
+    assert ran(lam, "shop", "1") == {
+        "code": "one",
+        "version": "1",
+        "env_version": "1",
+        "stage": "a",
+        "executed": "1",
+    }
+    assert ran(lam, "shop:2") | {} == {
+        "code": "two",
+        "version": "2",
+        "env_version": "2",
+        "stage": "b",
+        "executed": "2",
+    }
+    latest = ran(lam, "shop")
+    assert (latest["code"], latest["version"], latest["executed"]) == ("two", "$LATEST", "$LATEST")
+    # The versions are listed with $LATEST, and a version is read back as published
+    listed = lam.list_versions_by_function(FunctionName="shop")["Versions"]
+    assert [v["Version"] for v in listed] == ["$LATEST", "1", "2"]
+    assert listed[0]["FunctionArn"] == arn("shop") + ":$LATEST"
+    got = lam.get_function_configuration(FunctionName="shop", Qualifier="1")
+    assert (got["Version"], got["Environment"]) == ("1", {"Variables": {"STAGE": "a"}})
+    # A version never published is not found
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.invoke(FunctionName="shop", Qualifier="9", Payload=b"{}")
+    # Deleting a version leaves the others; $LATEST cannot be deleted alone
+    lam.delete_function(FunctionName="shop", Qualifier="1")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.invoke(FunctionName="shop", Qualifier="1", Payload=b"{}")
+    assert ran(lam, "shop", "2")["code"] == "two"
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        lam.delete_function(FunctionName="shop", Qualifier="$LATEST")
+
+
+def test_an_alias_splits_calls_between_two_versions_by_weight(lam: Any) -> None:
+    create(lam, "shop", V.format(code="one"))
+    lam.publish_version(FunctionName="shop")
+    release(lam, "two")
+    live = lam.create_alias(
+        FunctionName="shop",
+        Name="live",
+        FunctionVersion="1",
+        RoutingConfig={"AdditionalVersionWeights": {"2": 0.3}},
+    )
+    assert live["AliasArn"] == arn("shop") + ":live"
+    # Over 200 calls through the alias, about 30% run version 2 (mean 60, sd 6.5)
+    runs = [ran(lam, "shop", "live") for _ in range(200)]
+    twos = sum(1 for r in runs if r["executed"] == "2")
+    assert 35 <= twos <= 85, twos
+    assert all(r["code"] == {"1": "one", "2": "two"}[r["executed"]] for r in runs)
+    # Moving the alias wholly to version 2 sends every call there
+    lam.update_alias(
+        FunctionName="shop",
+        Name="live",
+        FunctionVersion="2",
+        RoutingConfig={"AdditionalVersionWeights": {}},
+    )
+    assert {ran(lam, "shop:live")["executed"] for _ in range(20)} == {"2"}
+    assert lam.get_alias(FunctionName="shop", Name="live")["FunctionVersion"] == "2"
+    # An alias is read by its ARN too, and listed
+    assert [a["Name"] for a in lam.list_aliases(FunctionName="shop")["Aliases"]] == ["live"]
+    # A version an alias uses cannot be deleted; once the alias is gone it can
+    with pytest.raises(lam.exceptions.ResourceConflictException):
+        lam.delete_function(FunctionName="shop", Qualifier="2")
+    lam.delete_alias(FunctionName="shop", Name="live")
+    lam.delete_function(FunctionName="shop", Qualifier="2")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_alias(FunctionName="shop", Name="live")
+
+
+def test_bad_aliases_are_refused_naming_the_field(lam: Any) -> None:
+    create(lam, "shop", V.format(code="one"))
+    lam.publish_version(FunctionName="shop")
+    release(lam, "two")
+    release(lam, "three")
+    bad = [
+        (
+            {"FunctionVersion": "1", "RoutingConfig": {"AdditionalVersionWeights": {"2": 1.5}}},
+            "AdditionalVersionWeights",
+        ),
+        (
+            {
+                "FunctionVersion": "1",
+                "RoutingConfig": {"AdditionalVersionWeights": {"2": 0.1, "3": 0.1}},
+            },
+            "AdditionalVersionWeights",
+        ),
+        ({"FunctionVersion": "7"}, "Function not found"),
+    ]
+    for fields, words in bad:
+        with pytest.raises(lam.exceptions.ClientError) as refused:
+            lam.create_alias(FunctionName="shop", Name="live", **fields)
+        assert words in refused.value.response["Error"]["Message"], refused.value.response
+    lam.create_alias(FunctionName="shop", Name="live", FunctionVersion="1")
+    with pytest.raises(lam.exceptions.ResourceConflictException):
+        lam.create_alias(FunctionName="shop", Name="live", FunctionVersion="2")
+    stale = lam.get_alias(FunctionName="shop", Name="live")["RevisionId"]
+    lam.update_alias(FunctionName="shop", Name="live", Description="moved")
+    with pytest.raises(lam.exceptions.PreconditionFailedException):
+        lam.update_alias(FunctionName="shop", Name="live", FunctionVersion="2", RevisionId=stale)
+
+
+def test_reserved_concurrency_applies_to_every_version(lam: Any) -> None:
+    create(lam, "shop", V.format(code="one"))
+    lam.publish_version(FunctionName="shop")
+    lam.put_function_concurrency(FunctionName="shop", ReservedConcurrentExecutions=0)
+    for qualifier in ("1", "$LATEST"):
+        with pytest.raises(lam.exceptions.TooManyRequestsException):
+            lam.invoke(FunctionName="shop", Qualifier=qualifier, Payload=b"{}")
+    lam.delete_function_concurrency(FunctionName="shop")
+    assert ran(lam, "shop", "1")["code"] == "one"
+
+
+def test_create_and_update_can_publish_at_once(lam: Any) -> None:
+    created = create(lam, "shop", V.format(code="one"), Publish=True)
+    assert created["Version"] == "1"
+    updated = lam.update_function_code(
+        FunctionName="shop", ZipFile=handler_zip(V.format(code="two")), Publish=True
+    )
+    assert updated["Version"] == "2"
+    assert ran(lam, "shop", "2")["code"] == "two"
