@@ -19,6 +19,7 @@ from gateway.api import docs, health
 from gateway.api.aws_lambda import account, event_invoke
 from gateway.api.aws_lambda import functions as lambda_functions
 from gateway.api.aws_lambda import invoke as lambda_invoke
+from gateway.api.aws_lambda import urls as lambda_urls
 from gateway.api.aws_lambda import versions as lambda_versions
 from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, schedules, secrets
 from gateway.edge.aws import Operation
@@ -96,6 +97,7 @@ def aws(
 
 LAMBDA = "/2015-03-31/functions/{FunctionName}"
 CONCURRENCY = "/2017-10-31/functions/{FunctionName}/concurrency"
+URL = "/2021-10-31/functions/{FunctionName}/url"
 TAGS = "/2017-03-31/tags/{Resource}"
 EVENT_INVOKE = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
 
@@ -110,6 +112,11 @@ LAMBDA_ROWS = [
         lambda_functions.CREATE_BODY_LIMIT,
     ),
     aws("GET", LAMBDA, lambda_functions.get_function),
+    aws("POST", URL, lambda_urls.create_function_url_config),
+    aws("GET", URL, lambda_urls.get_function_url_config),
+    aws("PUT", URL, lambda_urls.update_function_url_config),
+    aws("DELETE", URL, lambda_urls.delete_function_url_config),
+    aws("GET", URL + "s", lambda_urls.list_function_url_configs),
     aws("POST", LAMBDA + "/versions", lambda_versions.publish_version),
     aws("GET", LAMBDA + "/versions", lambda_versions.list_versions_by_function),
     aws("POST", LAMBDA + "/aliases", lambda_versions.create_alias),
