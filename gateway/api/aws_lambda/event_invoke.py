@@ -20,15 +20,13 @@ Destinations are functions of this server that exist, never the function itself.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
 from faas.errors import FunctionNotFound, ValidationFailed
 from faas.models import AsyncConfig, FunctionSpec
-from gateway.api.aws_lambda import requests
+from gateway.api.aws_lambda import paging, requests
 from gateway.api.aws_lambda.configuration import event_invoke_config, function_arn_for
 from gateway.api.aws_lambda.names import LATEST
 from gateway.edge.aws import AwsRequest
@@ -58,18 +56,16 @@ async def delete_function_event_invoke_config(request: AwsRequest) -> Response:
 
 
 async def list_function_event_invoke_configs(request: AwsRequest) -> Response:
-    limit = _max_items(request.arg("MaxItems"))
-    marker = request.arg("Marker")
-    after = _unmark(marker) if marker else ""
+    limit = paging.max_items(request.arg("MaxItems"), default=LIST_MAX_ITEMS, most=LIST_MAX_ITEMS)
     spec = await _function(request, request.function().name)
-    # One config per qualifier (today $LATEST only), in qualifier order.
+    # One config per qualifier (today $LATEST only).
     configs = [(LATEST, spec)] if has_event_invoke_config(spec.async_config) else []
-    page = [(q, s) for q, s in configs if q > after][: limit + 1]
+    found, next_marker = paging.page(configs, lambda c: c[0], request.arg("Marker"), limit)
     body: dict[str, Any] = {
-        "FunctionEventInvokeConfigs": [_answer(request, s, q) for q, s in page[:limit]]
+        "FunctionEventInvokeConfigs": [_answer(request, s, q) for q, s in found]
     }
-    if len(page) > limit:
-        body["NextMarker"] = _mark(page[limit - 1][0])
+    if next_marker is not None:
+        body["NextMarker"] = next_marker
     return JSONResponse(body)
 
 
@@ -170,24 +166,3 @@ def _answer(request: AwsRequest, spec: FunctionSpec, qualifier: str = LATEST) ->
         last_modified=spec.updated_at,
         qualifier=qualifier,
     )
-
-
-def _max_items(raw: str | None) -> int:
-    if raw is None:
-        return LIST_MAX_ITEMS
-    if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_ITEMS:
-        raise ValidationFailed(
-            f"MaxItems must be an integer from 1 to {LIST_MAX_ITEMS}", field="MaxItems"
-        )
-    return int(raw)
-
-
-def _mark(qualifier: str) -> str:
-    return base64.urlsafe_b64encode(qualifier.encode()).decode()
-
-
-def _unmark(marker: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise ValidationFailed("Marker is not one this server gave", field="Marker") from None
