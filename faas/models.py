@@ -23,6 +23,8 @@ from faas.errors import ValidationFailed
 from faas.invoke.http.config import HttpConfig
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# What may follow a function's name: $LATEST, a version number, or an alias.
+QUALIFIER_PATTERN = re.compile(r"^(\$LATEST|[A-Za-z0-9_-]{1,128})$")
 # Lambda: `path/to/module.function`, no spaces.
 HANDLER_PATTERN = re.compile(r"^[A-Za-z0-9_./-]{1,128}$")
 ENV_KEY_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -30,6 +32,11 @@ VOLUME_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Lambda mounts file systems under /mnt only.
 MOUNT_PATH_PATTERN = re.compile(r"^/mnt/[A-Za-z0-9_.-]{1,64}$")
 VOLUMES_MAX = 5
+# A layer version's ARN; the region part is ours too (``local-1``), not only AWS's.
+LAYER_VERSION_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]{1,140}:[0-9]{1,20}$"
+)
+LAYERS_MAX = 5
 
 PYTHON_RUNTIMES = ("python3.11",)
 PROVIDED_RUNTIMES = ("provided", "provided.al2", "provided.al2023")
@@ -89,6 +96,8 @@ class FunctionConfig:
     description: str = ""
     # The Lambda API's execution role ARN: stored and shown, not enforced.
     role: str = ""
+    # Layer version ARNs, placed read-only under /opt in this order (a later one wins).
+    layers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -200,6 +209,8 @@ class FunctionSpec:
             "volumes": c.volumes,
             "secrets": self.secrets_version,
         }
+        if c.layers:
+            shaping["layers"] = c.layers
         if self.version != LATEST:
             # A version's sandboxes say which version they run (AWS_LAMBDA_FUNCTION_VERSION).
             shaping["version"] = self.version
@@ -213,8 +224,9 @@ class FunctionSpec:
     @classmethod
     def from_json(cls, raw: str | bytes) -> FunctionSpec:
         data = json.loads(raw)
+        config = data["config"]
         return cls(
-            config=FunctionConfig(**data["config"]),
+            config=FunctionConfig(**{**config, "layers": tuple(config.get("layers", ()))}),
             code_sha256=data["code_sha256"],
             code_size=data["code_size"],
             created_at=data["created_at"],
@@ -258,6 +270,7 @@ def validate_config(config: FunctionConfig) -> FunctionConfig:
         raise ValidationFailed("network must be true or false", field="network")
     _validate_env(config.env)
     _validate_volumes(config.volumes)
+    _validate_layers(config.layers)
     if not isinstance(config.description, str) or len(config.description) > DESCRIPTION_MAX:
         raise ValidationFailed(
             f"description must be a string of at most {DESCRIPTION_MAX} characters",
@@ -285,6 +298,25 @@ def _validate_volumes(volumes: object) -> None:
             )
     if len(set(volumes.values())) != len(volumes):
         raise ValidationFailed("two volumes share a mount path", field="volumes")
+
+
+def _validate_layers(layers: object) -> None:
+    if not isinstance(layers, tuple) or len(layers) > LAYERS_MAX:
+        raise ValidationFailed(
+            f"layers must be a list of at most {LAYERS_MAX} layer version ARNs", field="layers"
+        )
+    seen: set[str] = set()
+    for arn in layers:
+        if not isinstance(arn, str) or not LAYER_VERSION_ARN.fullmatch(arn):
+            raise ValidationFailed(
+                f"layers entry {str(arn)[:200]!r} is not a layer version ARN "
+                "(arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)",
+                field="layers",
+            )
+        layer = arn.rsplit(":", 1)[0]
+        if layer in seen:
+            raise ValidationFailed(f"layers lists two versions of {layer}", field="layers")
+        seen.add(layer)
 
 
 def _int_in_range(name: str, value: object, low: int, high: int) -> None:

@@ -32,14 +32,17 @@ from faas.catalog.aliases import Aliases
 from faas.catalog.bundle import BundleLimits
 from faas.catalog.codestore import CodeStore
 from faas.catalog.functions import Functions
+from faas.catalog.layers import Layers
 from faas.catalog.logs import LogStore
 from faas.catalog.qualifiers import Qualifiers
 from faas.catalog.registry import Registry
 from faas.catalog.secrets import SecretStore
 from faas.catalog.versions import Versions
 from faas.compute import factory, owners
+from faas.compute.opt_dirs import OptDirs
 from faas.compute.owners import Owners
 from faas.compute.scheduler import Scheduler
+from faas.compute.scheduler.building import Mounts
 from faas.errors import BackendError, FaasError
 from faas.health import Health
 from faas.invoke.asyncq.deadletters import DeadLetters
@@ -68,6 +71,10 @@ class Platform:
         self.registry = Registry(self.redis)
         self.versions = Versions(self.redis, self.registry)
         self.aliases = Aliases(self.redis)
+        self.layers = Layers(
+            self.redis, self.codestore, region=settings.region, account_id=settings.account_id
+        )
+        self.opt_dirs = OptDirs(settings.data_dir / "opt")
         self.qualifiers = Qualifiers(self.registry, self.versions, self.aliases)
         self.queue = Queue(self.redis, lease_s=settings.lease_s, result_ttl_s=settings.result_ttl_s)
         self.dead_letters = DeadLetters(self.redis)
@@ -115,7 +122,13 @@ class Platform:
             ),
         )
         self.invoker = Invoker(
-            settings, self.registry, self.scheduler, self.queue, self.logs, self.access
+            settings,
+            self.registry,
+            self.scheduler,
+            self.queue,
+            self.logs,
+            self.access,
+            self.qualifiers,
         )
         self.health = Health(self.redis, self.backend, self.registry, self.scheduler, self.queue)
         self.worker: Worker | None = None
@@ -183,7 +196,14 @@ class Platform:
         except FileNotFoundError:
             raise BackendError(f"code {sha[:12]} is missing from this server's store") from None
 
-    async def _mounts(self, spec: FunctionSpec) -> dict[Path, str]:
-        return {
+    async def _mounts(self, spec: FunctionSpec) -> Mounts:
+        volumes = {
             await self.volumes.prepare(name): inside for name, inside in spec.config.volumes.items()
         }
+        if not spec.config.layers:
+            return Mounts(volumes)
+        try:
+            trees = await self.layers.trees(spec.config.layers)
+        except FileNotFoundError as exc:
+            raise BackendError(f"a layer of {spec.name!r} is missing: {exc}") from None
+        return Mounts(volumes, await asyncio.to_thread(self.opt_dirs.mounts, trees))

@@ -18,15 +18,17 @@ import uuid
 from faas.auth import Access
 from faas.catalog import logs as function_logs
 from faas.catalog.logs import LogRecord, LogStore
+from faas.catalog.qualifiers import Qualifiers
 from faas.catalog.registry import Registry
 from faas.compute.lambda_env import function_arn
 from faas.compute.scheduler import OnStart, Scheduler
+from faas.errors import ValidationFailed
 from faas.invoke.asyncq.queue import Queue
 from faas.invoke.asyncq.records import Invocation
 from faas.invoke.http import trigger as http_trigger
 from faas.invoke.http.apigw import Context, HttpRequest
 from faas.invoke.http.responses import HttpResponse
-from faas.models import FunctionSpec, InvocationResult
+from faas.models import LATEST, FunctionSpec, InvocationResult
 from faas.platform_log import invocation_context
 from faas.settings import Settings
 
@@ -42,9 +44,11 @@ class Invoker:
         queue: Queue,
         logs: LogStore,
         access: Access,
+        qualifiers: Qualifiers,
     ) -> None:
         self._settings = settings
         self._registry = registry
+        self._qualifiers = qualifiers
         self._scheduler = scheduler
         self._queue = queue
         self._logs = logs
@@ -84,15 +88,33 @@ class Invoker:
             return dataclasses.replace(result, log=text)
 
     async def invoke(
-        self, name: str, event: bytes, request_id: str | None = None
+        self,
+        name: str,
+        event: bytes,
+        request_id: str | None = None,
+        qualifier: str | None = None,
     ) -> InvocationResult:
-        spec = await self._registry.get(name)
+        """Run ``name`` (its ``$LATEST``, or the version or alias ``qualifier`` names)."""
+        spec, _ = await self._qualifiers.resolve(name, qualifier)
         return await self.run(spec, event, request_id or str(uuid.uuid4()))
 
-    async def invoke_http(self, name: str, request: HttpRequest, domain: str) -> HttpResponse:
+    async def invoke_http(
+        self, name: str, request: HttpRequest, domain: str, qualifier: str | None = None
+    ) -> HttpResponse:
         """Serve an HTTP request to ``/fn/{name}/...`` as API Gateway would (``request.path``
-        is relative to the function)."""
+        is relative to the function). With a ``qualifier`` (``/fn/{name}:{qualifier}/``), the
+        function's HTTP config serves the version or alias it names."""
         spec = await self._registry.get(name)
+        run: http_trigger.Invoke = functools.partial(self.run, kind="http")
+        if qualifier is not None:
+            target, _ = await self._qualifiers.resolve(name, qualifier)
+
+            async def run_target(
+                _latest: FunctionSpec, event: bytes, request_id: str
+            ) -> InvocationResult:
+                return await self.run(target, event, request_id, kind="http")
+
+            run = run_target
         ctx = Context(
             request_id=str(uuid.uuid4()),
             account_id=self._settings.account_id,
@@ -103,13 +125,20 @@ class Invoker:
             spec,
             request,
             ctx,
-            invoke=functools.partial(self.run, kind="http"),
+            invoke=run,
             authorize=lambda key: self._access.route(key, name),
         )
 
-    async def invoke_async(self, name: str, event: bytes) -> str:
+    async def invoke_async(self, name: str, event: bytes, qualifier: str | None = None) -> str:
         """Queue an event; returns its request id once Redis holds it."""
         await self._registry.get(name)  # 404 for an unknown function, as Lambda
+        if qualifier not in (None, LATEST):
+            await self._qualifiers.resolve(name, qualifier)  # 404 for an unknown one
+            raise ValidationFailed(
+                "an Event invocation of a published version or an alias is not supported "
+                "by this server yet: invoke $LATEST, or invoke the version synchronously",
+                field="qualifier",
+            )
         request_id = str(uuid.uuid4())
         await self._queue.enqueue(
             Invocation(request_id=request_id, function=name, payload=event, enqueued_at=time.time())

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from faas.errors import FunctionNotFound, ValidationFailed
+from faas.models import QUALIFIER_PATTERN
 
 LATEST = "$LATEST"
 
@@ -23,7 +24,7 @@ _ARN = re.compile(
     r"(?P<name>[A-Za-z0-9_-]{1,64})"
     r"(?::(?P<qualifier>\$LATEST|[A-Za-z0-9_-]{1,128}))?$"
 )
-QUALIFIER = re.compile(r"^(\$LATEST|[A-Za-z0-9_-]{1,128})$")
+QUALIFIER = QUALIFIER_PATTERN
 
 
 @dataclass(frozen=True)

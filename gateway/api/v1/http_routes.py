@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
+from faas.errors import ValidationFailed
 from faas.invoke.http import apigw
 from faas.invoke.http.apigw import HttpRequest
+from faas.models import QUALIFIER_PATTERN
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
 
@@ -46,8 +48,15 @@ async def http_route(
         raw_path=("/" + apigw.encoded_path(sent[3])) if len(sent) == 4 else "",
         forwarded=forwarded,
     )
+    # /fn/NAME:QUALIFIER/... serves a version or an alias through the function's config.
+    name, _, qualifier = name.partition(":")
+    if qualifier and not QUALIFIER_PATTERN.fullmatch(qualifier):
+        raise ValidationFailed(
+            "the qualifier after the name must be $LATEST, a version or an alias",
+            field="qualifier",
+        )
     out = await platform.invoker.invoke_http(
-        name, incoming, request.headers.get("host", "localhost")
+        name, incoming, request.headers.get("host", "localhost"), qualifier or None
     )
     response = Response(out.body, status_code=out.status)
     response.raw_headers.extend(

@@ -17,14 +17,21 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Annotated
+from urllib.parse import parse_qs
 
 from fastapi import Header
 from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope
 
 from faas.catalog import logs as function_logs
-from faas.errors import InvalidRequest
-from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES, InvocationResult, Outcome
+from faas.errors import InvalidRequest, ValidationFailed
+from faas.models import (
+    ASYNC_INVOKE_MAX_BYTES,
+    INVOKE_MAX_BYTES,
+    QUALIFIER_PATTERN,
+    InvocationResult,
+    Outcome,
+)
 from faas.platform import Platform
 from gateway.api.v1.schemas import Accepted, ErrorOut, FunctionErrorOut
 from gateway.edge import bodies
@@ -74,13 +81,29 @@ async def serve(
     if body is None:
         return None  # the client left before its request was whole: nothing to run
     name = params["name"]
+    qualifier = _qualifier(scope["query_string"])
     if kind == b"Event":
-        return await run_async(platform, name, bodies.checked_event(body, ASYNC_INVOKE_MAX_BYTES))
+        event = bodies.checked_event(body, ASYNC_INVOKE_MAX_BYTES)
+        return await run_async(platform, name, event, qualifier)
     event = bodies.checked_event(body, INVOKE_MAX_BYTES)
     if kind == b"DryRun":
-        await platform.functions.get(name)
+        await platform.qualifiers.resolve(name, qualifier, draw=False)
         return Response(status_code=204)
-    return await run_sync(platform, name, event, tail)
+    return await run_sync(platform, name, event, tail, qualifier)
+
+
+def _qualifier(query: bytes) -> str | None:
+    """``?qualifier=``: a version number, ``$LATEST`` or an alias; None when absent."""
+    if not query:
+        return None
+    values = parse_qs(query.decode("latin-1")).get("qualifier")
+    if not values:
+        return None
+    if not QUALIFIER_PATTERN.fullmatch(values[0]):
+        raise ValidationFailed(
+            "qualifier must be $LATEST, a version number or an alias name", field="qualifier"
+        )
+    return values[0]
 
 
 @endpoint(
@@ -101,21 +124,27 @@ async def invoke(
     x_amz_invocation_type: Annotated[str | None, Header()] = None,
     x_faas_log_type: Annotated[str | None, Header()] = None,
     x_amz_log_type: Annotated[str | None, Header()] = None,
+    qualifier: str | None = None,
 ) -> None:
-    """Run the function with the request body as its event (JSON, up to 6 MB; 1 MB queued)."""
+    """Run the function with the request body as its event (JSON, up to 6 MB; 1 MB queued);
+    ``qualifier`` runs a published version or an alias instead of ``$LATEST``."""
 
 
-async def run_async(platform: Platform, name: str, event: bytes) -> Response:
+async def run_async(
+    platform: Platform, name: str, event: bytes, qualifier: str | None = None
+) -> Response:
     """An Event invocation of a checked event: 202 once Redis holds it."""
-    request_id = await platform.invoker.invoke_async(name, event)
+    request_id = await platform.invoker.invoke_async(name, event, qualifier)
     return JSONResponse(
         {"requestId": request_id}, status_code=202, headers={"X-Request-Id": request_id}
     )
 
 
-async def run_sync(platform: Platform, name: str, event: bytes, tail: bool) -> Response:
+async def run_sync(
+    platform: Platform, name: str, event: bytes, tail: bool, qualifier: str | None = None
+) -> Response:
     """A RequestResponse invocation of a checked event, as its HTTP response."""
-    result = await platform.invoker.invoke(name, event, str(uuid.uuid4()))
+    result = await platform.invoker.invoke(name, event, str(uuid.uuid4()), qualifier)
     return to_response(result, tail)
 
 
