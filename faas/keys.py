@@ -28,6 +28,11 @@
 | ``faas:versions:<name>``   | hash   | published versions: number -> the spec as JSON, frozen  |
 |                            |        | (``version`` set); field ``seq`` the last number given  |
 | ``faas:aliases:<name>``    | hash   | aliases: name -> JSON (``faas.catalog.aliases.Alias``)  |
+| ``faas:layers``            | set    | names of the layers ever published                      |
+| ``faas:layer:<name>``      | hash   | a layer's versions: number -> JSON                      |
+|                            |        | (``faas.catalog.layers.LayerVersion``), kept once       |
+|                            |        | deleted (``deleted`` set) for the functions using it;   |
+|                            |        | field ``seq`` the last number given                     |
 | ``faas:owners``            | zset   | live server/worker processes: ``<node>/<owner>``, score |
 |                            |        | = the epoch its heartbeat lapses; containers whose owner|
 |                            |        | lapsed are reaped by any live process of the node       |
@@ -54,6 +59,7 @@ INVOCATION_PREFIX = PREFIX + "inv:"
 OWNERS = PREFIX + "owners"
 INSTALLATION = PREFIX + "installation"
 SCHEDULED = PREFIX + "schedules"
+LAYERS = PREFIX + "layers"
 
 
 def function(name: str) -> str:
@@ -94,3 +100,7 @@ def versions(name: str) -> str:
 
 def aliases(name: str) -> str:
     return f"{PREFIX}aliases:{name}"
+
+
+def layer(name: str) -> str:
+    return f"{PREFIX}layer:{name}"
