@@ -23,6 +23,8 @@ from faas.errors import ValidationFailed
 from faas.invoke.http.config import HttpConfig
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# What may follow a function's name: $LATEST, a version number, or an alias.
+QUALIFIER_PATTERN = re.compile(r"^(\$LATEST|[A-Za-z0-9_-]{1,128})$")
 # Lambda: `path/to/module.function`, no spaces.
 HANDLER_PATTERN = re.compile(r"^[A-Za-z0-9_./-]{1,128}$")
 ENV_KEY_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
