@@ -52,6 +52,13 @@ def release(lam: Any, code: str, **fields: Any) -> dict[str, Any]:
     return published
 
 
+def two_versions(lam: Any) -> None:
+    """A function "shop" with version 1 (code "one") and version 2 (code "two")."""
+    create(lam, "shop", V.format(code="one"))
+    lam.publish_version(FunctionName="shop")
+    release(lam, "two")
+
+
 def test_a_version_keeps_its_code_and_configuration_while_latest_moves_on(lam: Any) -> None:
     create(lam, "shop", V.format(code="one"), Environment={"Variables": {"STAGE": "a"}})
     one = lam.publish_version(FunctionName="shop")
@@ -96,9 +103,7 @@ def test_a_version_keeps_its_code_and_configuration_while_latest_moves_on(lam: A
 
 
 def test_an_alias_splits_calls_between_two_versions_by_weight(lam: Any) -> None:
-    create(lam, "shop", V.format(code="one"))
-    lam.publish_version(FunctionName="shop")
-    release(lam, "two")
+    two_versions(lam)
     live = lam.create_alias(
         FunctionName="shop",
         Name="live",
@@ -132,9 +137,7 @@ def test_an_alias_splits_calls_between_two_versions_by_weight(lam: Any) -> None:
 
 
 def test_bad_aliases_are_refused_naming_the_field(lam: Any) -> None:
-    create(lam, "shop", V.format(code="one"))
-    lam.publish_version(FunctionName="shop")
-    release(lam, "two")
+    two_versions(lam)
     release(lam, "three")
     bad = [
         (
@@ -185,9 +188,7 @@ def test_create_and_update_can_publish_at_once(lam: Any) -> None:
 
 
 def test_v1_and_http_routes_reach_a_version_or_an_alias(lam: Any, api: Any) -> None:
-    create(lam, "shop", V.format(code="one"))
-    lam.publish_version(FunctionName="shop")
-    release(lam, "two")
+    two_versions(lam)
     lam.create_alias(FunctionName="shop", Name="live", FunctionVersion="1")
     # /v1 takes ?qualifier= (a version or an alias), as the Lambda API's Qualifier
     for qualifier, code in (("1", "one"), ("live", "one"), ("2", "two"), ("$LATEST", "two")):
