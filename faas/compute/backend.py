@@ -57,6 +57,8 @@ class SandboxSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     # Host directory -> path inside (read-write): the function's volumes.
     mounts: Mapping[Path, str] = field(default_factory=dict)
+    # Host path -> path inside (read-only): its layers, entry by entry under /opt.
+    readonly_mounts: Mapping[Path, str] = field(default_factory=dict)
     # Secret name -> value: files only the sandbox's user can read.
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     generic: bool = False

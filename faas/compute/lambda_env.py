@@ -1,15 +1,35 @@
 """The environment a function sees, as Lambda defines it.
 
-Pure: built from the function's spec and the platform settings.
+Pure: built from the function's spec and the platform settings. Layers are found
+where Lambda puts them: ``/opt/bin`` on ``PATH``, ``/opt/lib`` on
+``LD_LIBRARY_PATH`` (after the system's libraries, as on Lambda), and for Python
+``/opt/python/lib/python3.x/site-packages`` then ``/opt/python`` after the
+function's own code on ``sys.path`` (through ``PYTHONPATH``: a function that sets
+its own replaces all three, as on Lambda).
 """
 
 from __future__ import annotations
 
 import time
 
-from faas.models import LATEST, PROVIDED_RUNTIMES, FunctionSpec
+from faas.models import LATEST, PROVIDED_RUNTIMES, PYTHON_RUNTIMES, FunctionSpec
 
 RUNTIME_API = "127.0.0.1:9001"
+# Lambda's order: the system's libraries, then the function's, then its layers'. The
+# image is Debian's (x86_64): its directories stand where Lambda's /lib64 and /usr/lib64
+# are, so that a library in /var/task/lib or /opt/lib never shadows one of the system's.
+LD_LIBRARY_PATH = ":".join(
+    (
+        "/lib64",
+        "/usr/lib64",
+        "/usr/local/lib",
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/var/task",
+        "/var/task/lib",
+        "/opt/lib",
+    )
+)
 
 
 def function_arn(region: str, account_id: str, name: str) -> str:
@@ -46,5 +66,8 @@ def lambda_environment(spec: FunctionSpec, *, region: str, log_stream: str) -> d
         "HOME": "/tmp",
     }
     # Defaults a function may override, as on Lambda.
-    defaults = {"PYTHONPATH": "/var/task"}
+    python = ["/var/task"]
+    if c.runtime in PYTHON_RUNTIMES:
+        python += [f"/opt/python/lib/{c.runtime}/site-packages", "/opt/python"]
+    defaults = {"PYTHONPATH": ":".join(python), "LD_LIBRARY_PATH": LD_LIBRARY_PATH}
     return {**defaults, **c.env, **reserved}

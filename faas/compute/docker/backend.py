@@ -244,6 +244,10 @@ class DockerBackend:
                     str(host): {"bind": inside, "mode": "rw"}
                     for host, inside in spec.mounts.items()
                 },
+                **{
+                    str(host): {"bind": inside, "mode": "ro"}
+                    for host, inside in spec.readonly_mounts.items()
+                },
                 **(
                     {str(secrets_dir): {"bind": SANDBOX_SECRETS_DIR, "mode": "ro"}}
                     if spec.secrets or spec.generic
@@ -264,6 +268,8 @@ class DockerBackend:
         """
         box = own(sandbox, DockerSandbox)
         check_specializable(box.spec, spec)
+        if spec.readonly_mounts:  # layers: mounts, which a started sandbox cannot gain
+            raise ValueError("specialize takes a spec with no mounts")
         await anyio.to_thread.run_sync(self._dirs.place, spec, box.name, limiter=self._limiter)
         name = container_name(spec.function, spec.token)
         env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}

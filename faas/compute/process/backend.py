@@ -117,6 +117,12 @@ class ProcessBackend:
                 f"function {spec.function!r} has volumes, which the process backend cannot "
                 "mount: run it on the container backend (the default FAAS_BACKEND)"
             )
+        if spec.readonly_mounts:
+            # Nor is there an /opt of its own to place layers in.
+            raise BackendError(
+                f"function {spec.function!r} has layers, which the process backend cannot "
+                "place at /opt: run it on the container backend (the default FAAS_BACKEND)"
+            )
         token = spec.token
         self._dirs.prepare(spec)
         if spec.generic:
@@ -216,11 +222,14 @@ class ProcessBackend:
         """The function's environment with this host's paths where a container has its own."""
         runtime_dir = str(runtimes_root() or "")
         env = {**spec.env, "LAMBDA_TASK_ROOT": str(task_root), "LAMBDA_RUNTIME_DIR": runtime_dir}
-        if "PYTHONPATH" in env:
-            env["PYTHONPATH"] = ":".join(
-                str(task_root) if entry == TASK_ROOT else entry
-                for entry in env["PYTHONPATH"].split(":")
-            )
+        for name in ("PYTHONPATH", "LD_LIBRARY_PATH"):
+            if name in env:
+                env[name] = ":".join(
+                    str(task_root) + entry[len(TASK_ROOT) :]
+                    if entry == TASK_ROOT or entry.startswith(TASK_ROOT + "/")
+                    else entry
+                    for entry in env[name].split(":")
+                )
         if secrets:
             env["FAAS_SECRETS_DIR"] = str(self._dirs.secrets(spec.token))
         return env
@@ -230,6 +239,8 @@ class ProcessBackend:
         its agent given the function's environment. On error it is left to the caller."""
         box = sandbox_dirs.own(sandbox, ProcessSandbox)
         sandbox_dirs.check_specializable(box.spec, spec)
+        if spec.readonly_mounts:  # layers: mounts, which a started sandbox cannot gain
+            raise ValueError("specialize takes a spec with no mounts")
         await self._run(self._dirs.place, spec, box.name)
         env = self._function_env(spec, self._dirs.task(spec.token), secrets=True)
         env["FAAS_SOCKET_DIR"] = str(box.socket_dir)

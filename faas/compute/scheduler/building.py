@@ -1,8 +1,10 @@
 """Building an instance's sandbox: from a generic container of the pool when one
-of the function's profile is ready and the function has no volumes, or anew.
+of the function's profile is ready and the function has no volumes or layers
+(mounts, which a started container cannot gain), or anew.
 
 The providers are the platform's: the runtime image, the unpacked code, the
-volumes prepared on the host, and the secrets' values.
+mounts prepared on the host (volumes, and layers merged for ``/opt``), and the
+secrets' values.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from faas import metrics
@@ -27,8 +30,20 @@ log = logging.getLogger(__name__)
 
 ImageProvider = Callable[[FunctionSpec], Awaitable[str]]
 CodeProvider = Callable[[str], Awaitable[Path]]
-# Prepares the function's volumes on the host: host directory -> path inside.
-MountProvider = Callable[[FunctionSpec], Awaitable[dict[Path, str]]]
+
+
+@dataclass(frozen=True)
+class Mounts:
+    """What a function's sandboxes mount: host path -> path inside."""
+
+    # Its volumes, read-write.
+    volumes: dict[Path, str] = field(default_factory=dict)
+    # Its layers' merged tree, entry by entry under /opt, read-only.
+    layers: dict[Path, str] = field(default_factory=dict)
+
+
+# Prepares the function's mounts on the host.
+MountProvider = Callable[[FunctionSpec], Awaitable[Mounts]]
 SecretProvider = Callable[[FunctionSpec], Awaitable[Mapping[str, bytes]]]
 
 
@@ -58,7 +73,7 @@ class Builder:
         made anew): that pool owes a replacement once the cold start is over."""
         image = await self._image_for(spec)
         code_dir = await self._code_dir_for(spec.code_sha256)
-        mounts = await self._mounts_for(spec) if self._mounts_for is not None else {}
+        mounts = await self._mounts_for(spec) if self._mounts_for is not None else Mounts()
         values = (
             await self._secrets_for(spec)
             if self._secrets_for is not None and spec.secrets_version
@@ -80,13 +95,14 @@ class Builder:
                 memory_mb=spec.config.memory_mb,
                 cpus=self._cpus(spec),
                 network=spec.config.network,
-                mounts=mounts,
+                mounts=mounts.volumes,
+                readonly_mounts=mounts.layers,
                 secrets=values,
             )
 
         profile = self._profile(spec, image)
-        # Volumes are mounts, which a started container cannot gain: never generic.
-        if self.pool is not None and not mounts:
+        # Volumes and layers are mounts, which a started container cannot gain: never generic.
+        if self.pool is not None and not mounts.volumes and not mounts.layers:
             generic = await self.pool.take(profile)
             if generic is not None:
                 made = await self._specialize(generic, sandbox_spec(generic.spec.token), profile)
@@ -130,7 +146,11 @@ class Builder:
         default = FunctionSpec(
             FunctionConfig(name="", runtime="python3.11", handler=""), "", 0, 0.0, 0.0
         )
-        eligible = [s for s in specs if not s.config.volumes and s.config.concurrency != 0]
+        eligible = [
+            s
+            for s in specs
+            if not s.config.volumes and not s.config.layers and s.config.concurrency != 0
+        ]
         profiles = [self._profile(s, await self._image_for(s)) for s in eligible]
         self.pool.keep(
             placement.pool_profiles(
