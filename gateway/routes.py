@@ -19,6 +19,7 @@ from gateway.api import docs, health
 from gateway.api.aws_lambda import account, event_invoke
 from gateway.api.aws_lambda import functions as lambda_functions
 from gateway.api.aws_lambda import invoke as lambda_invoke
+from gateway.api.aws_lambda import layers as lambda_layers
 from gateway.api.aws_lambda import urls as lambda_urls
 from gateway.api.aws_lambda import versions as lambda_versions
 from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, schedules, secrets
@@ -100,6 +101,8 @@ CONCURRENCY = "/2017-10-31/functions/{FunctionName}/concurrency"
 URL = "/2021-10-31/functions/{FunctionName}/url"
 TAGS = "/2017-03-31/tags/{Resource}"
 EVENT_INVOKE = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
+LAYERS = "/2018-10-31/layers"
+LAYER_VERSIONS = LAYERS + "/{LayerName}/versions"
 
 # The Lambda API (docs/lambda-api.md), at Lambda's own paths.
 LAMBDA_ROWS = [
@@ -146,6 +149,17 @@ LAMBDA_ROWS = [
     aws("GET", EVENT_INVOKE, event_invoke.get_function_event_invoke_config),
     aws("DELETE", EVENT_INVOKE, event_invoke.delete_function_event_invoke_config),
     aws("GET", EVENT_INVOKE + "/list", event_invoke.list_function_event_invoke_configs),
+    # ListLayers, and GetLayerVersionByArn at the same path (?find=LayerVersion).
+    aws("GET", LAYERS, lambda_layers.list_layers),
+    aws(
+        "POST",
+        LAYER_VERSIONS,
+        lambda_layers.publish_layer_version,
+        lambda_layers.PUBLISH_BODY_LIMIT,
+    ),
+    aws("GET", LAYER_VERSIONS, lambda_layers.list_layer_versions),
+    aws("GET", LAYER_VERSIONS + "/{VersionNumber}", lambda_layers.get_layer_version),
+    aws("DELETE", LAYER_VERSIONS + "/{VersionNumber}", lambda_layers.delete_layer_version),
 ]
 
 # GetFunction's Code.Location: a signed link, taken without a key (the signature is one).

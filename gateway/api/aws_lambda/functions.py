@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import time
@@ -34,10 +35,16 @@ LIST_DEFAULT_ITEMS = 50
 CODE_LINK_S = 600
 
 
-def configuration(platform: Platform, spec: FunctionSpec, version: str = LATEST) -> dict[str, Any]:
+async def configuration(
+    platform: Platform, spec: FunctionSpec, version: str = LATEST
+) -> dict[str, Any]:
     settings = platform.settings
     return function_configuration(
-        spec, region=settings.region, account_id=settings.account_id, version=version
+        spec,
+        region=settings.region,
+        account_id=settings.account_id,
+        version=version,
+        layers=await platform.layers.sizes(spec.config.layers),
     )
 
 
@@ -47,23 +54,24 @@ async def create_function(request: AwsRequest) -> Response:
     create = requests.parse_create(
         request.json(), region=settings.region, account_id=settings.account_id
     )
-    _no_layers(create.layers)
+    await platform.layers.check(create.layers)
+    config = dataclasses.replace(create.config, layers=create.layers)
     spec = await _with_zip(
         platform,
         create.zip_bytes,
-        lambda path: platform.functions.create(create.config, path, tags=create.tags),
+        lambda path: platform.functions.create(config, path, tags=create.tags),
     )
     if create.publish:
         spec = await platform.versions.publish(spec.name)
-    return JSONResponse(configuration(platform, spec, spec.version), status_code=201)
+    return JSONResponse(await configuration(platform, spec, spec.version), status_code=201)
 
 
 async def get_function(request: AwsRequest) -> Response:
     platform = request.platform
     spec, version = await versions.resolve(platform, request.function(), draw=False)
     body: dict[str, Any] = {
-        "Configuration": configuration(platform, spec, version),
-        "Code": {"RepositoryType": "S3", "Location": code_link(request, spec)},
+        "Configuration": await configuration(platform, spec, version),
+        "Code": {"RepositoryType": "S3", "Location": code_link(request, spec.code_sha256)},
     }
     if spec.tags:
         body["Tags"] = spec.tags
@@ -74,7 +82,7 @@ async def get_function(request: AwsRequest) -> Response:
 
 async def get_function_configuration(request: AwsRequest) -> Response:
     spec, version = await versions.resolve(request.platform, request.function(), draw=False)
-    return JSONResponse(configuration(request.platform, spec, version))
+    return JSONResponse(await configuration(request.platform, spec, version))
 
 
 async def list_functions(request: AwsRequest) -> Response:
@@ -83,7 +91,9 @@ async def list_functions(request: AwsRequest) -> Response:
     after = _unmark(marker) if marker else ""
     specs = sorted(await request.platform.functions.list(), key=lambda s: s.name)
     page = [s for s in specs if s.name > after][: limit + 1]
-    body: dict[str, Any] = {"Functions": [configuration(request.platform, s) for s in page[:limit]]}
+    body: dict[str, Any] = {
+        "Functions": [await configuration(request.platform, s) for s in page[:limit]]
+    }
     if len(page) > limit:
         body["NextMarker"] = _mark(page[limit - 1].name)
     return JSONResponse(body)
@@ -95,7 +105,7 @@ async def update_function_code(request: AwsRequest) -> Response:
     update = requests.parse_update_code(request.json())
     if update.dry_run:
         spec = await platform.functions.get(named)
-        return JSONResponse(configuration(platform, spec))
+        return JSONResponse(await configuration(platform, spec))
     spec = await _with_zip(
         platform,
         update.zip_bytes,
@@ -103,18 +113,20 @@ async def update_function_code(request: AwsRequest) -> Response:
     )
     if update.publish:
         spec = await platform.versions.publish(named)
-    return JSONResponse(configuration(platform, spec, spec.version))
+    return JSONResponse(await configuration(platform, spec, spec.version))
 
 
 async def update_function_configuration(request: AwsRequest) -> Response:
     platform = request.platform
     named = _latest(request)
     changes, revision_id = requests.parse_update_configuration(request.json())
-    _no_layers(changes.pop("layers", ()))  # type: ignore[arg-type]
+    layers = changes.get("layers")
+    if isinstance(layers, tuple):  # parse_layers' ARNs
+        await platform.layers.check(layers)
     current = await platform.functions.get(named)
     requests.apply_update(current.config, changes)  # refused in the Lambda API's terms
     spec = await platform.functions.update_config(named, changes, revision_id=revision_id)
-    return JSONResponse(configuration(platform, spec))
+    return JSONResponse(await configuration(platform, spec))
 
 
 async def delete_function(request: AwsRequest) -> Response:
@@ -142,12 +154,13 @@ async def delete_function(request: AwsRequest) -> Response:
 # -- the code link -------------------------------------------------------------
 
 
-def code_link(request: AwsRequest, spec: FunctionSpec) -> str:
-    """A URL of the function's zip, valid for ``CODE_LINK_S``, needing no key."""
+def code_link(request: AwsRequest, sha: str) -> str:
+    """A URL of the zip ``sha`` (a function's or a layer's), valid for ``CODE_LINK_S``,
+    needing no key."""
     host = request.header("host") or "127.0.0.1"
     expires = int(time.time()) + CODE_LINK_S
-    digest = _link_signature(request.platform, spec.code_sha256, expires)
-    return f"http://{host}/lambda-code/{spec.code_sha256}?Expires={expires}&Signature={digest}"
+    digest = _link_signature(request.platform, sha, expires)
+    return f"http://{host}/lambda-code/{sha}?Expires={expires}&Signature={digest}"
 
 
 async def get_code(request: AwsRequest) -> Response:
@@ -195,11 +208,6 @@ def _latest(request: AwsRequest) -> str:
             field="FunctionName",
         )
     return named.name
-
-
-def _no_layers(layers: tuple[str, ...] | list[str]) -> None:
-    if layers:
-        raise ValidationFailed("Layers are not supported by this server yet", field="Layers")
 
 
 def _max_items(raw: str | None) -> int:

@@ -47,10 +47,14 @@ def _arn(platform: Platform, named: Qualified) -> str:
     )
 
 
-def version_configuration(platform: Platform, spec: FunctionSpec) -> dict[str, Any]:
+async def version_configuration(platform: Platform, spec: FunctionSpec) -> dict[str, Any]:
     settings = platform.settings
     return function_configuration(
-        spec, region=settings.region, account_id=settings.account_id, version=spec.version
+        spec,
+        region=settings.region,
+        account_id=settings.account_id,
+        version=spec.version,
+        layers=await platform.layers.sizes(spec.config.layers),
     )
 
 
@@ -76,7 +80,7 @@ async def publish_version(request: AwsRequest) -> Response:
         )
     except FunctionNotFound:
         raise FunctionNotFound(f"Function not found: {_arn(platform, Qualified(name))}") from None
-    return JSONResponse(version_configuration(platform, version), status_code=201)
+    return JSONResponse(await version_configuration(platform, version), status_code=201)
 
 
 async def list_versions_by_function(request: AwsRequest) -> Response:
@@ -90,8 +94,12 @@ async def list_versions_by_function(request: AwsRequest) -> Response:
             region=settings.region,
             account_id=settings.account_id,
             qualify_latest=True,
+            layers=await platform.layers.sizes(latest.config.layers),
         ),
-        *(version_configuration(platform, v) for v in await platform.versions.published(name)),
+        *[
+            await version_configuration(platform, v)
+            for v in await platform.versions.published(name)
+        ],
     ]
     return _page(request, everything, "Versions", key=lambda c: c["Version"])
 
