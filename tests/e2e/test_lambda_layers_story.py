@@ -27,7 +27,7 @@ TOOLS = make_zip(
     {
         "python/greeting/__init__.py": "def hello(who):\n    return f'hello, {who}'\n",
         "python/lib/python3.11/site-packages/sitewide.py": "WHERE = 'site-packages'\n",
-        "bin/shout": "#!/bin/sh\necho \"$1\" | tr a-z A-Z\n",
+        "bin/shout": '#!/bin/sh\necho "$1" | tr a-z A-Z\n',
         "README": "tools for the story\n",
     },
     executable=("bin/shout",),
@@ -160,6 +160,8 @@ def test_layer_versions_are_listed_read_and_deleted_but_stay_for_their_functions
     assert [v["Version"] for v in first["LayerVersions"]] == [2]
     rest = lam.list_layer_versions(LayerName="deps", Marker=first["NextMarker"])
     assert [v["Version"] for v in rest["LayerVersions"]] == [1]
+    pages = lam.get_paginator("list_layers").paginate(PaginationConfig={"PageSize": 1})
+    assert [[layer["LayerName"] for layer in p["Layers"]] for p in pages] == [["deps"], ["x86"]]
     # A version is read by name and number, or by its ARN, and its zip downloaded
     got = lam.get_layer_version(LayerName="deps", VersionNumber=1)
     assert got["LayerVersionArn"] == one["LayerVersionArn"]
@@ -170,9 +172,12 @@ def test_layer_versions_are_listed_read_and_deleted_but_stay_for_their_functions
     assert zipped.status_code == 200
     assert len(zipped.content) == one["Content"]["CodeSize"]
     # Given a function using version 1
-    create(lam, "old-user", "import dep\ndef handler(e, c):\n    return dep.V\n", Layers=[
-        one["LayerVersionArn"]
-    ])
+    create(
+        lam,
+        "old-user",
+        "import dep\ndef handler(e, c):\n    return dep.V\n",
+        Layers=[one["LayerVersionArn"]],
+    )
     assert lam.invoke(FunctionName="old-user")["Payload"].read() == b"1"
     # When version 1 is deleted (twice: deleting is idempotent, as on Lambda)
     lam.delete_layer_version(LayerName="deps", VersionNumber=1)
@@ -207,7 +212,8 @@ def test_bad_layers_are_refused_with_lambdas_errors(lam: Any, server: Any) -> No
     assert "/opt/faas" in str(hidden.value)
     # A layer from S3, which this server does not read
     with pytest.raises(lam.exceptions.InvalidParameterValueException):
-        lam.publish_layer_version(LayerName="s3", Content={"S3Bucket": "my-bucket", "S3Key": "layer.zip"})
+        from_s3 = {"S3Bucket": "my-bucket", "S3Key": "layer.zip"}
+        lam.publish_layer_version(LayerName="s3", Content=from_s3)
     # None of those was published
     assert [layer["LayerName"] for layer in lam.list_layers()["Layers"]] == ["ok"]
     # A function naming a version that does not exist

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from faas.catalog.layers import LayerVersion
 from faas.errors import FunctionNotFound
 from faas.platform import Platform
-from gateway.api.aws_lambda import fields, unsupported
+from gateway.api.aws_lambda import fields, paging, unsupported
 from gateway.api.aws_lambda.configuration import code_sha256, lambda_time
 from gateway.api.aws_lambda.fields import choice, json_object, refuse, required
 from gateway.api.aws_lambda.functions import code_link
@@ -38,6 +38,8 @@ RUNTIMES_MAX = 15
 ARCHITECTURES = ("x86_64", "arm64")
 LICENSE_MAX = 512
 LIST_MAX_ITEMS = 50
+# Version numbers as page keys that sort newest first (paging orders keys as strings).
+_NEWEST = 10**20
 NOT_FOUND = "The resource you requested does not exist."
 
 _LAYER = re.compile(
@@ -89,14 +91,15 @@ async def list_layer_versions(request: AwsRequest) -> Response:
     name = _layer_name(request, request.params["LayerName"])
     runtime, architecture = _filters(request)
     found = [v for v in await platform.layers.versions(name) if v.matches(runtime, architecture)]
-    marker = request.arg("Marker")
+    listed, marker = paging.page(
+        found,
+        lambda v: f"{_NEWEST - v.number:021d}",
+        request.arg("Marker"),
+        _max_items(request),
+    )
+    body: dict[str, Any] = {"LayerVersions": [_item(platform, v) for v in listed]}
     if marker is not None:
-        below = _number(marker, "Marker")
-        found = [v for v in found if v.number < below]
-    limit = _max_items(request)
-    body: dict[str, Any] = {"LayerVersions": [_item(platform, v) for v in found[:limit]]}
-    if len(found) > limit:
-        body["NextMarker"] = str(found[limit - 1].number)
+        body["NextMarker"] = marker
     return JSONResponse(body)
 
 
@@ -107,32 +110,25 @@ async def list_layers(request: AwsRequest) -> Response:
         return await _get_layer_version_by_arn(request)
     platform = request.platform
     runtime, architecture = _filters(request)
-    after = request.arg("Marker") or ""
-    limit = _max_items(request)
-    listed: list[dict[str, Any]] = []
-    more = False
+    latest: list[LayerVersion] = []
     for name in await platform.layers.names():
-        if name <= after:
-            continue
-        latest = next(
-            (v for v in await platform.layers.versions(name) if v.matches(runtime, architecture)),
-            None,
-        )
-        if latest is None:
-            continue
-        if len(listed) == limit:
-            more = True
-            break
-        listed.append(
+        versions = await platform.layers.versions(name)
+        latest += [v for v in versions if v.matches(runtime, architecture)][:1]
+    listed, marker = paging.page(
+        latest, lambda v: v.name, request.arg("Marker"), _max_items(request)
+    )
+    body: dict[str, Any] = {
+        "Layers": [
             {
-                "LayerName": name,
-                "LayerArn": platform.layers.arn(name),
-                "LatestMatchingVersion": _item(platform, latest),
+                "LayerName": v.name,
+                "LayerArn": platform.layers.arn(v.name),
+                "LatestMatchingVersion": _item(platform, v),
             }
-        )
-    body: dict[str, Any] = {"Layers": listed}
-    if more:
-        body["NextMarker"] = listed[-1]["LayerName"]
+            for v in listed
+        ]
+    }
+    if marker is not None:
+        body["NextMarker"] = marker
     return JSONResponse(body)
 
 
@@ -241,9 +237,4 @@ def _filters(request: AwsRequest) -> tuple[str | None, str | None]:
 
 
 def _max_items(request: AwsRequest) -> int:
-    raw = request.arg("MaxItems")
-    if raw is None:
-        return LIST_MAX_ITEMS
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_ITEMS:
-        refuse("MaxItems", f"must be an integer from 1 to {LIST_MAX_ITEMS}")
-    return int(raw)
+    return paging.max_items(request.arg("MaxItems"), default=LIST_MAX_ITEMS, most=LIST_MAX_ITEMS)
