@@ -355,12 +355,12 @@ async def test_queued_events_survive_a_redis_restart(
     config = FunctionConfig(
         name="durable", runtime="python3.11", handler="app.handler", volumes=VOLUME
     )
-    await producer.create_function(config, zip_path)
-    ids = [await producer.invoke_async("durable", b'{"n": 1}') for _ in range(20)]
+    await producer.functions.create(config, zip_path)
+    ids = [await producer.invoker.invoke_async("durable", b'{"n": 1}') for _ in range(20)]
     # When Redis restarts (and, while it is down, enqueueing is refused, not lost)
     aof_redis.stop()
     with pytest.raises(StoreUnavailable):
-        await producer.invoke_async("durable", b"{}")
+        await producer.invoker.invoke_async("durable", b"{}")
     await producer.close()
     aof_redis.start()
     # Then a worker started afterwards runs every one of them

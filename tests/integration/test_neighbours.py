@@ -84,8 +84,8 @@ async def test_two_installations_on_one_engine_keep_their_containers(  # type: i
         code = tmp_path / "hello.zip"
         code.write_bytes(handler_zip("def handler(e, c):\n    return 'hi'\n"))
         config = FunctionConfig(name="hello", runtime="python3.11", handler="app.handler")
-        await first.create_function(config, code)
-        assert (await first.invoke("hello", b"{}")).outcome is Outcome.SUCCESS
+        await first.functions.create(config, code)
+        assert (await first.invoker.invoke("hello", b"{}")).outcome is Outcome.SUCCESS
         before = set(ours(node_id, client=docker_client))
         assert before
         # When a second installation (its own Redis, its own data dir) starts on the same
@@ -94,10 +94,10 @@ async def test_two_installations_on_one_engine_keep_their_containers(  # type: i
             dataclasses.replace(settings, redis_url=other_redis.url, data_dir=other_dir)
         )
         await second.start()
-        await second.backend.reap(await second._live_owners())
+        await second.backend.reap(await second.owners.live())
         # Then every container of the first is still there, and its function still warm
         assert before <= set(ours(node_id, client=docker_client))
-        again = await first.invoke("hello", b"{}")
+        again = await first.invoker.invoke("hello", b"{}")
         assert again.outcome is Outcome.SUCCESS and not again.cold_start
     finally:
         if second is not None:
