@@ -26,10 +26,18 @@ class Reply:
 
 
 def build(
-    method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    *,
+    host: str = "localhost",
 ) -> bytes:
-    """The bytes of one request; ``Host`` and ``Content-Length`` are added."""
-    lines = [f"{method} {path} HTTP/1.1", "Host: localhost"]
+    """The bytes of one request; ``Host`` and ``Content-Length`` are added.
+
+    ``host`` is what a signed request must carry: the ``Host`` its signature covers.
+    """
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

@@ -1,7 +1,7 @@
-"""The benchmark suite of issue 6, in one command: ``python bench/run.py``.
+"""The benchmark suite of issues 6 and 19, in one command: ``python bench/run.py``.
 
 Starts a private redis-server and ``faas serve`` (a temp data dir, node id
-``bench-<random>``, an admin key), runs the seven scenarios, each against a
+``bench-<random>``, an admin key), runs the eight scenarios, each against a
 baseline measured in the same run, and writes ``latest.json``, ``latest.md``
 and ``chart.png`` to ``--out``. Prints the results table and one PASS/FAIL
 line per target. See bench/README.md for what each figure means.
@@ -30,7 +30,16 @@ if str(ROOT) not in sys.path:
 from bench import machine, report  # noqa: E402
 from bench.harness import Harness, Plan, deploy_noop  # noqa: E402
 from bench.model import Result  # noqa: E402
-from bench.scenarios import async_events, burst, cold, footprint, scale, throughput, warm  # noqa: E402
+from bench.scenarios import (  # noqa: E402
+    async_events,
+    burst,
+    cold,
+    footprint,
+    lambda_api,
+    scale,
+    throughput,
+    warm,
+)
 from bench.targets import TARGETS, evaluate  # noqa: E402
 
 TITLES = {
@@ -41,6 +50,7 @@ TITLES = {
     "async": "5. Async",
     "footprint": "6. Footprint",
     "scale": "7. Scale",
+    "lambda_api": "8. Lambda API",
 }
 SCENARIOS = tuple(TITLES)
 
@@ -93,6 +103,11 @@ def run_server_scenarios(plan: Plan, results: dict[str, Result]) -> None:
         ("footprint", "gateway RSS at start", lambda r: footprint.at_start(h, r)),
         ("setup", "deploying the no-op function", lambda r: deploy_noop(h)),
         ("warm", f"{plan.warm_calls} calls each side", lambda r: warm.run(h, plan, r)),
+        (
+            "lambda_api",
+            f"{plan.warm_calls} signed Lambda invokes and as many /v1",
+            lambda r: lambda_api.run(h, plan, r),
+        ),
         ("footprint", "idle instance", lambda r: footprint.instance(h, plan, r)),
         ("throughput", "wrk at 1, 8 and 32 connections", lambda r: throughput.run(h, plan, r)),
         ("cold", f"{plan.cold_functions} new functions", lambda r: cold.run(h, plan, r)),

@@ -1,4 +1,4 @@
-"""The speed targets of issue 6, and their evaluation against a run's figures.
+"""The speed targets of issues 6 and 19, and their evaluation against a run's figures.
 
 A figure is named ``<scenario>.<key>`` (``warm.added_p50_ms``); a target says
 which figure, how it must compare and to what. Evaluating is pure: a figure
@@ -120,6 +120,14 @@ TARGETS: tuple[Target, ...] = (
         1.10,
         "x",
         "invoke p50 with the functions registered vs 1 (within 10%)",
+    ),
+    # Issue 19.
+    Target(
+        "lambda_api.added_p50_ms",
+        "<=",
+        0.15,
+        "ms",
+        "signed Lambda invoke adds at most 0.15 ms at p50 over /v1",
     ),
 )
 

@@ -59,14 +59,30 @@ WARM_UP = 200
 def interleaved(sides: list[Side], n: int) -> list[list[float]]:
     """``n`` sequential requests of each side, in ms, after a warm-up of each: in
     alternating blocks of ``BLOCK``, so a change in the machine's load hits all alike."""
+    return metered(sides, n, lambda: 0.0)[0]
+
+
+def metered(
+    sides: list[Side], n: int, cpu: Callable[[], float]
+) -> tuple[list[list[float]], list[float]]:
+    """``interleaved``, and what ``cpu`` (a process's CPU seconds so far) grew by
+    during each side's blocks, summed: that process's CPU for that side's requests.
+
+    Every request of a block is made before its clock starts (a signature is the
+    client's cost, not the server's).
+    """
     for client, make in sides:
         timed(client, [make() for _ in range(WARM_UP)])
     out: list[list[float]] = [[] for _ in sides]
+    spent = [0.0 for _ in sides]
     for start in range(0, n, BLOCK):
         size = min(BLOCK, n - start)
-        for times, (client, make) in zip(out, sides, strict=True):
-            times += timed(client, [make() for _ in range(size)])
-    return out
+        for i, (client, make) in enumerate(sides):
+            requests = [make() for _ in range(size)]
+            before = cpu()
+            out[i] += timed(client, requests)
+            spent[i] += cpu() - before
+    return out, spent
 
 
 def latencies(h: Harness, function: str, n: int) -> tuple[list[float], list[float]]:
