@@ -172,6 +172,7 @@ def test_the_issue_targets_are_all_there_once() -> None:
         "async",
         "footprint",
         "scale",
+        "lambda_api",
     }
     by_figure = {t.figure: t for t in TARGETS}
     assert (by_figure["warm.added_p99_ms"].op, by_figure["warm.added_p99_ms"].threshold) == (
@@ -181,6 +182,7 @@ def test_the_issue_targets_are_all_there_once() -> None:
     assert by_figure["throughput.c32_invokes_per_s"].threshold == 3000.0
     assert by_figure["cold.p99_ms"].threshold == 250.0
     assert by_figure["scale.p50_ratio"].threshold == pytest.approx(1.10)
+    assert by_figure["lambda_api.added_p50_ms"].threshold == pytest.approx(0.15)
 
 
 @pytest.mark.parametrize(
