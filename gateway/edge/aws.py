@@ -23,7 +23,7 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -48,10 +48,20 @@ class AwsRequest:
     platform: Platform
     method: str
     params: Mapping[str, str]
-    query: Mapping[str, list[str]]
-    headers: Mapping[str, str]  # lower-case names
+    query_string: bytes
+    raw_headers: list[tuple[bytes, bytes]]  # lower-case names, as ASGI gives them
     body: bytes
     key: ApiKey | None  # None on a server without keys
+    # Parsed when first asked (an invoke needs neither the query nor most headers).
+    _query: dict[str, list[str]] | None = None
+    _named: dict[str, names.Qualified] = field(default_factory=dict)
+
+    @property
+    def query(self) -> Mapping[str, list[str]]:
+        if self._query is None:
+            text = self.query_string.decode("latin-1")
+            self._query = parse_qs(text, keep_blank_values=True) if text else {}
+        return self._query
 
     def arg(self, name: str) -> str | None:
         """A query parameter's (first) value."""
@@ -59,7 +69,11 @@ class AwsRequest:
         return values[0] if values else None
 
     def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
+        wanted = name.lower().encode("latin-1")
+        for key, value in self.raw_headers:
+            if key == wanted:
+                return value.decode("latin-1")
+        return None
 
     def json(self) -> dict[str, Any]:
         """The body, a JSON object (an empty body is ``{}``)."""
@@ -76,13 +90,16 @@ class AwsRequest:
 
     def function(self, param: str = "FunctionName") -> names.Qualified:
         """The function the path names, with the ``Qualifier`` query parameter."""
-        settings = self.platform.settings
-        return names.parse(
-            self.params[param],
-            self.arg("Qualifier"),
-            region=settings.region,
-            account_id=settings.account_id,
-        )
+        found = self._named.get(param)
+        if found is None:
+            settings = self.platform.settings
+            found = self._named[param] = names.parse(
+                self.params[param],
+                self.arg("Qualifier"),
+                region=settings.region,
+                account_id=settings.account_id,
+            )
+        return found
 
 
 Operation = Callable[[AwsRequest], Awaitable[Response]]
@@ -138,8 +155,8 @@ async def _serve(
         platform=platform,
         method=scope["method"],
         params=found.params,
-        query=parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True),
-        headers={k.decode("latin-1"): v.decode("latin-1") for k, v in headers},
+        query_string=scope["query_string"],
+        raw_headers=headers,
         body=body,
         key=key,
     )
