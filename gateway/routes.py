@@ -163,13 +163,6 @@ LAMBDA_ROWS = [
 ]
 
 # GetFunction's Code.Location: a signed link, taken without a key (the signature is one).
-CODE_LINK = Route(
-    "GET",
-    "/lambda-code/{sha256}",
-    PUBLIC,
-    Endpoint(lambda_functions.get_code),
-    documented=False,
-    aws=True,
-)
+CODE_LINK = aws("GET", "/lambda-code/{sha256}", lambda_functions.get_code, access=PUBLIC)
 
 ROUTES = Table([*LAMBDA_ROWS, CODE_LINK, *ROWS])
