@@ -30,10 +30,6 @@ from faas.compute.instance import Instance, InstanceState, InvokeRequest
 from faas.compute.lambda_env import function_arn
 from faas.compute.scheduler.building import (
     Builder,
-    CodeProvider,
-    ImageProvider,
-    MountProvider,
-    SecretProvider,
 )
 from faas.compute.scheduler.fleet import Fleet, discard, function_of
 from faas.compute.scheduler.upkeep import SpecLister, Upkeep
@@ -54,18 +50,11 @@ Start = asyncio.Future[tuple[Instance, float | None]]
 class Scheduler:
     """Places invocations on warm or cold instances within the caps."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        backend: Backend,
-        image_for: ImageProvider,
-        code_dir_for: CodeProvider,
-        mounts_for: MountProvider | None = None,
-        secrets_for: SecretProvider | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, backend: Backend, builder: Builder) -> None:
+        """``builder`` makes the sandboxes of new instances (``building``)."""
         self._settings = settings
-        self._builder = Builder(settings, backend, image_for, code_dir_for, mounts_for, secrets_for)
-        self.pool = self._builder.pool
+        self._builder = builder
+        self.pool = builder.pool
         self._backend = backend
         self.fleet = Fleet(self.pool)
         self.waiters = Waiters()
