@@ -42,7 +42,7 @@ from faas.compute import factory, owners
 from faas.compute.opt_dirs import OptDirs
 from faas.compute.owners import Owners
 from faas.compute.scheduler import Scheduler
-from faas.compute.scheduler.building import Mounts
+from faas.compute.scheduler.building import Builder, Mounts
 from faas.errors import BackendError, FaasError
 from faas.health import Health
 from faas.invoke.asyncq.deadletters import DeadLetters
@@ -99,10 +99,14 @@ class Platform:
         self.scheduler = Scheduler(
             settings,
             self.backend,
-            image_for=lambda _spec: self.backend.prepare(),
-            code_dir_for=self._code_dir,
-            mounts_for=self._mounts,
-            secrets_for=lambda spec: self.secrets.values(spec.name),
+            Builder(
+                settings,
+                self.backend,
+                image_for=lambda _spec: self.backend.prepare(),
+                code_dir_for=self._code_dir,
+                mounts_for=self._mounts,
+                secrets_for=lambda spec: self.secrets.values(spec.name),
+            ),
         )
         self.schedule_store = ScheduleStore(self.redis)
         self.schedules = ScheduleAdmin(
@@ -139,6 +143,7 @@ class Platform:
                 self.invoker.arn,
                 consumer=f"{settings.node_id}-{self.owner_id}",
                 concurrency=settings.worker_concurrency,
+                resolve=self.qualifiers.resolve_spec,
             )
         self.ticker: Ticker | None = None
         if role == "serve" and settings.schedules:

@@ -36,7 +36,7 @@ import redis.asyncio as aioredis
 
 from faas import keys
 from faas.errors import StoreUnavailable, ValidationFailed
-from faas.models import InvocationResult, Outcome
+from faas.models import LATEST, InvocationResult, Outcome
 from faas.store import redis_errors
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,11 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
 
 
-def frame(result: InvocationResult, memory_mb: int, max_bytes: int, end: float) -> str:
-    """The record's text: the function's output between Lambda's START/END/REPORT lines."""
+def frame(
+    result: InvocationResult, memory_mb: int, max_bytes: int, end: float, version: str = LATEST
+) -> str:
+    """The record's text: the function's output between Lambda's START/END/REPORT lines
+    (START names the version that ran)."""
     rid = result.request_id
     output = result.output
     if len(output) > max_bytes:
@@ -164,7 +167,7 @@ def frame(result: InvocationResult, memory_mb: int, max_bytes: int, end: float) 
     )
     if result.init_duration_ms is not None:
         report += f"\tInit Duration: {result.init_duration_ms:.2f} ms"
-    return f"START RequestId: {rid} Version: $LATEST\n{body}END RequestId: {rid}\n{report}\n"
+    return f"START RequestId: {rid} Version: {version}\n{body}END RequestId: {rid}\n{report}\n"
 
 
 def tail(text: str) -> str:

@@ -46,6 +46,11 @@ class Qualifiers:
         version = await self._versions.get(latest, number)
         return self._with_function_settings(version, latest), number
 
+    async def resolve_spec(self, latest: FunctionSpec, qualifier: str) -> FunctionSpec:
+        """What a queued event of ``latest``'s function with ``qualifier`` runs."""
+        spec, _ = await self.resolve(latest.name, qualifier)
+        return spec
+
     def _with_function_settings(self, version: FunctionSpec, latest: FunctionSpec) -> FunctionSpec:
         cap = latest.config.concurrency
         if version.config.concurrency == cap:

@@ -22,7 +22,6 @@ from faas.catalog.qualifiers import Qualifiers
 from faas.catalog.registry import Registry
 from faas.compute.lambda_env import function_arn
 from faas.compute.scheduler import OnStart, Scheduler
-from faas.errors import ValidationFailed
 from faas.invoke.asyncq.queue import Queue
 from faas.invoke.asyncq.records import Invocation
 from faas.invoke.http import trigger as http_trigger
@@ -73,7 +72,9 @@ class Invoker:
                 spec, event, request_id, on_start, kind, client_context
             )
             end = time.time()
-            text = function_logs.frame(result, spec.config.memory_mb, self._logs.max_bytes, end)
+            text = function_logs.frame(
+                result, spec.config.memory_mb, self._logs.max_bytes, end, spec.version
+            )
             record = LogRecord(
                 request_id=request_id,
                 function=spec.name,
@@ -132,16 +133,19 @@ class Invoker:
     async def invoke_async(self, name: str, event: bytes, qualifier: str | None = None) -> str:
         """Queue an event; returns its request id once Redis holds it."""
         await self._registry.get(name)  # 404 for an unknown function, as Lambda
-        if qualifier not in (None, LATEST):
-            await self._qualifiers.resolve(name, qualifier)  # 404 for an unknown one
-            raise ValidationFailed(
-                "an Event invocation of a published version or an alias is not supported "
-                "by this server yet: invoke $LATEST, or invoke the version synchronously",
-                field="qualifier",
-            )
+        if qualifier == LATEST:
+            qualifier = None
+        if qualifier is not None:
+            await self._qualifiers.resolve(name, qualifier, draw=False)  # 404 if unknown
         request_id = str(uuid.uuid4())
         await self._queue.enqueue(
-            Invocation(request_id=request_id, function=name, payload=event, enqueued_at=time.time())
+            Invocation(
+                request_id=request_id,
+                function=name,
+                payload=event,
+                enqueued_at=time.time(),
+                qualifier=qualifier,
+            )
         )
         return request_id
 

@@ -13,11 +13,23 @@ from typing import Any
 import pytest
 
 from tests.e2e import test_lambda_api_story as story
-from tests.helpers import handler_zip
+from tests.helpers import handler_zip, wait_until
 
-# The story's server (an admin key, an invoke key) and its boto3 client.
-server_env = story.server_env
 lam = story.lam
+
+
+@pytest.fixture
+def server_env(server_env: dict[str, str]) -> dict[str, str]:
+    """The story's server (an admin key, an invoke key), with schedules by the second."""
+    return {
+        **server_env,
+        "FAAS_ADMIN_KEY": story.ADMIN,
+        "FAAS_INVOKE_KEYS": f"{story.INVOKER}:echo",
+        "FAAS_SCHEDULE_SECONDS": "1",
+        "FAAS_SCHEDULE_POLL_S": "0.2",
+    }
+
+
 arn, create = story.arn, story.create
 
 V = """
@@ -204,11 +216,56 @@ def test_v1_and_http_routes_reach_a_version_or_an_alias(lam: Any, api: Any) -> N
     assert through_alias.status_code == 200, through_alias.text
     assert through_alias.json()["code"] == "one"
     assert api.get("/fn/shop/anything").json()["code"] == "two"
-    # An Event invocation of a version is refused clearly (not yet supported), never lost
+
+
+def finished(api: Any, request_id: str) -> dict[str, Any]:
+    """The async invocation once it is over."""
+    record: dict[str, Any] = wait_until(
+        lambda: api.get(f"/v1/invocations/{request_id}").json(),
+        done=lambda r: r.get("state") in ("succeeded", "failed", "dead_lettered"),
+        what=f"async invocation {request_id} to finish",
+        within_s=60,
+    )
+    return record
+
+
+def test_events_and_schedules_run_the_version_or_alias_they_name(lam: Any, api: Any) -> None:
+    two_versions(lam)
+    lam.create_alias(FunctionName="shop", Name="live", FunctionVersion="1")
+    # An Event through /v1 with a qualifier runs that version
     queued = api.post(
         "/v1/functions/shop/invoke",
         params={"qualifier": "1"},
         json={},
         headers={"X-Amz-Invocation-Type": "Event"},
     )
-    assert queued.status_code == 422 and queued.json()["field"] == "qualifier"
+    assert queued.status_code == 202, queued.text
+    record = finished(api, queued.json()["requestId"])
+    assert record["state"] == "succeeded", record
+    assert record["result"]["code"] == "one"
+    # And through the Lambda API, by an alias
+    sent = lam.invoke(FunctionName="shop", Qualifier="live", InvocationType="Event", Payload=b"{}")
+    assert sent["StatusCode"] == 202
+    record = finished(api, sent["ResponseMetadata"]["RequestId"])
+    assert record["result"]["version"] == "1"
+    # A schedule may target the alias too: its ticks run the alias's version
+    rules = [{"name": "tick", "expression": "rate(1 second)", "qualifier": "live"}]
+    put = api.put("/v1/functions/shop/schedules", json=rules)
+    assert put.status_code == 200, put.text
+    assert put.json()["schedules"][0]["qualifier"] == "live"
+    logs = wait_until(
+        lambda: api.get("/v1/functions/shop/logs").json()["logs"],
+        done=lambda found: any(r["kind"] == "schedule" for r in found),
+        what="a scheduled run of shop:live",
+        within_s=30,
+    )
+    ran_by_schedule = [r for r in logs if r["kind"] == "schedule"]
+    assert all("Version: 1\n" in r["log"] for r in ran_by_schedule), ran_by_schedule
+    # A qualifier that names nothing is refused at once
+    missing = api.post(
+        "/v1/functions/shop/invoke",
+        params={"qualifier": "9"},
+        headers={"X-Amz-Invocation-Type": "Event"},
+        json={},
+    )
+    assert missing.status_code == 404

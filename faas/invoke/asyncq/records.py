@@ -64,6 +64,9 @@ class Invocation:
     reason: str | None = None
     # What queued it: "async" (the invoke API, a destination) or "schedule" (a tick).
     source: str = "async"
+    # A published version or an alias to run instead of $LATEST (an alias draws its
+    # version at each attempt).
+    qualifier: str | None = None
 
     def to_fields(self) -> dict[str, str | bytes]:
         """The Redis hash form: absent values are absent fields."""
@@ -108,6 +111,7 @@ class Invocation:
             code_sha256=text("code_sha256"),
             result=data.get("result"),
             error=json.loads(error) if error else None,
+            qualifier=text("qualifier"),
             reason=text("reason"),
             source=text("source") or "async",
         )

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from faas import metrics
-from faas.errors import BackendError, FaasError, StoreUnavailable, Throttled
+from faas.errors import BackendError, FaasError, FunctionNotFound, StoreUnavailable, Throttled
 from faas.invoke.asyncq import retry
 from faas.invoke.asyncq.queue import Delivery, Queue, Taken
 from faas.invoke.asyncq.records import Invocation, State, destination_record
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 OnStart = Callable[[], Awaitable[int]]
 Runner = Callable[[FunctionSpec, bytes, str, OnStart, str], Awaitable[InvocationResult]]
 ArnOf = Callable[[str], str]
+# The spec a qualifier of the function names (a version, or an alias's draw).
+Resolve = Callable[[FunctionSpec, str], Awaitable[FunctionSpec]]
 
 PROMOTE_EVERY_S = 0.1
 READ_BLOCK_MS = 500
@@ -56,9 +58,11 @@ class Worker:
         *,
         consumer: str,
         concurrency: int,
+        resolve: Resolve | None = None,
     ) -> None:
         self._queue = queue
         self._run = run
+        self._resolve = resolve
         self._arn_of = arn_of
         self.consumer = consumer
         self._concurrency = concurrency
@@ -190,7 +194,22 @@ class Worker:
                 await self._dead_letter(delivery, invocation, spec, decision.reason)
                 return
 
-            code_sha256 = spec.code_sha256
+            target = spec
+            if invocation.qualifier is not None and self._resolve is not None:
+                try:
+                    target = await self._resolve(spec, invocation.qualifier)
+                except FunctionNotFound:
+                    message = f"function {invocation.function}:{invocation.qualifier} not found"
+                    await self._settle(
+                        delivery,
+                        _finished(
+                            invocation,
+                            State.FAILED,
+                            error=_error("ResourceNotFound", message),
+                        ),
+                    )
+                    return
+            code_sha256 = target.code_sha256
 
             async def on_start() -> int:
                 nonlocal invocation, began
@@ -200,7 +219,7 @@ class Worker:
 
             try:
                 result = await self._run(
-                    spec, invocation.payload, invocation.request_id, on_start, invocation.source
+                    target, invocation.payload, invocation.request_id, on_start, invocation.source
                 )
             except Throttled:
                 await self._free_retry(delivery, invocation, spec, retry.Failure.THROTTLED)

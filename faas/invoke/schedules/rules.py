@@ -22,7 +22,7 @@ from typing import Any
 
 from faas.errors import ValidationFailed
 from faas.invoke.schedules import cron
-from faas.models import validate_name
+from faas.models import QUALIFIER_PATTERN, validate_name
 
 SCHEDULES_MAX = 20
 # EventBridge's limit on a target's constant input.
@@ -39,6 +39,8 @@ class Rule:
     input: str | None = None  # JSON text
     enabled: bool = True
     anchor: int = 0  # epoch seconds
+    # A version or an alias of the function to run instead of $LATEST.
+    qualifier: str | None = None
 
     @property
     def since(self) -> datetime:
@@ -55,6 +57,7 @@ class Rule:
             "input": None if self.input is None else json.loads(self.input),
             "enabled": self.enabled,
             "anchor": self.anchor,
+            "qualifier": self.qualifier,
         }
 
     @classmethod
@@ -66,6 +69,7 @@ class Rule:
             input=None if raw is None else json.dumps(raw),
             enabled=data.get("enabled", True),
             anchor=int(data.get("anchor", 0)),
+            qualifier=data.get("qualifier"),
         )
 
 
@@ -81,7 +85,8 @@ def parse_rules(
         data = data["schedules"]
     if not isinstance(data, list):
         raise ValidationFailed(
-            "schedules must be a list of {name, expression, input?, enabled?}", field="schedules"
+            "schedules must be a list of {name, expression, input?, enabled?, qualifier?}",
+            field="schedules",
         )
     if len(data) > SCHEDULES_MAX:
         raise ValidationFailed(f"at most {SCHEDULES_MAX} schedules", field="schedules")
@@ -91,7 +96,7 @@ def parse_rules(
         where = f"schedules[{i}]"
         if not isinstance(item, dict):
             raise ValidationFailed(f"{where} must be an object", field=where)
-        unknown = sorted(set(item) - {"name", "expression", "input", "enabled"})
+        unknown = sorted(set(item) - {"name", "expression", "input", "enabled", "qualifier"})
         if unknown:
             raise ValidationFailed(f"{where}: unknown field {unknown[0]!r}", field=unknown[0])
         name = validate_name(item.get("name"), field="name")
@@ -111,8 +116,16 @@ def parse_rules(
                 raise ValidationFailed(
                     f"{where}: input is over {INPUT_MAX_BYTES} bytes as JSON", field="input"
                 )
+        qualifier = item.get("qualifier")
+        if qualifier is not None and (
+            not isinstance(qualifier, str) or not QUALIFIER_PATTERN.fullmatch(qualifier)
+        ):
+            raise ValidationFailed(
+                f"{where}: qualifier must be $LATEST, a version number or an alias name",
+                field="qualifier",
+            )
         anchor = kept.get((name, expression), int(now))
-        rules.append(Rule(name, expression, text, enabled, anchor))
+        rules.append(Rule(name, expression, text, enabled, anchor, qualifier))
     return rules
 
 

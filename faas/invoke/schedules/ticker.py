@@ -81,6 +81,7 @@ class Ticker:
             payload=json.dumps(event).encode(),
             enqueued_at=time.time(),
             source="schedule",
+            qualifier=rule.qualifier,
         )
         queued = await self._queue.enqueue_tick(
             invocation,

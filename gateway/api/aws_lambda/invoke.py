@@ -20,7 +20,6 @@ from faas.catalog import logs as function_logs
 from faas.errors import ValidationFailed
 from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES, Outcome
 from gateway.api.aws_lambda import versions
-from gateway.api.aws_lambda.names import LATEST
 from gateway.edge import bodies
 from gateway.edge.aws import AwsRequest
 
@@ -44,15 +43,10 @@ async def invoke(request: AwsRequest) -> Response:
     spec, version = await versions.resolve(platform, named)
     executed = {"X-Amz-Executed-Version": version}
     if kind == "Event":
-        if version != LATEST:
-            raise ValidationFailed(
-                "an Event invocation of a published version or an alias is not supported by "
-                "this server yet: invoke $LATEST, or invoke the version synchronously",
-                field="Qualifier",
-            )
+        # Queued with its qualifier: an alias draws its version when the event runs.
         event = bodies.checked_event(request.body, ASYNC_INVOKE_MAX_BYTES)
-        request_id = await platform.invoker.invoke_async(spec.name, event)
-        return Response(status_code=202, headers={"x-amzn-RequestId": request_id, **executed})
+        request_id = await platform.invoker.invoke_async(spec.name, event, named.qualifier)
+        return Response(status_code=202, headers={"x-amzn-RequestId": request_id})
     event = bodies.checked_event(request.body, INVOKE_MAX_BYTES)
     if kind == "DryRun":
         return Response(status_code=204, headers=executed)

@@ -125,6 +125,8 @@ class ScheduleOut(BaseModel):
     lastFire: str | None
     fires: int
     misses: int
+    # A version or an alias the schedule runs instead of $LATEST.
+    qualifier: str | None = None
 
 
 class ScheduleList(BaseModel):
