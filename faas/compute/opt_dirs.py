@@ -24,7 +24,6 @@ same result. Merges are never removed, like the zips they come from.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
@@ -32,6 +31,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from faas.compute.sandbox_dirs import link_or_copy
 from faas.errors import BackendError
 
 OPT = "/opt"
@@ -101,13 +101,4 @@ def _overlay(source: Path, target: Path) -> None:
             shutil.rmtree(into)
         elif into.exists() or into.is_symlink():
             into.unlink()
-        _link(entry.path, into)
-
-
-def _link(src: str, dst: Path) -> None:
-    try:
-        os.link(src, dst, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        shutil.copy2(src, dst, follow_symlinks=False)
+        link_or_copy(entry.path, into)

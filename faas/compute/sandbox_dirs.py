@@ -236,15 +236,16 @@ def link_tree(source: Path, target: Path) -> None:
         for name in dirs:
             src = os.path.join(root, name)
             if os.path.islink(src):
-                _link(src, into / name)
+                link_or_copy(src, into / name)
                 continue
             (into / name).mkdir()
             os.chmod(into / name, os.stat(src).st_mode & 0o7777)
         for name in files:
-            _link(os.path.join(root, name), into / name)
+            link_or_copy(os.path.join(root, name), into / name)
 
 
-def _link(src: str, dst: Path) -> None:
+def link_or_copy(src: str, dst: Path) -> None:
+    """``dst`` a hard link of ``src`` (not following a symlink), or a copy across devices."""
     try:
         os.link(src, dst, follow_symlinks=False)
     except OSError as exc:
