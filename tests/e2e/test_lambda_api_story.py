@@ -368,6 +368,7 @@ def test_a_function_created_with_boto3_is_the_same_function_in_v1(
     # And /v1 sees the same function, which runs
     v1 = api.get("/v1/functions/orders").json()
     assert (v1["timeout_s"], v1["memory_mb"], v1["env"]) == (10, 256, {"STAGE": "test"})
+    assert (v1["description"], v1["layers"]) == ("takes orders", [])
     assert lam.invoke(FunctionName="orders", Payload=b'{"a": 1}')["StatusCode"] == 200
     # And GetFunction gives its code at a link that needs no key, and its tags
     got = lam.get_function(FunctionName="orders")
@@ -378,6 +379,12 @@ def test_a_function_created_with_boto3_is_the_same_function_in_v1(
     # A link whose signature was changed opens nothing
     forged = got["Code"]["Location"].replace("Signature=", "Signature=0")
     assert httpx.get(forged).status_code == 403
+    # A change through /v1 is the Lambda API's too
+    patched = api.patch("/v1/functions/orders", json={"description": "takes all orders"})
+    assert patched.status_code == 200, patched.text
+    assert lam.get_function_configuration(FunctionName="orders")["Description"] == (
+        "takes all orders"
+    )
 
 
 def test_code_and_configuration_updates_and_the_revision_they_need(lam: Any) -> None:

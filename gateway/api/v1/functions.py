@@ -57,6 +57,7 @@ async def create_function(
     concurrency: Annotated[int | None, Form()] = None,
     keep_warm: Annotated[int, Form()] = 0,
     network: Annotated[bool, Form()] = True,
+    description: Annotated[str, Form()] = "",
     volumes: Annotated[
         str | None, Form(description="JSON object: volume name to /mnt path")
     ] = None,
@@ -73,6 +74,7 @@ async def create_function(
         keep_warm=keep_warm,
         network=network,
         volumes=_json_object(volumes, "volumes"),
+        description=description,
     )
     store = platform.codestore
     with temp_path(store.tmp_dir) as path:

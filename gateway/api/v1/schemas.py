@@ -25,6 +25,9 @@ class FunctionOut(BaseModel):
     keep_warm: int
     network: bool
     volumes: dict[str, str]
+    description: str
+    # Layer version ARNs (set through the Lambda API), placed under /opt in order.
+    layers: list[str]
     code_sha256: str
     code_size: int
     created_at: datetime
@@ -44,6 +47,8 @@ class FunctionOut(BaseModel):
             keep_warm=c.keep_warm,
             network=c.network,
             volumes=c.volumes,
+            description=c.description,
+            layers=list(c.layers),
             code_sha256=spec.code_sha256,
             code_size=spec.code_size,
             created_at=datetime.fromtimestamp(spec.created_at, UTC),
@@ -69,6 +74,7 @@ class FunctionPatch(BaseModel):
     keep_warm: int | None = None
     network: bool | None = None
     volumes: dict[str, str] | None = None
+    description: str | None = None
 
 
 class Destination(BaseModel):
