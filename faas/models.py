@@ -115,9 +115,13 @@ class AsyncConfig:
     max_event_age_s: int = 6 * 3600
     on_success: str | None = None
     on_failure: str | None = None
+    # When it was last set (epoch s), through /v1 or the Lambda API; None: never set
+    # (or deleted), which the Lambda API reports as no EventInvokeConfig.
+    set_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
+        del data["set_at"]
         for key in ("on_success", "on_failure"):
             data[key] = {"function": data[key]} if data[key] else None
         return data
@@ -127,7 +131,7 @@ class AsyncConfig:
         """Parse the API's (and the store's) shape; raises ``ValidationFailed``."""
         if not isinstance(data, dict):
             raise ValidationFailed("the async config must be a JSON object")
-        allowed = {f.name for f in dataclasses.fields(cls)}
+        allowed = {f.name for f in dataclasses.fields(cls)} - {"set_at"}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ValidationFailed(f"unknown field {unknown[0]!r}", field=unknown[0])

@@ -114,7 +114,12 @@ class Functions:
         self._on_change(spec)
         return spec
 
-    async def set_async_config(self, name: str, config: AsyncConfig) -> FunctionSpec:
+    async def set_async_config(
+        self, name: str, config: AsyncConfig, *, configured: bool = True
+    ) -> FunctionSpec:
+        """Replace the async config; ``configured`` False marks it as never set (the
+        Lambda API's DeleteFunctionEventInvokeConfig)."""
+        config = dataclasses.replace(config, set_at=time.time() if configured else None)
         for key, target in (("on_success", config.on_success), ("on_failure", config.on_failure)):
             if target is not None and not await self._registry.exists(target):
                 raise ValidationFailed(f"destination function {target!r} not found", field=key)

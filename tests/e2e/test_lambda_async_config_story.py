@@ -183,3 +183,11 @@ def test_a_config_is_deleted_and_bad_ones_get_lambdas_errors(
     lam.delete_function_event_invoke_config(FunctionName="flaky")
     with pytest.raises(missing):
         lam.get_function_event_invoke_config(FunctionName="flaky")
+    # A config of exactly Lambda's defaults is a config too, as on Lambda
+    lam.put_function_event_invoke_config(
+        FunctionName="flaky", MaximumRetryAttempts=2, MaximumEventAgeInSeconds=21600
+    )
+    got = lam.get_function_event_invoke_config(FunctionName="flaky")
+    assert got["MaximumRetryAttempts"] == 2
+    listed = lam.list_function_event_invoke_configs(FunctionName="flaky")
+    assert len(listed["FunctionEventInvokeConfigs"]) == 1

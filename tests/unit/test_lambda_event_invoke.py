@@ -160,6 +160,8 @@ def test_a_queue_destination_is_refused_saying_only_functions_are_destinations_h
         (AsyncConfig(max_event_age_s=60), True),
         (AsyncConfig(on_success="audit"), True),
         (AsyncConfig(on_failure="alerts"), True),
+        # Put (through either API) with Lambda's defaults: it has one, as on Lambda
+        (AsyncConfig(set_at=1_700_000_000.0), True),
     ],
 )
 def test_a_function_has_an_event_invoke_config_once_a_lambda_field_is_not_the_default(

@@ -6,15 +6,14 @@ the one the async worker follows and ``/v1/functions/NAME/async-config`` shows.
 Lambda's four fields map onto four of ours; our backoffs, which Lambda has not,
 are set through ``/v1`` and kept by every operation here.
 
-"None set" is not stored: a function has an EventInvokeConfig when one of Lambda's
-four fields differs from Lambda's default (2 retries, 6 hours, no destinations).
-Delete puts them back to those defaults. So, unlike on Lambda, a Put of exactly
-the defaults leaves the function without one (Get answers
-ResourceNotFoundException), which changes nothing about how its events run.
-``LastModified`` is the function's last change, of any kind.
+A function has an EventInvokeConfig once one was put (here, or through ``/v1``'s
+PUT of its async config) and until it is deleted: ``AsyncConfig.set_at`` records
+when, and is its ``LastModified``. Delete puts Lambda's four fields back to
+Lambda's defaults (2 retries, 6 hours, no destinations). A config stored before
+``set_at`` existed counts as set when one of the four differs from its default.
 
-Only ``$LATEST`` (or no qualifier) has a config for now; any other qualifier names
-a version or alias this server has not published: ResourceNotFoundException.
+Only ``$LATEST`` (or no qualifier) has a config: a config per version or alias is
+not supported (ResourceNotFoundException for any other qualifier).
 Destinations are functions of this server that exist, never the function itself.
 """
 
@@ -51,7 +50,7 @@ async def get_function_event_invoke_config(request: AwsRequest) -> Response:
 async def delete_function_event_invoke_config(request: AwsRequest) -> Response:
     spec = await _configured(request)
     reset = requests.without_event_invoke_config(spec.async_config)
-    await request.platform.functions.set_async_config(spec.name, reset)
+    await request.platform.functions.set_async_config(spec.name, reset, configured=False)
     return Response(status_code=204)
 
 
@@ -70,8 +69,10 @@ async def list_function_event_invoke_configs(request: AwsRequest) -> Response:
 
 
 def has_event_invoke_config(config: AsyncConfig) -> bool:
-    """Whether a function with ``config`` has a FunctionEventInvokeConfig (module docstring)."""
-    return config != requests.without_event_invoke_config(config)
+    """Whether a function with ``config`` has a FunctionEventInvokeConfig: one was set
+    (through this API or /v1) and not deleted, or (set before that was recorded) one of
+    Lambda's fields differs from its default."""
+    return config.set_at is not None or config != requests.without_event_invoke_config(config)
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -163,6 +164,6 @@ def _answer(request: AwsRequest, spec: FunctionSpec, qualifier: str = LATEST) ->
         function_name=spec.name,
         region=settings.region,
         account_id=settings.account_id,
-        last_modified=spec.updated_at,
+        last_modified=spec.async_config.set_at or spec.updated_at,
         qualifier=qualifier,
     )
