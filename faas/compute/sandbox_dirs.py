@@ -199,8 +199,9 @@ async def wait_for_socket(
 
 
 def check_specializable(generic: SandboxSpec, spec: SandboxSpec) -> None:
-    """``specialize`` takes a generic sandbox and a spec of its token, with no mounts."""
-    if not generic.generic or spec.token != generic.token or spec.mounts:
+    """``specialize`` takes a generic sandbox and a spec of its token, with no mounts (a
+    started sandbox cannot gain one: volumes, layers)."""
+    if not generic.generic or spec.token != generic.token or spec.mounts or spec.readonly_mounts:
         raise ValueError("specialize takes a generic sandbox and a spec of its token, no mounts")
 
 

@@ -143,7 +143,10 @@ def test_layer_versions_are_listed_read_and_deleted_but_stay_for_their_functions
     # Given two versions of a layer, and another layer for x86_64 only
     one = publish(lam, "deps", {"python/dep.py": "V = 1\n"}, CompatibleRuntimes=["python3.11"])
     two = publish(lam, "deps", {"python/dep.py": "V = 2\n"}, CompatibleRuntimes=["python3.11"])
-    publish(lam, "x86", {"bin/tool": "#!/bin/sh\n"}, CompatibleArchitectures=["x86_64"])
+    x86 = publish(lam, "x86", {"bin/tool": "#!/bin/sh\n"}, CompatibleArchitectures=["x86_64"])
+    # The account's code size counts them
+    sizes = [v["Content"]["CodeSize"] for v in (one, two, x86)]
+    assert lam.get_account_settings()["AccountUsage"]["TotalCodeSize"] == sum(sizes)
     # They are listed newest first, and each layer with its latest version
     listed = lam.list_layer_versions(LayerName="deps")["LayerVersions"]
     assert [v["Version"] for v in listed] == [2, 1]
@@ -153,8 +156,8 @@ def test_layer_versions_are_listed_read_and_deleted_but_stay_for_their_functions
     # filtered by runtime or architecture
     pythons = lam.list_layers(CompatibleRuntime="python3.11")["Layers"]
     assert [layer["LayerName"] for layer in pythons] == ["deps"]
-    x86 = lam.list_layers(CompatibleArchitecture="x86_64")["Layers"]
-    assert [layer["LayerName"] for layer in x86] == ["x86"]
+    by_arch = lam.list_layers(CompatibleArchitecture="x86_64")["Layers"]
+    assert [layer["LayerName"] for layer in by_arch] == ["x86"]
     # and paged
     first = lam.list_layer_versions(LayerName="deps", MaxItems=1)
     assert [v["Version"] for v in first["LayerVersions"]] == [2]

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from faas.catalog.bundle import BundleLimits
 from faas.errors import ValidationFailed
+from faas.platform import Platform
 from gateway.api.aws_lambda import names
 from gateway.api.aws_lambda.requests import TAGS_MAX, parse_put_concurrency, parse_tags
 from gateway.edge.aws import AwsRequest
@@ -41,11 +42,19 @@ async def get_account_settings(request: AwsRequest) -> Response:
                 "UnreservedConcurrentExecutions": max(0, limit - reserved),
             },
             "AccountUsage": {
-                "TotalCodeSize": sum(s.code_size for s in specs),
+                "TotalCodeSize": sum(s.code_size for s in specs) + await _layers_size(platform),
                 "FunctionCount": len(specs),
             },
         }
     )
+
+
+async def _layers_size(platform: Platform) -> int:
+    """The code size of every layer version still published (Lambda counts them too)."""
+    total = 0
+    for name in await platform.layers.names():
+        total += sum(v.code_size for v in await platform.layers.versions(name))
+    return total
 
 
 async def put_function_concurrency(request: AwsRequest) -> Response:
