@@ -60,12 +60,8 @@ async def list_function_event_invoke_configs(request: AwsRequest) -> Response:
     # One config per qualifier (today $LATEST only).
     configs = [(LATEST, spec)] if has_event_invoke_config(spec.async_config) else []
     found, next_marker = paging.page(configs, lambda c: c[0], request.arg("Marker"), limit)
-    body: dict[str, Any] = {
-        "FunctionEventInvokeConfigs": [_answer(request, s, q) for q, s in found]
-    }
-    if next_marker is not None:
-        body["NextMarker"] = next_marker
-    return JSONResponse(body)
+    configs_shown = [_answer(request, s, q) for q, s in found]
+    return JSONResponse(paging.answer("FunctionEventInvokeConfigs", configs_shown, next_marker))
 
 
 def has_event_invoke_config(config: AsyncConfig) -> bool:

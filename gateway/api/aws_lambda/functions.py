@@ -9,7 +9,6 @@ presigned URL is, so that it needs no key (``code_link``).
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import hashlib
 import hmac
@@ -22,7 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from faas.errors import Forbidden, FunctionNotFound, ValidationFailed
 from faas.models import FunctionSpec
 from faas.platform import Platform
-from gateway.api.aws_lambda import requests, versions
+from gateway.api.aws_lambda import paging, requests, versions
 from gateway.api.aws_lambda.configuration import function_arn_for, function_configuration
 from gateway.api.aws_lambda.names import LATEST
 from gateway.api.v1.uploads import temp_path
@@ -86,17 +85,13 @@ async def get_function_configuration(request: AwsRequest) -> Response:
 
 
 async def list_functions(request: AwsRequest) -> Response:
-    limit = _max_items(request.arg("MaxItems"))
-    marker = request.arg("Marker")
-    after = _unmark(marker) if marker else ""
-    specs = sorted(await request.platform.functions.list(), key=lambda s: s.name)
-    page = [s for s in specs if s.name > after][: limit + 1]
-    body: dict[str, Any] = {
-        "Functions": [await configuration(request.platform, s) for s in page[:limit]]
-    }
-    if len(page) > limit:
-        body["NextMarker"] = _mark(page[limit - 1].name)
-    return JSONResponse(body)
+    limit = paging.max_items(
+        request.arg("MaxItems"), default=LIST_DEFAULT_ITEMS, most=LIST_MAX_ITEMS
+    )
+    specs = await request.platform.functions.list()
+    found, next_marker = paging.page(specs, lambda s: s.name, request.arg("Marker"), limit)
+    functions = [await configuration(request.platform, s) for s in found]
+    return JSONResponse(paging.answer("Functions", functions, next_marker))
 
 
 async def update_function_code(request: AwsRequest) -> Response:
@@ -208,24 +203,3 @@ def _latest(request: AwsRequest) -> str:
             field="FunctionName",
         )
     return named.name
-
-
-def _max_items(raw: str | None) -> int:
-    if raw is None:
-        return LIST_DEFAULT_ITEMS
-    if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_ITEMS:
-        raise ValidationFailed(
-            f"MaxItems must be an integer from 1 to {LIST_MAX_ITEMS}", field="MaxItems"
-        )
-    return int(raw)
-
-
-def _mark(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode()
-
-
-def _unmark(marker: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("Marker is not one this server gave", field="Marker") from None

@@ -97,10 +97,9 @@ async def list_layer_versions(request: AwsRequest) -> Response:
         request.arg("Marker"),
         _max_items(request),
     )
-    body: dict[str, Any] = {"LayerVersions": [_item(platform, v) for v in listed]}
-    if marker is not None:
-        body["NextMarker"] = marker
-    return JSONResponse(body)
+    return JSONResponse(
+        paging.answer("LayerVersions", [_item(platform, v) for v in listed], marker)
+    )
 
 
 async def list_layers(request: AwsRequest) -> Response:
@@ -117,19 +116,15 @@ async def list_layers(request: AwsRequest) -> Response:
     listed, marker = paging.page(
         latest, lambda v: v.name, request.arg("Marker"), _max_items(request)
     )
-    body: dict[str, Any] = {
-        "Layers": [
-            {
-                "LayerName": v.name,
-                "LayerArn": platform.layers.arn(v.name),
-                "LatestMatchingVersion": _item(platform, v),
-            }
-            for v in listed
-        ]
-    }
-    if marker is not None:
-        body["NextMarker"] = marker
-    return JSONResponse(body)
+    layers = [
+        {
+            "LayerName": v.name,
+            "LayerArn": platform.layers.arn(v.name),
+            "LatestMatchingVersion": _item(platform, v),
+        }
+        for v in listed
+    ]
+    return JSONResponse(paging.answer("Layers", layers, marker))
 
 
 async def delete_layer_version(request: AwsRequest) -> Response:

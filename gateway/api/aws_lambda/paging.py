@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from faas.errors import ValidationFailed
 
@@ -36,6 +36,14 @@ def page(
     if len(rest) <= limit:
         return rest, None
     return rest[:limit], _mark(key(rest[limit - 1]))
+
+
+def answer(field: str, items: list[Any], next_marker: str | None) -> dict[str, Any]:
+    """A list operation's body: ``{field: items}``, and ``NextMarker`` when more follow."""
+    body: dict[str, Any] = {field: items}
+    if next_marker is not None:
+        body["NextMarker"] = next_marker
+    return body
 
 
 def _mark(key: str) -> str:

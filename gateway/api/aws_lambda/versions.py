@@ -18,6 +18,7 @@ from faas.catalog.aliases import Alias
 from faas.errors import FunctionNotFound, ValidationFailed
 from faas.models import LATEST, FunctionSpec
 from faas.platform import Platform
+from gateway.api.aws_lambda import paging
 from gateway.api.aws_lambda.configuration import function_arn_for, function_configuration
 from gateway.api.aws_lambda.names import Qualified
 from gateway.edge.aws import AwsRequest
@@ -88,20 +89,25 @@ async def list_versions_by_function(request: AwsRequest) -> Response:
     name = _unqualified(request)
     latest, _ = await resolve(platform, Qualified(name))
     settings = platform.settings
-    everything = [
+    found, next_marker = paging.page(
+        [latest, *await platform.versions.published(name)],
+        _version_order,
+        request.arg("Marker"),
+        _max_items(request),
+    )
+    versions = [
         function_configuration(
-            latest,
+            spec,
             region=settings.region,
             account_id=settings.account_id,
             qualify_latest=True,
-            layers=await platform.layers.sizes(latest.config.layers),
-        ),
-        *[
-            await version_configuration(platform, v)
-            for v in await platform.versions.published(name)
-        ],
+            layers=await platform.layers.sizes(spec.config.layers),
+        )
+        if spec.version == LATEST
+        else await version_configuration(platform, spec)
+        for spec in found
     ]
-    return _page(request, everything, "Versions", key=lambda c: c["Version"])
+    return JSONResponse(paging.answer("Versions", versions, next_marker))
 
 
 # -- aliases -----------------------------------------------------------------------
@@ -188,12 +194,14 @@ async def list_aliases(request: AwsRequest) -> Response:
     name = _unqualified(request)
     await resolve(platform, Qualified(name))
     wanted = request.arg("FunctionVersion")
-    aliases = [
-        alias_configuration(platform, name, a)
-        for a in await platform.aliases.all(name)
-        if wanted is None or a.version == wanted
-    ]
-    return _page(request, aliases, "Aliases", key=lambda c: c["Name"])
+    found, next_marker = paging.page(
+        [a for a in await platform.aliases.all(name) if wanted is None or a.version == wanted],
+        lambda a: a.name,
+        request.arg("Marker"),
+        _max_items(request),
+    )
+    aliases = [alias_configuration(platform, name, a) for a in found]
+    return JSONResponse(paging.answer("Aliases", aliases, next_marker))
 
 
 async def delete_version(platform: Platform, named: Qualified) -> None:
@@ -291,22 +299,12 @@ def _weights(routing: object) -> dict[str, float]:
     return {k: float(v) for k, v in weights.items()}
 
 
-def _page(request: AwsRequest, items: list[dict[str, Any]], field: str, key: Any) -> Response:
-    raw = request.arg("MaxItems")
-    if raw is not None and (not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_ITEMS):
-        raise ValidationFailed(
-            f"MaxItems must be an integer from 1 to {LIST_MAX_ITEMS}", field="MaxItems"
-        )
-    limit = int(raw) if raw is not None else LIST_DEFAULT_ITEMS
-    marker = request.arg("Marker")
-    start = 0
-    if marker:
-        found = [i for i, item in enumerate(items) if str(key(item)) == marker]
-        if not found:
-            raise ValidationFailed("Marker is not one this server gave", field="Marker")
-        start = found[0] + 1
-    page = items[start : start + limit]
-    body: dict[str, Any] = {field: page}
-    if start + limit < len(items):
-        body["NextMarker"] = str(key(page[-1]))
-    return JSONResponse(body)
+def _max_items(request: AwsRequest) -> int:
+    return paging.max_items(
+        request.arg("MaxItems"), default=LIST_DEFAULT_ITEMS, most=LIST_MAX_ITEMS
+    )
+
+
+def _version_order(spec: FunctionSpec) -> str:
+    """A key that sorts $LATEST first, then versions by number (as strings sort)."""
+    return f"{0 if spec.version == LATEST else int(spec.version):020d}"
