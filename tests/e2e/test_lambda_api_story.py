@@ -67,9 +67,24 @@ def lambda_client(
 
 
 @pytest.fixture
-def lam(server: Server) -> Any:
+def clients(server: Server) -> Iterator[Callable[..., Any]]:
+    """Makes Lambda clients of the server (``lambda_client``'s arguments but the server),
+    each closed after the story: an open one's sockets would outlive it."""
+    made: list[Any] = []
+
+    def make(secret: str, access_key_id: str | None = None, *, validate: bool = True) -> Any:
+        made.append(lambda_client(server, secret, access_key_id, validate=validate))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def lam(clients: Callable[..., Any]) -> Any:
     """boto3's Lambda client, signing with the admin key."""
-    return lambda_client(server, ADMIN)
+    return clients(ADMIN)
 
 
 @pytest.fixture
@@ -224,10 +239,10 @@ def test_tags_are_added_listed_and_removed(lam: Any, echo: str) -> None:
 
 
 def test_an_invoke_key_invokes_its_function_and_nothing_else(
-    server: Server, api: httpx.Client, echo: str
+    clients: Callable[..., Any], api: httpx.Client, echo: str
 ) -> None:
     assert upload(api, "other", handler_zip(ECHO)).status_code == 201
-    limited = lambda_client(server, INVOKER)
+    limited = clients(INVOKER)
     assert limited.invoke(FunctionName=echo, Payload=b"{}")["StatusCode"] == 200
     for call in (
         lambda: limited.invoke(FunctionName="other", Payload=b"{}"),
@@ -239,18 +254,20 @@ def test_an_invoke_key_invokes_its_function_and_nothing_else(
         assert refused.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
-def test_every_signature_refusal_is_aws_own(server: Server, echo: str) -> None:
+def test_every_signature_refusal_is_aws_own(
+    server: Server, clients: Callable[..., Any], echo: str
+) -> None:
     path = f"/2015-03-31/functions/{echo}/invocations"
     # No signature at all
     unsigned = httpx.post(server.url + path, content=b"{}")
     assert unsigned.status_code == 403
     assert unsigned.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
     # A key the server does not know
-    stranger = lambda_client(server, "a-secret-nobody-configured", "AKIAUNKNOWNUNKNOWN00")
+    stranger = clients("a-secret-nobody-configured", "AKIAUNKNOWNUNKNOWN00")
     code = error_of(lambda: stranger.invoke(FunctionName=echo, Payload=b"{}"))
     assert code.response["Error"]["Code"] == "UnrecognizedClientException"
     # A known access key id with the wrong secret
-    forged = lambda_client(server, "not-the-admin-secret", access_key_id_of(ADMIN))
+    forged = clients("not-the-admin-secret", access_key_id_of(ADMIN))
     wrong = error_of(lambda: forged.invoke(FunctionName=echo, Payload=b"{}"))
     assert wrong.response["Error"]["Code"] == "InvalidSignatureException"
     # A request signed ten minutes ago
@@ -460,10 +477,10 @@ def test_deleting_a_function_removes_it_from_both_apis(lam: Any, api: httpx.Clie
     ],
 )
 def test_bad_creates_get_an_error_naming_the_field(
-    server: Server, fields: dict[str, Any], named: str
+    clients: Callable[..., Any], fields: dict[str, Any], named: str
 ) -> None:
     # A client that checks nothing itself (boto3 would refuse some of these first)
-    lam = lambda_client(server, ADMIN, validate=False)
+    lam = clients(ADMIN, validate=False)
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as bad:
         create(lam, "orders", **fields)
     assert named in bad.value.response["Error"]["Message"]

@@ -13,9 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-# server_env: the Lambda API story's server, with an admin key.
-from tests.e2e.test_lambda_api_story import ADMIN, arn, lambda_client, server_env  # noqa: F401
-from tests.helpers import Server, handler_zip, upload, wait_until
+from tests.e2e import test_lambda_api_story as story
+from tests.helpers import handler_zip, upload, wait_until
+
+# The Lambda API story's server (an admin key) and its boto3 client.
+server_env, lam, clients = story.server_env, story.lam, story.clients
+arn = story.arn
 
 FAILING = """
 def handler(event, context):
@@ -26,12 +29,6 @@ import json
 def handler(event, context):
     print("RECORD " + json.dumps(event))
 """
-
-
-@pytest.fixture
-def lam(server: Server) -> Any:
-    """boto3's Lambda client, signing with the admin key."""
-    return lambda_client(server, ADMIN)
 
 
 @pytest.fixture

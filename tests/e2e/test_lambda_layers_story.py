@@ -19,7 +19,7 @@ from tests.zips import make_zip
 
 # The story's server (an admin key, an invoke key) and its boto3 client.
 server_env = story.server_env
-lam = story.lam
+lam, clients = story.lam, story.clients
 create = story.create
 LAYER_ARN = f"arn:aws:lambda:{story.REGION}:{story.ACCOUNT}:layer"
 
@@ -204,7 +204,7 @@ def test_layer_versions_are_listed_read_and_deleted_but_stay_for_their_functions
     assert two["Version"] == 2
 
 
-def test_bad_layers_are_refused_with_lambdas_errors(lam: Any, server: Any) -> None:
+def test_bad_layers_are_refused_with_lambdas_errors(lam: Any, clients: Any) -> None:
     valid = publish(lam, "ok", {"python/ok.py": ""})["LayerVersionArn"]
     # A zip that is not a zip
     with pytest.raises(lam.exceptions.InvalidParameterValueException):
@@ -225,7 +225,7 @@ def test_bad_layers_are_refused_with_lambdas_errors(lam: Any, server: Any) -> No
         create(lam, "f", Layers=[missing])
     assert f"Layer version {missing} does not exist." in str(not_there.value)
     # or more than five layers (boto3 would not check that: the server does)
-    unchecked = story.lambda_client(server, story.ADMIN, validate=False)
+    unchecked = clients(story.ADMIN, validate=False)
     many = [f"{LAYER_ARN}:l{i}:1" for i in range(6)]
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as too_many:
         create(unchecked, "f", Layers=many)

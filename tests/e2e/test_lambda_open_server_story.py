@@ -28,3 +28,4 @@ def test_an_unsigned_client_manages_and_invokes_functions(server: Server) -> Non
     answer = lam.invoke(FunctionName="echo", Payload=b'{"n": 1}')
     assert answer["StatusCode"] == 200
     assert lam.list_functions()["Functions"][0]["FunctionName"] == "echo"
+    lam.close()

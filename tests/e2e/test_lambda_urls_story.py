@@ -11,7 +11,7 @@ import pytest
 from tests.e2e import test_lambda_api_story as story
 
 server_env = story.server_env
-lam = story.lam
+lam, clients = story.lam, story.clients
 
 WEB = """
 import json

@@ -15,7 +15,7 @@ import pytest
 from tests.e2e import test_lambda_api_story as story
 from tests.helpers import handler_zip, wait_until
 
-lam = story.lam
+lam, clients = story.lam, story.clients
 
 
 @pytest.fixture
