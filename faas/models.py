@@ -473,6 +473,16 @@ class InvocationResult:
             data = {"errorType": "Runtime.Unknown", "errorMessage": text}
         return data
 
+    def error_document(self) -> dict[str, Any]:
+        """A failed invocation's error as an invoke answers it (both APIs), Lambda's way."""
+        error = self.error or {}
+        return {
+            "errorMessage": error.get("errorMessage", ""),
+            "errorType": error.get("errorType", "Runtime.Unknown"),
+            "requestId": self.request_id,
+            "stackTrace": error.get("stackTrace") or [],
+        }
+
 
 def error_payload(error_type: str, message: str, stack: list[str] | None = None) -> bytes:
     """The Lambda-shaped error body, for errors the platform itself reports."""

@@ -57,15 +57,10 @@ async def invoke(request: AwsRequest) -> Response:
         headers["X-Amz-Log-Result"] = function_logs.tail(result.log)
     if result.outcome is Outcome.SUCCESS:
         return Response(result.payload, media_type="application/json", headers=headers)
-    error = result.error or {}
-    body = {
-        "errorMessage": error.get("errorMessage", ""),
-        "errorType": error.get("errorType", "Runtime.Unknown"),
-        "requestId": request_id,
-        "stackTrace": error.get("stackTrace") or [],
-    }
     headers["X-Amz-Function-Error"] = "Unhandled"
-    return Response(json.dumps(body), media_type="application/json", headers=headers)
+    return Response(
+        json.dumps(result.error_document()), media_type="application/json", headers=headers
+    )
 
 
 def _client_context(header: str | None) -> str | None:

@@ -161,16 +161,9 @@ def to_response(result: InvocationResult, tail: bool = False) -> Response:
         headers["X-Faas-Init-Duration-Ms"] = f"{result.init_duration_ms:.2f}"
     if result.outcome is Outcome.SUCCESS:
         return Response(result.payload, media_type="application/json", headers=headers)
-    error = result.error or {}
-    body = {
-        "errorType": error.get("errorType", "Runtime.Unknown"),
-        "errorMessage": error.get("errorMessage", ""),
-        "stackTrace": error.get("stackTrace") or [],
-        "requestId": result.request_id,
-    }
     headers["X-Faas-Function-Error"] = "Unhandled"
     return Response(
-        json.dumps(body),
+        json.dumps(result.error_document()),
         status_code=STATUS[result.outcome],
         media_type="application/json",
         headers=headers,
