@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e import test_lambda_api_story as story
@@ -148,7 +149,7 @@ def test_an_alias_splits_calls_between_two_versions_by_weight(lam: Any) -> None:
         lam.get_alias(FunctionName="shop", Name="live")
 
 
-def test_bad_aliases_are_refused_naming_the_field(lam: Any) -> None:
+def test_bad_aliases_are_refused_naming_the_field(lam: Any, server: Any) -> None:
     two_versions(lam)
     release(lam, "three")
     bad = [
@@ -169,6 +170,11 @@ def test_bad_aliases_are_refused_naming_the_field(lam: Any) -> None:
         with pytest.raises(lam.exceptions.ClientError) as refused:
             lam.create_alias(FunctionName="shop", Name="live", **fields)
         assert words in refused.value.response["Error"]["Message"], refused.value.response
+    # A field the operation does not have (a client other than boto3 may send one)
+    url = f"{server.url}/2015-03-31/functions/shop/aliases"
+    body = json.dumps({"Name": "x", "FunctionVersion": "1", "Weight": 1}).encode()
+    odd = httpx.post(url, content=body, headers=story.signed_headers("POST", url, body))
+    assert odd.status_code == 400 and "Weight is not a field of CreateAlias" in odd.text
     lam.create_alias(FunctionName="shop", Name="live", FunctionVersion="1")
     with pytest.raises(lam.exceptions.ResourceConflictException):
         lam.create_alias(FunctionName="shop", Name="live", FunctionVersion="2")

@@ -18,7 +18,7 @@ from faas.catalog.aliases import Alias
 from faas.errors import FunctionNotFound, ValidationFailed
 from faas.models import LATEST, FunctionSpec
 from faas.platform import Platform
-from gateway.api.aws_lambda import paging
+from gateway.api.aws_lambda import fields, paging
 from gateway.api.aws_lambda.configuration import function_arn_for, function_configuration
 from gateway.api.aws_lambda.names import Qualified
 from gateway.edge.aws import AwsRequest
@@ -65,11 +65,9 @@ async def version_configuration(platform: Platform, spec: FunctionSpec) -> dict[
 async def publish_version(request: AwsRequest) -> Response:
     platform = request.platform
     name = _unqualified(request)
-    body = request.json()
-    unknown = set(body) - {"CodeSha256", "Description", "RevisionId", "PublishTo"}
-    if unknown:
-        field = sorted(unknown)[0]
-        raise ValidationFailed(f"{field} is not a field of PublishVersion", field=field)
+    body = _body(
+        request, {"CodeSha256", "Description", "RevisionId", "PublishTo"}, "PublishVersion"
+    )
     description = _optional_str(body, "Description")
     sha = _optional_str(body, "CodeSha256")
     try:
@@ -132,8 +130,9 @@ def alias_configuration(platform: Platform, function: str, alias: Alias) -> dict
 async def create_alias(request: AwsRequest) -> Response:
     platform = request.platform
     name = _unqualified(request)
-    body = request.json()
-    _known(body, {"Name", "FunctionVersion", "Description", "RoutingConfig"}, "CreateAlias")
+    body = _body(
+        request, {"Name", "FunctionVersion", "Description", "RoutingConfig"}, "CreateAlias"
+    )
     alias = Alias(
         name=_required_str(body, "Name"),
         version=_required_str(body, "FunctionVersion"),
@@ -156,8 +155,9 @@ async def get_alias(request: AwsRequest) -> Response:
 async def update_alias(request: AwsRequest) -> Response:
     platform = request.platform
     name = _unqualified(request)
-    body = request.json()
-    _known(body, {"FunctionVersion", "Description", "RoutingConfig", "RevisionId"}, "UpdateAlias")
+    body = _body(
+        request, {"FunctionVersion", "Description", "RoutingConfig", "RevisionId"}, "UpdateAlias"
+    )
     version = _optional_str(body, "FunctionVersion")
     description = _optional_str(body, "Description")
     routing = "RoutingConfig" in body and body["RoutingConfig"] is not None
@@ -252,11 +252,9 @@ def _unqualified(request: AwsRequest) -> str:
     return named.name
 
 
-def _known(body: dict[str, Any], fields: set[str], operation: str) -> None:
-    unknown = set(body) - fields
-    if unknown:
-        field = sorted(unknown)[0]
-        raise ValidationFailed(f"{field} is not a field of {operation}", field=field)
+def _body(request: AwsRequest, known: set[str], operation: str) -> dict[str, Any]:
+    """The request's body: ``known`` fields only (nulls taken as left out)."""
+    return fields.json_object(request.json(), None, known, operation)
 
 
 def _required_str(body: dict[str, Any], field: str) -> str:
