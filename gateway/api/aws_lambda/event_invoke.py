@@ -25,9 +25,9 @@ from starlette.responses import JSONResponse, Response
 
 from faas.errors import FunctionNotFound, ValidationFailed
 from faas.models import AsyncConfig, FunctionSpec
-from gateway.api.aws_lambda import paging, requests
+from gateway.api.aws_lambda import paging, requests, versions
 from gateway.api.aws_lambda.configuration import event_invoke_config, function_arn_for
-from gateway.api.aws_lambda.names import LATEST
+from gateway.api.aws_lambda.names import LATEST, Qualified
 from gateway.edge.aws import AwsRequest
 
 LIST_MAX_ITEMS = 50  # Lambda's MaxItems of ListFunctionEventInvokeConfigs
@@ -134,13 +134,7 @@ async def _function(request: AwsRequest, name: str) -> FunctionSpec:
 async def _configured(request: AwsRequest) -> FunctionSpec:
     """The function named, if it has a config; else Lambda's ResourceNotFoundException."""
     named = request.function()
-    settings = request.platform.settings
-    arn = function_arn_for(
-        named.name,
-        region=settings.region,
-        account_id=settings.account_id,
-        qualifier=named.qualifier or LATEST,
-    )
+    arn = versions.arn(request.platform, Qualified(named.name, named.qualifier or LATEST))
     missing = FunctionNotFound(f"The function {arn} doesn't have an EventInvokeConfig")
     if named.qualifier not in (None, LATEST):
         raise missing

@@ -22,8 +22,8 @@ from faas.errors import Forbidden, FunctionNotFound, ValidationFailed
 from faas.models import FunctionSpec
 from faas.platform import Platform
 from gateway.api.aws_lambda import paging, requests, versions
-from gateway.api.aws_lambda.configuration import function_arn_for, function_configuration
-from gateway.api.aws_lambda.names import LATEST
+from gateway.api.aws_lambda.configuration import function_configuration
+from gateway.api.aws_lambda.names import LATEST, Qualified
 from gateway.api.v1.uploads import temp_path
 from gateway.edge.aws import AwsRequest
 
@@ -137,11 +137,7 @@ async def delete_function(request: AwsRequest) -> Response:
     try:
         await request.platform.functions.delete(named.name)
     except FunctionNotFound:
-        arn = function_arn_for(
-            named.name,
-            region=request.platform.settings.region,
-            account_id=request.platform.settings.account_id,
-        )
+        arn = versions.arn(request.platform, Qualified(named.name))
         raise FunctionNotFound(f"Function not found: {arn}") from None
     return Response(status_code=204)
 

@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse, Response
 from faas.errors import FunctionNotFound, ResourceConflict, ValidationFailed
 from faas.invoke.http.config import HttpConfig
 from faas.models import FunctionSpec
-from gateway.api.aws_lambda.configuration import function_arn_for, lambda_time
-from gateway.api.aws_lambda.names import LATEST
-from gateway.api.aws_lambda.versions import resolve
+from gateway.api.aws_lambda.configuration import lambda_time
+from gateway.api.aws_lambda.names import LATEST, Qualified
+from gateway.api.aws_lambda.versions import arn, resolve
 from gateway.edge.aws import AwsRequest
 
 AUTH = {"NONE": "none", "AWS_IAM": "key"}
@@ -167,5 +167,4 @@ async def _with_url(request: AwsRequest) -> FunctionSpec:
 
 
 def _arn(request: AwsRequest, spec: FunctionSpec) -> str:
-    settings = request.platform.settings
-    return function_arn_for(spec.name, region=settings.region, account_id=settings.account_id)
+    return arn(request.platform, Qualified(spec.name))

@@ -35,10 +35,11 @@ async def resolve(
     try:
         return await platform.qualifiers.resolve(named.name, named.qualifier, draw=draw)
     except FunctionNotFound:
-        raise FunctionNotFound(f"Function not found: {_arn(platform, named)}") from None
+        raise FunctionNotFound(f"Function not found: {arn(platform, named)}") from None
 
 
-def _arn(platform: Platform, named: Qualified) -> str:
+def arn(platform: Platform, named: Qualified) -> str:
+    """The ARN of ``named`` on this server (qualified if it is)."""
     settings = platform.settings
     return function_arn_for(
         named.name,
@@ -78,7 +79,7 @@ async def publish_version(request: AwsRequest) -> Response:
             revision_id=_optional_str(body, "RevisionId"),
         )
     except FunctionNotFound:
-        raise FunctionNotFound(f"Function not found: {_arn(platform, Qualified(name))}") from None
+        raise FunctionNotFound(f"Function not found: {arn(platform, Qualified(name))}") from None
     return JSONResponse(await version_configuration(platform, version), status_code=201)
 
 
@@ -226,8 +227,8 @@ async def _alias(platform: Platform, function: str, name: str) -> Alias:
     try:
         return await platform.aliases.get(function, name)
     except FunctionNotFound:
-        arn = _arn(platform, Qualified(function, name))
-        raise FunctionNotFound(f"Cannot find alias arn: {arn}") from None
+        named = arn(platform, Qualified(function, name))
+        raise FunctionNotFound(f"Cannot find alias arn: {named}") from None
 
 
 async def _versions_exist(platform: Platform, function: str, alias: Alias) -> None:
