@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -27,6 +28,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
 
 from faas.auth import access_key_id_of
 from tests.helpers import Server, handler_zip, upload
@@ -53,6 +55,15 @@ def server_env(server_env: dict[str, str]) -> dict[str, str]:
     return {**server_env, "FAAS_ADMIN_KEY": ADMIN, "FAAS_INVOKE_KEYS": f"{INVOKER}:echo"}
 
 
+def buffered(parsed: dict[str, Any], **_: Any) -> None:
+    """Read an Invoke's payload at once: a payload a story never reads would keep its
+    connection out of the pool, and ``close()`` could not close its socket."""
+    body = parsed.get("Payload")
+    if body is not None:
+        data = body.read()
+        parsed["Payload"] = StreamingBody(io.BytesIO(data), len(data))
+
+
 def lambda_client(
     server: Server, secret: str, access_key_id: str | None = None, *, validate: bool = True
 ) -> Any:
@@ -74,6 +85,7 @@ def clients(server: Server) -> Iterator[Callable[..., Any]]:
 
     def make(secret: str, access_key_id: str | None = None, *, validate: bool = True) -> Any:
         made.append(lambda_client(server, secret, access_key_id, validate=validate))
+        made[-1].meta.events.register("after-call.lambda.Invoke", buffered)
         return made[-1]
 
     yield make

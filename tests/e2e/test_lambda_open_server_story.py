@@ -27,5 +27,6 @@ def test_an_unsigned_client_manages_and_invokes_functions(server: Server) -> Non
     assert created["State"] == "Active"
     answer = lam.invoke(FunctionName="echo", Payload=b'{"n": 1}')
     assert answer["StatusCode"] == 200
+    assert answer["Payload"].read()
     assert lam.list_functions()["Functions"][0]["FunctionName"] == "echo"
     lam.close()
