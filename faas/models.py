@@ -38,9 +38,14 @@ LAYER_VERSION_ARN = re.compile(
 )
 LAYERS_MAX = 5
 
-PYTHON_RUNTIMES = ("python3.11",)
+# Every runtime name the platform knows; which of them a server can run depends on its
+# backend and what its images come from (``Backend.unavailable``, docs/runtimes.md).
+PYTHON_RUNTIMES = ("python3.11", "python3.12", "python3.13")
+NODE_RUNTIMES = ("nodejs20.x", "nodejs22.x", "nodejs24.x")
 PROVIDED_RUNTIMES = ("provided", "provided.al2", "provided.al2023")
-RUNTIMES = PYTHON_RUNTIMES + PROVIDED_RUNTIMES
+RUNTIMES = PYTHON_RUNTIMES + NODE_RUNTIMES + PROVIDED_RUNTIMES
+# What a function runs when it names none, and what the generic pool pre-starts first.
+DEFAULT_RUNTIME = "python3.11"
 
 MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
 TIMEOUT_MAX_S = 900
@@ -264,6 +269,12 @@ def validate_config(config: FunctionConfig) -> FunctionConfig:
     if config.runtime in PYTHON_RUNTIMES and "." not in config.handler:
         raise ValidationFailed(
             "handler must be 'module.function' for a Python runtime", field="handler"
+        )
+    if config.runtime in NODE_RUNTIMES and "." not in config.handler:
+        raise ValidationFailed(
+            "handler must be 'file.export' for a Node.js runtime (index.handler for "
+            "index.js, index.mjs or index.cjs)",
+            field="handler",
         )
     _int_in_range("memory_mb", config.memory_mb, MEMORY_MIN_MB, MEMORY_MAX_MB)
     _int_in_range("timeout_s", config.timeout_s, 1, TIMEOUT_MAX_S)

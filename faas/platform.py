@@ -43,7 +43,7 @@ from faas.compute.opt_dirs import OptDirs
 from faas.compute.owners import Owners
 from faas.compute.scheduler import Scheduler
 from faas.compute.scheduler.building import Builder, Mounts
-from faas.errors import BackendError, FaasError
+from faas.errors import BackendError, FaasError, ValidationFailed
 from faas.health import Health
 from faas.invoke.asyncq.deadletters import DeadLetters
 from faas.invoke.asyncq.queue import Queue
@@ -52,7 +52,7 @@ from faas.invoke.invoker import Invoker
 from faas.invoke.schedules.admin import ScheduleAdmin
 from faas.invoke.schedules.store import ScheduleStore
 from faas.invoke.schedules.ticker import Ticker
-from faas.models import FunctionSpec
+from faas.models import RUNTIMES, FunctionSpec
 from faas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class Platform:
             Builder(
                 settings,
                 self.backend,
-                image_for=lambda _spec: self.backend.prepare(),
+                image_for=lambda spec: self.backend.prepare(spec.config.runtime),
                 code_dir_for=self._code_dir,
                 mounts_for=self._mounts,
                 secrets_for=lambda spec: self.secrets.values(spec.name),
@@ -124,6 +124,7 @@ class Platform:
                 self.aliases.delete_all,
                 lambda name: self.scheduler.retire(name, deleted=True),
             ),
+            check_runtime=self._check_runtime,
         )
         self.invoker = Invoker(
             settings,
@@ -194,6 +195,16 @@ class Platform:
             await self.backend.prepare()
         except FaasError as exc:
             log.error("the runtime image is not available: %s", exc.message)
+
+    async def _check_runtime(self, runtime: str) -> None:
+        """Refuse a runtime this server cannot run (an unknown one is validation's)."""
+        if runtime not in RUNTIMES:
+            return
+        problem = await self.backend.unavailable(runtime)
+        if problem is not None:
+            raise ValidationFailed(
+                f"runtime {runtime} is not available on this server: {problem}", field="runtime"
+            )
 
     async def _code_dir(self, sha: str) -> Path:
         try:

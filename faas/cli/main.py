@@ -61,8 +61,15 @@ def _parser() -> argparse.ArgumentParser:
 
     images = subparsers.add_parser("images", help="runtime images")
     images_cmd = images.add_subparsers(dest="images_command", required=True)
-    build = images_cmd.add_parser("build", help="build the runtime image (and a base if needed)")
+    build = images_cmd.add_parser(
+        "build", help="build each runtime's image (and a base if needed): docs/runtimes.md"
+    )
     build.add_argument("--base", help="base image to build from (FAAS_BASE_IMAGE)")
+    build.add_argument(
+        "--runtime",
+        action="append",
+        help="only this runtime's image (repeatable; default: every runtime this server can get)",
+    )
     build.add_argument("--rebuild", action="store_true", help="build even if it exists")
 
     keys = subparsers.add_parser("keys", help="the server's API keys file (FAAS_KEYS_FILE)")

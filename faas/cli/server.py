@@ -205,6 +205,7 @@ def images_build(args: argparse.Namespace) -> int:
     from faas.compute import factory
 
     settings = Settings.from_env(os.environ, base_image=args.base)
-    tag = factory.build_runtime_image(settings, rebuild=args.rebuild)
-    print(tag)
+    built = factory.build_runtime_images(settings, args.rebuild, args.runtime)
+    for runtime, tag in built.items():
+        print(f"{runtime}\t{tag}")
     return 0

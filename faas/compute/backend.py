@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from faas.compute.agent_client import AgentClient
+from faas.models import DEFAULT_RUNTIME
 
 # The pool key of a sandbox started for no function (a Docker label cannot change later).
 GENERIC_POOL = "generic"
@@ -98,8 +99,13 @@ class Backend(Protocol):
         """Return if the backend answers, else ``BackendError``."""
         ...
 
-    async def prepare(self) -> str:
-        """Make what sandboxes start from ready (an image); returns its name."""
+    async def prepare(self, runtime: str = DEFAULT_RUNTIME) -> str:
+        """Make what ``runtime``'s sandboxes start from ready (an image); returns its name."""
+        ...
+
+    async def unavailable(self, runtime: str) -> str | None:
+        """None if this backend can run functions of ``runtime`` (a name of
+        ``models.RUNTIMES``), else why not and how to get it."""
         ...
 
     async def readiness(self) -> dict[str, str]:

@@ -11,6 +11,7 @@ client.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Protocol, cast
 
 from faas.compute.backend import Backend
@@ -29,9 +30,12 @@ class BackendFactory(Protocol):
         """The functions' volumes, checked to be mountable where sandboxes are made."""
         ...
 
-    def runtime_image(self, settings: Settings, rebuild: bool) -> str:
-        """Blocking: what sandboxes start from, made if missing (or anew with
-        ``rebuild``); ``ValidationFailed`` for a backend that starts from nothing."""
+    def runtime_images(
+        self, settings: Settings, rebuild: bool, runtimes: Sequence[str] | None
+    ) -> dict[str, str]:
+        """Blocking: what each runtime's sandboxes start from (all of them, or those
+        named), made if missing (or anew with ``rebuild``), or "unavailable: why";
+        ``ValidationFailed`` for a backend that starts from nothing."""
         ...
 
 
@@ -49,6 +53,8 @@ def volumes(settings: Settings) -> Volumes:
     return of(settings).volumes(settings)
 
 
-def build_runtime_image(settings: Settings, rebuild: bool) -> str:
-    """For ``faas images build``: the runtime image's tag."""
-    return of(settings).runtime_image(settings, rebuild)
+def build_runtime_images(
+    settings: Settings, rebuild: bool, runtimes: Sequence[str] | None = None
+) -> dict[str, str]:
+    """For ``faas images build``: each runtime's image tag, or why it is unavailable."""
+    return of(settings).runtime_images(settings, rebuild, runtimes)

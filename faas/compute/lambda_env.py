@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from faas.models import LATEST, PROVIDED_RUNTIMES, PYTHON_RUNTIMES, FunctionSpec
+from faas.models import LATEST, NODE_RUNTIMES, PROVIDED_RUNTIMES, PYTHON_RUNTIMES, FunctionSpec
 
 RUNTIME_API = "127.0.0.1:9001"
 # Lambda's order: the system's libraries, then the function's, then its layers'. The
@@ -70,4 +70,10 @@ def lambda_environment(spec: FunctionSpec, *, region: str, log_stream: str) -> d
     if c.runtime in PYTHON_RUNTIMES:
         python += [f"/opt/python/lib/{c.runtime}/site-packages", "/opt/python"]
     defaults = {"PYTHONPATH": ":".join(python), "LD_LIBRARY_PATH": LD_LIBRARY_PATH}
+    if c.runtime in NODE_RUNTIMES:
+        # Layers' packages as on Lambda: /opt/nodejs/nodeNN/node_modules, then /opt/nodejs/.
+        major = c.runtime.removeprefix("nodejs").split(".", 1)[0]
+        defaults["NODE_PATH"] = (
+            f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/task"
+        )
     return {**defaults, **c.env, **reserved}

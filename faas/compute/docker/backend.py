@@ -44,6 +44,7 @@ from faas.compute.sandbox_dirs import (
     wait_for_socket,
 )
 from faas.errors import BackendError, FaasError
+from faas.models import DEFAULT_RUNTIME
 from faas.settings import Settings
 
 LABEL_MANAGED = "faas.managed"
@@ -113,9 +114,12 @@ class DockerBackend:
     async def ping(self) -> None:
         await self.run_sync(self._client.ping)
 
-    async def prepare(self) -> str:
-        """The runtime image, built if missing."""
-        return await self._images.runtime_image(self)
+    async def prepare(self, runtime: str = DEFAULT_RUNTIME) -> str:
+        """``runtime``'s image, built if missing."""
+        return await self._images.runtime_image(self, runtime)
+
+    async def unavailable(self, runtime: str) -> str | None:
+        return await self._images.unavailable(self, runtime)
 
     async def readiness(self) -> dict[str, str]:
         unknown = "unknown: Docker is unreachable"

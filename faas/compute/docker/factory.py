@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from faas.compute.docker.backend import DockerBackend, connect
 from faas.compute.docker.images import Images
 from faas.compute.docker.mounts import mounts_reach_engine
@@ -18,5 +20,7 @@ def volumes(settings: Settings) -> Volumes:
     return Volumes.from_settings(settings, mounts_reach_engine)
 
 
-def runtime_image(settings: Settings, rebuild: bool) -> str:
-    return Images(settings, connect()).ensure_runtime(rebuild=rebuild)
+def runtime_images(
+    settings: Settings, rebuild: bool, runtimes: Sequence[str] | None
+) -> dict[str, str]:
+    return Images(settings, connect()).ensure_all(rebuild, runtimes)

@@ -39,11 +39,13 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from faas import models
 from faas.compute import sandbox_dirs
 from faas.compute.backend import SOCKET_NAME, Sandbox, SandboxSpec
 from faas.compute.process import procs
 from faas.compute.sandbox_dirs import SandboxDirs, SocketSandbox
 from faas.errors import BackendError
+from faas.models import DEFAULT_RUNTIME, NODE_RUNTIMES, PYTHON_RUNTIMES
 from faas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,8 +102,20 @@ class ProcessBackend:
         if runtimes_root() is None:
             raise BackendError(f"the agent's package ({RUNTIMES}) is not installed here")
 
-    async def prepare(self) -> str:
+    async def prepare(self, runtime: str = DEFAULT_RUNTIME) -> str:
         return HOST_IMAGE
+
+    async def unavailable(self, runtime: str) -> str | None:
+        node = await anyio.to_thread.run_sync(node_major)
+        problem = host_runtime_problem(runtime, sys.version_info[:2], node)
+        if problem is None:
+            return None
+        ready = [
+            r
+            for r in models.RUNTIMES
+            if host_runtime_problem(r, sys.version_info[:2], node) is None
+        ]
+        return f"{problem}. This server can run: {', '.join(ready)}"
 
     async def readiness(self) -> dict[str, str]:
         try:
@@ -340,3 +354,36 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def node_major() -> int | None:
+    """The major version of the ``node`` on this host's PATH, or None if there is none."""
+    try:
+        done = subprocess.run(
+            ["node", "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    version = done.stdout.strip().lstrip("v").split(".", 1)[0]
+    return int(version) if done.returncode == 0 and version.isdigit() else None
+
+
+def host_runtime_problem(runtime: str, python: tuple[int, int], node: int | None) -> str | None:
+    """Why this host cannot run ``runtime`` as a process (None if it can): its own Python
+    is the only one, and ``node`` on its PATH the only Node.js (``node``: its major)."""
+    have = f"python{python[0]}.{python[1]}"
+    if runtime in PYTHON_RUNTIMES and runtime != have:
+        return (
+            f"the process backend runs functions on this host's Python ({have}), not "
+            f"{runtime}: start the server with that Python, or use the container backend"
+        )
+    if runtime in NODE_RUNTIMES:
+        want = int(runtime.removeprefix("nodejs").split(".", 1)[0])
+        if node != want:
+            found = "no node on its PATH" if node is None else f"node {node}"
+            return (
+                f"the process backend runs Node.js functions with this host's node ({found}), "
+                f"and {runtime} needs node {want}: put it first on PATH, or use the "
+                "container backend"
+            )
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from faas.compute.process.backend import ProcessBackend
 from faas.compute.volumes import Volumes
 from faas.errors import ValidationFailed
@@ -17,7 +19,9 @@ def volumes(settings: Settings) -> Volumes:
     return Volumes.from_settings(settings)
 
 
-def runtime_image(settings: Settings, rebuild: bool) -> str:
+def runtime_images(
+    settings: Settings, rebuild: bool, runtimes: Sequence[str] | None
+) -> dict[str, str]:
     raise ValidationFailed(
         "FAAS_BACKEND=process runs functions with this host's Python: it has no image to "
         "build (unset FAAS_BACKEND to build the container backend's runtime image)",
