@@ -68,6 +68,11 @@ INVOCATION_PREFIX = RUNTIME_PREFIX + "/invocation/"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON_RUNTIME = "runtimes.python.bootstrap"
 PYTHON_BOOTSTRAP = os.path.join(ROOT, *PYTHON_RUNTIME.split(".")) + ".py"
+# Our Node.js runtime, started as ``node NODE_FLAGS NODE_BOOTSTRAP`` (docs/runtimes.md).
+NODE_BOOTSTRAP = os.path.join(ROOT, "runtimes", "nodejs", "bootstrap.js")
+# A young generation of 1 MB semi-spaces instead of up to 16: an idle instance keeps
+# ~5 MB less, and a function's scavenges stay short (V8 grows nothing it does not need).
+NODE_FLAGS = ("--max-semi-space-size=1",)
 # What our Python runtime is started with (it takes them out of its environment): the
 # descriptors of its private Runtime API connection, and of a second one for requests
 # made while the first waits on /next; the read end of the output bell; the listening
@@ -83,6 +88,10 @@ OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_c
 # Variables Python reads only when the interpreter starts (besides PYTHONPATH, which the
 # pre-started runtime applies itself). The image sets these two for every function.
 IMAGE_PYTHON_DEFAULTS = frozenset({"PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
+# FAAS_RUNTIME of a function whose own container runs its runtime client (an image
+# function, docs/container-protocol.md): the agent starts nothing and serves the
+# Runtime API to that container.
+IMAGE_RUNTIME = "image"
 
 
 # --- Pure decisions -------------------------------------------------------------------
@@ -131,11 +140,17 @@ def normalise_error(body: bytes, header_type: str | None) -> bytes:
         data = None
     if not isinstance(data, dict):
         data = {"errorMessage": body.decode("utf-8", "replace")}
+    error_type = str(data.get("errorType") or header_type or "Runtime.Unknown")
+    message = str(data.get("errorMessage") or "")
     trace = data.get("stackTrace")
+    if trace is None and isinstance(data.get("trace"), list):
+        # Node.js runtimes' shape, kept as Lambda answers it.
+        node_trace = [str(line) for line in data["trace"]]
+        return json.dumps(
+            {"errorType": error_type, "errorMessage": message, "trace": node_trace}
+        ).encode()
     return error_body(
-        str(data.get("errorType") or header_type or "Runtime.Unknown"),
-        str(data.get("errorMessage") or ""),
-        [str(line) for line in trace] if isinstance(trace, list) else [],
+        error_type, message, [str(line) for line in trace] if isinstance(trace, list) else []
     )
 
 
@@ -155,8 +170,28 @@ def specialization_env(body: bytes) -> dict[str, str] | None:
     return env
 
 
-def startup_vars(env: Mapping[str, str]) -> dict[str, str]:
-    """What of ``env`` a Python interpreter reads only at start (PYTHONPATH aside)."""
+def runtime_kind(runtime: str) -> str:
+    """Which bootstrap a ``FAAS_RUNTIME`` starts: "python" or "nodejs" (ours),
+    "provided" (the function's own), "image" (none here), or "" (unknown)."""
+    if runtime.startswith("python3"):
+        return "python"
+    if runtime.startswith("nodejs"):
+        return "nodejs"
+    if runtime in ("provided", IMAGE_RUNTIME):
+        return runtime
+    return ""
+
+
+def startup_vars(env: Mapping[str, str], kind: str = "python") -> dict[str, str]:
+    """What of ``env`` the runtime of ``kind`` reads only at start: a Python
+    interpreter's ``PYTHON*`` (PYTHONPATH aside), ``LANG`` and ``LC_*``; node's
+    ``NODE_*`` (NODE_PATH aside: our runtime applies it) and libuv's ``UV_*``."""
+    if kind == "nodejs":
+        return {
+            name: value
+            for name, value in env.items()
+            if (name.startswith("NODE_") and name != "NODE_PATH") or name.startswith("UV_")
+        }
     return {
         name: value
         for name, value in env.items()
@@ -166,13 +201,17 @@ def startup_vars(env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def prestart_fits(env: Mapping[str, str], prestarted_with: Mapping[str, str]) -> bool:
-    """Whether a runtime pre-started with ``prestarted_with`` can become the function's.
+def prestart_fits(
+    env: Mapping[str, str], prestarted_with: Mapping[str, str], kind: str = "python"
+) -> bool:
+    """Whether a runtime of ``kind`` pre-started with ``prestarted_with`` can become the
+    function's.
 
-    It can apply os.environ, TZ and PYTHONPATH itself; what Python reads only at start
-    must be what the function asks for, or the image's defaults the function leaves unset.
+    It can apply its environment, TZ and its module path itself; what it reads only at
+    start must be what the function asks for, or the image's defaults the function
+    leaves unset.
     """
-    want, have = startup_vars(env), startup_vars(prestarted_with)
+    want, have = startup_vars(env, kind), startup_vars(prestarted_with, kind)
     if any(have.get(name) != value for name, value in want.items()):
         return False
     return set(have) - set(want) <= IMAGE_PYTHON_DEFAULTS
@@ -214,6 +253,22 @@ def python_runtime(env: Mapping[str, str], *args: str) -> tuple[list[str], dict[
     return [sys.executable, "-P", "-m", PYTHON_RUNTIME, *args], {**env, "PYTHONPATH": path}
 
 
+def find_program(name: str, path: str | None) -> str | None:
+    """``name`` as the first executable file of that name on ``path`` (shutil.which's
+    job, without importing shutil into PID 1)."""
+    for directory in (path or os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def node_runtime(env: Mapping[str, str], *args: str) -> list[str] | None:
+    """The argv that starts our Node.js runtime (None if there is no node on PATH)."""
+    node = find_program("node", env.get("PATH"))
+    return None if node is None else [node, *NODE_FLAGS, NODE_BOOTSTRAP, *args]
+
+
 class Invocation:
     """The one invocation in flight."""
 
@@ -252,6 +307,7 @@ class Agent:
         self.child: int | None = None  # the bootstrap's pid (pre-started or not)
         self.prestart_fd: int | None = None  # where a pre-started runtime reads its env
         self.prestart_env: dict[str, str] = {}
+        self.prestart_runtime = ""  # the FAAS_RUNTIME it was pre-started for
         self.spawned_at = time.monotonic()
         self.init_ms: int | None = None
         self.ready_waiters: list[Request] = []
@@ -306,24 +362,34 @@ class Agent:
     def spawn(self, env: Mapping[str, str]) -> None:
         """Start the bootstrap for FAAS_RUNTIME; a bad entrypoint breaks the sandbox."""
         runtime = env.get("FAAS_RUNTIME", "python3.11")
-        python = runtime.startswith("python3")
-        if python:
+        kind = runtime_kind(runtime)
+        if kind == IMAGE_RUNTIME:
+            return  # the function's container runs its client: it calls /next from there
+        if kind == "python":
             entry = PYTHON_BOOTSTRAP
             argv, env = python_runtime(env)
-        elif runtime == "provided":
+        elif kind == "nodejs":
+            entry = NODE_BOOTSTRAP
+            node = node_runtime(env)
+            if node is None:
+                self._runtime_failed("Runtime.InvalidEntrypoint", "no node on PATH")
+                return
+            argv = node
+        elif kind == "provided":
             entry = os.path.join(self.task_root, "bootstrap")
             argv = [entry]
         else:
             self._runtime_failed("Runtime.InvalidEntrypoint", f"Unsupported runtime: {runtime}")
             return
-        access = os.R_OK if python else os.X_OK
+        ours = kind in ("python", "nodejs")
+        access = os.R_OK if ours else os.X_OK
         if not (os.path.isfile(entry) and os.access(entry, access)):
             self._runtime_failed(
                 "Runtime.InvalidEntrypoint", f"Couldn't find valid bootstrap(s): [{entry}]"
             )
             return
         cwd = self.task_root if os.path.isdir(self.task_root) else None
-        passed, ends = self.python_runtime_fds() if python else ({}, [])
+        passed, ends = self.python_runtime_fds() if ours else ({}, [])
         try:
             self.child = start_process(
                 argv, {**env, **passed}, cwd, None, self.output.write_fd, inherited(passed)
@@ -364,11 +430,24 @@ class Agent:
         return passed, [channel, control]
 
     def prestart(self) -> None:
-        """Generic container: start the Python runtime now; it waits for its environment."""
-        if not self.env.get("FAAS_RUNTIME", "python3.11").startswith("python3"):
+        """Generic container: start our runtime of the image's FAAS_RUNTIME (Python's by
+        default) now; it waits for its environment."""
+        runtime = self.env.get("FAAS_RUNTIME", "python3.11")
+        kind = runtime_kind(runtime)
+        if kind not in ("python", "nodejs"):
             return
         passed, ends = self.python_runtime_fds()
-        argv, env = python_runtime(startup_vars(self.env) | passed, "--wait-for-env")
+        if kind == "python":
+            argv, env = python_runtime(startup_vars(self.env) | passed, "--wait-for-env")
+        else:
+            env = startup_vars(self.env, kind) | passed
+            node = node_runtime(self.env, "--wait-for-env")
+            if node is None:
+                log("cannot pre-start the Node.js runtime: no node on PATH")
+                for end in ends:
+                    end.close()
+                return
+            argv = node
         read_fd, write_fd = os.pipe()
         try:
             self.child = start_process(
@@ -382,15 +461,20 @@ class Agent:
             os.close(read_fd)
             for end in ends:
                 end.close()
-        self.prestart_fd, self.prestart_env = write_fd, env
+        self.prestart_fd, self.prestart_env, self.prestart_runtime = write_fd, env, runtime
 
     def hand_over(self, env: dict[str, str]) -> bool:
         """Give ``env`` to the pre-started runtime if it can serve it; else discard it."""
         fd, self.prestart_fd = self.prestart_fd, None
         if fd is None:
             return False
-        python = env.get("FAAS_RUNTIME", "python3.11").startswith("python3")
-        if self.child is not None and python and prestart_fits(env, self.prestart_env):
+        runtime = env.get("FAAS_RUNTIME", "python3.11")
+        kind = runtime_kind(runtime)
+        if (
+            self.child is not None
+            and runtime == self.prestart_runtime
+            and prestart_fits(env, self.prestart_env, kind)
+        ):
             PipeWriter(self.loop, fd, json.dumps(env).encode())
             self.output.child_started()
             return True
@@ -481,7 +565,36 @@ class Agent:
             return self.specialize(request)
         if method == "GET" and path == "/lost":
             return self.lost(request)
+        if method == "POST" and path == "/bootstrap-exited":
+            return self.bootstrap_exited(request)
         return json_response(404, {"error": "not found"})
+
+    def bootstrap_exited(self, request: Request) -> Response:
+        """``POST /bootstrap-exited`` ``{"exit_code": N, "oom_killed": bool}``: the
+        runtime the agent did not start (an image function's container) ended; failed
+        as a child of ours would be, the sandbox broken."""
+        try:
+            data = json.loads(request.body)
+            code, oom = data["exit_code"], data.get("oom_killed", False)
+        except (ValueError, KeyError, TypeError):
+            data = code = oom = None
+        if not isinstance(code, int) or not isinstance(oom, bool):
+            message = 'the body must be {"exit_code": int, "oom_killed": bool}'
+            return json_response(400, {"error": message})
+        if self.fatal is None:
+            if oom:
+                self._runtime_failed(
+                    "Runtime.OutOfMemory", "Runtime exited with error: signal: killed"
+                )
+            elif code == 0:
+                self._runtime_failed(
+                    "Runtime.ExitError", "Runtime exited without providing a reason"
+                )
+            else:
+                self._runtime_failed(
+                    "Runtime.ExitError", f"Runtime exited with error: exit status {code}"
+                )
+        return json_response(200, {"state": self.state()})
 
     def specialize(self, request: Request) -> Response:
         """Make a generic container the function's: start its runtime with its env."""
