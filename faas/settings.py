@@ -131,6 +131,10 @@ class Settings:
     region: str = "local-1"
     account_id: str = "000000000000"
 
+    # Image functions (docs/lambda-api.md): their containers run as sandbox_uid, unless
+    # this is set and the image's USER names another user (root too).
+    image_user: bool = False
+
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
         """Build settings from ``FAAS_*`` variables; ``overrides`` (CLI flags) win."""
