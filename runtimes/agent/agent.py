@@ -49,10 +49,16 @@ from runtimes.protocol.invocation import (
     DIRECT_SOCKET,
     MAX_EVENT,
     MAX_RESPONSE,
+    MAX_STREAM,
     ThrottleCounter,
     accept,
     answer,
     error_body,
+    stream_head,
+    stream_too_large,
+    stream_trailers,
+    streamed_error,
+    streams,
     too_large,
 )
 
@@ -272,7 +278,16 @@ def node_runtime(env: Mapping[str, str], *args: str) -> list[str] | None:
 class Invocation:
     """The one invocation in flight."""
 
-    __slots__ = ("delivered", "event", "finished", "first", "headers", "request", "request_id")
+    __slots__ = (
+        "delivered",
+        "event",
+        "finished",
+        "first",
+        "headers",
+        "request",
+        "request_id",
+        "streamed",
+    )
 
     def __init__(
         self, request: Request, request_id: str, headers: dict[str, str], first: bool
@@ -284,6 +299,7 @@ class Invocation:
         self.first = first
         self.delivered = False
         self.finished = False
+        self.streamed = False  # the platform's answer is a stream under way
 
 
 class Agent:
@@ -412,7 +428,7 @@ class Agent:
         """
         ours, theirs = socket.socketpair()
         ours.setblocking(False)
-        Connection(self.loop, ours, self.runtime_route, MAX_RESPONSE)
+        Connection(self.loop, ours, self.runtime_route, MAX_RESPONSE, streams)
         return theirs
 
     def python_runtime_fds(self) -> tuple[dict[str, str], list[socket.socket]]:
@@ -671,12 +687,20 @@ class Agent:
                 sys.stderr.buffer.write(output)
                 sys.stderr.flush()
             output = None  # not asked for: the container's log has it
+        throttled = 0 if inv.first else throttled
+        if inv.streamed:  # its head is sent (with the init time): only the trailers are left
+            error_json = result if error else None
+            trailers = stream_trailers(
+                error_json, broken=broken, throttled=throttled, output=output
+            )
+            inv.request.stream_end(trailers)
+            return
         response = answer(
             result,
             error,
             broken=broken,
             init_ms=self.init_ms if inv.first else None,
-            throttled=0 if inv.first else throttled,
+            throttled=throttled,
             output=output,
         )
         inv.request.answer(response)
@@ -731,7 +755,7 @@ class Agent:
             waiter.on_hangup = None
             waiter.answer(Response(200, inv.event, inv.headers))
 
-    def post_result(self, request_id: str, kind: str, request: Request) -> Response:
+    def post_result(self, request_id: str, kind: str, request: Request) -> Response | None:
         """``/invocation/{id}/response`` and ``/invocation/{id}/error``."""
         inv = self.current
         if inv is None or not inv.delivered or inv.request_id != request_id or inv.finished:
@@ -742,12 +766,49 @@ class Agent:
             error = too_large(request.oversize)
             self.finish(inv, error, error=True)
             return Response(413, error, {"Content-Type": "application/json"})
+        if kind == "response" and streams(request):
+            return self.stream_result(inv, request)
         if kind == "response":
             self.finish(inv, request.body)
         else:
             header_type = request.headers.get("lambda-runtime-function-error-type")
             self.finish(inv, normalise_error(request.body, header_type), error=True)
         return json_response(202, {"status": "OK"})
+
+    def stream_result(self, inv: Invocation, request: Request) -> Response | None:
+        """A response the runtime streams: each piece of its body to the platform as it
+        arrives (docs/container-protocol.md, "Streamed answers"); ``202`` once it ended."""
+        inv.streamed = True
+        platform = inv.request
+        platform.stream_start(
+            stream_head(request.headers.get("content-type"), self.init_ms if inv.first else None)
+        )
+        sent = 0
+
+        def on_body(piece: bytes) -> None:
+            nonlocal sent
+            if inv.finished:
+                return  # past the limit, or the runtime died: the rest is dropped
+            sent += len(piece)
+            if sent > MAX_STREAM:
+                self.finish(inv, stream_too_large(sent), error=True)
+                return
+            platform.stream_chunk(piece)
+
+        def on_end(trailers: dict[str, str]) -> None:
+            if not inv.finished:
+                failed = streamed_error(trailers)
+                if failed is None:
+                    self.finish(inv, b"")
+                else:
+                    self.finish(inv, normalise_error(*failed), error=True)
+            request.answer(json_response(202, {"status": "OK"}))
+
+        request.on_body, request.on_end = on_body, on_end
+        # A runtime that hangs up mid-body is dying, most likely: its reaping ends the
+        # stream with the exit's error (``break_sandbox``).
+        request.on_hangup = lambda: None
+        return None
 
     # --- lifecycle
 
@@ -767,7 +828,7 @@ class Agent:
         except (OSError, ValueError) as exc:
             log(f"cannot bind: {exc}")
             return 1
-        api = Server(self.loop, api_sock, self.runtime_route, MAX_RESPONSE)
+        api = Server(self.loop, api_sock, self.runtime_route, MAX_RESPONSE, streams)
         platform = Server(self.loop, platform_sock, self.platform_route, MAX_EVENT)
         os.rename(path + ".tmp", path)  # the readiness signal: it appears already listening
         self.output.watch(self.loop)

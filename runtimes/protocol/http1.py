@@ -8,6 +8,13 @@ requests is being processed leave together, in one send, when the batch is done,
 or with the answer to a long-poll parked behind them: every send wakes the peer,
 and in a container that costs more than the rest of the request.
 
+Chunked bodies both ways, for response streaming (docs/container-protocol.md,
+"Streamed answers"): a request whose server ``streams`` it is routed at its
+head and its body handed over as it arrives (``Request.on_body``, then
+``on_end`` with its trailers); any other chunked request is collected, then
+routed as usual. A route answers with a chunked body through
+``Request.stream_start``, ``stream_chunk`` and ``stream_end``.
+
 Standard library only; imported as ``runtimes.protocol.http1`` by the agent and the
 Python runtime.
 """
@@ -60,14 +67,92 @@ class HttpError(Exception):
     """A request refused before routing (``args[0]`` is the status); the connection closes."""
 
 
+class ChunkedBody:
+    """A chunked body decoded as it arrives (RFC 9112, 7.1): ``feed`` takes what a buffer
+    holds and gives back the data in it; the trailers once the body ended."""
+
+    __slots__ = ("left", "state", "total", "trailers")
+
+    SIZE, DATA, DATA_END, TRAILERS, DONE = range(5)
+
+    def __init__(self) -> None:
+        self.state = self.SIZE
+        self.left = 0  # bytes of the current chunk still to come
+        self.total = 0  # data bytes so far
+        self.trailers: dict[str, str] = {}
+
+    def feed(self, buf: bytearray) -> tuple[list[bytes], bool]:
+        """Consume what ``buf`` holds of the body: (the data in it, whether the body ended).
+
+        ``HttpError(400)`` for a malformed body."""
+        pieces: list[bytes] = []
+        while True:
+            state = self.state
+            if state == self.DATA:
+                if not buf:
+                    return pieces, False
+                n = min(self.left, len(buf))
+                pieces.append(bytes(buf[:n]))
+                del buf[:n]
+                self.left -= n
+                if not self.left:
+                    self.state = self.DATA_END
+            elif state == self.DATA_END:
+                if len(buf) < 2:
+                    return pieces, False
+                if buf[:2] != b"\r\n":
+                    raise HttpError(400)
+                del buf[:2]
+                self.state = self.SIZE
+            elif state == self.DONE:
+                return pieces, True
+            else:
+                end = buf.find(b"\n")
+                if end < 0:
+                    if len(buf) > MAX_HEAD:
+                        raise HttpError(400)
+                    return pieces, False
+                line = bytes(buf[:end]).rstrip(b"\r")
+                del buf[: end + 1]
+                if state == self.SIZE:
+                    digits = line.split(b";", 1)[0].strip()
+                    if not digits or len(digits) > 8 or digits.strip(b"0123456789abcdefABCDEF"):
+                        raise HttpError(400)
+                    self.left = int(digits, 16)
+                    self.total += self.left
+                    self.state = self.DATA if self.left else self.TRAILERS
+                elif not line:
+                    self.state = self.DONE
+                else:
+                    name, sep, value = line.decode("latin-1").partition(":")
+                    if not sep or not name or len(self.trailers) >= MAX_HEADERS:
+                        raise HttpError(400)
+                    self.trailers[name.strip().lower()] = value.strip()
+
+
 class Request:
-    """One parsed request. ``oversize`` is the declared length of a body we discard.
+    """One parsed request. ``oversize`` is the length of a body we discard.
 
     A route that cannot answer at once returns None and later calls ``answer``;
-    ``on_hangup`` (if set) runs when the client goes away first.
+    ``on_hangup`` (if set) runs when the client goes away first. A chunked request
+    its server streams is routed at its head: ``on_body`` gets each piece of its
+    body as it arrives, ``on_end`` the trailers once it ended.
     """
 
-    __slots__ = ("body", "conn", "headers", "keep_alive", "method", "on_hangup", "oversize", "path")
+    __slots__ = (
+        "body",
+        "chunked",
+        "conn",
+        "headers",
+        "keep_alive",
+        "method",
+        "on_body",
+        "on_end",
+        "on_hangup",
+        "oversize",
+        "parts",
+        "path",
+    )
 
     def __init__(self, method: str, path: str, headers: dict[str, str], keep_alive: bool) -> None:
         self.method = method
@@ -78,10 +163,29 @@ class Request:
         self.oversize = 0
         self.conn: Connection | None = None
         self.on_hangup: Callable[[], None] | None = None
+        self.chunked: ChunkedBody | None = None
+        self.parts: list[bytes] = []  # a chunked body being collected
+        self.on_body: Callable[[bytes], None] | None = None
+        self.on_end: Callable[[dict[str, str]], None] | None = None
 
     def answer(self, response: Response) -> None:
         if self.conn is not None:
             self.conn.answer(self, response)
+
+    def stream_start(self, head: Response) -> None:
+        """Answer with ``head``'s status and headers and a chunked body (``stream_chunk``)."""
+        if self.conn is not None:
+            self.conn.stream_start(self, head)
+
+    def stream_chunk(self, data: bytes) -> None:
+        """One chunk of a streamed answer, sent at once."""
+        if self.conn is not None and data:
+            self.conn.stream_chunk(self, data)
+
+    def stream_end(self, trailers: dict[str, str]) -> None:
+        """End a streamed answer with ``trailers``."""
+        if self.conn is not None:
+            self.conn.stream_end(self, trailers)
 
 
 class Response:
@@ -133,27 +237,42 @@ def parse_head(head: bytes) -> tuple[Request, int, bool]:
         if not sep or not name or name != name.strip():
             raise HttpError(400)
         headers[name.lower()] = value.strip()
-    # Without chunked decoding we cannot find the end of such a body: refuse and close.
-    if "transfer-encoding" in headers:
-        raise HttpError(411)
-    declared = headers.get("content-length", "0")
-    if not (declared.isascii() and declared.isdigit()):
-        raise HttpError(400)
     tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
     keep_alive = "keep-alive" in tokens if version == "HTTP/1.0" else "close" not in tokens
     request = Request(method, target.split("?", 1)[0], headers, keep_alive)
-    return request, int(declared), headers.get("expect", "").lower() == "100-continue"
+    expect = headers.get("expect", "").lower() == "100-continue"
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        # Only chunked alone: we cannot find the end of any other body (nor with a length).
+        if coding.lower() != "chunked" or "content-length" in headers:
+            raise HttpError(411)
+        request.chunked = ChunkedBody()
+        return request, 0, expect
+    declared = headers.get("content-length", "0")
+    if not (declared.isascii() and declared.isdigit()):
+        raise HttpError(400)
+    return request, int(declared), expect
 
 
-def encode_response(response: Response, close: bool) -> bytes:
-    """Serialise a response; bodies always carry Content-Length."""
+def encode_response(response: Response, close: bool, chunked: bool = False) -> bytes:
+    """Serialise a response: with Content-Length, or only the head of a chunked one."""
     status = response.status
     lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}"]
-    lines.append(f"Content-Length: {len(response.body)}")
+    if chunked:
+        lines.append("Transfer-Encoding: chunked")
+    else:
+        lines.append(f"Content-Length: {len(response.body)}")
     lines += [f"{name}: {value}" for name, value in response.headers.items()]
     if close:
         lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if chunked else head + response.body
+
+
+def encode_trailers(trailers: dict[str, str]) -> bytes:
+    """The end of a chunked body: the last chunk and ``trailers``."""
+    lines = "".join(f"{name}: {value}\r\n" for name, value in trailers.items())
+    return b"0\r\n" + lines.encode("latin-1") + b"\r\n"
 
 
 class Loop:
@@ -197,11 +316,13 @@ class Server:
         sock: socket.socket,
         route: Callable[[Request], Response | None],
         max_body: int,
+        streams: Callable[[Request], bool] | None = None,
     ) -> None:
         self.loop = loop
         self.sock = sock
         self.route = route
         self.max_body = max_body
+        self.streams = streams  # which chunked requests are routed at their head
         self.tcp = sock.family == socket.AF_INET
         loop.watch(sock, self)
 
@@ -218,7 +339,7 @@ class Server:
             if self.tcp:
                 # Small request, small answer: Nagle would hold them for the peer's ACK.
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            Connection(self.loop, conn, self.route, self.max_body)
+            Connection(self.loop, conn, self.route, self.max_body, self.streams)
 
     def close(self) -> None:
         self.loop.forget(self.sock)
@@ -234,15 +355,18 @@ class Connection:
         sock: socket.socket,
         route: Callable[[Request], Response | None],
         max_body: int,
+        streams: Callable[[Request], bool] | None = None,
     ) -> None:
         self.loop = loop
         self.sock = sock
         self.route = route
         self.max_body = max_body
+        self.streams = streams
         self.inbuf = bytearray()
         self.out: list[memoryview] = []
         self.writing = False
         self.reading: Request | None = None  # head parsed, body still arriving
+        self.streaming: Request | None = None  # routed at its head, body still arriving
         self.need = 0  # body bytes still to come (discarded for an oversize body)
         self.active: Request | None = None  # routed, not answered yet
         self.processing = False
@@ -261,7 +385,7 @@ class Connection:
             self.close()
             return
         active = self.active
-        if active is not None and active.on_hangup is not None:
+        if active is not None and active.on_hangup is not None and active is not self.reading:
             self.close()  # a long-poll's client sent more: it gave up, or speaks nonsense
             return
         self.inbuf += data
@@ -284,8 +408,14 @@ class Connection:
         # its client is waiting for it anyway, so the answers leave together, in one send.
 
     def _process(self) -> None:
-        while self.active is None and not (self.closed or self.close_after):
+        while not (self.closed or self.close_after):
             request = self.reading
+            if request is not None and request is self.streaming:
+                if not self._feed(request):  # the body of a request routed at its head
+                    return
+                continue
+            if self.active is not None:
+                return
             if request is None:
                 end = head_end(self.inbuf)
                 if end < 0:
@@ -305,6 +435,14 @@ class Connection:
                     # Drain rather than close: the client keeps its connection for our 413.
                     request.oversize = length
                 self.reading, self.need = request, length
+                if request.chunked is not None and self.streams and self.streams(request):
+                    self.streaming = request
+                    self.dispatch(request)  # routed now: its body follows to on_body
+                    continue
+            if request.chunked is not None:
+                if not self._feed(request):
+                    return
+                continue
             if request.oversize:
                 dropped = min(self.need, len(self.inbuf))
                 del self.inbuf[:dropped]
@@ -318,6 +456,43 @@ class Connection:
                 del self.inbuf[: self.need]
             self.reading = None
             self.dispatch(request)
+
+    def _feed(self, request: Request) -> bool:
+        """Take what the buffer holds of ``request``'s chunked body; True once it ended.
+
+        A streamed body goes to ``on_body`` piece by piece; any other is collected (past
+        ``max_body`` only counted, for the 413) and routed once whole."""
+        body = request.chunked
+        assert body is not None
+        streamed = request is self.streaming
+        try:
+            pieces, ended = body.feed(self.inbuf)
+        except HttpError as exc:
+            if streamed:
+                self.close()  # its route hears of it as a hang-up
+            else:
+                self.refuse(exc.args[0])
+            return False
+        if streamed:
+            if request is self.active and request.on_body is not None:  # else: answered early
+                for piece in pieces:
+                    request.on_body(piece)
+        elif body.total <= self.max_body:
+            request.parts += pieces
+        if not ended:
+            return False
+        self.reading = None
+        if streamed:
+            self.streaming = None
+            if request is self.active and request.on_end is not None:
+                request.on_end(body.trailers)
+            return True
+        if body.total > self.max_body:
+            request.oversize = body.total
+        request.body = b"".join(request.parts)
+        request.parts = []
+        self.dispatch(request)
+        return True
 
     def dispatch(self, request: Request) -> None:
         self.active = request
@@ -339,6 +514,24 @@ class Connection:
         self.write(encode_response(response, close))
         if not (close or self.processing):
             self.process()  # a request that arrived while this one waited
+
+    def stream_start(self, request: Request, head: Response) -> None:
+        if request is self.active and not self.closed:
+            self.write(encode_response(head, close=False, chunked=True))
+
+    def stream_chunk(self, request: Request, data: bytes) -> None:
+        if request is self.active and not self.closed:
+            self.write(b"%x\r\n" % len(data) + data + b"\r\n")
+
+    def stream_end(self, request: Request, trailers: dict[str, str]) -> None:
+        """The last chunk and the trailers: the answer to ``request`` is complete."""
+        if request is not self.active or self.closed:
+            return
+        self.active = None
+        self.close_after = self.close_after or not request.keep_alive
+        self.write(encode_trailers(trailers))
+        if not (self.close_after or self.processing):
+            self.process()
 
     def refuse(self, status: int) -> None:
         self.close_after = True

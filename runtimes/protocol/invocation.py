@@ -6,7 +6,9 @@ itself. Either way the request is read and answered here, by the same rules: the
 platform's headers turned into the Lambda Runtime API's (``accept``), and the
 answer (``answer``): the error shape and ``X-Function-Error``, the response limit,
 the output leading the body (``X-Faas-Log-Length``), the CPU-throttling count
-(``X-Faas-Cpu-Throttled``).
+(``X-Faas-Cpu-Throttled``). A streamed answer (docs/container-protocol.md,
+"Streamed answers") has its head (``stream_head``) and trailers
+(``stream_trailers``) written here too.
 
 Standard library only; imported as ``runtimes.protocol.invocation``.
 """
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 
 MAX_EVENT = 32 * 1024 * 1024  # generous: the gateway enforces the real request limit
 MAX_RESPONSE = 6 * 1024 * 1024  # Lambda's synchronous response limit
+MAX_STREAM = 20 * 1024 * 1024  # Lambda's limit for a streamed response
+# The Runtime API header of a response the runtime streams, and its value.
+RESPONSE_MODE = "lambda-runtime-function-response-mode"
 # The socket our Python runtime serves invokes on, in the agent's socket directory
 # (docs/container-protocol.md, "The direct socket").
 DIRECT_SOCKET = "runtime.sock"
@@ -47,6 +52,72 @@ def too_large(size: int) -> bytes:
         f"payload size ({MAX_RESPONSE} bytes)."
     )
     return error_body("Function.ResponseSizeTooLarge", message)
+
+
+def stream_too_large(size: int) -> bytes:
+    """Lambda's error for a streamed response past ``MAX_STREAM``."""
+    message = (
+        f"Response payload size ({size} bytes) exceeded maximum allowed "
+        f"payload size ({MAX_STREAM} bytes)."
+    )
+    return error_body("Function.ResponseSizeTooLarge", message)
+
+
+def streams(request: Request) -> bool:
+    """Whether a Runtime API request is a response the runtime streams (its body chunked)."""
+    return (
+        request.chunked is not None
+        and request.method == "POST"
+        and request.headers.get(RESPONSE_MODE, "").lower() == "streaming"
+    )
+
+
+def stream_head(content_type: str | None, init_ms: int | None = None) -> Response:
+    """The head of a streamed answer: its chunks and trailers follow."""
+    headers = {"X-Faas-Stream": "1", "Content-Type": content_type or "application/octet-stream"}
+    if init_ms is not None:
+        headers["X-Init-Duration-Ms"] = str(init_ms)
+    return Response(200, b"", headers)
+
+
+def stream_trailers(
+    error: bytes | None,
+    *,
+    broken: bool = False,
+    throttled: int = 0,
+    output: bytes | None = None,
+) -> dict[str, str]:
+    """The trailers that end a streamed answer: how it ended, and its output if asked."""
+    import base64  # only streamed answers need it
+
+    trailers: dict[str, str] = {}
+    if error is not None:
+        trailers["X-Function-Error"] = "Unhandled"
+        trailers["X-Faas-Error"] = base64.b64encode(error).decode()
+    if output is not None:
+        trailers["X-Faas-Output"] = base64.b64encode(output).decode()
+    if broken:
+        trailers["X-Sandbox-Broken"] = "1"
+    if throttled:
+        trailers["X-Faas-Cpu-Throttled"] = str(throttled)
+    return trailers
+
+
+def streamed_error(trailers: Mapping[str, str]) -> tuple[bytes, str] | None:
+    """The error a runtime's streamed response ended with (its Runtime API trailers):
+    (the body it sent, its type), or None when it ended well."""
+    error_type = trailers.get("lambda-runtime-function-error-type")
+    if error_type is None:
+        return None
+    import base64
+    import binascii
+
+    raw = trailers.get("lambda-runtime-function-error-body", "")
+    try:
+        body = base64.b64decode(raw, validate=True)
+    except binascii.Error:
+        body = raw.encode()
+    return body, error_type
 
 
 def accept(request: Request) -> dict[str, str] | Response:

@@ -510,14 +510,21 @@ def test_ready_reports_a_failed_init_as_broken(start_agent: StartAgent) -> None:
     assert_function_error(agent.invoke({}), "Runtime.ImportModuleError", broken=True)
 
 
-def test_unknown_routes_and_chunked_bodies_are_refused(start_agent: StartAgent) -> None:
+def test_unknown_routes_are_refused_and_chunked_bodies_read(start_agent: StartAgent) -> None:
     # Given a running agent
     agent = start_agent()
     # When an unknown route is asked, Then 404
     assert agent.client.get("/nope").status_code == 404
-    # When a chunked body is sent, Then it is refused (we only speak Content-Length)
-    chunked = agent.client.post("/invoke", content=iter([b"{}"]), headers={"X-Request-Id": "c"})
-    assert chunked.status_code == 411
+    # When a chunked body is sent, Then it is read whole (runtimes stream their responses so)
+    chunked = agent.client.post(
+        "/invoke", content=iter([b'{"a"', b": 1}"]), headers={"X-Request-Id": "c"}
+    )
+    assert chunked.json() == {"echo": {"a": 1}}
+    # When another coding is sent, Then it is refused: its end cannot be found
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.connect(agent.socket_path)
+        raw.sendall(b"POST /invoke HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n")
+        assert raw.recv(100).startswith(b"HTTP/1.1 411 ")
     # When a request is malformed, Then 400
     with socket.socket(socket.AF_UNIX) as raw:
         raw.connect(agent.socket_path)
