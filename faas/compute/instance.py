@@ -11,16 +11,29 @@ hands out, keeping one open per instance (``faas.compute.agent_client``,
 own socket beside the agent's (our Python runtime does) gets the invokes there:
 the agent is then out of their way, and asked how an invocation ended only if
 that socket fails in the middle of one.
+
+A function that streams its response answers chunk by chunk (docs/container-protocol.md,
+"Streamed answers"): the chunks go to the request's ``sink`` as they arrive, and
+the result that follows carries the error and output the trailers told.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from faas.compute.agent_client import AgentClient, AgentError, AgentReply, AgentTimeout
+from faas.compute.agent_client import (
+    AgentClient,
+    AgentError,
+    AgentReply,
+    AgentTimeout,
+    ChunkSink,
+    StreamTooLarge,
+)
 from faas.compute.backend import Backend, Sandbox
 from faas.errors import BackendError
 from faas.models import InvocationResult, Outcome, error_payload
@@ -51,6 +64,8 @@ class InvokeRequest:
     attempt: int = 1
     # The caller's ClientContext (base64 JSON, as the Lambda API's X-Amz-Client-Context).
     client_context: str | None = None
+    # Where a streamed answer's chunks go as they arrive; None: collected (within 6 MB).
+    sink: ChunkSink | None = None
 
 
 Listener = Callable[["Instance", str], Awaitable[None]]
@@ -135,7 +150,14 @@ class Instance:
         self._check_alive()
         self.invocations += 1
         try:
-            reply = await self._exchange(request.event, headers, request.timeout_s)
+            reply = await self._exchange(request.event, headers, request.timeout_s, request.sink)
+        except StreamTooLarge as exc:
+            await self.destroy("its streamed response was too large")
+            message = (
+                f"Response payload size exceeded maximum allowed payload size ({exc.limit} bytes)."
+            )
+            payload = error_payload("Function.ResponseSizeTooLarge", message)
+            return self._result(request, Outcome.FUNCTION_ERROR, payload, started)
         except AgentTimeout:
             await self.destroy("timed out")
             return self._result(
@@ -178,18 +200,22 @@ class Instance:
         )
 
     async def _exchange(
-        self, event: bytes, headers: dict[str, str], timeout_s: float
+        self,
+        event: bytes,
+        headers: dict[str, str],
+        timeout_s: float,
+        sink: ChunkSink | None = None,
     ) -> AgentReply:
         """The invoke's reply: from the runtime's own socket if it serves one, else the agent's."""
         if self._direct is None:
             return await self._client.request(
-                "POST", "/invoke", body=event, headers=headers, timeout_s=timeout_s
+                "POST", "/invoke", body=event, headers=headers, timeout_s=timeout_s, sink=sink
             )
         try:
             return await self._direct.request(
-                "POST", "/invoke", body=event, headers=headers, timeout_s=timeout_s
+                "POST", "/invoke", body=event, headers=headers, timeout_s=timeout_s, sink=sink
             )
-        except AgentTimeout:
+        except (AgentTimeout, StreamTooLarge):
             raise
         except AgentError:
             pass
@@ -249,8 +275,28 @@ class Instance:
 
 
 def _split_output(reply: AgentReply) -> tuple[bytes, bytes]:
-    """(the function's output, the result): the agent puts the output first in the body."""
+    """(the function's output, the result): the agent puts the output first in the body;
+    a streamed answer has both in its trailers (the error), or the result in its body."""
+    if reply.streamed:
+        return _streamed_output(reply)
     content = reply.body
     length = reply.headers.get("x-faas-log-length", "0")
     n = int(length) if length.isdigit() else 0
     return content[:n], content[n:]
+
+
+def _streamed_output(reply: AgentReply) -> tuple[bytes, bytes]:
+    headers = reply.headers
+    output = _unbase64(headers.get("x-faas-output", ""))
+    if headers.get("x-function-error"):
+        error = _unbase64(headers.get("x-faas-error", ""))
+        return output, error or error_payload("Runtime.Unknown", "the stream failed")
+    return output, reply.body
+
+
+def _unbase64(value: str) -> bytes:
+    """A trailer's bytes; a runtime's garbled one is taken as none (its invocation ran)."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        return b""

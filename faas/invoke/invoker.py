@@ -3,7 +3,9 @@
 A sync invoke, an HTTP request to ``/fn/{name}/...`` and an event the worker
 took from the queue all go through ``Invoker.run``: the scheduler runs the
 event in a sandbox (``faas.compute.scheduler``), then the invocation's log is
-framed and kept (``faas.catalog.logs``, written behind it, batched). An async
+framed and kept (``faas.catalog.logs``, written behind it, batched). A call
+that streams the response (``stream``) takes the same path, its chunks passed
+up as they arrive (``faas.invoke.streaming``). An async
 invoke only queues the event (``faas.invoke.asyncq.queue``); the worker runs
 it later through ``run``.
 """
@@ -14,12 +16,14 @@ import dataclasses
 import functools
 import time
 import uuid
+from collections.abc import Awaitable
 
 from faas.auth import Access
 from faas.catalog import logs as function_logs
 from faas.catalog.logs import LogRecord, LogStore
 from faas.catalog.qualifiers import Qualifiers
 from faas.catalog.registry import Registry
+from faas.compute.agent_client import ChunkSink
 from faas.compute.lambda_env import function_arn
 from faas.compute.scheduler import OnStart, Scheduler
 from faas.invoke.asyncq.queue import Queue
@@ -27,6 +31,7 @@ from faas.invoke.asyncq.records import Invocation
 from faas.invoke.http import trigger as http_trigger
 from faas.invoke.http.apigw import Context, HttpRequest
 from faas.invoke.http.responses import HttpResponse
+from faas.invoke.streaming import Stream
 from faas.models import LATEST, FunctionSpec, InvocationResult
 from faas.platform_log import invocation_context
 from faas.settings import Settings
@@ -61,15 +66,17 @@ class Invoker:
         on_start: OnStart | None = None,
         kind: str = "sync",
         client_context: str | None = None,
+        sink: ChunkSink | None = None,
     ) -> InvocationResult:
         """Every invocation, whatever asked for it: run it, then keep its log.
 
         The result's ``log`` is the stored record's text (for ``X-Faas-Log-Type: Tail``).
+        A streamed response goes to ``sink`` as it arrives (``stream``).
         """
         with invocation_context(request_id, spec.name):
             start = time.time()
             result = await self._scheduler.invoke(
-                spec, event, request_id, on_start, kind, client_context
+                spec, event, request_id, on_start, kind, client_context, sink
             )
             end = time.time()
             text = function_logs.frame(
@@ -87,6 +94,23 @@ class Invoker:
             )
             self._logs.add(record)  # written behind the invocation, batched
             return dataclasses.replace(result, log=text)
+
+    def stream(
+        self,
+        spec: FunctionSpec,
+        event: bytes,
+        request_id: str,
+        kind: str = "sync",
+        client_context: str | None = None,
+    ) -> Stream:
+        """Run ``spec`` for a caller that takes the response as the function streams it."""
+
+        def run(sink: ChunkSink) -> Awaitable[InvocationResult]:
+            return self.run(
+                spec, event, request_id, kind=kind, client_context=client_context, sink=sink
+            )
+
+        return Stream(run)
 
     async def invoke(
         self,

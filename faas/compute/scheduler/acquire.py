@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from faas import metrics
 from faas.background import Background
 from faas.compute import placement
+from faas.compute.agent_client import ChunkSink
 from faas.compute.backend import Backend
 from faas.compute.instance import Instance, InstanceState, InvokeRequest
 from faas.compute.lambda_env import function_arn
@@ -75,13 +76,15 @@ class Scheduler:
         on_start: OnStart | None = None,
         kind: str = "sync",
         client_context: str | None = None,
+        sink: ChunkSink | None = None,
     ) -> InvocationResult:
         """Run ``event`` on an instance of ``spec``; raises ``Throttled`` or ``BackendError``.
 
         ``on_start`` is called once an instance is held, just before the event
         runs, and returns the attempt number the function is told (async retries).
         ``kind`` (sync, async, http, schedule) labels the invocation's metrics;
-        ``client_context`` is the caller's (base64 JSON), for the handler's context.
+        ``client_context`` is the caller's (base64 JSON), for the handler's context;
+        a streamed response goes to ``sink`` as it arrives (``faas.invoke.streaming``).
         """
         key = self._observe(spec)
         try:
@@ -110,6 +113,7 @@ class Scheduler:
                     cold_start=cold,
                     attempt=attempt,
                     client_context=client_context,
+                    sink=sink,
                 )
             )
         except BaseException:
