@@ -487,6 +487,13 @@ class InvocationResult:
     def error_document(self) -> dict[str, Any]:
         """A failed invocation's error as an invoke answers it (both APIs), Lambda's way."""
         error = self.error or {}
+        if isinstance(error.get("trace"), list) and "stackTrace" not in error:
+            # A Node.js runtime's shape, which Lambda answers as it is.
+            return {
+                "errorType": error.get("errorType", "Runtime.Unknown"),
+                "errorMessage": error.get("errorMessage", ""),
+                "trace": error["trace"],
+            }
         return {
             "errorMessage": error.get("errorMessage", ""),
             "errorType": error.get("errorType", "Runtime.Unknown"),
