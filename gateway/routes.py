@@ -97,6 +97,7 @@ def aws(
 
 
 LAMBDA = "/2015-03-31/functions/{FunctionName}"
+STREAMING = "/2021-11-15/functions/{FunctionName}"
 CONCURRENCY = "/2017-10-31/functions/{FunctionName}/concurrency"
 URL = "/2021-10-31/functions/{FunctionName}/url"
 TAGS = "/2017-03-31/tags/{Resource}"
@@ -107,6 +108,13 @@ LAYER_VERSIONS = LAYERS + "/{LayerName}/versions"
 # The Lambda API (docs/lambda-api.md), at Lambda's own paths.
 LAMBDA_ROWS = [
     aws("POST", LAMBDA + "/invocations", lambda_invoke.invoke, EVENT, access=INVOKE),
+    aws(
+        "POST",
+        STREAMING + "/response-streaming-invocations",
+        lambda_invoke.invoke_with_response_stream,
+        EVENT,
+        access=INVOKE,
+    ),
     aws("GET", "/2015-03-31/functions", lambda_functions.list_functions),
     aws(
         "POST",
