@@ -9,6 +9,7 @@ address, or what a proxy named in ``FAAS_TRUSTED_PROXIES`` says of its client.
 from __future__ import annotations
 
 from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
 
 from faas.errors import ValidationFailed
 from faas.invoke.http import apigw
@@ -58,7 +59,11 @@ async def http_route(
     out = await platform.invoker.invoke_http(
         name, incoming, request.headers.get("host", "localhost"), qualifier or None
     )
-    response = Response(out.body, status_code=out.status)
+    response = (
+        Response(out.body, status_code=out.status)
+        if out.stream is None  # a function URL's streamed response (RESPONSE_STREAM):
+        else StreamingResponse(out.stream, status_code=out.status)
+    )
     response.raw_headers.extend(
         (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in out.headers
     )
