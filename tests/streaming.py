@@ -14,11 +14,13 @@ chunk per write, an error as trailers. The event says what to do:
 - ``die``: exit after the first write, without ending the stream;
 - ``bytes``: write this many bytes (in 1 MB writes) instead of ``chunks``;
 - ``buffered``: answer ``{"buffered": event}`` the ordinary way, without streaming.
+
+Called through a function URL, the instructions are the request's JSON body.
 """
 
 from __future__ import annotations
 
-BOOTSTRAP = r'''#!/usr/bin/env python3
+BOOTSTRAP = r"""#!/usr/bin/env python3
 import base64, http.client, json, os, socket, sys, time
 
 host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].rsplit(":", 1)
@@ -43,7 +45,9 @@ def post(rid, body):
 
 def stream(rid, event):
     sock = socket.create_connection((host, int(port)))
-    kind = "application/vnd.awslambda.http-integration-response" if event.get("http") else "text/plain"
+    kind = "text/plain"
+    if event.get("http"):
+        kind = "application/vnd.awslambda.http-integration-response"
     sock.sendall((
         f"POST {API}{rid}/response HTTP/1.1\r\nHost: {host}\r\n"
         "Lambda-Runtime-Function-Response-Mode: streaming\r\n"
@@ -87,8 +91,10 @@ def stream(rid, event):
 
 while True:
     rid, event = next_event()
+    if "requestContext" in event:  # a function URL's event: the body says what to do
+        event = json.loads(event.get("body") or "{}")
     if event.get("buffered"):
         post(rid, json.dumps({"buffered": event}).encode())
     else:
         stream(rid, event)
-'''
+"""

@@ -110,7 +110,7 @@ class Invoker:
                 spec, event, request_id, kind=kind, client_context=client_context, sink=sink
             )
 
-        return Stream(run)
+        return Stream(run, request_id)
 
     async def invoke(
         self,
@@ -131,6 +131,7 @@ class Invoker:
         function's HTTP config serves the version or alias it names."""
         spec = await self._registry.get(name)
         run: http_trigger.Invoke = functools.partial(self.run, kind="http")
+        stream: http_trigger.StreamInvoke = functools.partial(self.stream, kind="http")
         if qualifier is not None:
             target, _ = await self._qualifiers.resolve(name, qualifier)
 
@@ -139,7 +140,10 @@ class Invoker:
             ) -> InvocationResult:
                 return await self.run(target, event, request_id, kind="http")
 
-            run = run_target
+            def stream_target(_latest: FunctionSpec, event: bytes, request_id: str) -> Stream:
+                return self.stream(target, event, request_id, kind="http")
+
+            run, stream = run_target, stream_target
         ctx = Context(
             request_id=str(uuid.uuid4()),
             account_id=self._settings.account_id,
@@ -152,6 +156,7 @@ class Invoker:
             ctx,
             invoke=run,
             authorize=lambda key: self._access.route(key, name),
+            stream=stream,
         )
 
     async def invoke_async(self, name: str, event: bytes, qualifier: str | None = None) -> str:

@@ -50,7 +50,8 @@ class Stream:
     # Invocations whose reader may have left: held here until they end.
     _running: ClassVar[set[asyncio.Task[InvocationResult]]] = set()
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, request_id: str) -> None:
+        self.request_id = request_id
         # The function's stream's content type, once it began; None: not (yet) streamed.
         self.content_type: str | None = None
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(DEPTH)

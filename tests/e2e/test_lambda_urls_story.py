@@ -72,7 +72,7 @@ def test_an_aws_iam_url_needs_a_key_and_cors_is_answered_by_the_gateway(lam: Any
 def test_bad_url_configs_are_refused_naming_the_field(lam: Any) -> None:
     story.create(lam, "web", WEB)
     for fields, named in (
-        ({"AuthType": "NONE", "InvokeMode": "RESPONSE_STREAM"}, "InvokeMode"),
+        ({"AuthType": "NONE", "InvokeMode": "STREAMING"}, "InvokeMode"),
         ({"AuthType": "NONE", "Cors": {"AllowOrigins": ["not an origin"]}}, "AllowOrigins"),
     ):
         with pytest.raises(lam.exceptions.InvalidParameterValueException) as bad:

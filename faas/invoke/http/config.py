@@ -3,7 +3,9 @@
 ``HttpConfig`` is what ``PUT /v1/functions/{name}/http`` sets: whether the
 function is reachable under ``/fn/{name}/...``, the API Gateway payload format
 its handler expects, its route table, whether a key is needed, CORS, and debug
-(error details in responses). CORS follows API Gateway's HTTP API: when it is
+(error details in responses), and whether a function that streams its response
+is sent as it streams (``invoke_mode`` ``RESPONSE_STREAM``, a function URL's
+``InvokeMode``) or collected first (``BUFFERED``). CORS follows API Gateway's HTTP API: when it is
 configured the gateway answers preflight requests itself and puts the CORS
 headers on every response, over whatever the function set.
 """
@@ -20,6 +22,7 @@ from faas.invoke.http.routes import METHODS, RouteTable
 
 PAYLOAD_FORMATS = ("1.0", "2.0")
 AUTH_MODES = ("none", "key")
+INVOKE_MODES = ("BUFFERED", "RESPONSE_STREAM")
 CORS_MAX_AGE_S = 86400
 _ORIGIN = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)$")
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
@@ -93,6 +96,12 @@ class HttpConfig:
     cors: Cors | None = None
     # Function errors on HTTP routes show the error message and stack trace.
     debug: bool = False
+    # RESPONSE_STREAM: a streaming function's response is sent as it is written.
+    invoke_mode: str = "BUFFERED"
+
+    @property
+    def streams(self) -> bool:
+        return self.invoke_mode == "RESPONSE_STREAM"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -120,6 +129,10 @@ class HttpConfig:
             )
         if values.get("auth", "none") not in AUTH_MODES:
             raise ValidationFailed('auth must be "none" or "key"', field="auth")
+        if values.get("invoke_mode", "BUFFERED") not in INVOKE_MODES:
+            raise ValidationFailed(
+                'invoke_mode must be "BUFFERED" or "RESPONSE_STREAM"', field="invoke_mode"
+            )
         routes = values.get("routes") or []
         if not isinstance(routes, list):
             raise ValidationFailed(

@@ -8,6 +8,10 @@ base64 with ``isBase64Encoded: true``. A return value that is not a valid proxy
 response is ``MalformedResponse`` (502); a handler that raised or timed out is
 answered by ``function_error``. The events handlers read are built in
 ``faas.invoke.http.apigw``.
+
+A function URL in ``RESPONSE_STREAM`` mode sends what a streaming function
+writes as it writes it (``HttpResponse.stream``); the function's HTTP metadata,
+if it gave any, is the JSON before the first 8 NUL bytes (``prelude``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +40,29 @@ class HttpResponse:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    # A streamed body, sent as it arrives (``body`` is empty then).
+    stream: AsyncIterator[bytes] | None = None
+
+
+# What a streaming function's content type is when its stream starts with HTTP metadata
+# (Lambda's ``awslambda.HttpResponseStream.from``), and what ends that metadata.
+HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
+PRELUDE_END = b"\0" * 8
+PRELUDE_MAX = 64 * 1024
+
+
+def prelude(raw: bytes) -> tuple[int, list[tuple[str, str]]]:
+    """The status and headers a streaming function's HTTP metadata (JSON: ``statusCode``,
+    ``headers``, ``cookies``) asks for; 200 and ``application/octet-stream`` by default."""
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise MalformedResponse("the stream's HTTP metadata is not JSON") from None
+    if not isinstance(value, dict):
+        raise MalformedResponse("the stream's HTTP metadata must be an object")
+    value = {"statusCode": 200, **value, "body": None, "isBase64Encoded": False}
+    out = _proxy(value, "2.0", default_type="application/octet-stream")
+    return out.status, out.headers
 
 
 def response(payload: bytes, payload_format: str) -> HttpResponse:
@@ -52,7 +80,9 @@ def response(payload: bytes, payload_format: str) -> HttpResponse:
     return _proxy(value, payload_format)
 
 
-def _proxy(value: dict[str, Any], payload_format: str) -> HttpResponse:
+def _proxy(
+    value: dict[str, Any], payload_format: str, default_type: str = "application/json"
+) -> HttpResponse:
     status = value.get("statusCode")
     if isinstance(status, str) and status.isdigit():
         status = int(status)
@@ -92,7 +122,7 @@ def _proxy(value: dict[str, Any], payload_format: str) -> HttpResponse:
     else:
         raw = _utf8(body)
     if not any(k.lower() == "content-type" for k, _ in headers):
-        headers.append(("content-type", "application/json"))
+        headers.append(("content-type", default_type))
     return HttpResponse(status, headers, raw)
 
 

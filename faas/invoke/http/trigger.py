@@ -7,6 +7,11 @@ parameters, the event of the configured payload format is built, the function
 runs, and its proxy response (or its error) becomes the HTTP response, with
 the CORS headers on top.
 
+In ``RESPONSE_STREAM`` mode (a function URL's ``InvokeMode``) a function that
+streams is answered as it writes: its HTTP metadata prelude, if its stream
+starts with one, sets the status and headers, and the rest is the body, sent
+chunk by chunk. A function that does not stream is answered as in buffered mode.
+
 A key the gateway checked is the platform's, never the function's: on a route
 with ``auth: key`` the headers it may come in are gone from the event. A route
 without platform auth passes ``Authorization`` on untouched (apps carry their
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import lru_cache
 
 from faas import auth
@@ -27,9 +32,12 @@ from faas.invoke.http.apigw import Context, HttpRequest
 from faas.invoke.http.config import HttpConfig
 from faas.invoke.http.responses import HttpResponse
 from faas.invoke.http.routes import RouteTable
+from faas.invoke.streaming import Stream
 from faas.models import INVOKE_MAX_BYTES, FunctionSpec, InvocationResult, Outcome
 
 Invoke = Callable[[FunctionSpec, bytes, str], Awaitable[InvocationResult]]
+# Starts an invocation whose response may stream (``Invoker.stream``).
+StreamInvoke = Callable[[FunctionSpec, bytes, str], Stream]
 # Raises Unauthorized, Forbidden or RateLimited unless the presented key may call the route.
 Authorize = Callable[[str | None], None]
 
@@ -49,6 +57,7 @@ async def handle(
     *,
     invoke: Invoke,
     authorize: Authorize,
+    stream: StreamInvoke | None = None,
 ) -> HttpResponse:
     """Serve ``request`` (its path relative to the function) with ``spec``'s HTTP config."""
     http = spec.http
@@ -90,8 +99,52 @@ async def handle(
         raise PayloadTooLarge(
             f"the event is {len(event)} bytes; Lambda's limit for a request is {INVOKE_MAX_BYTES}"
         )
+    if http.streams and stream is not None:
+        return await _streamed(stream(spec, event, ctx.request_id), http, origin)
     result = await invoke(spec, event, ctx.request_id)
     return _finish(result, http, origin)
+
+
+async def _streamed(stream: Stream, http: HttpConfig, origin: str) -> HttpResponse:
+    """The response to a ``RESPONSE_STREAM`` request: its body follows as it is written."""
+    try:
+        await stream.started()
+        if not stream.streamed:
+            return _finish(await stream.result(), http, origin)
+        chunks = stream.chunks()
+        status, headers, first = 200, [("content-type", stream.content_type or "")], b""
+        if stream.content_type == responses.HTTP_INTEGRATION:
+            metadata = b""
+            async for chunk in chunks:
+                metadata += chunk
+                if responses.PRELUDE_END in metadata or len(metadata) > responses.PRELUDE_MAX:
+                    break
+            raw, end, first = metadata.partition(responses.PRELUDE_END)
+            if not end:
+                result = await stream.result()
+                if result.outcome is not Outcome.SUCCESS:  # failed before its metadata
+                    return _finish(result, http, origin)
+                raise responses.MalformedResponse(
+                    "the stream's HTTP metadata did not end with 8 NUL bytes within "
+                    f"{responses.PRELUDE_MAX} bytes"
+                )
+            status, headers = responses.prelude(raw)
+    except BaseException:
+        stream.close()
+        raise
+    out = _with_platform_headers(headers, http, origin, stream.request_id)
+    return HttpResponse(status, out, b"", stream=_body(first, chunks, stream))
+
+
+async def _body(first: bytes, chunks: AsyncIterator[bytes], stream: Stream) -> AsyncIterator[bytes]:
+    """A streamed body; a client that leaves lets the invocation run to its end."""
+    try:
+        if first:
+            yield first
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        stream.close()
 
 
 def _without_keys(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -118,11 +171,19 @@ def _finish(result: InvocationResult, http: HttpConfig, origin: str) -> HttpResp
             timed_out=result.outcome is Outcome.TIMEOUT,
             debug=http.debug,
         )
-    headers = [(k, v) for k, v in out.headers if k.lower() not in _HOP_BY_HOP]
+    headers = _with_platform_headers(out.headers, http, origin, result.request_id)
+    return HttpResponse(out.status, headers, out.body)
+
+
+def _with_platform_headers(
+    given: list[tuple[str, str]], http: HttpConfig, origin: str, request_id: str
+) -> list[tuple[str, str]]:
+    """The function's headers less hop-by-hop ones, with CORS and the request id."""
+    headers = [(k, v) for k, v in given if k.lower() not in _HOP_BY_HOP]
     if http.cors is not None:
         # As API Gateway: configured CORS overrides what the function set.
         headers = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
         headers += http.cors.response_headers(origin)
     if not any(k.lower() == "x-request-id" for k, _ in headers):
-        headers.append(("x-request-id", result.request_id))
-    return HttpResponse(out.status, headers, out.body)
+        headers.append(("x-request-id", request_id))
+    return headers

@@ -5,9 +5,10 @@ A function URL is the function's HTTP trigger (``faas.invoke.http``) with the
 handler, as Lambda's function URLs do. ``FunctionUrl`` is this server's
 ``/fn/NAME/``. ``AuthType`` ``NONE`` lets anyone call it; ``AWS_IAM`` asks for a
 key of this server (``Authorization: Bearer``, or ``X-Api-Key``), the way the
-HTTP trigger's ``auth: key`` does, rather than a SigV4 signature. Only
-``BUFFERED`` responses (streaming comes with the runtimes issue), and URLs of
-``$LATEST`` only for now.
+HTTP trigger's ``auth: key`` does, rather than a SigV4 signature.
+``InvokeMode`` ``RESPONSE_STREAM`` sends a streaming function's response as it
+is written (``faas.invoke.http.trigger``); ``BUFFERED`` (the default) collects
+it first. URLs of ``$LATEST`` only for now.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from faas.errors import FunctionNotFound, ResourceConflict, ValidationFailed
-from faas.invoke.http.config import HttpConfig
+from faas.invoke.http.config import INVOKE_MODES, HttpConfig
 from faas.models import FunctionSpec
 from gateway.api.aws_lambda.configuration import lambda_time
 from gateway.api.aws_lambda.names import LATEST, Qualified
@@ -82,7 +83,7 @@ def _shown(request: AwsRequest, spec: FunctionSpec) -> dict[str, Any]:
         "AuthType": "AWS_IAM" if http.auth == "key" else "NONE",
         "CreationTime": lambda_time(spec.created_at),
         "LastModifiedTime": lambda_time(spec.updated_at),
-        "InvokeMode": "BUFFERED",
+        "InvokeMode": http.invoke_mode,
     }
     if http.cors is not None:
         c = http.cors
@@ -106,12 +107,13 @@ def _config(body: dict[str, Any], current: HttpConfig) -> HttpConfig:
         if auth not in AUTH:
             raise ValidationFailed("AuthType must be NONE or AWS_IAM", field="AuthType")
         data["auth"] = AUTH[auth]
-    mode = body.get("InvokeMode", "BUFFERED")
-    if mode != "BUFFERED":
-        raise ValidationFailed(
-            "InvokeMode must be BUFFERED: response streaming is not supported here yet",
-            field="InvokeMode",
-        )
+    if "InvokeMode" in body:
+        mode = body["InvokeMode"]
+        if mode not in INVOKE_MODES:
+            raise ValidationFailed(
+                "InvokeMode must be BUFFERED or RESPONSE_STREAM", field="InvokeMode"
+            )
+        data["invoke_mode"] = mode
     if "Cors" in body:
         data["cors"] = _cors(body["Cors"])
     try:
