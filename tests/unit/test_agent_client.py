@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from faas.compute.agent_client import MAX_BODY, AgentClient, AgentError, AgentTimeout, parse_head
+from faas.compute.agent_client import (
+    MAX_BODY,
+    MAX_STREAM,
+    AgentClient,
+    AgentError,
+    AgentTimeout,
+    StreamTooLarge,
+    parse_head,
+)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -204,4 +212,71 @@ async def test_a_socket_of_another_user_is_refused(serve) -> None:  # type: igno
     # while the right owner is served
     client = AgentClient(agent.path, owner=agent.path.stat().st_uid)
     assert (await client.request("GET", "/health")).status == 200
+    client.close()
+
+
+def streamer(chunks: list[bytes], trailers: bytes = b"", sizes: list[int] | None = None) -> Handler:
+    """Answers every request with a streamed answer of ``chunks`` (announced as ``sizes``)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_request(reader) is not None:
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Faas-Stream: 1\r\n"
+                b"Content-Type: text/plain\r\n\r\n"
+            )
+            for n, chunk in enumerate(chunks):
+                size = len(chunk) if sizes is None else sizes[n]
+                writer.write(b"%x\r\n" % size + chunk + b"\r\n")
+                await writer.drain()
+            writer.write(b"0\r\n" + trailers + b"\r\n")
+            await writer.drain()
+
+    return handler
+
+
+class Chunks:
+    def __init__(self) -> None:
+        self.content_type = ""
+        self.got: list[bytes] = []
+
+    def begin(self, content_type: str) -> None:
+        self.content_type = content_type
+
+    async def put(self, chunk: bytes) -> None:
+        self.got.append(chunk)
+
+
+async def test_a_streamed_answer_goes_to_the_sink_with_its_trailers(serve) -> None:  # type: ignore[no-untyped-def]
+    output = b"A" * 300_000  # an output trailer longer than any head
+    trailers = b"X-Function-Error: Unhandled\r\nX-Faas-Output: " + output + b"\r\n"
+    agent = await serve(streamer([b"one", b"two"], trailers))
+    client = AgentClient(agent.path)
+    sink = Chunks()
+    for _ in range(2):  # and the connection is kept for the next
+        sink.got.clear()
+        reply = await client.request("POST", "/invoke", sink=sink)
+        assert reply.streamed and reply.body == b""
+        assert sink.content_type == "text/plain" and sink.got == [b"one", b"two"]
+        assert reply.headers["x-function-error"] == "Unhandled"
+        assert reply.headers["x-faas-output"] == output.decode()
+    assert agent.connections == 1
+    # Without a sink, the chunks are collected
+    collected = await client.request("POST", "/invoke")
+    assert collected.streamed and collected.body == b"onetwo"
+    client.close()
+
+
+async def test_a_stream_announcing_more_than_20_mb_is_not_read(serve) -> None:  # type: ignore[no-untyped-def]
+    agent = await serve(streamer([b"x"], sizes=[MAX_STREAM + 1]))
+    client = AgentClient(agent.path)
+    with pytest.raises(StreamTooLarge):
+        await client.request("POST", "/invoke", sink=Chunks())
+    client.close()
+
+
+async def test_a_malformed_chunk_is_a_broken_protocol(serve) -> None:  # type: ignore[no-untyped-def]
+    agent = await serve(streamer([b"abc"], sizes=[2]))  # the chunk is longer than it says
+    client = AgentClient(agent.path)
+    with pytest.raises(AgentError):
+        await client.request("POST", "/invoke", sink=Chunks())
     client.close()
