@@ -26,13 +26,13 @@ server_env = story.server_env
 lam, clients = story.lam, story.clients
 
 
-def create_streaming(lam: Any, name: str = "streamer") -> None:
+def create_streaming(lam: Any, name: str = "streamer", timeout_s: int = 10) -> None:
     lam.create_function(
         FunctionName=name,
         Runtime="provided.al2023",
         Role=story.ROLE,
         Handler="stream",
-        Timeout=10,
+        Timeout=timeout_s,
         Code={"ZipFile": make_zip({"bootstrap": BOOTSTRAP}, executable=("bootstrap",))},
     )
 
@@ -88,6 +88,13 @@ def test_boto3_receives_the_chunks_as_the_function_writes_them(lam: Any) -> None
     answer = lam.invoke(FunctionName="streamer", Payload=b'{"chunks": ["a", "b", "c"]}')
     assert answer["Payload"].read() == b"abc" and "FunctionError" not in answer
 
+    # When a function runs past its timeout in the middle of its stream
+    create_streaming(lam, "slowpoke", timeout_s=1)
+    events = stream_events(lam, "slowpoke", {"chunks": ["early", "never"], "sleep": 3})
+    # Then what it wrote in time arrives, and InvokeComplete says it timed out
+    assert chunks_of(events) == [b"early"]
+    assert complete_of(events)["ErrorCode"] == "Sandbox.Timedout"
+
     # And a stream of an unknown function, or of an Event, is refused naming what is wrong
     error = story.error_of(
         lambda: lam.invoke_with_response_stream(FunctionName="nope", Payload=b"{}")
@@ -139,6 +146,11 @@ def test_a_response_stream_url_gives_the_first_byte_before_the_handler_returns(
     first_at, last_at = arrived[0][0], arrived[-1][0]
     assert last_at - first_at >= 0.8, (first_at - sent, last_at - sent)
 
+    # When a client leaves after the first chunk, Then the function still serves the next
+    with httpx.Client(timeout=30) as client:
+        slow = {"chunks": ["a", "b", "c"], "sleep": 0.5}
+        with client.stream("POST", made["FunctionUrl"], json=slow) as answer:
+            assert next(answer.iter_raw()) == b"a"
     # When the stream has no HTTP metadata, Then it is a 200 of the stream's content type
     with httpx.Client(timeout=30) as client:
         plain = client.post(made["FunctionUrl"], json={"chunks": ["just ", "text"]})
