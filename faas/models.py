@@ -37,6 +37,18 @@ LAYER_VERSION_ARN = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]{1,140}:[0-9]{1,20}$"
 )
 LAYERS_MAX = 5
+# How a function's code is shipped: a zip, or a container image (``image``) of its own.
+PACKAGE_TYPES = ("Zip", "Image")
+# A local image's reference as Docker names it: [host[:port]/]path[:tag][@digest], or an id.
+IMAGE_PATTERN = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+    r"|^(?:sha256:)?[0-9a-f]{12,64}$"
+)
+IMAGE_MAX = 512
+# Lambda's ImageConfig limits: 1500 entry point or command items, a 1000-character directory.
+IMAGE_ITEMS_MAX = 1500
+WORKDIR_MAX = 1000
 
 # Every runtime name the platform knows; which of them a server can run depends on its
 # backend and what its images come from (``Backend.unavailable``, docs/runtimes.md).
@@ -84,6 +96,44 @@ RESERVED_ENV = frozenset(
 
 
 @dataclass(frozen=True)
+class ImageConfig:
+    """What an image function's container runs, overriding the image's own (Lambda's
+    ``ImageConfig``); None keeps the image's ``ENTRYPOINT``, ``CMD`` or ``WORKDIR``."""
+
+    entry_point: tuple[str, ...] | None = None
+    command: tuple[str, ...] | None = None
+    working_directory: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.entry_point is None and self.command is None and not self.working_directory
+
+    @classmethod
+    def from_dict(cls, data: object) -> ImageConfig:
+        """Parse the API's and the store's shape; raises ``ValidationFailed``."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ValidationFailed("image_config must be a JSON object", field="image_config")
+        unknown = sorted(set(data) - {"entry_point", "command", "working_directory"})
+        if unknown:
+            raise ValidationFailed(
+                f"image_config has no field {unknown[0]!r}", field="image_config"
+            )
+        lists = {}
+        for key in ("entry_point", "command"):
+            value = data.get(key)
+            if value is not None and not isinstance(value, list | tuple):
+                raise ValidationFailed(
+                    f"image_config.{key} must be a list of strings", field="image_config"
+                )
+            lists[key] = tuple(value) if value else None
+        return validate_image_config(
+            cls(working_directory=data.get("working_directory") or None, **lists)
+        )
+
+
+@dataclass(frozen=True)
 class FunctionConfig:
     """What a user sets on a function; validated by :func:`validate_config`."""
 
@@ -103,6 +153,15 @@ class FunctionConfig:
     role: str = ""
     # Layer version ARNs, placed read-only under /opt in this order (a later one wins).
     layers: tuple[str, ...] = ()
+    # "Image": the function is ``image``, a local container image whose own runtime
+    # client serves it (no runtime, handler or layers then); "Zip": its code is a zip.
+    package_type: str = "Zip"
+    image: str = ""
+    image_config: ImageConfig = field(default_factory=ImageConfig)
+
+    @property
+    def is_image(self) -> bool:
+        return self.package_type == "Image"
 
 
 @dataclass(frozen=True)
@@ -220,6 +279,9 @@ class FunctionSpec:
         }
         if c.layers:
             shaping["layers"] = c.layers
+        if c.is_image:
+            # The code is the image's id (resolved at create and at each code update).
+            shaping["image_config"] = dataclasses.asdict(c.image_config)
         if self.version != LATEST:
             # A version's sandboxes say which version they run (AWS_LAMBDA_FUNCTION_VERSION).
             shaping["version"] = self.version
@@ -235,7 +297,13 @@ class FunctionSpec:
         data = json.loads(raw)
         config = data["config"]
         return cls(
-            config=FunctionConfig(**{**config, "layers": tuple(config.get("layers", ()))}),
+            config=FunctionConfig(
+                **{
+                    **config,
+                    "layers": tuple(config.get("layers", ())),
+                    "image_config": ImageConfig.from_dict(config.get("image_config")),
+                }
+            ),
             code_sha256=data["code_sha256"],
             code_size=data["code_size"],
             created_at=data["created_at"],
@@ -259,23 +327,14 @@ def validate_name(name: object, field: str = "name") -> str:
 def validate_config(config: FunctionConfig) -> FunctionConfig:
     """Return ``config`` if every field is in range, else raise naming the field."""
     validate_name(config.name)
-    if config.runtime not in RUNTIMES:
+    if config.package_type not in PACKAGE_TYPES:
         raise ValidationFailed(
-            f"runtime {config.runtime!r} is not supported; use one of {', '.join(RUNTIMES)}",
-            field="runtime",
+            f"package_type must be one of {', '.join(PACKAGE_TYPES)}", field="package_type"
         )
-    if not HANDLER_PATTERN.fullmatch(config.handler or ""):
-        raise ValidationFailed("handler must look like 'module.function'", field="handler")
-    if config.runtime in PYTHON_RUNTIMES and "." not in config.handler:
-        raise ValidationFailed(
-            "handler must be 'module.function' for a Python runtime", field="handler"
-        )
-    if config.runtime in NODE_RUNTIMES and "." not in config.handler:
-        raise ValidationFailed(
-            "handler must be 'file.export' for a Node.js runtime (index.handler for "
-            "index.js, index.mjs or index.cjs)",
-            field="handler",
-        )
+    if config.is_image:
+        _validate_image_function(config)
+    else:
+        _validate_zip_function(config)
     _int_in_range("memory_mb", config.memory_mb, MEMORY_MIN_MB, MEMORY_MAX_MB)
     _int_in_range("timeout_s", config.timeout_s, 1, TIMEOUT_MAX_S)
     _int_in_range("keep_warm", config.keep_warm, 0, KEEP_WARM_MAX)
@@ -296,6 +355,95 @@ def validate_config(config: FunctionConfig) -> FunctionConfig:
             f"role must be a string of at most {ROLE_MAX} characters", field="role"
         )
     return config
+
+
+def _validate_image_function(config: FunctionConfig) -> None:
+    """An image holds its runtime client and code: Lambda refuses a runtime, a handler or
+    layers beside it (its CMD names the handler; ``image_config`` overrides that)."""
+    for name, value in (("runtime", config.runtime), ("handler", config.handler)):
+        if value:
+            raise ValidationFailed(
+                f"{name} is not set for an image function: its image runs its own runtime "
+                "client (set the handler with image_config's command)",
+                field=name,
+            )
+    if config.layers:
+        raise ValidationFailed(
+            "layers cannot be used with an image function: put their files in the image",
+            field="layers",
+        )
+    validate_image(config.image)
+    if not isinstance(config.image_config, ImageConfig):
+        raise ValidationFailed("image_config must be an object", field="image_config")
+    validate_image_config(config.image_config)
+
+
+def validate_image(image: object) -> str:
+    if (
+        not isinstance(image, str)
+        or not image
+        or len(image) > IMAGE_MAX
+        or not IMAGE_PATTERN.fullmatch(image)
+    ):
+        raise ValidationFailed(
+            "image must name a local container image, such as my-function:latest",
+            field="image",
+        )
+    return image
+
+
+def validate_image_config(config: ImageConfig) -> ImageConfig:
+    for key in ("entry_point", "command"):
+        items = getattr(config, key)
+        if items is None:
+            continue
+        if len(items) > IMAGE_ITEMS_MAX or not all(
+            isinstance(item, str) and is_text(item) and "\x00" not in item for item in items
+        ):
+            raise ValidationFailed(
+                f"image_config.{key} must be a list of at most {IMAGE_ITEMS_MAX} strings "
+                "(no NUL characters)",
+                field="image_config",
+            )
+    workdir = config.working_directory
+    if workdir is not None and (
+        not isinstance(workdir, str)
+        or not workdir.startswith("/")
+        or len(workdir) > WORKDIR_MAX
+        or not is_text(workdir)
+        or "\x00" in workdir
+    ):
+        raise ValidationFailed(
+            f"image_config.working_directory must be an absolute path of at most "
+            f"{WORKDIR_MAX} characters",
+            field="image_config",
+        )
+    return config
+
+
+def _validate_zip_function(config: FunctionConfig) -> None:
+    if config.image or not config.image_config.empty:
+        raise ValidationFailed(
+            "image and image_config are only for an image function (package_type Image)",
+            field="image",
+        )
+    if config.runtime not in RUNTIMES:
+        raise ValidationFailed(
+            f"runtime {config.runtime!r} is not supported; use one of {', '.join(RUNTIMES)}",
+            field="runtime",
+        )
+    if not HANDLER_PATTERN.fullmatch(config.handler or ""):
+        raise ValidationFailed("handler must look like 'module.function'", field="handler")
+    if config.runtime in PYTHON_RUNTIMES and "." not in config.handler:
+        raise ValidationFailed(
+            "handler must be 'module.function' for a Python runtime", field="handler"
+        )
+    if config.runtime in NODE_RUNTIMES and "." not in config.handler:
+        raise ValidationFailed(
+            "handler must be 'file.export' for a Node.js runtime (index.handler for "
+            "index.js, index.mjs or index.cjs)",
+            field="handler",
+        )
 
 
 def _validate_volumes(volumes: object) -> None:
@@ -437,7 +585,12 @@ def _validate_env(env: object) -> None:
 
 def apply_patch(config: FunctionConfig, changes: dict[str, Any]) -> FunctionConfig:
     """A new config with ``changes`` applied and validated; the name cannot change."""
-    allowed = {f.name for f in dataclasses.fields(FunctionConfig)} - {"name"}
+    # What a function is shipped as, and its image, change with its code (update_code).
+    allowed = {f.name for f in dataclasses.fields(FunctionConfig)} - {
+        "name",
+        "package_type",
+        "image",
+    }
     unknown = set(changes) - allowed
     if unknown:
         field_name = sorted(unknown)[0]

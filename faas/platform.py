@@ -125,6 +125,7 @@ class Platform:
                 lambda name: self.scheduler.retire(name, deleted=True),
             ),
             check_runtime=self._check_runtime,
+            resolve_image=self.backend.resolve_image,
         )
         self.invoker = Invoker(
             settings,

@@ -1,9 +1,11 @@
 """Function management: what the API and the CLI do to functions and their secrets.
 
-Create, replace code or config, set the async and HTTP configs, read, list,
-delete; list, replace and remove secrets; read a function's logs. Specs live
-in the registry, code in the code store (unpacked at upload, so a cold start
-does not pay for it), secrets and logs in their stores.
+Create, replace code (a zip, or an image function's image) or config, set the
+async and HTTP configs, read, list, delete; list, replace and remove secrets;
+read a function's logs. Specs live in the registry, code in the code store
+(unpacked at upload, so a cold start does not pay for it; an image function's
+image stays in the Docker engine, named by its id), secrets and logs in their
+stores.
 
 The sandboxes that run a function are not catalog's: a change that needs
 fresh sandboxes (code, config, secrets) is told through ``on_change``, and a
@@ -40,6 +42,9 @@ OnChange = Callable[[FunctionSpec], None]
 OnDelete = Callable[[str], Awaitable[None]]
 # Raises ``ValidationFailed`` (field ``runtime``) for a runtime this server cannot run.
 RuntimeCheck = Callable[[str], Awaitable[None]]
+# An image function's image -> its id (sha256 hex): the image it runs until its code is
+# updated, as Lambda pins an image's digest. ``ValidationFailed`` (field ``image``) if none.
+ImageResolver = Callable[[str], Awaitable[str]]
 
 
 class Functions:
@@ -55,9 +60,11 @@ class Functions:
         on_change: OnChange,
         on_delete: Sequence[OnDelete] = (),
         check_runtime: RuntimeCheck | None = None,
+        resolve_image: ImageResolver | None = None,
     ) -> None:
         self._registry = registry
         self._check_runtime = check_runtime
+        self._resolve_image = resolve_image
         self._codestore = codestore
         self._secrets = secret_store
         self._logs = logs
@@ -65,18 +72,31 @@ class Functions:
         self._on_delete = tuple(on_delete)
 
     async def create(
-        self, config: FunctionConfig, code: Path, *, tags: dict[str, str] | None = None
+        self, config: FunctionConfig, code: Path | None, *, tags: dict[str, str] | None = None
     ) -> FunctionSpec:
+        """A new function: its zip is ``code``; an image function has none (its image is
+        resolved to the id it will run)."""
         validate_config(config)
-        if self._check_runtime is not None:
+        if config.is_image:
+            if code is not None:
+                raise ValidationFailed(
+                    "an image function takes no zip: its code is its image", field="code"
+                )
+        elif code is None:
+            raise ValidationFailed("the function's code (a zip) is required", field="code")
+        elif self._check_runtime is not None:
             await self._check_runtime(config.runtime)
         # Refuse a taken name before storing code (create still checks atomically).
         if await self._registry.exists(config.name):
             raise FunctionExists(f"function {config.name!r} already exists")
-        ref = await asyncio.to_thread(self._store, code)
+        if code is None:
+            sha, size = await self._image_id(config.image), 0
+        else:
+            ref = await asyncio.to_thread(self._store, code)
+            sha, size = ref.sha256, ref.size
         now = time.time()
         spec = FunctionSpec(
-            config, ref.sha256, ref.size, created_at=now, updated_at=now, tags=dict(tags or {})
+            config, sha, size, created_at=now, updated_at=now, tags=dict(tags or {})
         )
         await self._registry.create(spec)
         return spec
@@ -87,11 +107,21 @@ class Functions:
         self._codestore.unpacked(ref.sha256)
         return ref
 
+    async def _image_id(self, image: str) -> str:
+        if self._resolve_image is None:
+            raise ValidationFailed("this server cannot run image functions", field="image")
+        return await self._resolve_image(image)
+
     async def update_code(
         self, name: str, code: Path, *, revision_id: str | None = None
     ) -> FunctionSpec:
         """Replace the code; with ``revision_id``, only if that is still the current one."""
-        _current(await self._registry.get(name), revision_id)  # before storing anything
+        current = _current(await self._registry.get(name), revision_id)  # before storing
+        if current.config.is_image:
+            raise ValidationFailed(
+                f"function {name!r} is an image function: update its image, not a zip",
+                field="image",
+            )
         ref = await asyncio.to_thread(self._store, code)
         spec = await self._registry.update(
             name,
@@ -102,6 +132,36 @@ class Functions:
                 updated_at=_after(cur),
             ),
         )
+        self._on_change(spec)
+        return spec
+
+    async def update_image(
+        self, name: str, image: str, *, revision_id: str | None = None
+    ) -> FunctionSpec:
+        """Point an image function at ``image``, resolved now to the id it will run (the
+        same name again picks up an image rebuilt under it)."""
+        current = _current(await self._registry.get(name), revision_id)
+        if not current.config.is_image:
+            raise ValidationFailed(
+                f"function {name!r} is a zip function: its code is a zip, not an image",
+                field="image",
+            )
+        validate_config(dataclasses.replace(current.config, image=image))
+        sha = await self._image_id(image)
+
+        def change(cur: FunctionSpec) -> FunctionSpec:
+            cur = _current(cur, revision_id)
+            if not cur.config.is_image:  # replaced by a zip function meanwhile
+                raise ValidationFailed(f"function {name!r} is a zip function", field="image")
+            return dataclasses.replace(
+                cur,
+                config=dataclasses.replace(cur.config, image=image),
+                code_sha256=sha,
+                code_size=0,
+                updated_at=_after(cur),
+            )
+
+        spec = await self._registry.update(name, change)
         self._on_change(spec)
         return spec
 
@@ -161,6 +221,11 @@ class Functions:
 
     async def code_path(self, name: str) -> Path:
         spec = await self._registry.get(name)
+        if spec.config.is_image:
+            raise InvalidRequest(
+                f"function {name!r} is an image function: its code is the image "
+                f"{spec.config.image}, not a zip"
+            )
         path = self._codestore.zip_path(spec.code_sha256)
         if not path.exists():
             raise FunctionNotFound(f"the code of function {name!r} is missing from the store")

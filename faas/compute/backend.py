@@ -16,6 +16,10 @@ agent waits without a runtime, its code and secrets directories empty.
 ``specialize`` turns it into a function's. Whatever a backend still does to a
 sandbox after that (Docker renames the container) it finishes in the
 sandbox's ``settled``, which the instance awaits with the runtime's init.
+
+An image function's sandbox (``SandboxSpec.function_image``) runs the user's
+own container image beside the agent's; only the Docker backend has them
+(``faas.compute.docker.image_sandbox``): ``resolve_image`` refuses them elsewhere.
 """
 
 from __future__ import annotations
@@ -34,6 +38,22 @@ SOCKET_NAME = "agent.sock"
 # What the agent binds in its socket directory before readiness: its own socket and
 # the one our Python runtime serves once initialized (docs/container-protocol.md).
 AGENT_SOCKETS = frozenset({SOCKET_NAME, "runtime.sock"})
+
+
+@dataclass(frozen=True)
+class FunctionImage:
+    """What an image function's own container runs: the image (by id, as resolved when
+    its code was set) and ``ImageConfig``'s overrides of its entry point, command and
+    working directory (None: the image's own)."""
+
+    image: str
+    entry_point: tuple[str, ...] | None = None
+    command: tuple[str, ...] | None = None
+    working_directory: str | None = None
+    # How long its runtime client may take to ask for its first event: the function's
+    # timeout, not the platform's init timeout, so that a client that never asks fails
+    # the invoke within the time the user gave it.
+    init_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,9 @@ class SandboxSpec:
     # Secret name -> value: files only the sandbox's user can read.
     secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     generic: bool = False
+    # An image function's container, run beside the agent's (``image`` is then the
+    # agent's); None for a zip function, whose code the agent runs itself.
+    function_image: FunctionImage | None = None
 
 
 class Sandbox(Protocol):
@@ -106,6 +129,12 @@ class Backend(Protocol):
     async def unavailable(self, runtime: str) -> str | None:
         """None if this backend can run functions of ``runtime`` (a name of
         ``models.RUNTIMES``), else why not and how to get it."""
+        ...
+
+    async def resolve_image(self, image: str) -> str:
+        """The id (sha256 hex) of the local container image ``image`` names, for an image
+        function; ``ValidationFailed`` (field ``image``) if there is none or this backend
+        cannot run image functions."""
         ...
 
     async def readiness(self) -> dict[str, str]:

@@ -6,11 +6,17 @@ where Lambda puts them: ``/opt/bin`` on ``PATH``, ``/opt/lib`` on
 ``/opt/python/lib/python3.x/site-packages`` then ``/opt/python`` after the
 function's own code on ``sys.path`` (through ``PYTHONPATH``: a function that sets
 its own replaces all three, as on Lambda).
+
+An image function (``package_type`` Image) brings its runtime client, its
+``PATH`` and its libraries in its image: it gets Lambda's reserved variables and
+its own, over the image's ``ENV`` (which Lambda keeps), over a few defaults for an
+image that sets none (:func:`image_function_environment`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 
 from faas.models import LATEST, NODE_RUNTIMES, PROVIDED_RUNTIMES, PYTHON_RUNTIMES, FunctionSpec
 
@@ -41,26 +47,32 @@ def log_stream_name(instance_token: str, now: float | None = None, version: str 
     return f"{day}/[{version}]{instance_token}"
 
 
+# An image function's defaults, beneath its image's ENV: what Lambda's base images set.
+IMAGE_DEFAULTS = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "HOME": "/tmp",
+    "LAMBDA_TASK_ROOT": "/var/task",
+    "LAMBDA_RUNTIME_DIR": "/var/runtime",
+}
+
+
 def lambda_environment(spec: FunctionSpec, *, region: str, log_stream: str) -> dict[str, str]:
-    """Lambda's reserved variables, then the function's own (which cannot override them)."""
+    """Lambda's reserved variables, then the function's own (which cannot override them).
+
+    For an image function, only what must win over its image's ``ENV``: see
+    :func:`image_function_environment` for the rest."""
     c = spec.config
+    if c.is_image:
+        return {**c.env, **_lambda_reserved(spec, region=region, log_stream=log_stream)}
     runtime = "provided" if c.runtime in PROVIDED_RUNTIMES else c.runtime
     reserved = {
         "FAAS_RUNTIME": runtime,
         "_HANDLER": c.handler,
         "LAMBDA_TASK_ROOT": "/var/task",
         "LAMBDA_RUNTIME_DIR": "/opt/faas",
-        "AWS_LAMBDA_RUNTIME_API": RUNTIME_API,
-        "AWS_LAMBDA_FUNCTION_NAME": c.name,
-        "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(c.memory_mb),
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{c.name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
+        **_lambda_reserved(spec, region=region, log_stream=log_stream),
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{c.runtime}",
-        "TZ": ":UTC",
         "LANG": "C.UTF-8",
         "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin",
         "HOME": "/tmp",
@@ -77,3 +89,43 @@ def lambda_environment(spec: FunctionSpec, *, region: str, log_stream: str) -> d
             f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/task"
         )
     return {**defaults, **c.env, **reserved}
+
+
+def _lambda_reserved(spec: FunctionSpec, *, region: str, log_stream: str) -> dict[str, str]:
+    """What every function sees, zip or image, and cannot override."""
+    c = spec.config
+    return {
+        "AWS_LAMBDA_RUNTIME_API": RUNTIME_API,
+        "AWS_LAMBDA_FUNCTION_NAME": c.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(c.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{c.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "TZ": ":UTC",
+    }
+
+
+def image_function_environment(
+    image_env: Mapping[str, str], env: Mapping[str, str], command: Sequence[str]
+) -> dict[str, str]:
+    """An image function's container's environment: :data:`IMAGE_DEFAULTS`, then its
+    image's ``ENV``, then ``env`` (:func:`lambda_environment`'s: the function's own
+    variables and Lambda's reserved ones). ``_HANDLER`` is the command's first word, as
+    Lambda sets it from the image's ``CMD`` (or ``ImageConfig.Command``)."""
+    merged = {**IMAGE_DEFAULTS, **image_env, **env}
+    if command:
+        merged["_HANDLER"] = command[0]
+    return merged
+
+
+def image_env_entries(entries: Sequence[str] | None) -> dict[str, str]:
+    """An image's ``Config.Env`` (``NAME=value`` entries) as a mapping."""
+    found: dict[str, str] = {}
+    for entry in entries or ():
+        name, sep, value = entry.partition("=")
+        if sep and name:
+            found[name] = value
+    return found

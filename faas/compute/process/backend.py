@@ -44,7 +44,7 @@ from faas.compute import sandbox_dirs
 from faas.compute.backend import SOCKET_NAME, Sandbox, SandboxSpec
 from faas.compute.process import procs
 from faas.compute.sandbox_dirs import SandboxDirs, SocketSandbox
-from faas.errors import BackendError
+from faas.errors import BackendError, ValidationFailed
 from faas.models import DEFAULT_RUNTIME, NODE_RUNTIMES, PYTHON_RUNTIMES
 from faas.settings import Settings
 
@@ -117,6 +117,14 @@ class ProcessBackend:
         ]
         return f"{problem}. This server can run: {', '.join(ready)}"
 
+    async def resolve_image(self, image: str) -> str:
+        raise ValidationFailed(
+            f"image {image!r} cannot run here: the process backend runs functions as host "
+            "processes and has no container images; run image functions on the container "
+            "backend (the default FAAS_BACKEND)",
+            field="image",
+        )
+
     async def readiness(self) -> dict[str, str]:
         try:
             await self.ping()
@@ -125,6 +133,11 @@ class ProcessBackend:
         return {"process": "ok"}
 
     async def create(self, spec: SandboxSpec) -> ProcessSandbox:
+        if spec.function_image is not None:
+            raise BackendError(
+                f"function {spec.function!r} is a container image, which the process backend "
+                "cannot run: run it on the container backend (the default FAAS_BACKEND)"
+            )
         if spec.mounts:
             # A host process sees the host's tree: there is nowhere to mount a volume.
             raise BackendError(

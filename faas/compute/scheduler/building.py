@@ -1,6 +1,8 @@
 """Building an instance's sandbox: from a generic container of the pool when one
 of the function's profile is ready and the function has no volumes or layers
-(mounts, which a started container cannot gain), or anew.
+(mounts, which a started container cannot gain), or anew. An image function's
+sandbox is always new: its container is of its own image, which no generic
+container is.
 
 The providers are the platform's: the runtime image, the unpacked code, the
 mounts prepared on the host (volumes, and layers merged for ``/opt``), and the
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from faas import metrics
 from faas.compute import placement
-from faas.compute.backend import Backend, Sandbox, SandboxSpec
+from faas.compute.backend import Backend, FunctionImage, Sandbox, SandboxSpec
 from faas.compute.lambda_env import lambda_environment, log_stream_name
 from faas.compute.pool import GenericPool, Profile
 from faas.errors import FaasError
@@ -71,8 +73,14 @@ class Builder:
     async def sandbox(self, spec: FunctionSpec, key: str) -> tuple[Sandbox, Profile | None]:
         """A sandbox of the function, and the profile whose pool it came from (None if
         made anew): that pool owes a replacement once the cold start is over."""
-        image = await self._image_for(spec)
-        code_dir = await self._code_dir_for(spec.code_sha256)
+        function_image = _function_image(spec)
+        if function_image is not None:
+            # The agent's image runs beside the function's; there is no zip to unpack.
+            image = await self._backend.prepare()
+            code_dir = Path("/nonexistent")
+        else:
+            image = await self._image_for(spec)
+            code_dir = await self._code_dir_for(spec.code_sha256)
         mounts = await self._mounts_for(spec) if self._mounts_for is not None else Mounts()
         values = (
             await self._secrets_for(spec)
@@ -98,11 +106,13 @@ class Builder:
                 mounts=mounts.volumes,
                 readonly_mounts=mounts.layers,
                 secrets=values,
+                function_image=function_image,
             )
 
         profile = self._profile(spec, image)
         # Volumes and layers are mounts, which a started container cannot gain: never generic.
-        if self.pool is not None and not mounts.volumes and not mounts.layers:
+        generic_fits = function_image is None and not mounts.volumes and not mounts.layers
+        if self.pool is not None and generic_fits:
             generic = await self.pool.take(profile)
             if generic is not None:
                 made = await self._specialize(generic, sandbox_spec(generic.spec.token), profile)
@@ -149,7 +159,10 @@ class Builder:
         eligible = [
             s
             for s in specs
-            if not s.config.volumes and not s.config.layers and s.config.concurrency != 0
+            if not s.config.volumes
+            and not s.config.layers
+            and not s.config.is_image
+            and s.config.concurrency != 0
         ]
         profiles = [self._profile(s, await self._image_for(s)) for s in eligible]
         self.pool.keep(
@@ -159,3 +172,17 @@ class Builder:
                 self._settings.prewarm_profiles,
             )
         )
+
+
+def _function_image(spec: FunctionSpec) -> FunctionImage | None:
+    """What an image function's own container runs (None for a zip function)."""
+    c = spec.config
+    if not c.is_image:
+        return None
+    return FunctionImage(
+        image=f"sha256:{spec.code_sha256}",
+        entry_point=c.image_config.entry_point,
+        command=c.image_config.command,
+        working_directory=c.image_config.working_directory,
+        init_timeout_s=float(c.timeout_s),
+    )
