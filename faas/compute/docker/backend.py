@@ -12,6 +12,9 @@ secrets into the second, then gives the agent the function's environment
 (``POST /specialize``) while the container is renamed after the function; the
 sandbox awaits that rename in its ``settled``, so it overlaps the runtime's init.
 
+An image function's sandbox is two containers: this agent's, in image mode,
+and the function's own image beside it (``faas.compute.docker.image_sandbox``).
+
 Every docker-py call is blocking, so each runs in a bounded thread pool
 (``anyio.to_thread`` with a capacity limiter): one slow Docker call must never
 freeze the event loop. Docker exceptions become ``BackendError`` here.
@@ -33,7 +36,16 @@ import docker.errors
 import requests
 from docker.types import Ulimit
 
+from faas.compute.agent_client import AgentClient
 from faas.compute.backend import GENERIC_POOL, SOCKET_NAME, Sandbox, SandboxSpec
+from faas.compute.docker.image_sandbox import (
+    AGENT_MEMORY_MB,
+    LABEL_PART,
+    FencedClient,
+    ImageContainers,
+    ImagePart,
+    agent_environment,
+)
 from faas.compute.docker.images import Images
 from faas.compute.sandbox_dirs import (
     SandboxDirs,
@@ -43,7 +55,7 @@ from faas.compute.sandbox_dirs import (
     specialize_agent,
     wait_for_socket,
 )
-from faas.errors import BackendError, FaasError
+from faas.errors import BackendError, FaasError, ValidationFailed
 from faas.models import DEFAULT_RUNTIME
 from faas.settings import Settings
 
@@ -78,6 +90,17 @@ class DockerSandbox(SocketSandbox):
     container_id: str
     # Its rename after the function it was specialized for, while under way.
     renamed: asyncio.Future[None] | None = field(default=None, compare=False, repr=False)
+    # An image function's own container, beside this one (whose agent is in image mode).
+    image_part: ImagePart | None = None
+
+    def client(self) -> AgentClient:
+        if self.image_part is not None:
+            return FencedClient(self, self.image_part)
+        return super().client()
+
+    def direct_client(self, socket: str) -> AgentClient | None:
+        # An image function's runtime client is not ours: it serves no socket of its own.
+        return None if self.image_part is not None else super().direct_client(socket)
 
     async def settled(self) -> None:
         # Before it serves: operators and tests find a function's containers by name.
@@ -97,6 +120,7 @@ class DockerBackend:
         self._dirs = SandboxDirs(settings.sockets_dir, self._uid, self._uid)
         self._limiter = anyio.CapacityLimiter(settings.docker_threads)
         self._installation = ""
+        self._image_containers = ImageContainers(self, allow_image_user=settings.image_user)
 
     @property
     def client(self) -> docker.DockerClient:
@@ -120,6 +144,16 @@ class DockerBackend:
 
     async def unavailable(self, runtime: str) -> str | None:
         return await self._images.unavailable(self, runtime)
+
+    async def resolve_image(self, image: str) -> str:
+        found = await self._image_containers.resolve(image)
+        if found is None:
+            raise ValidationFailed(
+                f"image {image!r} is not on this server's Docker engine: build or pull it "
+                "there first (docker build -t NAME .), then name it here",
+                field="image",
+            )
+        return found
 
     async def readiness(self) -> dict[str, str]:
         unknown = "unknown: Docker is unreachable"
@@ -194,6 +228,13 @@ class DockerBackend:
                 check_every_s=0.5,
             )
             self._dirs.seal(token)
+            if spec.function_image is not None:
+                # Only now, sealed: the function's code runs from here on.
+                secrets = self._dirs.secrets(token) if spec.secrets else None
+                part = await self._image_containers.start(
+                    sandbox, spec.function_image, kwargs, str(secrets) if secrets else None
+                )
+                sandbox = dataclasses.replace(sandbox, image_part=part)
         except BaseException:
             await self.destroy(sandbox)
             raise
@@ -211,16 +252,30 @@ class DockerBackend:
             LABEL_TOKEN: spec.token,
             **spec.labels,
         }
+        image_function = spec.function_image is not None
+        if image_function:
+            labels[LABEL_PART] = "agent"
         if spec.generic:
             # Nothing of any function: its environment arrives with /specialize.
             env = {"FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR, "FAAS_GENERIC": "1"}
-            code_dir = self._dirs.task(spec.token)
+        elif image_function:
+            # The function runs in its own container (image_sandbox): none of it here.
+            env = agent_environment(spec, SANDBOX_SOCKET_DIR)
         else:
             env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
-            code_dir = spec.code_dir
-        memory = f"{spec.memory_mb}m"
+        memory = f"{AGENT_MEMORY_MB if image_function else spec.memory_mb}m"
         nofile = self._settings.nofile_limit
-        secrets_dir = self._dirs.secrets(spec.token)
+        volumes = {str(self._dirs.sockets(spec.token)): {"bind": SANDBOX_SOCKET_DIR, "mode": "rw"}}
+        if not image_function:  # else its code, volumes and secrets are the image's container's
+            code_dir = self._dirs.task(spec.token) if spec.generic else spec.code_dir
+            volumes[str(code_dir)] = {"bind": TASK_ROOT, "mode": "ro"}
+            for host, inside in spec.mounts.items():
+                volumes[str(host)] = {"bind": inside, "mode": "rw"}
+            for host, inside in spec.readonly_mounts.items():
+                volumes[str(host)] = {"bind": inside, "mode": "ro"}
+            if spec.secrets or spec.generic:
+                secrets_dir = self._dirs.secrets(spec.token)
+                volumes[str(secrets_dir)] = {"bind": SANDBOX_SECRETS_DIR, "mode": "ro"}
         return {
             "name": name,
             "detach": True,
@@ -241,23 +296,7 @@ class DockerBackend:
             "cpu_quota": max(1000, int(spec.cpus * CPU_PERIOD_US)),
             "pids_limit": self._settings.pids_limit,
             "ulimits": [Ulimit(name="nofile", soft=nofile, hard=nofile)],
-            "volumes": {
-                str(code_dir): {"bind": TASK_ROOT, "mode": "ro"},
-                str(self._dirs.sockets(spec.token)): {"bind": SANDBOX_SOCKET_DIR, "mode": "rw"},
-                **{
-                    str(host): {"bind": inside, "mode": "rw"}
-                    for host, inside in spec.mounts.items()
-                },
-                **{
-                    str(host): {"bind": inside, "mode": "ro"}
-                    for host, inside in spec.readonly_mounts.items()
-                },
-                **(
-                    {str(secrets_dir): {"bind": SANDBOX_SECRETS_DIR, "mode": "ro"}}
-                    if spec.secrets or spec.generic
-                    else {}
-                ),
-            },
+            "volumes": volumes,
             "network_mode": FUNCTION_NETWORK if spec.network else "none",
         }
 
@@ -272,6 +311,8 @@ class DockerBackend:
         """
         box = own(sandbox, DockerSandbox)
         check_specializable(box.spec, spec)
+        if spec.function_image is not None:  # its container is of its own image
+            raise ValueError("an image function's sandbox is never specialized")
         if spec.readonly_mounts:  # layers: mounts, which a started sandbox cannot gain
             raise ValueError("specialize takes a spec with no mounts")
         await anyio.to_thread.run_sync(self._dirs.place, spec, box.name, limiter=self._limiter)
@@ -305,9 +346,15 @@ class DockerBackend:
         if box.renamed is not None and not box.renamed.done():
             await asyncio.wait({box.renamed})  # else it could outlive the removal
         try:
+            if box.image_part is not None:
+                await self._image_containers.stop(box.image_part)
             await self.run_sync(self._remove, box.container_id)
         finally:
             self._dirs.remove(box.spec.token)
+
+    def remove_container(self, container_id: str) -> None:
+        """Blocking: remove a container of ours, whatever its state (gone is removed)."""
+        self._remove(container_id)
 
     def _remove(self, container_id: str) -> None:
         try:
@@ -326,7 +373,10 @@ class DockerBackend:
             pass
 
     async def was_oom_killed(self, sandbox: Sandbox) -> bool:
-        container_id = own(sandbox, DockerSandbox).container_id
+        box = own(sandbox, DockerSandbox)
+        if box.image_part is not None:  # the function's own container is the one limited
+            return await self._image_containers.was_oom_killed(box.image_part)
+        container_id = box.container_id
 
         def inspect() -> bool:
             try:
