@@ -55,7 +55,7 @@ def test_every_field_botocore_sends_has_a_decision(operation: str, known: frozen
 
 def test_every_code_source_botocore_knows_has_a_decision() -> None:
     members = set(MODEL.shape_for("FunctionCode").members)
-    assert members == CODE_SOURCES | {"ZipFile", "SourceKMSKeyArn"}
+    assert members == CODE_SOURCES | {"ZipFile", "ImageUri", "SourceKMSKeyArn"}
 
 
 # ---------------------------------------------------------------- fuzz

@@ -3,7 +3,10 @@ as the Lambda API answers them; pure, no I/O.
 
 Every field a client reads is there, with the value that holds here: ``State``
 and ``LastUpdateStatus`` are final at once, tracing is ``PassThrough``, the
-package a Zip for x86_64 (see :mod:`gateway.api.aws_lambda.unsupported`).
+architecture x86_64 (see :mod:`gateway.api.aws_lambda.unsupported`). An image
+function has no ``Runtime`` or ``Handler``, its ``CodeSha256`` is its image's id
+(hex, as Lambda gives an image's digest) and its ``ImageConfigResponse`` is there
+when it has an ``ImageConfig``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from faas.compute.lambda_env import function_arn
-from faas.models import AsyncConfig, FunctionSpec
+from faas.models import AsyncConfig, FunctionSpec, ImageConfig
 from gateway.api.aws_lambda.names import LATEST
 from gateway.api.aws_lambda.unsupported import TMP_MIN_MB
 
@@ -66,18 +69,48 @@ def function_configuration(
         "RevisionId": spec.revision_id,
         "State": "Active",
         "LastUpdateStatus": "Successful",
-        "PackageType": "Zip",
+        "PackageType": c.package_type,
         "Architectures": ["x86_64"],
         "EphemeralStorage": {"Size": tmp_size_mb},
         "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
         "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{c.name}"},
     }
+    if c.is_image:
+        del out["Runtime"], out["Handler"]
+        out["CodeSha256"] = spec.code_sha256
+        if not c.image_config.empty:
+            out["ImageConfigResponse"] = {"ImageConfig": image_config(c.image_config)}
     # Lambda leaves both out when there are none.
     if c.env:
         out["Environment"] = {"Variables": dict(c.env)}
     if layers:
         out["Layers"] = [{"Arn": arn, "CodeSize": size} for arn, size in layers]
     return out
+
+
+def image_config(config: ImageConfig) -> dict[str, Any]:
+    """Lambda's ``ImageConfig``: only what is set."""
+    out: dict[str, Any] = {}
+    if config.entry_point is not None:
+        out["EntryPoint"] = list(config.entry_point)
+    if config.command is not None:
+        out["Command"] = list(config.command)
+    if config.working_directory:
+        out["WorkingDirectory"] = config.working_directory
+    return out
+
+
+def code_location(spec: FunctionSpec) -> dict[str, str]:
+    """``GetFunction``'s ``Code`` of an image function: its image, and the image it runs
+    (the id it was resolved to when its code was set, as Lambda resolves a digest)."""
+    repository = spec.config.image.split("@", 1)[0]
+    if ":" in repository.rsplit("/", 1)[-1]:
+        repository = repository.rsplit(":", 1)[0]
+    return {
+        "RepositoryType": "ECR",
+        "ImageUri": spec.config.image,
+        "ResolvedImageUri": f"{repository}@sha256:{spec.code_sha256}",
+    }
 
 
 def lambda_time(epoch: float) -> str:

@@ -17,7 +17,15 @@ from collections.abc import Collection, Sequence
 from typing import Any, NoReturn
 
 from faas.errors import FunctionNotFound, ValidationFailed
-from faas.models import DESCRIPTION_MAX, ENV_MAX_BYTES, ROLE_MAX
+from faas.models import (
+    DESCRIPTION_MAX,
+    ENV_MAX_BYTES,
+    IMAGE_ITEMS_MAX,
+    ROLE_MAX,
+    WORKDIR_MAX,
+    ImageConfig,
+    validate_image,
+)
 from gateway.api.aws_lambda import names
 
 _ROLE = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@/-]+$")
@@ -34,6 +42,9 @@ _AWS_FIELDS = {
     "role": "Role",
     "layers": "Layers",
     "concurrency": "ReservedConcurrentExecutions",
+    "package_type": "PackageType",
+    "image": "Code.ImageUri",
+    "image_config": "ImageConfig",
     "max_retries": "MaximumRetryAttempts",
     "max_event_age_s": "MaximumEventAgeInSeconds",
     "on_success": "DestinationConfig.OnSuccess.Destination",
@@ -116,6 +127,39 @@ def zip_file(value: object, where: str) -> bytes:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         refuse(where, "is not base64: send the zip file's bytes in base64")
+
+
+def image_uri(value: object, where: str) -> str:
+    """A local image's name, as ``docker build -t`` gave it (``my-function:1``)."""
+    try:
+        return validate_image(value)
+    except ValidationFailed:
+        refuse(where, "must name a local container image, such as my-function:latest")
+
+
+def image_config(value: object) -> ImageConfig:
+    """``ImageConfig``: lists of strings ``EntryPoint`` and ``Command``, an absolute
+    ``WorkingDirectory``; an empty list or string keeps the image's own, as on Lambda."""
+    if value is None:
+        return ImageConfig()
+    where = "ImageConfig"
+    config = json_object(value, where, {"EntryPoint", "Command", "WorkingDirectory"}, where)
+    lists: dict[str, tuple[str, ...] | None] = {}
+    for aws, ours in (("EntryPoint", "entry_point"), ("Command", "command")):
+        items = config.get(aws, [])
+        if (
+            not isinstance(items, list)
+            or len(items) > IMAGE_ITEMS_MAX
+            or not all(isinstance(item, str) and "\x00" not in item for item in items)
+        ):
+            refuse(f"{where}.{aws}", f"must be a list of at most {IMAGE_ITEMS_MAX} strings")
+        lists[ours] = tuple(items) or None
+    workdir = config.get("WorkingDirectory", "")
+    if not isinstance(workdir, str) or len(workdir) > WORKDIR_MAX or "\x00" in workdir:
+        refuse(f"{where}.WorkingDirectory", f"must be a path of at most {WORKDIR_MAX} characters")
+    if workdir and not workdir.startswith("/"):
+        refuse(f"{where}.WorkingDirectory", "must be an absolute path, such as /var/task")
+    return ImageConfig(working_directory=workdir or None, **lists)
 
 
 def revision(value: object) -> str | None:

@@ -3,7 +3,8 @@
 The function is the one ``/v1`` manages: created either way, it is the same
 function, seen and invoked through both APIs. ``GetFunction``'s ``Code.Location``
 is a link this server serves the zip from for ten minutes, signed as an S3
-presigned URL is, so that it needs no key (``code_link``).
+presigned URL is, so that it needs no key (``code_link``); an image function's
+``Code`` names its image instead.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from faas.errors import Forbidden, FunctionNotFound, ValidationFailed
 from faas.models import FunctionSpec
 from faas.platform import Platform
 from gateway.api.aws_lambda import paging, requests, versions
-from gateway.api.aws_lambda.configuration import function_configuration
+from gateway.api.aws_lambda.configuration import code_location, function_configuration
+from gateway.api.aws_lambda.fields import in_aws_terms
 from gateway.api.aws_lambda.names import LATEST, Qualified
 from gateway.api.v1.uploads import temp_path
 from gateway.edge.aws import AwsRequest
@@ -55,11 +57,17 @@ async def create_function(request: AwsRequest) -> Response:
     )
     await platform.layers.check(create.layers)
     config = dataclasses.replace(create.config, layers=create.layers)
-    spec = await _with_zip(
-        platform,
-        create.zip_bytes,
-        lambda path: platform.functions.create(config, path, tags=create.tags),
-    )
+    if create.zip_bytes is None:
+        try:
+            spec = await platform.functions.create(config, None, tags=create.tags)
+        except ValidationFailed as exc:  # the image is not there: Code.ImageUri
+            raise in_aws_terms(exc) from None
+    else:
+        spec = await _with_zip(
+            platform,
+            create.zip_bytes,
+            lambda path: platform.functions.create(config, path, tags=create.tags),
+        )
     if create.publish:
         spec = await platform.versions.publish(spec.name)
     return JSONResponse(await configuration(platform, spec, spec.version), status_code=201)
@@ -70,7 +78,11 @@ async def get_function(request: AwsRequest) -> Response:
     spec, version = await versions.resolve(platform, request.function(), draw=False)
     body: dict[str, Any] = {
         "Configuration": await configuration(platform, spec, version),
-        "Code": {"RepositoryType": "S3", "Location": code_link(request, spec.code_sha256)},
+        "Code": (
+            code_location(spec)
+            if spec.config.is_image
+            else {"RepositoryType": "S3", "Location": code_link(request, spec.code_sha256)}
+        ),
     }
     if spec.tags:
         body["Tags"] = spec.tags
@@ -101,11 +113,27 @@ async def update_function_code(request: AwsRequest) -> Response:
     if update.dry_run:
         spec = await platform.functions.get(named)
         return JSONResponse(await configuration(platform, spec))
-    spec = await _with_zip(
-        platform,
-        update.zip_bytes,
-        lambda path: platform.functions.update_code(named, path, revision_id=update.revision_id),
-    )
+    try:
+        if update.image is not None:
+            spec = await platform.functions.update_image(
+                named, update.image, revision_id=update.revision_id
+            )
+        else:
+            assert update.zip_bytes is not None
+            zip_bytes = update.zip_bytes
+            spec = await _with_zip(
+                platform,
+                zip_bytes,
+                lambda path: platform.functions.update_code(
+                    named, path, revision_id=update.revision_id
+                ),
+            )
+    except ValidationFailed as exc:
+        if exc.field != "image":
+            raise
+        # The image named, or the zip sent to an image function: this body's fields.
+        field = "ImageUri" if update.image is not None else "ZipFile"
+        raise ValidationFailed(f"{field}: {exc.message}", field=field) from None
     if update.publish:
         spec = await platform.versions.publish(named)
     return JSONResponse(await configuration(platform, spec, spec.version))

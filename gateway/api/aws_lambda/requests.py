@@ -64,7 +64,8 @@ class Create:
     """A CreateFunction request: the function, its code and what to do with them."""
 
     config: FunctionConfig
-    zip_bytes: bytes
+    # Its zip; None for an image function (its code is ``config.image``).
+    zip_bytes: bytes | None
     publish: bool = False
     tags: dict[str, str] = field(default_factory=dict)
     layers: tuple[str, ...] = ()
@@ -72,12 +73,13 @@ class Create:
 
 @dataclass(frozen=True)
 class UpdateCode:
-    """An UpdateFunctionCode request."""
+    """An UpdateFunctionCode request: a new zip, or an image function's new image."""
 
-    zip_bytes: bytes
+    zip_bytes: bytes | None
     publish: bool = False
     revision_id: str | None = None
     dry_run: bool = False
+    image: str | None = None
 
 
 # ---------------------------------------------------------------- from Lambda
@@ -86,21 +88,19 @@ class UpdateCode:
 # what we translate, and the settings the module docstring decides on (_SETTINGS).
 CREATE_FIELDS = frozenset(
     "FunctionName Runtime Role Handler Code Description Timeout MemorySize Publish "
-    "PackageType Environment Tags Layers Architectures".split()
+    "PackageType Environment Tags Layers Architectures ImageConfig".split()
 )
 CREATE_SETTINGS = frozenset(
     "TracingConfig SnapStart EphemeralStorage LoggingConfig VpcConfig DeadLetterConfig "
-    "KMSKeyArn CodeSigningConfigArn FileSystemConfigs ImageConfig TenancyConfig "
+    "KMSKeyArn CodeSigningConfigArn FileSystemConfigs TenancyConfig "
     "CapacityProviderConfig DurableConfig RuntimeConfig AcceleratorConfig PublishTo".split()
 )
 UPDATE_CONFIG_FIELDS = frozenset(
-    "Role Handler Description Timeout MemorySize Environment Runtime Layers RevisionId".split()
+    "Role Handler Description Timeout MemorySize Environment Runtime Layers RevisionId "
+    "ImageConfig".split()
 )
 UPDATE_CONFIG_SETTINGS = CREATE_SETTINGS - {"CodeSigningConfigArn", "TenancyConfig", "PublishTo"}
-unsupported.CODE_SOURCES = frozenset(
-    "S3Bucket S3Key S3ObjectVersion S3ObjectStorageMode ImageUri".split()
-)
-UPDATE_CODE_FIELDS = frozenset("ZipFile Publish DryRun RevisionId Architectures".split())
+UPDATE_CODE_FIELDS = frozenset("ZipFile ImageUri Publish DryRun RevisionId Architectures".split())
 UPDATE_CODE_SETTINGS = unsupported.CODE_SOURCES | {"PublishTo", "SourceKMSKeyArn"}
 EVENT_INVOKE_FIELDS = frozenset(
     "MaximumRetryAttempts MaximumEventAgeInSeconds DestinationConfig".split()
@@ -111,35 +111,60 @@ def parse_create(doc: object, *, region: str, account_id: str) -> Create:
     """A CreateFunction body as a validated config, its code and the rest of the request.
 
     ``FunctionName`` may be a name or an unqualified (partial) ARN of this server, as
-    Lambda takes it; ``Runtime``, ``Role``, ``Handler`` and ``Code.ZipFile`` are required.
+    Lambda takes it; ``Role`` is required, and ``Runtime``, ``Handler`` and
+    ``Code.ZipFile`` for a Zip package, ``Code.ImageUri`` for an Image one (which takes
+    no runtime, handler or layers, as on Lambda, and may have an ``ImageConfig``).
     """
     body = json_object(doc, None, CREATE_FIELDS | CREATE_SETTINGS, "CreateFunction")
     unsupported.check_settings(body)
     name = fields.new_name(required(body, "FunctionName"), region=region, account_id=account_id)
     package = choice(body.get("PackageType", "Zip"), "PackageType", ("Zip", "Image"))
-    if package == "Image":
-        refuse("PackageType", "Image is not supported here yet: send a Zip package")
     unsupported.architectures(body.get("Architectures"))
     code = json_object(
         required(body, "Code"),
         "Code",
-        unsupported.CODE_SOURCES | {"ZipFile", "SourceKMSKeyArn"},
+        unsupported.CODE_SOURCES | {"ZipFile", "ImageUri", "SourceKMSKeyArn"},
         "FunctionCode",
     )
     unsupported.code_sources(code, "Code.")
     unsupported.no_key(code.get("SourceKMSKeyArn"), "Code.SourceKMSKeyArn")
-    if "ZipFile" not in code:
-        refuse("Code.ZipFile", "is required: send the zip file's bytes in base64")
-    zip_bytes = fields.zip_file(code["ZipFile"], "Code.ZipFile")
+    zip_bytes: bytes | None = None
+    image = ""
+    image_config = fields.image_config(body.get("ImageConfig"))
+    if package == "Image":
+        for key in ("Runtime", "Handler", "Layers"):
+            if body.get(key):
+                refuse(
+                    key,
+                    "cannot be set for PackageType Image: the image holds its runtime client "
+                    "and its code (its CMD, or ImageConfig.Command, names the handler)",
+                )
+        if "ZipFile" in code:
+            refuse("Code.ZipFile", "cannot be used with PackageType Image: set Code.ImageUri")
+        if "ImageUri" not in code:
+            refuse("Code.ImageUri", "is required for PackageType Image: name a local image")
+        image = fields.image_uri(code["ImageUri"], "Code.ImageUri")
+    else:
+        if "ImageUri" in code:
+            refuse("Code.ImageUri", "needs PackageType Image; a Zip package sends Code.ZipFile")
+        if not image_config.empty:
+            refuse("ImageConfig", "is only for PackageType Image")
+        if "ZipFile" not in code:
+            refuse("Code.ZipFile", "is required: send the zip file's bytes in base64")
+        zip_bytes = fields.zip_file(code["ZipFile"], "Code.ZipFile")
+    zip_package = package == "Zip"
     config = FunctionConfig(
         name=name,
-        runtime=fields.runtime(required(body, "Runtime")),
-        handler=fields.handler(required(body, "Handler")),
+        runtime=fields.runtime(required(body, "Runtime")) if zip_package else "",
+        handler=fields.handler(required(body, "Handler")) if zip_package else "",
         memory_mb=integer(body.get("MemorySize", 128), "MemorySize", MEMORY_MIN_MB, MEMORY_MAX_MB),
         timeout_s=integer(body.get("Timeout", 3), "Timeout", 1, TIMEOUT_MAX_S),
         env=fields.environment(body.get("Environment")),
         description=fields.description(body.get("Description", "")),
         role=fields.role(required(body, "Role")),
+        package_type=package,
+        image=image,
+        image_config=image_config,
     )
     try:
         validate_config(config)
@@ -177,6 +202,7 @@ def parse_update_configuration(doc: object) -> tuple[dict[str, object], str | No
         ),
         "Environment": ("env", fields.environment),
         "Layers": ("layers", parse_layers),
+        "ImageConfig": ("image_config", fields.image_config),
     }
     changes = {ours: parse(body[aws]) for aws, (ours, parse) in parsers.items() if aws in body}
     return changes, fields.revision(body.get("RevisionId"))
@@ -191,16 +217,30 @@ def apply_update(config: FunctionConfig, changes: dict[str, object]) -> Function
 
 
 def parse_update_code(doc: object) -> UpdateCode:
-    """An UpdateFunctionCode body: the new zip (``ZipFile``, required here), and whether to
-    publish it, only check it (``DryRun``) or require a revision."""
+    """An UpdateFunctionCode body: the new zip (``ZipFile``) or image (``ImageUri``, for an
+    image function), and whether to publish it, only check it (``DryRun``) or require a
+    revision."""
     body = json_object(doc, None, UPDATE_CODE_FIELDS | UPDATE_CODE_SETTINGS, "UpdateFunctionCode")
     unsupported.code_sources(body, "")
     unsupported.no_key(body.get("SourceKMSKeyArn"), "SourceKMSKeyArn")
     if "PublishTo" in body:
         unsupported.unsupported("PublishTo")
     unsupported.architectures(body.get("Architectures"))
+    if "ImageUri" in body:
+        if "ZipFile" in body:
+            refuse("ZipFile", "and ImageUri cannot both be sent: a function is one or the other")
+        return UpdateCode(
+            zip_bytes=None,
+            image=fields.image_uri(body["ImageUri"], "ImageUri"),
+            publish=boolean(body.get("Publish", False), "Publish"),
+            revision_id=fields.revision(body.get("RevisionId")),
+            dry_run=boolean(body.get("DryRun", False), "DryRun"),
+        )
     if "ZipFile" not in body:
-        refuse("ZipFile", "is required: send the zip file's bytes in base64")
+        refuse(
+            "ZipFile",
+            "is required: send the zip file's bytes in base64 (or ImageUri, for an image function)",
+        )
     return UpdateCode(
         zip_bytes=fields.zip_file(body["ZipFile"], "ZipFile"),
         publish=boolean(body.get("Publish", False), "Publish"),

@@ -8,13 +8,13 @@ Accepted and ignored (what we report is what holds here):
     EphemeralStorage        512-10240; ``/tmp`` is the server's size, for every function
     LoggingConfig.LogGroup  logs are kept by function name; reported ``/aws/lambda/NAME``
     "none" spelled out      an empty VpcConfig, DeadLetterConfig.TargetArn, KMSKeyArn,
-                            Code.SourceKMSKeyArn, CodeSigningConfigArn, FileSystemConfigs
-                            or ImageConfig; PackageType Zip; Architectures ["x86_64"]
+                            Code.SourceKMSKeyArn, CodeSigningConfigArn or
+                            FileSystemConfigs; Architectures ["x86_64"]
 
 Refused, because the user would miss what they asked for:
-    Code.S3Bucket/S3Key/S3ObjectVersion/S3ObjectStorageMode, ImageUri
-                            no S3 here: send the zip as ZipFile
-    PackageType Image, ImageConfig   container images are not supported yet
+    Code.S3Bucket/S3Key/S3ObjectVersion/S3ObjectStorageMode
+                            no S3 here: send the zip as ZipFile (or, for PackageType
+                            Image, a local image as ImageUri)
     Architectures arm64     only x86_64 runs here
     VpcConfig with subnets or security groups   no VPC: the private network is not there
     DeadLetterConfig.TargetArn   no SQS or SNS here: use an OnFailure destination
@@ -34,7 +34,7 @@ from collections.abc import Callable
 from gateway.api.aws_lambda.fields import boolean, choice, integer, json_object, refuse, required
 
 TMP_MIN_MB, TMP_MAX_MB = 512, 10240
-CODE_SOURCES = frozenset("S3Bucket S3Key S3ObjectVersion S3ObjectStorageMode ImageUri".split())
+CODE_SOURCES = frozenset("S3Bucket S3Key S3ObjectVersion S3ObjectStorageMode".split())
 
 _LOG_GROUP = re.compile(r"^[.\-_/#A-Za-z0-9]{1,512}$")
 
@@ -52,8 +52,8 @@ def code_sources(code: dict[str, object], prefix: str) -> None:
     for key in sorted(CODE_SOURCES & code.keys()):
         refuse(
             prefix + key,
-            "is not supported here: this server does not read code from S3 or a container "
-            "registry; send the zip file's bytes as ZipFile",
+            "is not supported here: this server does not read code from S3; send the zip "
+            "file's bytes as ZipFile (or a local image as ImageUri, for PackageType Image)",
         )
 
 
@@ -155,14 +155,6 @@ def _no_file_systems(value: object) -> None:
         refuse(where, "is not supported: there is no EFS here; mount volumes through /v1")
 
 
-def _no_image_config(value: object) -> None:
-    where = "ImageConfig"
-    if not isinstance(value, dict):
-        refuse(where, "must be an object")
-    if value:
-        refuse(where, "is not supported: container images are not supported here yet")
-
-
 def unsupported(where: str) -> None:
     refuse(where, "is not supported on this server")
 
@@ -177,7 +169,6 @@ _SETTINGS: dict[str, Callable[[object], None]] = {
     "KMSKeyArn": no_key,
     "CodeSigningConfigArn": _no_signing,
     "FileSystemConfigs": _no_file_systems,
-    "ImageConfig": _no_image_config,
     "TenancyConfig": lambda _: unsupported("TenancyConfig"),
     "CapacityProviderConfig": lambda _: unsupported("CapacityProviderConfig"),
     "DurableConfig": lambda _: unsupported("DurableConfig"),

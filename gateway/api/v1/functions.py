@@ -1,4 +1,9 @@
-"""Management API: create, read, update and delete functions and their code."""
+"""Management API: create, read, update and delete functions and their code.
+
+A function is a zip (``code``, with ``runtime`` and ``handler``) or a local
+container image (``image``, with an optional ``image_config``: docs/lambda-api.md,
+"Container-image functions").
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from fastapi.responses import FileResponse
 
 from faas.errors import InvalidRequest, ValidationFailed
 from faas.invoke.http.config import HttpConfig
-from faas.models import AsyncConfig, FunctionConfig, validate_name
+from faas.models import AsyncConfig, FunctionConfig, ImageConfig, validate_name
 from gateway.api.v1.schemas import (
     AsyncConfigOut,
     ErrorOut,
@@ -44,13 +49,32 @@ def _json_object(raw: str | None, field: str) -> dict[str, str]:
     return value
 
 
+def _image_config(raw: str | None) -> ImageConfig:
+    """The ``image_config`` form field: a JSON object (``entry_point``, ``command``,
+    ``working_directory``)."""
+    if raw is None or raw.strip() == "":
+        return ImageConfig()
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ValidationFailed("image_config must be a JSON object", field="image_config") from None
+    return ImageConfig.from_dict(value)
+
+
 @endpoint(status_code=201, response_model=FunctionOut, responses=ERRORS)
 async def create_function(
     platform: PlatformDep,
     name: Annotated[str, Form()],
-    runtime: Annotated[str, Form()],
-    handler: Annotated[str, Form()],
-    code: Annotated[UploadFile, File(description="the function's code as a zip")],
+    runtime: Annotated[str, Form(description="a zip function's runtime")] = "",
+    handler: Annotated[str, Form(description="a zip function's handler")] = "",
+    code: Annotated[UploadFile | None, File(description="the function's code as a zip")] = None,
+    image: Annotated[
+        str | None, Form(description="instead of a zip: a local container image")
+    ] = None,
+    image_config: Annotated[
+        str | None,
+        Form(description="JSON object: entry_point, command, working_directory"),
+    ] = None,
     memory_mb: Annotated[int, Form()] = 128,
     timeout_s: Annotated[int, Form()] = 3,
     env: Annotated[str | None, Form(description="JSON object of strings")] = None,
@@ -62,7 +86,10 @@ async def create_function(
         str | None, Form(description="JSON object: volume name to /mnt path")
     ] = None,
 ) -> FunctionOut:
-    """Upload a zip and register a function (409 if the name exists)."""
+    """Upload a zip, or name a local image, and register a function (409 if the name
+    exists)."""
+    if image is not None and code is not None:
+        raise ValidationFailed("send a zip (code) or an image, not both", field="code")
     config = FunctionConfig(
         name=name,
         runtime=runtime,
@@ -75,7 +102,12 @@ async def create_function(
         network=network,
         volumes=_json_object(volumes, "volumes"),
         description=description,
+        package_type="Image" if image is not None else "Zip",
+        image=image or "",
+        image_config=_image_config(image_config),
     )
+    if code is None:
+        return FunctionOut.of(await platform.functions.create(config, None))
     store = platform.codestore
     with temp_path(store.tmp_dir) as path:
         await save_upload(code, path, store.limits.max_zipped_bytes)
@@ -95,10 +127,19 @@ async def get_function(platform: PlatformDep, name: str) -> FunctionOut:
 
 @endpoint(response_model=FunctionOut, responses=ERRORS)
 async def update_config(platform: PlatformDep, name: str, patch: FunctionPatch) -> FunctionOut:
-    """Change config fields; a change that shapes containers retires the warm ones."""
+    """Change config fields; a change that shapes containers retires the warm ones.
+    ``image`` points an image function at another image (or at the one its name now
+    gives, rebuilt)."""
     changes = patch.model_dump(exclude_unset=True)
     if not changes:
         raise InvalidRequest("nothing to change: send at least one field")
+    if "image_config" in changes:
+        changes["image_config"] = ImageConfig.from_dict(changes["image_config"])
+    image = changes.pop("image", None)
+    if image is not None:
+        spec = await platform.functions.update_image(name, image)
+        if not changes:
+            return FunctionOut.of(spec)
     return FunctionOut.of(await platform.functions.update_config(name, changes))
 
 

@@ -6,6 +6,7 @@ give the API its types and documentation.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,11 @@ class FunctionOut(BaseModel):
     description: str
     # Layer version ARNs (set through the Lambda API), placed under /opt in order.
     layers: list[str]
+    # "Zip", or "Image": then ``image`` is what it runs (``code_sha256`` the image's id),
+    # with ``image_config``'s overrides (entry_point, command, working_directory).
+    package_type: str
+    image: str | None
+    image_config: dict[str, Any] | None
     code_sha256: str
     code_size: int
     created_at: datetime
@@ -49,6 +55,17 @@ class FunctionOut(BaseModel):
             volumes=c.volumes,
             description=c.description,
             layers=list(c.layers),
+            package_type=c.package_type,
+            image=c.image or None,
+            image_config=(
+                None
+                if c.image_config.empty
+                else {
+                    key: list(value) if isinstance(value, tuple) else value
+                    for key, value in dataclasses.asdict(c.image_config).items()
+                    if value is not None
+                }
+            ),
             code_sha256=spec.code_sha256,
             code_size=spec.code_size,
             created_at=datetime.fromtimestamp(spec.created_at, UTC),
@@ -75,6 +92,10 @@ class FunctionPatch(BaseModel):
     network: bool | None = None
     volumes: dict[str, str] | None = None
     description: str | None = None
+    # An image function's image (resolved again: a rebuilt image under the same name is
+    # picked up) and its overrides.
+    image: str | None = None
+    image_config: dict[str, Any] | None = None
 
 
 class Destination(BaseModel):
