@@ -25,6 +25,7 @@ released as after any call.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import ClassVar
 
@@ -54,7 +55,9 @@ class Stream:
         self.request_id = request_id
         # The function's stream's content type, once it began; None: not (yet) streamed.
         self.content_type: str | None = None
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(DEPTH)
+        # Chunks on their way, and room for more: the end (None) never waits for room.
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._room = asyncio.Semaphore(DEPTH)
         self._began = asyncio.Event()
         self._dropped = False
         self._task = asyncio.get_running_loop().create_task(self._run(run))
@@ -67,7 +70,7 @@ class Stream:
         finally:
             self._began.set()
             if self.content_type is not None and not self._dropped:
-                await self._queue.put(None)  # the end, after the last chunk
+                self._queue.put_nowait(None)  # the end, after the last chunk
 
     # The sink, written by the instance.
 
@@ -76,8 +79,11 @@ class Stream:
         self._began.set()
 
     async def put(self, chunk: bytes) -> None:
+        if self._dropped:
+            return
+        await self._room.acquire()
         if not self._dropped:
-            await self._queue.put(chunk)
+            self._queue.put_nowait(chunk)
 
     # The reader's side.
 
@@ -101,14 +107,26 @@ class Stream:
                 yield result.payload
             return
         while (chunk := await self._queue.get()) is not None:
+            self._room.release()
             yield chunk
 
     async def result(self) -> InvocationResult:
         """How the invocation ended (a reader cancelled here leaves it running)."""
         return await asyncio.shield(self._task)
 
+    def closing(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """``body`` (a generator over ``chunks``, closing this stream when it ends), closing
+        it too if it is dropped unread: a server whose client left before the response
+        began never starts it, so its ``finally`` would never run."""
+        weakref.finalize(body, self.close)
+        return body
+
     def close(self) -> None:
         """The reader is gone: the invocation runs on to its end, its chunks dropped."""
+        if self._dropped:
+            return
         self._dropped = True
         while not self._queue.empty():
-            self._queue.get_nowait()  # wakes a put waiting for room; later ones return
+            self._queue.get_nowait()
+        for _ in range(DEPTH):
+            self._room.release()  # wakes a put waiting for room; later ones return at once

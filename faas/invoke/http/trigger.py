@@ -133,7 +133,7 @@ async def _streamed(stream: Stream, http: HttpConfig, origin: str) -> HttpRespon
         stream.close()
         raise
     out = _with_platform_headers(headers, http, origin, stream.request_id)
-    return HttpResponse(status, out, b"", stream=_body(first, chunks, stream))
+    return HttpResponse(status, out, b"", stream=stream.closing(_body(first, chunks, stream)))
 
 
 async def _body(first: bytes, chunks: AsyncIterator[bytes], stream: Stream) -> AsyncIterator[bytes]:

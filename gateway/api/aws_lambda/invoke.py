@@ -87,7 +87,7 @@ async def invoke_with_response_stream(request: AwsRequest) -> Response:
         stream.close()
         raise
     return StreamingResponse(
-        _events(stream, tail),
+        stream.closing(_events(stream, tail)),
         media_type=eventstream.CONTENT_TYPE,
         headers={"x-amzn-RequestId": request_id, **executed},
     )
