@@ -213,11 +213,13 @@ class Output:
             os.close(pipe)
 
     async def _quiet(self) -> None:
-        """Wait until nothing arrived for ``QUIET_S``, at most ``QUIET_MAX_S``."""
+        """Wait until nothing arrived for ``QUIET_S`` (counted from this call at the
+        earliest), at most ``QUIET_MAX_S``."""
         started = time.monotonic()
         while not self.ended.is_set():
             now = time.monotonic()
-            quiet_for = now - self._last_arrival
+            # From the call on: what arrived before it was the previous invocation's.
+            quiet_for = now - max(self._last_arrival, started)
             if quiet_for >= QUIET_S or now - started >= QUIET_MAX_S:
                 return
             await asyncio.sleep(QUIET_S - quiet_for)
