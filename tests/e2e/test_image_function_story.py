@@ -65,6 +65,12 @@ def handler(event, context):
     return {"word": event.get("word"), **about(event, context)}
 
 
+def hog(event, context):
+    blocks = []
+    while True:
+        blocks.append(b"x" * (16 << 20))
+
+
 def shout(event, context):
     print("shouting", event.get("word"))
     return {"shout": str(event.get("word")).upper(), **about(event, context)}
@@ -191,7 +197,7 @@ def test_an_image_function_runs_through_boto3_warm_failing_and_timing_out(
 
     # When it is invoked twice
     first, answer = invoke(lam, "shouter", {"word": "hello"})
-    second, _ = invoke(lam, "shouter", {"word": "again"})
+    second, second_answer = invoke(lam, "shouter", {"word": "again"})
     # Then the override ran, in the image's WORKDIR, with its ENV and the function's
     assert first["shout"] == "HELLO" and second["shout"] == "AGAIN"
     assert first["cwd"] == "/var/task"
@@ -206,6 +212,9 @@ def test_an_image_function_runs_through_boto3_warm_failing_and_timing_out(
     # and its output came back in the tail, framed as Lambda frames it
     tail = base64.b64decode(answer["LogResult"]).decode()
     assert "shouting hello" in tail and tail.startswith("START RequestId:")
+    # each call's own output only
+    second_tail = base64.b64decode(second_answer["LogResult"]).decode()
+    assert "shouting again" in second_tail and "shouting hello" not in second_tail
     # and its sandbox is two containers: the agent's and the image's
     parts = sorted(c.labels.get("faas.part") for c in containers_of("shouter", node_id))
     assert parts == ["agent", "function"]
@@ -307,6 +316,16 @@ def test_an_image_function_through_v1_and_images_that_never_serve(
         "did not ask for an event within the function's timeout (2 s)"
         in silent.json()["errorMessage"]
     )
+
+    # When an image function exhausts its memory
+    made = api.post(
+        "/v1/functions",
+        data={"name": "hog", "image": image, "image_config": '{"command": ["app.hog"]}'},
+    )
+    assert made.status_code == 201, made.text
+    hogged = api.post("/v1/functions/hog/invoke", json={})
+    # Then it fails as out of memory, as a zip function does
+    assert hogged.json()["errorType"] == "Runtime.OutOfMemory", hogged.text
 
     # When an image's entry point exits at once
     made = api.post(
