@@ -13,6 +13,7 @@ chunk per write, an error as trailers. The event says what to do:
 - ``fail``: end the stream with this error message (``errorType`` ``StreamError``);
 - ``die``: exit after the first write, without ending the stream;
 - ``bytes``: write this many bytes (in 1 MB writes) instead of ``chunks``;
+- ``pid``: first write the runtime's process id (which instance ran it);
 - ``buffered``: answer ``{"buffered": event}`` the ordinary way, without streaming.
 
 Called through a function URL, the instructions are the request's JSON body.
@@ -63,6 +64,8 @@ def stream(rid, event):
         prelude = {"statusCode": event.get("status", 200), "headers": event.get("headers", {}),
                    "cookies": event.get("cookies", [])}
         write(json.dumps(prelude).encode() + b"\0" * 8)
+    if event.get("pid"):
+        write(b"%d;" % os.getpid())
     if "bytes" in event:
         left = event["bytes"]
         while left:
