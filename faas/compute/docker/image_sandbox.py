@@ -299,9 +299,10 @@ class ImageContainers:
                     container.id, params={"stdout": 1, "stderr": 1, "stream": 1}
                 )
                 sock: socket.socket = getattr(raw, "_sock", raw)
-                # Ours, apart from docker-py's response objects, which may close theirs.
+                # A descriptor of our own; docker-py's socket and response are done with.
                 mine = sock.dup()
                 raw.close()
+                sock.close()
                 api.start(container.id)
             except BaseException:
                 self._remove(container.id)
