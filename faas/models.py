@@ -422,11 +422,11 @@ def validate_image_config(config: ImageConfig) -> ImageConfig:
 
 
 def _validate_zip_function(config: FunctionConfig) -> None:
-    if config.image or not config.image_config.empty:
-        raise ValidationFailed(
-            "image and image_config are only for an image function (package_type Image)",
-            field="image",
-        )
+    for name, unset in (("image", not config.image), ("image_config", config.image_config.empty)):
+        if not unset:
+            raise ValidationFailed(
+                f"{name} is only for an image function (package_type Image)", field=name
+            )
     if config.runtime not in RUNTIMES:
         raise ValidationFailed(
             f"runtime {config.runtime!r} is not supported; use one of {', '.join(RUNTIMES)}",

@@ -247,3 +247,10 @@ async def test_fences_are_cut_out_of_the_output_even_split_across_frames() -> No
     assert await output.take() == b"hello world\noops\n" + foreign + b"tail\x00faas"
     assert output.ended.is_set()
     assert await output.take() == b""
+
+
+def test_an_image_config_change_of_a_zip_function_is_refused_naming_image_config() -> None:
+    zip_config = FunctionConfig(name="z", runtime="python3.11", handler="app.handler")
+    with pytest.raises(ValidationFailed) as refused:
+        apply_patch(zip_config, {"image_config": ImageConfig(command=("app.other",))})
+    assert refused.value.field == "image_config"
