@@ -107,6 +107,9 @@ TARGETS: tuple[Target, ...] = (
     Target("burst.failures", "==", 0.0, "", "no call fails but for documented caps (429)"),
     Target("async.events_per_s", ">=", 1000.0, "/s", "async events end to end"),
     Target("footprint.instance_pss_mb", "<=", 20.0, "MB", "an idle warm Python instance (PSS)"),
+    Target("node.added_p50_ms", "<=", 1.0, "ms", "the gateway adds at most 1 ms to a Node invoke"),
+    Target("node.cold_p50_ms", "<=", 40.0, "ms", "first invoke of a new Node function, p50"),
+    Target("node.instance_pss_mb", "<=", 40.0, "MB", "an idle warm Node instance (PSS)"),
     Target(
         "footprint.gateway_loaded_rss_mb",
         "<",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,11 @@ def run(h: Harness, plan: Plan, result: Result) -> None:
     )
 
 
-def first_invokes(h: Harness, n: int, result: Result) -> list[float]:
+def first_invokes(
+    h: Harness, n: int, result: Result, upload: Callable[[str, str], None] | None = None
+) -> list[float]:
+    """The first invoke of ``n`` new functions, each uploaded by ``upload(name, tag)``
+    (a Python no-op by default) a second before, in ms."""
     out: list[float] = []
     cold = 0
     init_ms: list[float] = []
@@ -77,7 +82,11 @@ def first_invokes(h: Harness, n: int, result: Result) -> list[float]:
     with h.gateway() as gw:
         for i in range(n):
             name = f"cold-{run_id}-{i:03d}"
-            h.upload(name, noop_source(f"{name} {uuid.uuid4()}"))
+            tag = f"{name} {uuid.uuid4()}"
+            if upload is None:
+                h.upload(name, noop_source(tag))
+            else:
+                upload(name, tag)
             time.sleep(GAP_S)
             request = h.invoke_request(name)
             gw.fresh()
