@@ -90,6 +90,47 @@ function logError(error, what = 'Invoke Error') {
   );
 }
 
+// --- response streaming: Lambda's awslambda global
+
+// The mark Lambda's runtime puts on a handler wrapped by streamifyResponse.
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+
+globalThis.awslambda = {
+  streamifyResponse(handler) {
+    handler[STREAMING] = 'response';
+    return handler;
+  },
+  HttpResponseStream: {
+    // The function URL's status, headers and cookies, then 8 NUL bytes, then the body.
+    from(stream, metadata) {
+      stream.setContentType(HTTP_INTEGRATION);
+      stream.write(JSON.stringify(metadata || {}));
+      stream.write(Buffer.alloc(8));
+      return stream;
+    },
+  },
+};
+
+// The responseStream a streaming handler writes to: each write leaves as a chunk of the
+// platform's answer (docs/container-protocol.md, "Streamed answers"), the head with
+// the first; onChunk(buffer) writes it and calls back when the socket drained.
+function responseStream(onChunk) {
+  const { Writable } = require('stream');
+  const stream = new Writable({
+    write(chunk, encoding, done) {
+      const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, encoding);
+      if (data.length) onChunk(data, done);
+      else done();
+    },
+  });
+  stream.contentType = 'application/octet-stream';
+  stream.setContentType = (type) => {
+    stream.contentType = String(type);
+  };
+  return stream;
+}
+
 // --- the Runtime API, over the agent's socketpair (or TCP for AWS_LAMBDA_RUNTIME_API)
 
 class RuntimeClient {
@@ -205,6 +246,30 @@ function run(handler, h, body, callbackStyle) {
       return;
     }
     const context = makeContext(h);
+    if (handler[STREAMING] === 'response') {
+      // Sent to the agent's own socket: the stream collected, answered buffered.
+      const chunks = [];
+      const stream = responseStream((data, done) => {
+        chunks.push(data);
+        done();
+      });
+      const ended = new Promise((ok) => stream.on('finish', ok));
+      Promise.resolve()
+        .then(() => handler(event, stream, context))
+        .then(() => {
+          if (!stream.writableEnded) stream.end();
+          return ended;
+        })
+        .then(
+          () => {
+            done = true;
+            current.finish = null;
+            resolve({ payload: Buffer.concat(chunks), error: false, broken: false });
+          },
+          (err) => finish(err),
+        );
+      return;
+    }
     const settle = (err, value) => {
       if (context.callbackWaitsForEmptyEventLoop) whenLoopEmpty(() => finish(err, value));
       else finish(err, value);
@@ -318,6 +383,10 @@ class Server {
       conn.write(invocation.refusal(request, h));
       return;
     }
+    if (this.handler[STREAMING] === 'response') {
+      await this.directStream(conn, request, h);
+      return;
+    }
     const { payload, error, broken } = await run(this.handler, h, request.body, this.callbackStyle);
     const throttled = this.throttle.sinceLast();
     const output = await this.takeOutput();
@@ -328,6 +397,58 @@ class Server {
 
   exitIfBroken() {
     if (exitAfterAnswer !== null) process.exit(exitAfterAnswer);
+  }
+
+  // A streaming handler's invocation: a buffered answer until its first write, then a
+  // chunked one whose trailers say how it ended.
+  async directStream(conn, request, h) {
+    state.requestId = h.requestId;
+    process.env._X_AMZN_TRACE_ID = h.traceId || '';
+    let headSent = false;
+    const sendHead = (type) => {
+      if (headSent) return;
+      headSent = true;
+      conn.write(
+        'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Faas-Stream: 1\r\n' +
+          `Content-Type: ${type}\r\nTrailer: X-Function-Error, X-Faas-Error, X-Faas-Output\r\n\r\n`,
+      );
+    };
+    const stream = responseStream((data, done) => {
+      sendHead(stream.contentType);
+      const flushed = conn.write(Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]));
+      if (flushed) done();
+      else conn.once('drain', () => done());
+    });
+    const ended = new Promise((resolve) => stream.on('finish', resolve));
+    let failure = null;
+    try {
+      const event = JSON.parse(request.body.toString('utf8'));
+      await this.handler(event, stream, makeContext(h));
+      if (!stream.writableEnded) stream.end();
+      await ended;
+    } catch (e) {
+      failure = e instanceof SyntaxError && !headSent ? new RuntimeError('Runtime.UnmarshalError', `Unable to parse event: ${e.message}`) : e;
+    }
+    const throttled = this.throttle.sinceLast();
+    const output = await this.takeOutput();
+    state.requestId = undefined;
+    if (failure !== null) logError(errorOf(failure));
+    if (!headSent) {
+      const payload = failure === null ? Buffer.alloc(0) : Buffer.from(JSON.stringify(errorOf(failure)));
+      if (failure === null) sendHead(stream.contentType);
+      else {
+        conn.write(invocation.answer(payload, true, { throttled, output }));
+        return;
+      }
+    }
+    let trailers = '0\r\n';
+    if (failure !== null) {
+      const error = Buffer.from(JSON.stringify(errorOf(failure))).toString('base64');
+      trailers += `X-Function-Error: Unhandled\r\nX-Faas-Error: ${error}\r\n`;
+    }
+    if (request.headers['x-faas-capture-log'] === '1') trailers += `X-Faas-Output: ${output.toString('base64')}\r\n`;
+    if (throttled) trailers += `X-Faas-Cpu-Throttled: ${throttled}\r\n`;
+    conn.write(`${trailers}\r\n`);
   }
 
   // What this invocation wrote, from the agent (which reads the pipe), asked for only

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import httpx
@@ -213,3 +214,60 @@ def test_through_the_lambda_api_and_a_runtime_the_server_cannot_run(lam: Any) ->
     assert error["Code"] == "InvalidParameterValueException"
     assert "python3.13" in error["Message"] and "nodejs22.x" in error["Message"]
     assert "python3.11" in error["Message"]
+
+
+# Writes, sleeps 1 s, writes again; through a function URL, its HTTP metadata first.
+STREAMS = """
+export const handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
+  const url = event.requestContext !== undefined;
+  if (url) {
+    responseStream = awslambda.HttpResponseStream.from(responseStream, {
+      statusCode: 202, headers: { 'content-type': 'text/plain', 'x-streamed': 'node' },
+    });
+  } else {
+    responseStream.setContentType('text/plain');
+  }
+  responseStream.write(`first ${context.functionName}\\n`);
+  await new Promise((ok) => setTimeout(ok, 1000));
+  if (event.fail) throw new Error('broke mid-stream');
+  responseStream.write('second\\n');
+  responseStream.end();
+});
+"""
+
+
+def test_a_streaming_handler_streams_through_both_doors(lam: Any) -> None:
+    # Given a Node handler wrapped in awslambda.streamifyResponse, behind a streaming URL
+    lam.create_function(
+        FunctionName="node-streamer",
+        Runtime="nodejs20.x",
+        Role=story.ROLE,
+        Handler="index.handler",
+        Timeout=10,
+        Code={"ZipFile": make_zip({"index.mjs": STREAMS})},
+    )
+    url = lam.create_function_url_config(
+        FunctionName="node-streamer", AuthType="NONE", InvokeMode="RESPONSE_STREAM"
+    )["FunctionUrl"]
+    # When boto3 invokes it with a response stream
+    answer = lam.invoke_with_response_stream(FunctionName="node-streamer", Payload=b"{}")
+    events = [(time.monotonic(), e) for e in answer["EventStream"]]
+    chunks = [(at, e["PayloadChunk"]["Payload"]) for at, e in events if "PayloadChunk" in e]
+    # Then each write arrived as it was written, a second apart, and the stream completed
+    assert b"".join(c for _, c in chunks) == b"first node-streamer\nsecond\n"
+    assert chunks[-1][0] - chunks[0][0] >= 0.8
+    assert "InvokeComplete" in events[-1][1] and not events[-1][1]["InvokeComplete"].get(
+        "ErrorCode"
+    )
+    # When it fails after its first write, Then the completion carries the error
+    failed = lam.invoke_with_response_stream(FunctionName="node-streamer", Payload=b'{"fail": 1}')
+    last = list(failed["EventStream"])[-1]["InvokeComplete"]
+    assert last["ErrorCode"] == "Error" and "broke mid-stream" in last["ErrorDetails"]
+    # When an HTTP client calls the URL, Then the first byte comes before the handler returns
+    arrived: list[tuple[float, bytes]] = []
+    with httpx.Client(timeout=30) as client, client.stream("GET", url + "x") as streamed:
+        for chunk in streamed.iter_raw():
+            arrived.append((time.monotonic(), chunk))
+    assert streamed.status_code == 202 and streamed.headers["x-streamed"] == "node"
+    assert b"".join(c for _, c in arrived) == b"first node-streamer\nsecond\n"
+    assert arrived[-1][0] - arrived[0][0] >= 0.8
