@@ -166,6 +166,10 @@ class OutputCapture:
 class SignalPipe:
     """Signals as bytes on a pipe the loop watches (``signal.set_wakeup_fd``)."""
 
+    # Handled after whatever else is ready at the same time (``Loop.run``): a child's
+    # last bytes on its sockets are read before its exit fails the invocation.
+    last = True
+
     def __init__(self, loop: Loop, handle: Callable[[int], None]) -> None:
         self._read_fd, write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)

@@ -297,7 +297,12 @@ class Loop:
 
     def run(self) -> None:
         while self.running:
-            for key, mask in self.selector.select():
+            ready = self.selector.select()
+            if len(ready) > 1:
+                # A handler marked ``last`` (the agent's signals) runs after the rest of
+                # its batch: what a child sent before it died is read before its death.
+                ready.sort(key=lambda item: getattr(item[0].data, "last", False))
+            for key, mask in ready:
                 handler = key.data
                 if getattr(handler, "closed", False):
                     continue  # closed by an earlier handler of this same batch

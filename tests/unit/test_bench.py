@@ -173,6 +173,7 @@ def test_the_issue_targets_are_all_there_once() -> None:
         "footprint",
         "scale",
         "lambda_api",
+        "node",
     }
     by_figure = {t.figure: t for t in TARGETS}
     assert (by_figure["warm.added_p99_ms"].op, by_figure["warm.added_p99_ms"].threshold) == (
@@ -183,6 +184,10 @@ def test_the_issue_targets_are_all_there_once() -> None:
     assert by_figure["cold.p99_ms"].threshold == 250.0
     assert by_figure["scale.p50_ratio"].threshold == pytest.approx(1.10)
     assert by_figure["lambda_api.added_p50_ms"].threshold == pytest.approx(0.15)
+    # Issue 20: Node.js beside Python.
+    assert by_figure["node.cold_p50_ms"].threshold == 40.0
+    assert by_figure["node.added_p50_ms"].threshold == 1.0
+    assert by_figure["node.instance_pss_mb"].threshold == 40.0
 
 
 @pytest.mark.parametrize(
