@@ -271,3 +271,39 @@ def test_a_streaming_handler_streams_through_both_doors(lam: Any) -> None:
     assert streamed.status_code == 202 and streamed.headers["x-streamed"] == "node"
     assert b"".join(c for _, c in arrived) == b"first node-streamer\nsecond\n"
     assert arrived[-1][0] - arrived[0][0] >= 0.8
+
+
+def test_a_layers_packages_are_found_by_require_and_import(lam: Any) -> None:
+    # Given a layer with a package where Lambda's Node.js runtimes look for them
+    layer = lam.publish_layer_version(
+        LayerName="node-tools",
+        Content={
+            "ZipFile": make_zip(
+                {
+                    "nodejs/node_modules/shout/package.json": '{"name": "shout", "main": "i.js"}',
+                    "nodejs/node_modules/shout/i.js": "module.exports = (s) => s.toUpperCase();",
+                }
+            )
+        },
+    )["LayerVersionArn"]
+    # And functions using it, CommonJS and an ES module
+    sources = {
+        "cjs": {"index.js": "exports.handler = async () => require('shout')('cjs');\n"},
+        "esm": {
+            "index.mjs": "import { createRequire } from 'node:module';\n"
+            "const shout = createRequire(import.meta.url)('shout');\n"
+            "export const handler = async () => shout('esm');\n"
+        },
+    }
+    for kind, files in sources.items():
+        lam.create_function(
+            FunctionName=f"layered-{kind}",
+            Runtime="nodejs22.x",
+            Role=story.ROLE,
+            Handler="index.handler",
+            Layers=[layer],
+            Code={"ZipFile": make_zip(files)},
+        )
+        # Then the package loads from /opt/nodejs/node_modules
+        ran = lam.invoke(FunctionName=f"layered-{kind}", Payload=b"{}")
+        assert json.loads(ran["Payload"].read()) == kind.upper(), ran
