@@ -2,7 +2,7 @@
 // One invocation as the platform sends it to our direct socket and reads its answer:
 // the wire rules of runtimes/protocol/invocation.py, which the agent and the Python
 // runtime answer with, spoken here in JavaScript (docs/container-protocol.md, "The
-// direct socket"). tests/integration/test_runtime_conformance.py sends the same
+// direct socket"). tests/unit/test_runtime_conformance.py sends the same
 // requests to both runtimes and requires the same answers.
 
 const fs = require('fs');

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.unit import test_agent_generic
 from tests.unit.agent_harness import Agents, function_env, split_log, write_code
 
+agents = test_agent_generic.agents
+
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs node on PATH")
-
-
-@pytest.fixture
-def agents(tmp_path: Path) -> Iterator[Agents]:
-    started = Agents(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
 
 
 def start(
