@@ -117,8 +117,14 @@ def _client_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     deploy.add_argument("path", metavar="DIR|ZIP", type=Path, help="a folder (zipped) or a zip")
     deploy.add_argument("--name", required=True)
-    deploy.add_argument("--runtime", required=True, help="python3.11, provided.al2023, ...")
-    deploy.add_argument("--handler", required=True, help="module.function, e.g. app.handler")
+    deploy.add_argument(
+        "--runtime", required=True, help="python3.11, nodejs22.x, provided.al2023, ..."
+    )
+    deploy.add_argument(
+        "--handler",
+        required=True,
+        help="module.function (Python, e.g. app.handler) or file.export (Node.js, index.handler)",
+    )
     deploy.add_argument("--memory", type=int, metavar="MB", help="memory limit (128-10240)")
     deploy.add_argument("--timeout", type=int, metavar="S", help="timeout in seconds (1-900)")
     deploy.add_argument(

@@ -113,6 +113,7 @@ def test_an_api_gateway_v2_handler_answers_http(api: httpx.Client) -> None:
     deploy(api, "orders", node_zip(API_V2))
     exposed = api.put("/v1/functions/orders/http", json={"payload_format": "2.0"})
     assert exposed.status_code == 200, exposed.text
+    assert exposed.json()["invoke_mode"] == "BUFFERED"  # the default: the body sent whole
     # When a client calls it through the function's HTTP route
     answer = api.get("/fn/orders/orders/42", params={"verbose": "1"})
     # Then its statusCode, headers and body are the HTTP answer
@@ -187,7 +188,9 @@ def test_each_node_runtime_runs_that_major(api: httpx.Client, major: str) -> Non
     assert ran["env"] == f"AWS_Lambda_nodejs{major}.x"
 
 
-def test_through_the_lambda_api_and_a_runtime_the_server_cannot_run(lam: Any) -> None:
+def test_through_the_lambda_api_and_a_runtime_the_server_cannot_run(
+    lam: Any, api: httpx.Client
+) -> None:
     # When a team creates a Node function with boto3, as it would on AWS
     code = make_zip({"index.mjs": "export const handler = async (e) => ({ got: e });\n"})
     made = lam.create_function(
@@ -214,6 +217,11 @@ def test_through_the_lambda_api_and_a_runtime_the_server_cannot_run(lam: Any) ->
     assert error["Code"] == "InvalidParameterValueException"
     assert "python3.13" in error["Message"] and "nodejs22.x" in error["Message"]
     assert "python3.11" in error["Message"]
+    # And through /v1: a 422 naming the field, saying how to get it
+    refused_v1 = upload(api, "py313", code, runtime="python3.13", handler="app.handler")
+    assert refused_v1.status_code == 422, refused_v1.text
+    assert refused_v1.json()["field"] == "runtime"
+    assert "docker load" in refused_v1.json()["message"]
 
 
 # Writes, sleeps 1 s, writes again; through a function URL, its HTTP metadata first.

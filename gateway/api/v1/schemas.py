@@ -135,6 +135,7 @@ class HttpConfigOut(BaseModel):
     auth: str
     cors: CorsOut | None
     debug: bool
+    invoke_mode: str
     path: str
 
     @classmethod
