@@ -55,20 +55,27 @@ def container_memory(container: Any) -> dict[str, float]:
     return out
 
 
-def instance(h: Harness, plan: Plan, result: Result) -> None:
-    serving = h.instance_of(FUNCTION)
+def beside_sleeper(
+    h: Harness, serving: Any, image: str, sleeper_argv: list[str], result: Result
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The memory of the idle instance ``serving`` and of a baseline container of
+    ``image`` idling in ``sleeper_argv``, both read while both run."""
     for attempt in range(ATTEMPTS):
-        sleeper = h.run_container(h.runtime_image(), entrypoint=SLEEPER, mem_limit="128m")
+        sleeper = h.run_container(image, entrypoint=sleeper_argv, mem_limit="128m")
         try:
             time.sleep(2)  # both idle: the instance's last call and the sleeper's start are over
-            inst, base = container_memory(serving), container_memory(sleeper)
-            break
+            return container_memory(serving), container_memory(sleeper)
         except docker.errors.APIError:
             if attempt == ATTEMPTS - 1 or not gone(sleeper):
                 raise
             result.notes.append("the baseline container was removed from outside the run: retried")
         finally:
             discard(sleeper)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def instance(h: Harness, plan: Plan, result: Result) -> None:
+    inst, base = beside_sleeper(h, h.instance_of(FUNCTION), h.runtime_image(), SLEEPER, result)
     for key, value in inst.items():
         result.figures[f"instance_{key}"] = value
     for key, value in base.items():

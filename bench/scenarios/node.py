@@ -13,15 +13,12 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 
-import docker.errors
-
-from bench.harness import ATTEMPTS, Harness, Plan, discard, gone, noop_source
+from bench.harness import Harness, Plan, noop_source
 from bench.model import Result
 from bench.scenarios import cold, warm
-from bench.scenarios.footprint import container_memory
+from bench.scenarios.footprint import beside_sleeper
 from bench.stats import summary
 from tests.helpers import upload
 
@@ -97,17 +94,7 @@ def cold_part(h: Harness, plan: Plan, result: Result) -> None:
 def footprint_part(h: Harness, result: Result) -> None:
     serving = h.instance_of(FUNCTION)
     image = serving.image.tags[0] if serving.image.tags else serving.image.id
-    for attempt in range(ATTEMPTS):
-        sleeper = h.run_container(image, entrypoint=SLEEPER, mem_limit="128m")
-        try:
-            time.sleep(2)  # both idle
-            inst, base = container_memory(serving), container_memory(sleeper)
-            break
-        except docker.errors.APIError:
-            if attempt == ATTEMPTS - 1 or not gone(sleeper):
-                raise
-        finally:
-            discard(sleeper)
+    inst, base = beside_sleeper(h, serving, image, SLEEPER, result)
     result.figures["instance_rss_mb"] = inst["rss_mb"]
     result.row(
         "idle instance PSS",
