@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from faas.catalog.bundle import BundleLimits
 from faas.models import INVOKE_MAX_BYTES
-from gateway.api import docs, health
+from gateway.api import aws_services, docs, health
 from gateway.api.aws_lambda import account, event_invoke
 from gateway.api.aws_lambda import functions as lambda_functions
 from gateway.api.aws_lambda import invoke as lambda_invoke
@@ -81,6 +81,7 @@ def aws(
     operation: Operation,
     body_limit: int = 1 << 20,
     access: Role = ADMIN,
+    service: str = "lambda",
 ) -> Route:
     """A row of an AWS API: signed, served by the edge, documented by AWS."""
     function = "FunctionName" if access is INVOKE else None
@@ -93,6 +94,7 @@ def aws(
         function=function,
         documented=False,
         aws=True,
+        service=service,
     )
 
 
@@ -170,7 +172,10 @@ LAMBDA_ROWS = [
     aws("DELETE", LAYER_VERSIONS + "/{VersionNumber}", lambda_layers.delete_layer_version),
 ]
 
+# SQS (JSON protocol) and SNS (query protocol), both at the root: docs/event-sources.md.
+SERVICES_ROW = aws("POST", "/", aws_services.dispatch, 1 << 20, service=aws_services.BY_REQUEST)
+
 # GetFunction's Code.Location: a signed link, taken without a key (the signature is one).
 CODE_LINK = aws("GET", "/lambda-code/{sha256}", lambda_functions.get_code, access=PUBLIC)
 
-ROUTES = Table([*LAMBDA_ROWS, CODE_LINK, *ROWS])
+ROUTES = Table([*LAMBDA_ROWS, SERVICES_ROW, CODE_LINK, *ROWS])

@@ -116,14 +116,25 @@ async def serve(
     platform: Platform, found: Found, scope: Scope, receive: Receive
 ) -> Response | None:
     """The response to an AWS request (None: the client left before its body was whole)."""
+    service = "lambda" if found.route is None else found.route.service
+    if service == "*":
+        from gateway.api import aws_services
+
+        service = aws_services.service_of(scope["headers"])
     try:
-        return await _serve(platform, found, scope, receive)
+        return await _serve(platform, found, scope, receive, service)
     except Exception as exc:
+        if service != "lambda":
+            from gateway.api import aws_services
+
+            shaped = aws_services.error_response(service, exc)
+            if shaped is not None:
+                return shaped
         return aws_error_response(exc)
 
 
 async def _serve(
-    platform: Platform, found: Found, scope: Scope, receive: Receive
+    platform: Platform, found: Found, scope: Scope, receive: Receive, service: str
 ) -> Response | None:
     headers = scope["headers"]
     route = found.route
@@ -131,7 +142,7 @@ async def _serve(
     key = None
     # A PUBLIC row (a signed link) carries its own proof instead of a signature.
     if not platform.access.ring.open and (route is None or route.access is not Role.PUBLIC):
-        signed = sigv4.parse(headers)
+        signed = sigv4.parse(headers, service=service)
         key = platform.access.signer(signed.access_key_id)
         sigv4.check_fresh(signed, time.time())
     limit = route.body_limit if route is not None else DEFAULT_BODY_LIMIT

@@ -105,6 +105,8 @@ class Route:
     function: str | None = None
     documented: bool = True
     aws: bool = False
+    # The service an aws row's signature is scoped to ("*": read off each request).
+    service: str = "lambda"
 
     def __post_init__(self) -> None:
         params = re.findall(r"{(\w+)", self.path)
