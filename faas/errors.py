@@ -8,10 +8,15 @@ where they are raised, so nothing above the backend sees a library exception.
     FaasError
     ├── InvalidRequest            400  malformed input (bad JSON, bad field)
     │   ├── InvalidBundle         400  an uploaded zip that is not acceptable
-    │   └── IncompleteSignature   400  an AWS Authorization header not of SigV4's shape
+    │   ├── IncompleteSignature   400  an AWS Authorization header not of SigV4's shape
+    │   ├── QueueDoesNotExist     400  no queue has that name (SQS answers it with 400)
+    │   ├── ReceiptHandleIsInvalid 400 a receipt handle not of the queues' shape
+    │   ├── MessageNotInflight    400  a visibility change for a message not in flight
+    │   └── BatchRequestInvalid   400  an SQS batch: empty, too long, ids repeated or bad
     ├── PayloadTooLarge           413  a body past its limit
     │   └── BundleTooLarge        413  a zip past a size, entry or ratio limit
     ├── ValidationFailed          422  a config value out of range (names the field)
+    │   └── InvalidAttributeValue 422  a queue attribute out of range (SQS: 400)
     ├── Unauthorized              401  a key is needed and none was given
     ├── Forbidden                 403  the key (or CORS origin) is not allowed
     │   └── SignatureRefused      403  an AWS (SigV4) request is not let in
@@ -23,7 +28,8 @@ where they are raised, so nothing above the backend sees a library exception.
     ├── RouteNotFound             404  no HTTP route of the function takes the request
     ├── InvocationNotFound        404  no async invocation or dead letter with that id
     ├── ResourceConflict          409  the change conflicts with what exists
-    │   └── FunctionExists        409
+    │   ├── FunctionExists        409
+    │   └── QueueNameExists       409  a queue of that name with other attributes
     ├── PreconditionFailed        412  a stale RevisionId (the Lambda API)
     ├── Throttled                 429  concurrency cap full after the bounded wait
     │   └── RateLimited           429  an API key past its request rate
@@ -156,3 +162,36 @@ class ImageUnavailable(BackendError):
 
 class StoreUnavailable(FaasError):
     """The metadata store (Redis) cannot be reached."""
+
+
+# -- queues (faas.queues) ---------------------------------------------------
+
+
+class QueueDoesNotExist(InvalidRequest):
+    """No queue has that name (or URL, or ARN)."""
+
+
+class ReceiptHandleIsInvalid(InvalidRequest):
+    """A receipt handle that no receive could have handed out."""
+
+
+class MessageNotInflight(InvalidRequest):
+    """A visibility change for a message that is not in flight under that handle."""
+
+
+class BatchRequestInvalid(InvalidRequest):
+    """An SQS batch request refused whole; ``code`` is SQS's (``EmptyBatchRequest``,
+    ``TooManyEntriesInBatchRequest``, ``BatchEntryIdsNotDistinct``, ``InvalidBatchEntryId``,
+    ``BatchRequestTooLong``)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class InvalidAttributeValue(ValidationFailed):
+    """A queue attribute (or a message's) out of range, or not one SQS knows."""
+
+
+class QueueNameExists(ResourceConflict):
+    """A queue of that name exists with other attributes."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
@@ -41,6 +41,8 @@ class Health:
         self._registry = registry
         self._scheduler = scheduler
         self._queue = queue
+        # More gauges read at scrape time (the SQS queues' depths: faas.queues).
+        self.gauges: list[Callable[[], Awaitable[None]]] = []
 
     async def readiness(self) -> dict[str, str]:
         """Each dependency: "ok" or what is wrong with it."""
@@ -60,6 +62,8 @@ class Health:
         metrics.set_instances(counts, {s.name for s in await self._registry.list()})
         stats = await self._queue.stats(time.time())
         metrics.set_queue(stats.queued, stats.running, stats.delayed, stats.oldest_age_s)
+        for refresh in self.gauges:
+            await refresh()
 
 
 async def _probe(check: Awaitable[None], timeout_s: float = 2.0) -> str:

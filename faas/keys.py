@@ -36,8 +36,40 @@
 | ``faas:owners``            | zset   | live server/worker processes: ``<node>/<owner>``, score |
 |                            |        | = the epoch its heartbeat lapses; containers whose owner|
 |                            |        | lapsed are reaped by any live process of the node       |
+| ``faas:sqs:queues``        | set    | names of all SQS-compatible queues (``faas.queues``)    |
+| ``faas:sqs:q:<queue>``     | hash   | a queue: ``attrs`` (its attributes as given, JSON),     |
+|                            |        | the numbers its scripts read (``vis``, ``ret``,         |
+|                            |        | ``delay``, ``wait``, ``max``, ``fifo``, ``cbd``, ``dlq``|
+|                            |        | (dead-letter queue name), ``maxrc``), ``created`` and   |
+|                            |        | ``modified`` (epoch s), ``seq`` (last SequenceNumber)   |
+| ``faas:sqs:q:<queue>:tags``| hash   | the queue's tags                                        |
+| ``faas:sqs:q:<queue>:body``| hash   | messageId -> the message as sent (JSON: body, MD5s,     |
+|                            |        | message attributes, group and deduplication ids, sender)|
+| ``faas:sqs:q:<queue>:state``| hash  | messageId -> "count first visibleAt seq group": receives|
+|                            |        | so far, first receive (ms), when it may be received     |
+|                            |        | (ms; FIFO), SequenceNumber, MessageGroupId. Absent: a   |
+|                            |        | standard queue's message never received                |
+| ``faas:sqs:q:<queue>:sent``| zset   | every message of the queue, score = SentTimestamp (ms): |
+|                            |        | retention, depth, age of the oldest                     |
+| ``faas:sqs:q:<queue>:ready``| zset  | standard: messages not in flight, score = when visible  |
+|                            |        | (ms; later than now: delayed); FIFO: groups with no     |
+|                            |        | message in flight, score = when their head is visible   |
+| ``faas:sqs:q:<queue>:inflight``| zset | messages received, score = their visibility deadline |
+|                            |        | (ms); past it, the next receive gives them back         |
+| ``faas:sqs:q:<queue>:g:<group>``| list | FIFO: a group's messages in order (in flight too)    |
+| ``faas:sqs:q:<queue>:locks``| hash  | FIFO: group -> how many of its messages are in flight   |
+| ``faas:sqs:q:<queue>:dedup``| zset  | FIFO: deduplication ids, score = when they lapse (ms)   |
+| ``faas:sqs:q:<queue>:dedupids``| hash | FIFO: deduplication id -> "messageId seq" it first had|
+| ``faas:sqs:q:<queue>:wake``| pub/sub| channel: a message may be receivable (long polls wake)  |
+|                            | channel|                                                         |
 | ``faas:installation``      | string | this installation's id, made once (``SET NX``): its     |
 |                            |        | containers carry it, and only they are ever reaped      |
+
+A queue's message is in its ``body`` hash and ``sent`` set from its send to its
+delete (or its move to the dead-letter queue, or its retention's end), and in
+exactly one of ``ready`` (standard; FIFO: in its group's list) or ``inflight``;
+every change is one script (``faas.queues.scripts``), which builds a dead-letter
+queue's keys from the same ``faas:sqs:q:<queue>`` stem.
 
 An event is in exactly one of: the stream (queued or in flight), the delayed
 set (waiting to retry), a dead-letter set, or none (finished). Moves between
@@ -104,3 +136,24 @@ def aliases(name: str) -> str:
 
 def layer(name: str) -> str:
     return f"{PREFIX}layer:{name}"
+
+
+SQS_QUEUES = PREFIX + "sqs:queues"
+SQS_QUEUE_PREFIX = PREFIX + "sqs:q:"
+# The parts of a queue's keys (``sqs_queue(name) + ":" + part``), as the scripts name them.
+SQS_PARTS = ("tags", "body", "state", "sent", "ready", "inflight", "locks", "dedup", "dedupids")
+
+
+def sqs_queue(name: str) -> str:
+    """A queue's hash; its other keys are this stem, a colon and a part (``SQS_PARTS``)."""
+    return SQS_QUEUE_PREFIX + name
+
+
+def sqs_keys(name: str) -> list[str]:
+    """A queue's hash and its parts' keys, in the order the scripts take them."""
+    stem = SQS_QUEUE_PREFIX + name
+    return [stem, *(f"{stem}:{part}" for part in SQS_PARTS)]
+
+
+def sqs_wake(name: str) -> str:
+    return f"{SQS_QUEUE_PREFIX}{name}:wake"

@@ -134,6 +134,26 @@ PREWARM_TAKES = Counter(
     ["result"],
     registry=REGISTRY,
 )
+SQS_DEPTH = Gauge(
+    "faas_sqs_queue_messages",
+    "Messages of each queue: visible (waiting to be received), in_flight (received, not "
+    "yet deleted), delayed (not yet visible). Read at scrape time.",
+    ["queue", "state"],
+    registry=REGISTRY,
+)
+SQS_OLDEST_AGE = Gauge(
+    "faas_sqs_queue_oldest_message_age_seconds",
+    "Age of each queue's oldest message (0 when it is empty). Read at scrape time.",
+    ["queue"],
+    registry=REGISTRY,
+)
+QUEUE_DEAD_LETTER_MOVES = Counter(
+    "faas_sqs_dead_letter_moves_total",
+    "Messages this process's receives moved to their queue's dead-letter queue "
+    "(received more than maxReceiveCount times), by source queue.",
+    ["queue"],
+    registry=REGISTRY,
+)
 INSTANCE_STATES = tuple(s.value for s in InstanceState if s is not InstanceState.DEAD)
 
 
@@ -155,6 +175,17 @@ def set_queue(queued: int, running: int, delayed: int, oldest_age_s: float) -> N
     QUEUE_DEPTH.labels("running").set(running)
     QUEUE_DEPTH.labels("delayed").set(delayed)
     QUEUE_OLDEST_AGE.set(oldest_age_s)
+
+
+def set_queues(depths: dict[str, tuple[int, int, int, float]]) -> None:
+    """Each queue's (visible, in flight, delayed, oldest age); a deleted queue's go."""
+    SQS_DEPTH.clear()
+    SQS_OLDEST_AGE.clear()
+    for name, (visible, in_flight, delayed, oldest) in depths.items():
+        SQS_DEPTH.labels(name, "visible").set(visible)
+        SQS_DEPTH.labels(name, "in_flight").set(in_flight)
+        SQS_DEPTH.labels(name, "delayed").set(delayed)
+        SQS_OLDEST_AGE.labels(name).set(oldest)
 
 
 def observe(function: str, kind: str, result: InvocationResult) -> None:

@@ -53,6 +53,7 @@ from faas.invoke.schedules.admin import ScheduleAdmin
 from faas.invoke.schedules.store import ScheduleStore
 from faas.invoke.schedules.ticker import Ticker
 from faas.models import RUNTIMES, FunctionSpec
+from faas.queues.queues import Queues
 from faas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class Platform:
         self.qualifiers = Qualifiers(self.registry, self.versions, self.aliases)
         self.queue = Queue(self.redis, lease_s=settings.lease_s, result_ttl_s=settings.result_ttl_s)
         self.dead_letters = DeadLetters(self.redis)
+        # SQS-compatible queues (faas.queues); ``self.queue`` above is the async invocations'.
+        self.queues = Queues(self.redis, region=settings.region, account_id=settings.account_id)
         self.backend = factory.build(settings, self.owner_id)
         self.owners = Owners(
             self.redis,
@@ -137,6 +140,7 @@ class Platform:
             self.qualifiers,
         )
         self.health = Health(self.redis, self.backend, self.registry, self.scheduler, self.queue)
+        self.health.gauges.append(self.queues.refresh_gauges)
         self.worker: Worker | None = None
         if settings.worker if worker is None else worker:
             self.worker = Worker(
@@ -186,6 +190,8 @@ class Platform:
                     await self.logs.flush()
                 with contextlib.suppress(Exception):
                     await self.owners.leave()
+                with contextlib.suppress(Exception):
+                    await self.queues.close()
                 await self.redis.aclose()
                 await self.backend.close()
 
