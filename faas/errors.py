@@ -27,6 +27,8 @@ where they are raised, so nothing above the backend sees a library exception.
     ├── FunctionNotFound          404
     ├── RouteNotFound             404  no HTTP route of the function takes the request
     ├── InvocationNotFound        404  no async invocation or dead letter with that id
+    ├── TopicNotFound             404  no topic with that ARN (SNS's NotFound)
+    ├── SubscriptionNotFound      404  no subscription with that ARN
     ├── ResourceConflict          409  the change conflicts with what exists
     │   ├── FunctionExists        409
     │   └── QueueNameExists       409  a queue of that name with other attributes
@@ -116,6 +118,14 @@ class FunctionNotFound(FaasError):
 
 class InvocationNotFound(FaasError):
     """No async invocation (or dead letter) has that request id."""
+
+
+class TopicNotFound(FaasError):
+    """No topic has that ARN."""
+
+
+class SubscriptionNotFound(FaasError):
+    """No subscription has that ARN."""
 
 
 class ResourceConflict(FaasError):

@@ -6,6 +6,12 @@
 | ``faas:fn:<name>``         | string | the function's spec as JSON (``FunctionSpec``)          |
 | ``faas:fn-changed``        | pub/sub| channel: names of functions just changed or deleted     |
 |                            | channel| (processes drop them from their spec cache)             |
+| ``faas:topics``            | hash   | SNS-compatible topics: name -> JSON                     |
+|                            |        | (``faas.topics.records.Topic``: attributes, tags)       |
+| ``faas:topic-subs:<topic>``| hash   | the topic's subscriptions: id -> JSON                   |
+|                            |        | (``faas.topics.records.Subscription``)                  |
+| ``faas:topic-ends:<topic>``| hash   | ``<protocol> <endpoint>`` -> the id subscribed there    |
+|                            |        | (Subscribe twice: the same subscription)                |
 | ``faas:q:events``          | stream | async events ready to run: entries ``{id: requestId}``; |
 |                            |        | consumer group ``workers``, whose pending entries list  |
 |                            |        | is the in-flight work, each entry's idle time its lease |
@@ -84,6 +90,7 @@ from __future__ import annotations
 PREFIX = "faas:"
 FUNCTIONS = PREFIX + "functions"
 FUNCTION_CHANGED = PREFIX + "fn-changed"
+TOPICS = PREFIX + "topics"
 EVENTS = PREFIX + "q:events"
 EVENTS_GROUP = "workers"
 DELAYED = PREFIX + "q:delayed"
@@ -132,6 +139,14 @@ def versions(name: str) -> str:
 
 def aliases(name: str) -> str:
     return f"{PREFIX}aliases:{name}"
+
+
+def topic_subscriptions(topic: str) -> str:
+    return f"{PREFIX}topic-subs:{topic}"
+
+
+def topic_endpoints(topic: str) -> str:
+    return f"{PREFIX}topic-ends:{topic}"
 
 
 def layer(name: str) -> str:
