@@ -24,6 +24,17 @@ and every restart agree on it without storing anything. A keys-file entry may
 name its own (``"access_key_id"``: 16 to 128 letters, digits or underscores);
 two keys with different secrets never share one. The id is public (each signed
 request carries it) and tells no more about the secret than a signature does.
+
+A third kind is made, not configured: each function's own key, which its
+environment carries as AWS credentials (``AWS_ACCESS_KEY_ID`` and
+``AWS_SECRET_ACCESS_KEY``, as a Lambda function gets its role's), so that code
+calling SQS, SNS or Lambda with an AWS SDK is signed without configuration
+(docs/event-sources.md, "AWS SDK calls from functions"). Its access key id names the
+function ("FAASFN" and the name in base32, padded with "0"); its secret is an HMAC of the name under
+a secret derived from every configured key (``KeyRing.function_key``), so every node
+makes and checks the same without storing it. It may use the installation's queues,
+topics and functions (or, narrowed per function, those its ``sdk_resources``
+patterns name: ``sqs:orders-*``, ``sns:orders``, ``lambda:billing``), never manage.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +70,8 @@ BEARER = "bearer "  # the scheme, compared lower-case
 
 # IAM's form of an access key id; a derived one is "AKIA" + 16 base32 characters.
 ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_]{16,128}")
+# A function's own key's access key id: this prefix, then its name in base32.
+FUNCTION_KEY_PREFIX = "FAASFN"
 _ACCESS_KEY_LABEL = b"faas access key id"  # the HMAC's key: ids differ from other uses
 
 
@@ -79,13 +93,52 @@ class ApiKey:
     rate_per_s: float | None = None
     # Signs AWS requests with ``secret``; derived from it unless given ("" here).
     access_key_id: str = ""
+    # A function's own key: that function, and the resources it may use ("service:glob"
+    # patterns; None: all of the installation's).
+    function: str | None = None
+    resources: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.access_key_id:
             object.__setattr__(self, "access_key_id", access_key_id_of(self.secret))
 
     def may_invoke(self, function: str) -> bool:
+        if self.function is not None:
+            return self.may_use("lambda", function)
         return self.admin or self.functions is None or function in self.functions
+
+    def may_use(self, service: str, name: str) -> bool:
+        """Whether this key may use ``service``'s resource ``name`` (a queue, a topic, a
+        function): an admin key anything, a function's key what its patterns allow."""
+        if self.admin:
+            return True
+        if self.function is None:
+            return False  # an invoke key: functions only
+        if self.resources is None:
+            return True
+        return any(
+            pattern.partition(":")[0] == service and fnmatchcase(name, pattern.partition(":")[2])
+            for pattern in self.resources
+        )
+
+
+def function_access_key_id(function: str) -> str:
+    """The access key id of ``function``'s own key (public: it names the function)."""
+    encoded = base64.b32encode(function.encode()).decode("ascii").rstrip("=")
+    # Padded to AWS's 16 characters with "0", which base32 never uses.
+    return (FUNCTION_KEY_PREFIX + encoded).ljust(16, "0")
+
+
+def function_of_access_key(access_key_id: str) -> str | None:
+    """The function whose key ``access_key_id`` is, or None if it is no function's."""
+    if not access_key_id.startswith(FUNCTION_KEY_PREFIX):
+        return None
+    encoded = access_key_id[len(FUNCTION_KEY_PREFIX) :].rstrip("0")
+    try:
+        name = base64.b32decode(encoded + "=" * (-len(encoded) % 8)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return name if name and function_access_key_id(name) == access_key_id else None
 
 
 @dataclass(frozen=True)
@@ -96,6 +149,7 @@ class KeyRing:
     # key's secret, so every node of one configuration makes and takes the same links;
     # random (this process's links only) on a server without keys.
     link_secret: bytes = field(init=False, repr=False, compare=False)
+    _function_secret: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_access_key", {k.access_key_id: k for k in self.keys})
@@ -106,6 +160,23 @@ class KeyRing:
             else secrets.token_bytes(32)
         )
         object.__setattr__(self, "link_secret", secret)
+        object.__setattr__(
+            self,
+            "_function_secret",
+            hmac.new(secret, b"faas function keys", hashlib.sha256).digest(),
+        )
+
+    def function_key(self, function: str, resources: tuple[str, ...] | None = None) -> ApiKey:
+        """``function``'s own key: the same on every node of this configuration."""
+        mac = hmac.new(self._function_secret, function.encode(), hashlib.sha256).digest()
+        return ApiKey(
+            name=f"function {function}",
+            secret=base64.urlsafe_b64encode(mac).decode("ascii").rstrip("="),
+            admin=False,
+            access_key_id=function_access_key_id(function),
+            function=function,
+            resources=resources,
+        )
 
     @property
     def open(self) -> bool:
@@ -370,14 +441,31 @@ class Access:
         caller), within its rate; ``UnrecognizedClient`` if no key has that id."""
         key = self.ring.by_access_key(access_key_id)
         if key is None:
-            raise UnrecognizedClient(UNRECOGNIZED_CLIENT)
+            function = function_of_access_key(access_key_id)
+            if function is None:
+                raise UnrecognizedClient(UNRECOGNIZED_CLIENT)
+            # Its patterns are the function's (applied by the caller, which can read it).
+            key = self.ring.function_key(function)
         self._limit(key)
         return key
 
     @staticmethod
     def may_manage(key: ApiKey) -> ApiKey:
+        if key.function is not None:
+            raise Forbidden(
+                f"the key of function {key.function!r} may use queues, topics and functions "
+                "but not manage them"
+            )
         if not key.admin:
             raise Forbidden(f"API key {key.name!r} may invoke functions but not manage them")
+        return key
+
+    @staticmethod
+    def may_use(key: ApiKey, service: str, name: str) -> ApiKey:
+        """For an SQS or SNS call on the resource ``name`` (a queue or topic name)."""
+        if not key.may_use(service, name):
+            whose = f"function {key.function!r}" if key.function else f"API key {key.name!r}"
+            raise Forbidden(f"the key of {whose} may not use {service} resource {name!r}")
         return key
 
     @staticmethod

@@ -158,6 +158,9 @@ class FunctionConfig:
     package_type: str = "Zip"
     image: str = ""
     image_config: ImageConfig = field(default_factory=ImageConfig)
+    # What its own key (its AWS SDK credentials, faas.auth) may use: "service:glob"
+    # patterns (sqs:orders-*, sns:orders, lambda:billing); None: all the installation's.
+    sdk_resources: tuple[str, ...] | None = None
 
     @property
     def is_image(self) -> bool:
@@ -302,6 +305,7 @@ class FunctionSpec:
                     **config,
                     "layers": tuple(config.get("layers", ())),
                     "image_config": ImageConfig.from_dict(config.get("image_config")),
+                    "sdk_resources": _tuple_or_none(config.get("sdk_resources")),
                 }
             ),
             code_sha256=data["code_sha256"],
@@ -345,6 +349,7 @@ def validate_config(config: FunctionConfig) -> FunctionConfig:
     _validate_env(config.env)
     _validate_volumes(config.volumes)
     _validate_layers(config.layers)
+    _validate_sdk_resources(config.sdk_resources)
     if not isinstance(config.description, str) or len(config.description) > DESCRIPTION_MAX:
         raise ValidationFailed(
             f"description must be a string of at most {DESCRIPTION_MAX} characters",
@@ -461,6 +466,33 @@ def _validate_volumes(volumes: object) -> None:
             )
     if len(set(volumes.values())) != len(volumes):
         raise ValidationFailed("two volumes share a mount path", field="volumes")
+
+
+SDK_SERVICES = ("sqs", "sns", "lambda")
+SDK_RESOURCES_MAX = 50
+SDK_PATTERN = re.compile(r"^(sqs|sns|lambda):[A-Za-z0-9_.*?-]{1,80}$")
+
+
+def _tuple_or_none(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
+
+
+def _validate_sdk_resources(patterns: object) -> None:
+    if patterns is None:
+        return
+    if not isinstance(patterns, (list, tuple)) or len(patterns) > SDK_RESOURCES_MAX:
+        raise ValidationFailed(
+            f"sdk_resources must be null (everything of this installation) or a list of at "
+            f"most {SDK_RESOURCES_MAX} patterns",
+            field="sdk_resources",
+        )
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not SDK_PATTERN.fullmatch(pattern):
+            raise ValidationFailed(
+                f"sdk_resources entry {str(pattern)[:100]!r} is not SERVICE:NAME, SERVICE one of "
+                f"{', '.join(SDK_SERVICES)} and NAME a name or a glob (orders-*)",
+                field="sdk_resources",
+            )
 
 
 def _validate_layers(layers: object) -> None:

@@ -173,7 +173,10 @@ LAMBDA_ROWS = [
 ]
 
 # SQS (JSON protocol) and SNS (query protocol), both at the root: docs/event-sources.md.
-SERVICES_ROW = aws("POST", "/", aws_services.dispatch, 1 << 20, service=aws_services.BY_REQUEST)
+# Any key: the operation's queue or topic decides (aws_services.authorize).
+SERVICES_ROW = aws(
+    "POST", "/", aws_services.dispatch, 1 << 20, access=CALLER, service=aws_services.BY_REQUEST
+)
 
 # GetFunction's Code.Location: a signed link, taken without a key (the signature is one).
 CODE_LINK = aws("GET", "/lambda-code/{sha256}", lambda_functions.get_code, access=PUBLIC)

@@ -8,14 +8,21 @@ because SigV4's credential scope names the service: ``service_of``. The operatio
 is the target's suffix (SQS) or the form's ``Action`` (SNS); each service's package
 serves it and answers errors in its own shape (``gateway.api.sqs``,
 ``gateway.api.sns``): ``serve(request, operation)`` and ``error_response(exc)``.
+
+Who may call is decided here, once, before the operation runs (``authorize``): an
+admin key anything; a function's own key (faas.auth) the queues and topics its
+patterns allow, named by the request's ``QueueUrl``/``QueueName`` (SQS) or
+``TopicArn``/``TargetArn``/``SubscriptionArn``/``ResourceArn``/``Name`` (SNS); an
+invoke key nothing here.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Awaitable, Callable
 from typing import Protocol, cast
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.responses import Response
 
@@ -58,7 +65,52 @@ async def dispatch(request: AwsRequest) -> Response:
     target = request.header("x-amz-target")
     if target is not None:
         service, operation = "sqs", target.removeprefix(SQS_TARGET)
+        names = sqs_resources(request.body)
     else:
         form = parse_qs(request.body.decode("latin-1"), keep_blank_values=True)
         service, operation = "sns", (form.get("Action") or [""])[0]
+        names = sns_resources(form)
+    authorize(request, service, names)
     return await package(service).serve(request, operation)
+
+
+def authorize(request: AwsRequest, service: str, names: list[str]) -> None:
+    """Let the request's key use ``names`` of ``service`` (none named: the service)."""
+    key = request.key
+    if key is None or key.admin:
+        return  # an open server, or an admin key
+    access = request.platform.access
+    if key.function is None:
+        access.may_use(key, service, "*")  # an invoke key: refused, saying so
+    for name in names:
+        access.may_use(key, service, name)
+
+
+def sqs_resources(body: bytes) -> list[str]:
+    """The queues an SQS request names (a URL's last segment, or a queue name)."""
+    try:
+        document = json.loads(body) if body.strip() else {}
+    except ValueError:
+        return []  # the operation refuses it in SQS's words
+    if not isinstance(document, dict):
+        return []
+    names = []
+    url = document.get("QueueUrl")
+    if isinstance(url, str):
+        names.append(urlsplit(url).path.rstrip("/").rpartition("/")[2])
+    name = document.get("QueueName")
+    if isinstance(name, str):
+        names.append(name)
+    return names
+
+
+def sns_resources(form: dict[str, list[str]]) -> list[str]:
+    """The topics an SNS request names (by ARN, or a new topic's name)."""
+    names = []
+    for field in ("TopicArn", "TargetArn", "ResourceArn"):
+        for arn in form.get(field, []):
+            names.append(arn.rpartition(":")[2])
+    for arn in form.get("SubscriptionArn", []):
+        names.append(arn.rsplit(":", 2)[-2] if arn.count(":") >= 2 else arn)
+    names += form.get("Name", [])
+    return names

@@ -19,6 +19,7 @@ A server without keys (localhost only) takes unsigned requests, as ``/v1`` does.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -31,8 +32,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
-from faas.auth import ApiKey
-from faas.errors import InvalidRequest, InvalidSignature
+from faas.auth import UNRECOGNIZED_CLIENT, ApiKey
+from faas.errors import FunctionNotFound, InvalidRequest, InvalidSignature, UnrecognizedClient
 from faas.models import check_text
 from faas.platform import Platform
 from gateway.api.aws_lambda import names
@@ -105,6 +106,18 @@ class AwsRequest:
 Operation = Callable[[AwsRequest], Awaitable[Response]]
 
 
+async def scoped(platform: Platform, key: ApiKey) -> ApiKey:
+    """A function's own key with its function's ``sdk_resources`` patterns; a key of
+    a function that no longer exists is no key."""
+    assert key.function is not None
+    try:
+        spec = await platform.registry.get(key.function)
+    except FunctionNotFound:
+        raise UnrecognizedClient(UNRECOGNIZED_CLIENT) from None
+    patterns = spec.config.sdk_resources
+    return dataclasses.replace(key, resources=None if patterns is None else tuple(patterns))
+
+
 def is_aws_path(path: str) -> bool:
     """Whether a path no row serves is one of an AWS API's (``/2015-03-31/...``): it is
     answered as AWS answers an unknown operation."""
@@ -171,11 +184,13 @@ async def _serve(
         body=body,
         key=key,
     )
+    if key is not None and key.function is not None:
+        key = request.key = await scoped(platform, key)
     if key is not None:
         if route.access is Role.INVOKE:
             assert route.function is not None
             platform.access.may_invoke(key, request.function(route.function).name)
-        else:
+        elif route.access is not Role.CALLER:  # a CALLER row's operation decides
             platform.access.may_manage(key)
     operation: Operation = route.endpoint.handler
     return await operation(request)
