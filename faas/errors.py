@@ -27,6 +27,7 @@ where they are raised, so nothing above the backend sees a library exception.
     ├── FunctionNotFound          404
     ├── RouteNotFound             404  no HTTP route of the function takes the request
     ├── InvocationNotFound        404  no async invocation or dead letter with that id
+    ├── MappingNotFound           404  no event source mapping with that UUID
     ├── TopicNotFound             404  no topic with that ARN (SNS's NotFound)
     ├── SubscriptionNotFound      404  no subscription with that ARN
     ├── ResourceConflict          409  the change conflicts with what exists
@@ -126,6 +127,10 @@ class TopicNotFound(FaasError):
 
 class SubscriptionNotFound(FaasError):
     """No subscription has that ARN."""
+
+
+class MappingNotFound(FaasError):
+    """No event source mapping has that UUID."""
 
 
 class ResourceConflict(FaasError):

@@ -70,6 +70,10 @@
 |                            | channel|                                                         |
 | ``faas:installation``      | string | this installation's id, made once (``SET NX``): its     |
 |                            |        | containers carry it, and only they are ever reaped      |
+| ``faas:mappings``          | hash   | event source mappings: UUID -> JSON                     |
+|                            |        | (``faas.invoke.mappings.model.Mapping``)                |
+| ``faas:mappings-rev``      | string | bumped with every change of a mapping: pollers reload   |
+|                            |        | the mappings when it moves                              |
 
 A queue's message is in its ``body`` hash and ``sent`` set from its send to its
 delete (or its move to the dead-letter queue, or its retention's end), and in
@@ -99,6 +103,8 @@ OWNERS = PREFIX + "owners"
 INSTALLATION = PREFIX + "installation"
 SCHEDULED = PREFIX + "schedules"
 LAYERS = PREFIX + "layers"
+MAPPINGS = PREFIX + "mappings"
+MAPPINGS_REV = PREFIX + "mappings-rev"
 
 
 def function(name: str) -> str:

@@ -96,6 +96,35 @@ SCHEDULE_MISSES = Counter(
     registry=REGISTRY,
 )
 
+MAPPING_BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+MAPPING_BATCHES = Histogram(
+    "faas_mapping_batch_size",
+    "Batches an event source mapping gave its function, by their number of messages.",
+    ["mapping", "function"],
+    buckets=MAPPING_BATCH_BUCKETS,
+    registry=REGISTRY,
+)
+MAPPING_MESSAGES = Counter(
+    "faas_mapping_messages_total",
+    "Messages of an event source mapping, by result: processed (deleted after the "
+    "function succeeded), failed (left to come back), filtered (deleted, not kept by "
+    "the filters), throttled (handed back at once).",
+    ["mapping", "function", "result"],
+    registry=REGISTRY,
+)
+MAPPING_LAG = Gauge(
+    "faas_mapping_lag_seconds",
+    "Age of the oldest message of a mapping's last batch when it was received.",
+    ["mapping"],
+    registry=REGISTRY,
+)
+MAPPING_POLLERS = Gauge(
+    "faas_mapping_pollers",
+    "Pollers this process runs for an event source mapping.",
+    ["mapping"],
+    registry=REGISTRY,
+)
+
 
 CONCURRENT = Gauge(
     "faas_concurrent_executions",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from pathlib import Path
@@ -49,6 +50,10 @@ from faas.invoke.asyncq.deadletters import DeadLetters
 from faas.invoke.asyncq.queue import Queue
 from faas.invoke.asyncq.worker import Worker
 from faas.invoke.invoker import Invoker
+from faas.invoke.mappings.admin import MappingAdmin
+from faas.invoke.mappings.poller import PollerDeps
+from faas.invoke.mappings.pollers import Pollers
+from faas.invoke.mappings.store import MappingStore
 from faas.invoke.schedules.admin import ScheduleAdmin
 from faas.invoke.schedules.store import ScheduleStore
 from faas.invoke.schedules.ticker import Ticker
@@ -151,6 +156,26 @@ class Platform:
                 concurrency=settings.worker_concurrency,
                 resolve=self.qualifiers.resolve_spec,
             )
+        # Event source mappings: what the APIs change, and (where async events run) the
+        # pollers that read their queues into their functions.
+        self.mapping_store = MappingStore(self.redis)
+        self.mappings = MappingAdmin(
+            self.mapping_store,
+            self.queues,
+            functools.partial(self.qualifiers.resolve, draw=False),
+            region=settings.region,
+            account_id=settings.account_id,
+        )
+        self.pollers: Pollers | None = None
+        if (settings.worker if worker is None else worker) and settings.mappings:
+            deps = PollerDeps(
+                queues=self.queues,
+                run=self.invoker.run,
+                resolve=self.qualifiers.resolve,
+                region=settings.region,
+                default_concurrency=settings.mapping_concurrency,
+            )
+            self.pollers = Pollers(self.mapping_store, deps)
         self.ticker: Ticker | None = None
         if role == "serve" and settings.schedules:
             self.ticker = Ticker(self.schedule_store, self.queue, settings)
@@ -171,11 +196,15 @@ class Platform:
         self._tasks.append(asyncio.create_task(self.owners.run()))
         if self.ticker is not None:
             self._tasks.append(asyncio.create_task(self.ticker.run()))
+        if self.pollers is not None:
+            self._tasks.append(asyncio.create_task(self.pollers.run()))
         if self.worker is not None:
             self.worker.start()
 
     async def close(self) -> None:
         try:
+            if self.pollers is not None:
+                await self.pollers.close(self.settings.drain_s)
             if self.worker is not None:
                 await self.worker.stop(self.settings.drain_s)
         finally:

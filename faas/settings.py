@@ -92,6 +92,12 @@ class Settings:
     volume_size_mb: int = 0
     volume_sizes: str = ""
 
+    # Event source mappings (docs/event-sources.md): this process polls every enabled
+    # mapping's queue, with up to this many pollers a mapping unless its
+    # ScalingConfig.MaximumConcurrency says otherwise.
+    mappings: bool = True
+    mapping_concurrency: int = 8
+
     # Schedules (docs/schedules.md): this process fires due ticks, looking this often.
     schedules: bool = True
     schedule_poll_s: float = 1.0
@@ -214,6 +220,7 @@ class Settings:
             "worker_concurrency",
             "cold_starts_per_function",
             "prewarm_profiles",
+            "mapping_concurrency",
         ):
             if getattr(self, name) < 1:
                 raise ValidationFailed(f"FAAS_{name.upper()} must be at least 1", field=name)

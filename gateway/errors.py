@@ -31,6 +31,7 @@ STATUS: list[tuple[type[errors.FaasError], int]] = [
     (errors.FunctionNotFound, 404),
     (errors.RouteNotFound, 404),
     (errors.InvocationNotFound, 404),
+    (errors.MappingNotFound, 404),
     (errors.ResourceConflict, 409),
     (errors.PreconditionFailed, 412),
     (errors.Throttled, 429),
@@ -62,6 +63,7 @@ AWS_ERRORS: list[tuple[type[errors.FaasError], int, str]] = [
     (errors.FunctionNotFound, 404, "ResourceNotFoundException"),
     (errors.RouteNotFound, 404, "ResourceNotFoundException"),
     (errors.InvocationNotFound, 404, "ResourceNotFoundException"),
+    (errors.MappingNotFound, 404, "ResourceNotFoundException"),
     (errors.ResourceConflict, 409, "ResourceConflictException"),
     (errors.Throttled, 429, "TooManyRequestsException"),
 ]

@@ -20,9 +20,11 @@ from gateway.api.aws_lambda import account, event_invoke
 from gateway.api.aws_lambda import functions as lambda_functions
 from gateway.api.aws_lambda import invoke as lambda_invoke
 from gateway.api.aws_lambda import layers as lambda_layers
+from gateway.api.aws_lambda import mappings as lambda_mappings
 from gateway.api.aws_lambda import urls as lambda_urls
 from gateway.api.aws_lambda import versions as lambda_versions
 from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, schedules, secrets
+from gateway.api.v1 import mappings as v1_mappings
 from gateway.edge.aws import Operation
 from gateway.edge.table import Endpoint, Role, Route, Table
 
@@ -62,6 +64,11 @@ ROWS = [
     Route("POST", FUNCTION + "/dead-letters/redrive", ADMIN, invocations.redrive),
     Route("DELETE", FUNCTION + "/dead-letters/{request_id}", ADMIN, invocations.delete_dead_letter),
     Route("GET", "/v1/invocations/{request_id}", CALLER, invocations.get_invocation),
+    Route("GET", "/v1/mappings", ADMIN, v1_mappings.list_mappings),
+    Route("POST", "/v1/mappings", ADMIN, v1_mappings.create_mapping),
+    Route("GET", "/v1/mappings/{uuid}", ADMIN, v1_mappings.get_mapping),
+    Route("PATCH", "/v1/mappings/{uuid}", ADMIN, v1_mappings.update_mapping),
+    Route("DELETE", "/v1/mappings/{uuid}", ADMIN, v1_mappings.delete_mapping),
     # Plain HTTP to a function, as API Gateway's proxy integration.
     Route(ANY, "/fn/{name}", TRIGGER, http_routes.http_route, EVENT, documented=False),
     Route(ANY, "/fn/{name}/{path:path}", TRIGGER, http_routes.http_route, EVENT),
@@ -106,6 +113,7 @@ TAGS = "/2017-03-31/tags/{Resource}"
 EVENT_INVOKE = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
 LAYERS = "/2018-10-31/layers"
 LAYER_VERSIONS = LAYERS + "/{LayerName}/versions"
+MAPPINGS = "/2015-03-31/event-source-mappings"
 
 # The Lambda API (docs/lambda-api.md), at Lambda's own paths.
 LAMBDA_ROWS = [
@@ -170,6 +178,11 @@ LAMBDA_ROWS = [
     aws("GET", LAYER_VERSIONS, lambda_layers.list_layer_versions),
     aws("GET", LAYER_VERSIONS + "/{VersionNumber}", lambda_layers.get_layer_version),
     aws("DELETE", LAYER_VERSIONS + "/{VersionNumber}", lambda_layers.delete_layer_version),
+    aws("POST", MAPPINGS, lambda_mappings.create_event_source_mapping),
+    aws("GET", MAPPINGS, lambda_mappings.list_event_source_mappings),
+    aws("GET", MAPPINGS + "/{UUID}", lambda_mappings.get_event_source_mapping),
+    aws("PUT", MAPPINGS + "/{UUID}", lambda_mappings.update_event_source_mapping),
+    aws("DELETE", MAPPINGS + "/{UUID}", lambda_mappings.delete_event_source_mapping),
 ]
 
 # SQS (JSON protocol) and SNS (query protocol), both at the root: docs/event-sources.md.
