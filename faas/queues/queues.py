@@ -68,6 +68,9 @@ class Queues:
         self._sender_id = sender_id or account_id
         self._store = QueueStore(client)
         self._waiters = Waiters(client)
+        # Receives in flight to Redis at once from this process: a hundred long polls
+        # woken together queue here rather than take a hundred pooled connections.
+        self._receiving = asyncio.Semaphore(16)
 
     async def close(self) -> None:
         await self._waiters.close()
@@ -349,7 +352,8 @@ class Queues:
             await self._waiters.wait(event, remaining)
 
     async def _take(self, name: str, max_messages: int, vis: int) -> tuple[_list[Received], int]:
-        raw = await self._store.receive(name, max_messages, vis)
+        async with self._receiving:
+            raw = await self._store.receive(name, max_messages, vis)
         moved, next_ms = int(raw[0]), int(raw[1])
         if moved:
             metrics.QUEUE_DEAD_LETTER_MOVES.labels(name).inc(moved)

@@ -45,15 +45,15 @@ def _text(value: bytes | str) -> str:
 
 @asynccontextmanager
 async def _queue_errors(name: str) -> AsyncIterator[None]:
-    try:
-        async with redis_errors():
+    async with redis_errors():
+        try:
             yield
-    except ResponseError as exc:
-        if "NOQUEUE" in str(exc):
-            raise QueueDoesNotExist(
-                f"The specified queue {name} does not exist.", field="QueueUrl"
-            ) from None
-        raise
+        except ResponseError as exc:
+            if "NOQUEUE" in str(exc):
+                raise QueueDoesNotExist(
+                    f"The specified queue {name} does not exist.", field="QueueUrl"
+                ) from None
+            raise
 
 
 class QueueStore:
