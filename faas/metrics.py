@@ -82,6 +82,26 @@ DEAD_LETTERS = Counter(
     ["function", "reason"],
     registry=REGISTRY,
 )
+TOPIC_PUBLISHED = Counter(
+    "faas_topic_messages_published_total",
+    "Messages published to a topic (Publish, PublishBatch).",
+    ["topic"],
+    registry=REGISTRY,
+)
+TOPIC_DELIVERIES = Counter(
+    "faas_topic_deliveries_total",
+    "A topic's deliveries to its subscriptions, by protocol (lambda, sqs) and outcome: "
+    "delivered (queued as an Event invoke, or sent to the queue), failed (the function "
+    "or queue is gone, or refused the message).",
+    ["topic", "protocol", "outcome"],
+    registry=REGISTRY,
+)
+TOPIC_FILTERED = Counter(
+    "faas_topic_filtered_total",
+    "Messages a subscription's filter policy kept from it, by protocol.",
+    ["topic", "protocol"],
+    registry=REGISTRY,
+)
 SCHEDULE_FIRES = Counter(
     "faas_schedule_fires_total",
     "Schedule ticks this process queued (exactly one process queues each tick).",

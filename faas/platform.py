@@ -60,6 +60,8 @@ from faas.invoke.schedules.ticker import Ticker
 from faas.models import RUNTIMES, FunctionSpec
 from faas.queues.queues import Queues
 from faas.settings import Settings
+from faas.topics.arns import Place
+from faas.topics.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,15 @@ class Platform:
             self.logs,
             self.access,
             self.qualifiers,
+        )
+        # SNS-compatible topics (faas.topics): Publish delivers through the invoker's Event
+        # path (functions) and the queues (queues).
+        self.topics = Topics(
+            self.redis,
+            Place(settings.region, settings.account_id),
+            settings.topics_url or f"http://{settings.host}:{settings.port}",
+            self.invoker.invoke_async,
+            lambda: self.queues,
         )
         self.health = Health(self.redis, self.backend, self.registry, self.scheduler, self.queue)
         self.health.gauges.append(self.queues.refresh_gauges)

@@ -136,6 +136,9 @@ class Settings:
 
     region: str = "local-1"
     account_id: str = "000000000000"
+    # Topics (docs/event-sources.md): the URL a notification's UnsubscribeUrl names
+    # (this server as its subscribers reach it; default http://host:port).
+    topics_url: str = ""
 
     # Image functions (docs/lambda-api.md): their containers run as sandbox_uid, unless
     # this is set and the image's USER names another user (root too).
