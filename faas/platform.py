@@ -40,6 +40,7 @@ from faas.catalog.registry import Registry
 from faas.catalog.secrets import SecretStore
 from faas.catalog.versions import Versions
 from faas.compute import factory, owners
+from faas.compute.lambda_env import SDK_PORT, sdk_environment
 from faas.compute.opt_dirs import OptDirs
 from faas.compute.owners import Owners
 from faas.compute.scheduler import Scheduler
@@ -64,6 +65,8 @@ from faas.topics.arns import Place
 from faas.topics.topics import Topics
 
 log = logging.getLogger(__name__)
+# The credentials a function of a server without keys gets: nothing checks them.
+OPEN_SERVER_KEY_ID = "FAASOPENSERVERKEY"
 
 
 class Platform:
@@ -116,6 +119,7 @@ class Platform:
                 code_dir_for=self._code_dir,
                 mounts_for=self._mounts,
                 secrets_for=lambda spec: self.secrets.values(spec.name),
+                sdk_for=self._sdk_for,
             ),
         )
         self.schedule_store = ScheduleStore(self.redis)
@@ -242,6 +246,19 @@ class Platform:
             await self.backend.prepare()
         except FaasError as exc:
             log.error("the runtime image is not available: %s", exc.message)
+
+    def _sdk_for(self, spec: FunctionSpec) -> tuple[dict[str, str], dict[str, str]]:
+        """The function's AWS SDK variables: this server's endpoint as the sandbox
+        reaches it (a container through its agent's loopback port, which forwards to
+        the server's socket; a host process straight), and the function's own key."""
+        ring = self.access.ring
+        if ring.open:  # no signature is checked: any credentials do
+            key_id, secret = OPEN_SERVER_KEY_ID, OPEN_SERVER_KEY_ID
+        else:
+            key = ring.function_key(spec.name)
+            key_id, secret = key.access_key_id, key.secret
+        port = self.settings.port if self.settings.backend == "process" else SDK_PORT
+        return sdk_environment(f"http://127.0.0.1:{port}", key_id, secret)
 
     async def _check_runtime(self, runtime: str) -> None:
         """Refuse a runtime this server cannot run (an unknown one is validation's)."""

@@ -237,6 +237,12 @@ class Settings:
         return self.data_dir / "sockets"
 
     @property
+    def api_socket_dir(self) -> Path:
+        """Where ``faas serve`` also listens, on a Unix socket its sandboxes reach
+        (mounted read-only in each container): the AWS APIs for functions' SDKs."""
+        return self.data_dir / "api"
+
+    @property
     def volumes_root(self) -> Path:
         return Path(self.volumes_dir) if self.volumes_dir else self.data_dir / "volumes"
 

@@ -16,11 +16,13 @@ import logging
 import os
 import shlex
 import signal
+import socket
 import sys
 from pathlib import Path
 
 from faas import auth
 from faas.cli.exits import EXIT_OK, EXIT_USAGE
+from faas.compute.lambda_env import API_SOCKET
 from faas.errors import ValidationFailed
 from faas.settings import Settings
 
@@ -57,7 +59,7 @@ def serve(args: argparse.Namespace) -> int:
             limits.max_connections,
             settings.http_max_connections,
         )
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -73,7 +75,35 @@ def serve(args: argparse.Namespace) -> int:
         # X-Forwarded-For from 127.0.0.1. Trusted proxies are FAAS_TRUSTED_PROXIES.
         proxy_headers=False,
     )
+    # Also on a Unix socket in the data dir: containers reach it mounted read-only,
+    # through their agent's loopback port (AWS SDK calls from functions).
+    sockets = [config.bind_socket()]
+    api = bind_api_socket(settings.api_socket_dir / API_SOCKET)
+    if api is not None:
+        sockets.append(api)
+    uvicorn.Server(config).run(sockets=sockets)
     return 0
+
+
+def bind_api_socket(path: Path) -> socket.socket | None:
+    """A listening Unix socket at ``path`` that any user may connect to (the sandboxes'
+    uid), or None if another live server of this node listens there already."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o755)
+    if path.exists():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+            return None  # served: that server's sandboxes and ours reach the same APIs
+        except OSError:
+            path.unlink()  # a dead server's
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o666)
+    sock.listen(1024)
+    return sock
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

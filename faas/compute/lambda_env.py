@@ -38,6 +38,16 @@ LD_LIBRARY_PATH = ":".join(
 )
 
 
+# The services whose endpoint a function's SDK is given: ours (SQS, SNS, Lambda).
+SDK_SERVICES = ("SQS", "SNS", "LAMBDA")
+# Inside a container: the loopback port where the agent forwards to the server's socket
+# (runtimes/agent/forward.py), network or not.
+SDK_PORT = 9002
+# Inside a container: the server's socket (its directory is mounted read-only).
+API_SOCKET_DIR = "/run/faas-api"
+API_SOCKET = "api.sock"
+
+
 def function_arn(region: str, account_id: str, name: str) -> str:
     return f"arn:aws:lambda:{region}:{account_id}:function:{name}"
 
@@ -57,14 +67,34 @@ IMAGE_DEFAULTS = {
 }
 
 
-def lambda_environment(spec: FunctionSpec, *, region: str, log_stream: str) -> dict[str, str]:
+def sdk_environment(
+    endpoint: str, access_key_id: str, secret: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """How a function's AWS SDK reaches this platform, as (defaults, reserved): the
+    per-service endpoints boto3 and the JavaScript SDK v3 read (a function may point
+    one elsewhere), and its own key as the credentials Lambda gives a function's role
+    (which it may not override). docs/event-sources.md, "AWS SDK calls from functions"."""
+    defaults = {f"AWS_ENDPOINT_URL_{service}": endpoint for service in SDK_SERVICES}
+    reserved = {"AWS_ACCESS_KEY_ID": access_key_id, "AWS_SECRET_ACCESS_KEY": secret}
+    return defaults, reserved
+
+
+def lambda_environment(
+    spec: FunctionSpec,
+    *,
+    region: str,
+    log_stream: str,
+    sdk: tuple[dict[str, str], dict[str, str]] = ({}, {}),
+) -> dict[str, str]:
     """Lambda's reserved variables, then the function's own (which cannot override them).
 
     For an image function, only what must win over its image's ``ENV``: see
-    :func:`image_function_environment` for the rest."""
+    :func:`image_function_environment` for the rest. ``sdk``: ``sdk_environment``'s."""
     c = spec.config
+    sdk_defaults, sdk_reserved = sdk
     if c.is_image:
-        return {**c.env, **_lambda_reserved(spec, region=region, log_stream=log_stream)}
+        lambdas = _lambda_reserved(spec, region=region, log_stream=log_stream)
+        return {**sdk_defaults, **c.env, **lambdas, **sdk_reserved}
     runtime = "provided" if c.runtime in PROVIDED_RUNTIMES else c.runtime
     reserved = {
         "FAAS_RUNTIME": runtime,
@@ -80,7 +110,8 @@ def lambda_environment(spec: FunctionSpec, *, region: str, log_stream: str) -> d
     # Defaults a function may override, as on Lambda.
     python = ["/var/task"]
     if c.runtime in PYTHON_RUNTIMES:
-        python += [f"/opt/python/lib/{c.runtime}/site-packages", "/opt/python"]
+        # Then the runtime's own AWS SDK (boto3), which a function's bundled one overrides.
+        python += [f"/opt/python/lib/{c.runtime}/site-packages", "/opt/python", "/var/runtime"]
     defaults = {"PYTHONPATH": ":".join(python), "LD_LIBRARY_PATH": LD_LIBRARY_PATH}
     if c.runtime in NODE_RUNTIMES:
         # Layers' packages as on Lambda: /opt/nodejs/nodeNN/node_modules, then /opt/nodejs/.
@@ -88,7 +119,7 @@ def lambda_environment(spec: FunctionSpec, *, region: str, log_stream: str) -> d
         defaults["NODE_PATH"] = (
             f"/opt/nodejs/node{major}/node_modules:/opt/nodejs/node_modules:/var/task"
         )
-    return {**defaults, **c.env, **reserved}
+    return {**defaults, **sdk_defaults, **c.env, **reserved, **sdk_reserved}
 
 
 def _lambda_reserved(spec: FunctionSpec, *, region: str, log_stream: str) -> dict[str, str]:

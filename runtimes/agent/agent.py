@@ -546,6 +546,9 @@ class Agent:
             pass
         self.reap()
 
+    def forward_sdk_port(self) -> None:
+        self.forwarder = _forwarder(self.loop, self.env)
+
     def on_signal(self, signum: int) -> None:
         if signum == signal.SIGCHLD:
             self.reap()
@@ -832,6 +835,7 @@ class Agent:
         platform = Server(self.loop, platform_sock, self.platform_route, MAX_EVENT)
         os.rename(path + ".tmp", path)  # the readiness signal: it appears already listening
         self.output.watch(self.loop)
+        self.forward_sdk_port()
         if self.generic:
             self.prestart()  # our own code only: it waits for a function
         else:
@@ -846,6 +850,21 @@ class Agent:
         except OSError:
             pass
         return 0
+
+
+def _forwarder(loop: Loop, env: Mapping[str, str]) -> object | None:
+    """The loopback port a function's AWS SDK calls, forwarded to the server's socket
+    (``forward.py``), when the platform mounted one (``FAAS_API_SOCKET``)."""
+    target, port = env.get("FAAS_API_SOCKET"), env.get("FAAS_SDK_PORT", "")
+    if not target or not port.isdigit():
+        return None
+    from runtimes.agent.forward import Forwarder  # only where there is a socket to reach
+
+    try:
+        return Forwarder(loop, int(port), target)
+    except OSError as exc:
+        log(f"cannot forward 127.0.0.1:{port} to {target}: {exc}")
+        return None
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ from faas.compute.docker.image_sandbox import (
     agent_environment,
 )
 from faas.compute.docker.images import Images
+from faas.compute.lambda_env import API_SOCKET, API_SOCKET_DIR, SDK_PORT
 from faas.compute.sandbox_dirs import (
     SandboxDirs,
     SocketSandbox,
@@ -263,9 +264,14 @@ class DockerBackend:
             env = agent_environment(spec, SANDBOX_SOCKET_DIR)
         else:
             env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
+        # The agent forwards its loopback SDK_PORT to the server's socket, mounted here.
+        env |= {"FAAS_API_SOCKET": f"{API_SOCKET_DIR}/{API_SOCKET}", "FAAS_SDK_PORT": str(SDK_PORT)}
         memory = f"{AGENT_MEMORY_MB if image_function else spec.memory_mb}m"
         nofile = self._settings.nofile_limit
-        volumes = {str(self._dirs.sockets(spec.token)): {"bind": SANDBOX_SOCKET_DIR, "mode": "rw"}}
+        volumes = {
+            str(self._dirs.sockets(spec.token)): {"bind": SANDBOX_SOCKET_DIR, "mode": "rw"},
+            str(self._settings.api_socket_dir): {"bind": API_SOCKET_DIR, "mode": "ro"},
+        }
         if not image_function:  # else its code, volumes and secrets are the image's container's
             code_dir = self._dirs.task(spec.token) if spec.generic else spec.code_dir
             volumes[str(code_dir)] = {"bind": TASK_ROOT, "mode": "ro"}

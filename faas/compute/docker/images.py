@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 RUNTIME_CONTEXT = Path(__file__).resolve().parents[3] / "runtimes"
 NODE_DOCKERFILE = RUNTIME_CONTEXT / "nodejs" / "Dockerfile"
+SDK_REQUIREMENTS = RUNTIME_CONTEXT / "python" / "sdk-requirements.txt"
 OFFLINE_PACKAGES = ("python3", "python3-venv", "curl", "ca-certificates", "redis-server")
 # Docs, man pages and package caches: nothing a function needs at run time.
 TRIM_PATHS = ("usr/share/doc", "usr/share/man", "usr/share/info", "var/cache/apt/archives")
@@ -219,12 +220,31 @@ class Images:
         }
         try:
             if dockerfile is None:
-                self._client.images.build(path=str(RUNTIME_CONTEXT), **options)
+                with tempfile.TemporaryDirectory(prefix="faas-runtime-") as tmp:
+                    context = self._context_with_sdk(Path(tmp))
+                    self._client.images.build(path=str(context), **options)
             else:  # no context: the Dockerfile copies from images only
                 with dockerfile.open("rb") as f:
                     self._client.images.build(fileobj=f, **options)
         except (docker.errors.BuildError, docker.errors.APIError) as exc:
             raise ImageUnavailable(f"building the runtime image {tag} failed: {exc}") from exc
+
+    def _context_with_sdk(self, tmp: Path) -> Path:
+        """The runtime image's build context: runtimes/, with the AWS SDK's wheels
+        (python/sdk-requirements.txt) downloaded by this host's pip into sdk-wheels/."""
+        context = tmp / "runtimes"
+        shutil.copytree(
+            RUNTIME_CONTEXT, context, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"]
+        cmd += ["--dest", str(context / "sdk-wheels"), "-r", str(SDK_REQUIREMENTS)]
+        try:
+            _run(cmd, env={"PIP_CONSTRAINT": ""})
+        except ImageUnavailable as exc:
+            # Without it functions still run; those importing boto3 bundle their own.
+            log.warning("the runtime image is built without the AWS SDK: %s", exc.message)
+            shutil.rmtree(context / "sdk-wheels", ignore_errors=True)
+        return context
 
     def ensure_base(self) -> str:
         """The base image to build from: the configured one if it can be had, else offline."""

@@ -47,6 +47,8 @@ class Mounts:
 # Prepares the function's mounts on the host.
 MountProvider = Callable[[FunctionSpec], Awaitable[Mounts]]
 SecretProvider = Callable[[FunctionSpec], Awaitable[Mapping[str, bytes]]]
+# The function's AWS SDK variables (lambda_env.sdk_environment's defaults and reserved).
+SdkProvider = Callable[[FunctionSpec], tuple[dict[str, str], dict[str, str]]]
 
 
 class Builder:
@@ -60,6 +62,7 @@ class Builder:
         code_dir_for: CodeProvider,
         mounts_for: MountProvider | None = None,
         secrets_for: SecretProvider | None = None,
+        sdk_for: SdkProvider | None = None,
     ) -> None:
         self._settings = settings
         self._backend = backend
@@ -67,6 +70,7 @@ class Builder:
         self._code_dir_for = code_dir_for
         self._mounts_for = mounts_for
         self._secrets_for = secrets_for
+        self._sdk_for = sdk_for
         self._host_cpus = os.cpu_count() or 1
         self.pool = GenericPool(backend, settings.prewarm_pool) if settings.prewarm_pool else None
 
@@ -99,6 +103,7 @@ class Builder:
                     spec,
                     region=self._settings.region,
                     log_stream=log_stream_name(token, version=spec.version),
+                    sdk=self._sdk_for(spec) if self._sdk_for is not None else ({}, {}),
                 ),
                 memory_mb=spec.config.memory_mb,
                 cpus=self._cpus(spec),

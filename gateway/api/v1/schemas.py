@@ -34,6 +34,9 @@ class FunctionOut(BaseModel):
     package_type: str
     image: str | None
     image_config: dict[str, Any] | None
+    # What the function's own key (its AWS SDK's credentials) may use: "service:glob"
+    # patterns; null: the installation's queues, topics and functions.
+    sdk_resources: list[str] | None
     code_sha256: str
     code_size: int
     created_at: datetime
@@ -66,6 +69,7 @@ class FunctionOut(BaseModel):
                     if value is not None
                 }
             ),
+            sdk_resources=None if c.sdk_resources is None else list(c.sdk_resources),
             code_sha256=spec.code_sha256,
             code_size=spec.code_size,
             created_at=datetime.fromtimestamp(spec.created_at, UTC),
@@ -96,6 +100,9 @@ class FunctionPatch(BaseModel):
     # picked up) and its overrides.
     image: str | None = None
     image_config: dict[str, Any] | None = None
+    # "service:glob" patterns (sqs:orders-*, sns:orders, lambda:billing); null: back to
+    # everything of the installation.
+    sdk_resources: list[str] | None = None
 
 
 class Destination(BaseModel):
