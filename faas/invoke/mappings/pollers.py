@@ -46,6 +46,10 @@ class Pollers:
     def running(self) -> dict[str, MappingPoller]:
         return dict(self._running)
 
+    def polling(self, uuid: str) -> bool:
+        """Whether a poller of the mapping still runs here (a stopped one finishing too)."""
+        return uuid in self._running or any(p.mapping.uuid == uuid for p in self._retiring)
+
     async def run(self) -> None:
         """Forever (a task of the platform): follow the mappings."""
         away = False
