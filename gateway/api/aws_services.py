@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.responses import Response
@@ -65,7 +65,8 @@ async def dispatch(request: AwsRequest) -> Response:
     target = request.header("x-amz-target")
     if target is not None:
         service, operation = "sqs", target.removeprefix(SQS_TARGET)
-        names = sqs_resources(request.body)
+        request.document = sqs_document(request.body)
+        names = sqs_resources(request.document)
     else:
         form = parse_qs(request.body.decode("latin-1"), keep_blank_values=True)
         service, operation = "sns", (form.get("Action") or [""])[0]
@@ -86,13 +87,19 @@ def authorize(request: AwsRequest, service: str, names: list[str]) -> None:
         access.may_use(key, service, name)
 
 
-def sqs_resources(body: bytes) -> list[str]:
-    """The queues an SQS request names (a URL's last segment, or a queue name)."""
+def sqs_document(body: bytes) -> dict[str, Any] | None:
+    """An SQS request's JSON body, parsed once (None if it is no object: the operation
+    refuses it in SQS's words)."""
     try:
         document = json.loads(body) if body.strip() else {}
-    except ValueError:
-        return []  # the operation refuses it in SQS's words
-    if not isinstance(document, dict):
+    except (ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def sqs_resources(document: dict[str, Any] | None) -> list[str]:
+    """The queues an SQS request names (a URL's last segment, or a queue name)."""
+    if document is None:
         return []
     names = []
     url = document.get("QueueUrl")

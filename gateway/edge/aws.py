@@ -53,6 +53,8 @@ class AwsRequest:
     raw_headers: list[tuple[bytes, bytes]]  # lower-case names, as ASGI gives them
     body: bytes
     key: ApiKey | None  # None on a server without keys
+    # The body as JSON, once something parsed it (SQS's is read to authorize the call).
+    document: dict[str, Any] | None = None
     # Parsed when first asked (an invoke needs neither the query nor most headers).
     _query: dict[str, list[str]] | None = None
     _named: dict[str, names.Qualified] = field(default_factory=dict)

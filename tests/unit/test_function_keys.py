@@ -14,7 +14,7 @@ from faas.auth import (
 )
 from faas.errors import Forbidden, UnrecognizedClient, ValidationFailed
 from faas.models import FunctionConfig, validate_config
-from gateway.api.aws_services import sns_resources, sqs_resources
+from gateway.api.aws_services import sns_resources, sqs_document, sqs_resources
 
 ADMIN = ApiKey("admin", "a" * 32, admin=True)
 INVOKER = ApiKey("ci", "i" * 32, admin=False, functions=frozenset({"orders"}))
@@ -80,8 +80,8 @@ def test_a_functions_key_never_manages_and_an_invoke_key_uses_no_queue() -> None
 
 def test_the_resources_a_request_names() -> None:
     body = b'{"QueueUrl": "http://203.0.113.9:8080/000000000000/orders", "QueueName": "x"}'
-    assert sqs_resources(body) == ["orders", "x"]
-    assert sqs_resources(b"not json") == []
+    assert sqs_resources(sqs_document(body)) == ["orders", "x"]
+    assert sqs_resources(sqs_document(b"not json")) == []
     form = {
         "TopicArn": ["arn:aws:sns:local-1:000000000000:orders"],
         "SubscriptionArn": ["arn:aws:sns:local-1:000000000000:alerts:3f1c"],

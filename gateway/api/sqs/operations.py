@@ -30,10 +30,12 @@ async def serve(request: AwsRequest, operation_name: str) -> Response:
     handler = OPERATIONS.get(operation_name.lower())
     if handler is None:
         raise UnknownOperation(f"Operation {operation_name} is not supported by this server.")
-    try:
-        document = json.loads(request.body) if request.body.strip() else {}
-    except ValueError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
+    document = request.document  # parsed once, when the call was authorized
+    if document is None:
+        try:
+            document = json.loads(request.body) if request.body.strip() else {}
+        except ValueError:
+            raise InvalidRequest("The request body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     answer = await handler(request, document)
