@@ -11,13 +11,16 @@ or only those its function's sdk_resources allow, and never manage functions.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import httpx
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from faas.auth import KeyRing
+from faas.auth import KeyRing, access_key_id_of
 from faas.settings import Settings
 from tests.e2e import test_lambda_api_story as story
 from tests.helpers import Server, handler_zip, upload
@@ -110,3 +113,51 @@ def test_a_functions_key_is_no_key_once_the_function_is_gone(
         assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
     finally:
         caller.close()
+
+
+SENDER = """
+import boto3
+
+def handler(event, context):
+    sqs = boto3.client("sqs")
+    sent = sqs.send_message(QueueUrl=event["queue_url"], MessageBody=event["body"],
+                            MessageAttributes={"from": {"DataType": "String",
+                                                        "StringValue": context.function_name}})
+    return {"message_id": sent["MessageId"]}
+"""
+
+
+@pytest.fixture
+def outside_sqs(server: Server) -> Iterator[Any]:
+    """A producer's SQS client outside the platform, signing with the admin key."""
+    client = boto3.client(
+        "sqs",
+        endpoint_url=server.url,
+        region_name=story.REGION,
+        aws_access_key_id=access_key_id_of(story.ADMIN),
+        aws_secret_access_key=story.ADMIN,
+        config=Config(retries={"max_attempts": 0}),
+    )
+    yield client
+    client.close()
+
+
+def test_a_queue_url_from_outside_works_unchanged_inside(
+    api: httpx.Client, outside_sqs: Any, server: Server
+) -> None:
+    # Given a queue made by a client outside, whose URL names the host that client used
+    url = outside_sqs.create_queue(QueueName="orders")["QueueUrl"]
+    assert url.startswith(server.url)
+    # And a function without a network, handed that URL in its event
+    made = upload(api, "sender", handler_zip(SENDER), timeout_s="30", network="false")
+    assert made.status_code == 201, made.text
+    # When it sends with boto3
+    sent = api.post("/v1/functions/sender/invoke", json={"queue_url": url, "body": "order 1"})
+    assert sent.status_code == 200, sent.text
+    # Then the message is in the queue, sent as the function
+    got = outside_sqs.receive_message(
+        QueueUrl=url, WaitTimeSeconds=2, MessageAttributeNames=["All"]
+    )["Messages"]
+    assert [m["Body"] for m in got] == ["order 1"]
+    assert got[0]["MessageId"] == sent.json()["message_id"]
+    assert got[0]["MessageAttributes"]["from"]["StringValue"] == "sender"
