@@ -21,9 +21,14 @@ PATH = "/v1/mappings"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The subcommands of ``faas mappings`` (``parser`` is the ``mappings`` command's)."""
+    # --json after the action too (``faas mappings ls --json``), without hiding one before it.
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    actions.add_parser("ls", help="list the mappings")
-    create = actions.add_parser("create", help="read a queue into a function in batches")
+    actions.add_parser("ls", help="list the mappings", parents=[json_flag])
+    create = actions.add_parser(
+        "create", help="read a queue into a function in batches", parents=[json_flag]
+    )
     create.add_argument("queue", help="the queue's ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)")
     create.add_argument("function", help="the function's name, name:alias or ARN")
     create.add_argument("--batch-size", type=int, help="messages a batch, 1-10000 (10)")
@@ -46,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("enable", "start a mapping's pollers"),
         ("disable", "stop a mapping's pollers"),
     ):
-        actions.add_parser(name, help=summary).add_argument("uuid")
+        actions.add_parser(name, help=summary, parents=[json_flag]).add_argument("uuid")
 
 
 def run(client: Client, args: argparse.Namespace) -> int:
