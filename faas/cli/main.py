@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from faas import platform_log
-from faas.cli import commands, mappings, server
+from faas.cli import commands, mappings, server, topics
 from faas.cli.client import DEFAULT_URL
 from faas.cli.exits import EXIT_CODES
 from faas.errors import FaasError
@@ -176,6 +176,7 @@ def _client_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         "--set", metavar="FILE", help="replace them with the JSON list in FILE (- for stdin)"
     )
     mappings.add_arguments(command("mappings", "event source mappings", mappings.run))
+    topics.add_arguments(command("topics", "SNS-compatible topics", topics.run))
 
 
 def env_pair(text: str) -> tuple[str, str]:
