@@ -389,3 +389,46 @@ def test_a_form_sns_cannot_read_is_refused_not_failed(server: Server) -> None:
     assert answer.status_code == 403
     assert "<Code>MissingAuthenticationToken</Code>" in answer.text
     assert answer.text.startswith("<?xml")
+
+
+def test_the_cli_manages_and_publishes_to_topics(server: Server, aws: Callable[[str], Any]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def faas(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "faas.cli.main", "topics", *args],
+            env={**os.environ, "FAAS_URL": server.url, "FAAS_KEY": ADMIN},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    sqs = aws("sqs")
+    # Given a topic made with the CLI, and a queue subscribed to it raw
+    made = faas("create", "alerts")
+    assert made.returncode == 0, made.stderr
+    topic = made.stdout.strip()
+    assert topic == f"arn:aws:sns:{REGION}:{ACCOUNT}:alerts"
+    url = sqs.create_queue(QueueName="pager")["QueueUrl"]
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:pager"
+    subscribed = faas("subscribe", "alerts", queue, "--raw", "--filter", '{"level": ["page"]}')
+    assert subscribed.returncode == 0, subscribed.stderr
+    # When the CLI publishes one page and one note
+    assert faas("publish", "alerts", "disk full", "--attr", "level=page").returncode == 0
+    assert faas("publish", "alerts", "fyi", "--attr", "level=note").returncode == 0
+    # Then the queue holds the page only
+    (only,) = drain(sqs, url, 1)
+    assert only["Body"] == "disk full"
+    # And the CLI lists topics and subscriptions, as text and JSON
+    assert "alerts" in faas("ls").stdout
+    listed = json.loads(faas("subscriptions", "alerts", "--json").stdout)["subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in listed] == [("sqs", queue)]
+    # And a topic that does not exist is an error naming it, with a failing exit code
+    missing = faas("publish", "nope", "x")
+    assert missing.returncode != 0
+    assert "no topic is named 'nope'" in missing.stderr
+    # And rm deletes it
+    assert faas("rm", "alerts").returncode == 0
+    assert json.loads(faas("ls", "--json").stdout) == {"topics": []}
