@@ -269,4 +269,3 @@ class Topics:
             attributes=attributes,
             per_protocol=per_protocol,
         )
-
