@@ -78,9 +78,9 @@ def error_response(exc: Exception) -> Response:
             "AWS.SimpleQueueService.BatchRequestTooLong",
             str(getattr(exc, "detail", "too large")),
         )
-    if isinstance(status, int) and 400 <= status < 500:
+    if isinstance(http_status, int) and 400 <= http_status < 500:
         return _body(
-            status,
+            http_status,
             SQS + "InvalidParameterValue",
             "InvalidParameterValue",
             str(getattr(exc, "detail", "")),
