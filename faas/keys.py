@@ -12,6 +12,9 @@
 |                            |        | (``faas.topics.records.Subscription``)                  |
 | ``faas:topic-ends:<topic>``| hash   | ``<protocol> <endpoint>`` -> the id subscribed there    |
 |                            |        | (Subscribe twice: the same subscription)                |
+| ``faas:topic-seq:<topic>`` | string | a FIFO topic's last SequenceNumber                      |
+| ``faas:topic-dedup:<topic>:<id>`` | string | a FIFO topic's MessageDeduplicationId: "<MessageId>|
+|                            |        | <SequenceNumber>" it was published as; expires in 5 min |
 | ``faas:q:events``          | stream | async events ready to run: entries ``{id: requestId}``; |
 |                            |        | consumer group ``workers``, whose pending entries list  |
 |                            |        | is the in-flight work, each entry's idle time its lease |
@@ -153,6 +156,14 @@ def topic_subscriptions(topic: str) -> str:
 
 def topic_endpoints(topic: str) -> str:
     return f"{PREFIX}topic-ends:{topic}"
+
+
+def topic_sequence(topic: str) -> str:
+    return f"{PREFIX}topic-seq:{topic}"
+
+
+def topic_dedup(topic: str, dedup_id: str) -> str:
+    return f"{PREFIX}topic-dedup:{topic}:{dedup_id}"
 
 
 def layer(name: str) -> str:

@@ -73,6 +73,8 @@ def sqs_body(message: Message, subscription_arn: str, base_url: str, *, raw: boo
         "Type": "Notification",
         "MessageId": message.message_id,
     }
+    if message.sequence is not None:
+        envelope["SequenceNumber"] = message.sequence
     envelope["TopicArn"] = message.topic_arn
     if message.subject is not None:
         envelope["Subject"] = message.subject

@@ -27,7 +27,7 @@ from faas import metrics
 from faas.errors import FaasError, StoreUnavailable
 from faas.queues.model import MessageAttribute
 from faas.topics import envelope
-from faas.topics.arns import Place
+from faas.topics.arns import FIFO_SUFFIX, Place
 from faas.topics.messages import Message
 from faas.topics.records import LAMBDA, Subscription
 
@@ -62,6 +62,8 @@ class Delivery:
     event: bytes = b""  # lambda
     body: str = ""  # sqs
     attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    group_id: str | None = None  # FIFO topics' queues
+    dedup_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,18 @@ def plan(message: Message, subscriptions: list[Subscription], place: Place, base
                 continue
             body = envelope.sqs_body(message, arn, base_url, raw=sub.raw)
             shown = envelope.sqs_attributes(message, raw=sub.raw)
-            deliveries.append(Delivery(arn, sub.protocol, queue, body=body, attributes=shown))
+            deliveries.append(
+                Delivery(
+                    arn,
+                    sub.protocol,
+                    queue,
+                    body=body,
+                    attributes=shown,
+                    # A FIFO topic's groups carry on into FIFO queues.
+                    group_id=message.group_id if queue.endswith(FIFO_SUFFIX) else None,
+                    dedup_id=message.dedup_id if queue.endswith(FIFO_SUFFIX) else None,
+                )
+            )
     return Plan(deliveries, filtered, unusable)
 
 
@@ -147,6 +160,8 @@ class Fanout:
                     delivery.target,
                     delivery.body,
                     message_attributes=_queue_attributes(delivery.attributes),
+                    group_id=delivery.group_id,
+                    dedup_id=delivery.dedup_id,
                 )
         except StoreUnavailable:
             metrics.TOPIC_DELIVERIES.labels(topic, delivery.protocol, "failed").inc()

@@ -50,8 +50,10 @@ class Message:
     attributes: Mapping[str, Attribute] = field(default_factory=dict)
     # MessageStructure=json: protocol -> the message for it ("default" in ``message``).
     per_protocol: Mapping[str, str] = field(default_factory=dict)
+    # FIFO topics: the group and deduplication ids, the topic's sequence number.
     group_id: str | None = None
     dedup_id: str | None = None
+    sequence: str | None = None
 
     def for_protocol(self, protocol: str) -> str:
         return self.per_protocol.get(protocol, self.message)

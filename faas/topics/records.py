@@ -16,7 +16,7 @@ from typing import Any
 
 from faas.errors import ValidationFailed
 from faas.topics import filters
-from faas.topics.arns import Place
+from faas.topics.arns import FIFO_SUFFIX, Place
 
 LAMBDA = "lambda"
 SQS = "sqs"
@@ -33,6 +33,8 @@ TOPIC_ATTRIBUTES = (
     "DataProtectionPolicy",
     "ArchivePolicy",
 )
+FIFO_ATTRIBUTES = ("ContentBasedDeduplication", "FifoThroughputScope")
+FIFO_SCOPES = ("Topic", "MessageGroup")
 SUBSCRIPTION_ATTRIBUTES = (
     "DeliveryPolicy",
     "FilterPolicy",
@@ -51,6 +53,14 @@ class Topic:
     attributes: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     created_at: float = 0.0
+
+    @property
+    def fifo(self) -> bool:
+        return self.attributes.get("FifoTopic") == "true"
+
+    @property
+    def content_deduplication(self) -> bool:
+        return self.attributes.get("ContentBasedDeduplication") == "true"
 
     def to_json(self) -> str:
         return json.dumps(
@@ -205,7 +215,35 @@ def check_endpoint(place: Place, protocol: str, endpoint: str | None) -> str:
     raise ValidationFailed(f"Invalid parameter: {kind} endpoint ARN", field="Endpoint")
 
 
-def check_topic_attribute(name: str, value: str) -> None:
+def check_fits(topic: Topic, protocol: str, endpoint: str) -> None:
+    """Whether a subscriber may subscribe to ``topic``: a FIFO topic delivers to queues
+    only, and a FIFO queue takes a FIFO topic's messages only."""
+    if topic.fifo and protocol != SQS:
+        raise ValidationFailed(
+            f"Invalid parameter: Invalid protocol type: {protocol}", field="Protocol"
+        )
+    if not topic.fifo and protocol == SQS and endpoint.endswith(FIFO_SUFFIX):
+        raise ValidationFailed(
+            "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be "
+            "subscribed to standard SNS topics",
+            field="Endpoint",
+        )
+
+
+def check_topic_attribute(name: str, value: str, *, fifo: bool) -> None:
+    if name in FIFO_ATTRIBUTES:
+        if not fifo:
+            raise ValidationFailed(
+                f"Invalid parameter: Attributes Reason: {name} is only for FIFO topics",
+                field=name,
+            )
+        allowed = ("true", "false") if name == "ContentBasedDeduplication" else FIFO_SCOPES
+        if value not in allowed:
+            raise ValidationFailed(
+                f"Invalid parameter: Attributes Reason: {name}: Invalid value [{value}]",
+                field=name,
+            )
+        return
     if name not in TOPIC_ATTRIBUTES:
         raise ValidationFailed("Invalid parameter: AttributeName", field="AttributeName")
     if name == "DisplayName" and len(value) > DISPLAY_NAME_MAX:
@@ -222,19 +260,26 @@ def check_topic_attribute(name: str, value: str) -> None:
         raise ValidationFailed("Invalid parameter: SignatureVersion", field="SignatureVersion")
 
 
-def check_topic_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
-    """CreateTopic's attributes (``FifoTopic``: FIFO topics are not served)."""
-    for name, value in attributes.items():
-        if name in ("FifoTopic", "ContentBasedDeduplication", "FifoThroughputScope"):
-            if name == "FifoTopic" and value.lower() == "false":
-                continue
+def check_topic_attributes(name: str, attributes: Mapping[str, str]) -> dict[str, str]:
+    """CreateTopic's attributes: a FIFO topic is ``FifoTopic=true`` and a ``.fifo`` name."""
+    fifo = attributes.get("FifoTopic", "false").lower()
+    if fifo not in ("true", "false"):
+        raise ValidationFailed("Invalid parameter: FifoTopic", field="FifoTopic")
+    if (fifo == "true") != name.endswith(FIFO_SUFFIX):
+        if fifo == "true":
             raise ValidationFailed(
-                f"Invalid parameter: Attributes Reason: {name}: FIFO topics are not supported "
-                "by this server",
-                field=name,
+                "Invalid parameter: Fifo Topic names must end with .fifo and must be made up "
+                "of only uppercase and lowercase ASCII letters, numbers, underscores, and "
+                "hyphens, and must be between 1 and 256 characters long.",
+                field="Name",
             )
-        check_topic_attribute(name, value)
-    return {k: v for k, v in attributes.items() if k != "FifoTopic"}
+        raise ValidationFailed("Invalid parameter: Topic Name", field="Name")
+    checked = {"FifoTopic": "true"} if fifo == "true" else {}
+    for key, value in attributes.items():
+        if key != "FifoTopic":
+            check_topic_attribute(key, value, fifo=fifo == "true")
+            checked[key] = value
+    return checked
 
 
 def with_subscription_attribute(

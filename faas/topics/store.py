@@ -47,6 +47,9 @@ return 1
 """
 
 
+DEDUP_MS = 5 * 60 * 1000
+
+
 def endpoint_key(subscription: Subscription) -> str:
     return f"{subscription.protocol} {subscription.endpoint}"
 
@@ -91,7 +94,11 @@ class TopicStore:
         """Remove a topic and its subscriptions (deleting none is no error, as in SNS)."""
         async with redis_errors(), self._redis.pipeline(transaction=True) as pipe:
             pipe.hdel(keys.TOPICS, name)
-            pipe.delete(keys.topic_subscriptions(name), keys.topic_endpoints(name))
+            pipe.delete(
+                keys.topic_subscriptions(name),
+                keys.topic_endpoints(name),
+                keys.topic_sequence(name),
+            )
             await pipe.execute()
 
     async def subscribe(self, subscription: Subscription) -> Subscription | None:
@@ -133,21 +140,37 @@ class TopicStore:
 
     async def subscriptions(self, topic: str) -> list[Subscription]:
         """The topic's subscriptions, oldest first (``TopicNotFound`` if no topic)."""
-        found = await self.publishing(topic)
-        if found is None:
-            raise TopicNotFound("Topic does not exist")
-        return found
+        return (await self.publishing(topic))[1]
 
-    async def publishing(self, topic: str) -> list[Subscription] | None:
-        """The topic's subscriptions (None: no topic), in one round trip."""
+    async def publishing(self, topic: str) -> tuple[Topic, list[Subscription]]:
+        """The topic and its subscriptions, oldest first, in one round trip."""
         async with redis_errors(), self._redis.pipeline(transaction=False) as pipe:
-            pipe.hexists(keys.TOPICS, topic)
+            pipe.hget(keys.TOPICS, topic)
             pipe.hvals(keys.topic_subscriptions(topic))
-            exists, raw = await pipe.execute()
-        if not exists:
-            return None
+            held, raw = await pipe.execute()
+        if held is None:
+            raise TopicNotFound("Topic does not exist")
         found = [Subscription.from_json(r) for r in raw]
-        return sorted(found, key=lambda s: (s.created_at, s.id))
+        return Topic.from_json(held), sorted(found, key=lambda s: (s.created_at, s.id))
+
+    async def published(self, topic: str, dedup_id: str) -> str | None:
+        """FIFO: ``"<MessageId> <SequenceNumber>"`` of the message published with this
+        deduplication id in the last 5 minutes (None: none)."""
+        async with redis_errors():
+            held = await self._redis.get(keys.topic_dedup(topic, dedup_id))
+        return held.decode() if isinstance(held, bytes) else held
+
+    async def sequence(self, topic: str) -> int:
+        """FIFO: the next sequence number of the topic."""
+        async with redis_errors():
+            return int(await self._redis.incr(keys.topic_sequence(topic)))
+
+    async def remember(self, topic: str, dedup_id: str, message_id: str, sequence: str) -> None:
+        """FIFO: a message delivered, kept 5 minutes against its deduplication id."""
+        async with redis_errors():
+            await self._redis.set(
+                keys.topic_dedup(topic, dedup_id), f"{message_id} {sequence}", px=DEDUP_MS
+            )
 
     async def count(self, topic: str) -> int:
         async with redis_errors():

@@ -3,13 +3,15 @@ subscriptions, and publish. The decisions are in the pure modules beside this on
 (``arns``, ``records``, ``messages``, ``filters``, ``envelope``); this one reads and
 writes through ``store`` and hands deliveries to ``fanout``.
 
-Everything is named by ARN as SNS names it. FIFO topics are refused (the
-``.fifo`` name, ``FifoTopic``), as are ``MessageGroupId`` and
-``MessageDeduplicationId`` on Publish, which only FIFO topics take.
+Everything is named by ARN as SNS names it. A FIFO topic (``.fifo``, ``FifoTopic``)
+numbers its messages and drops a deduplication id seen in the last 5 minutes; it
+delivers to queues only, passing each message's group on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +27,8 @@ from faas.topics.messages import Attribute, Message
 from faas.topics.records import Subscription, Topic
 from faas.topics.store import TopicStore
 
+# SQS's and SNS's rule for MessageGroupId and MessageDeduplicationId.
+FIFO_ID = re.compile(r"[!-~]{1,128}")
 SUBSCRIBE_PREFIX = "Invalid parameter: Attributes Reason: "
 PREFIX = "Invalid parameter: "
 
@@ -40,6 +44,14 @@ class Draft:
     structure: str | None = None
     group_id: str | None = None
     dedup_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published message's id, and its sequence number on a FIFO topic."""
+
+    message_id: str
+    sequence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,14 +90,8 @@ class Topics:
         """The topic's ARN, made if new; the same ARN again for the same name."""
         if not name:
             raise ValidationFailed("Invalid parameter: Topic Name", field="Name")
-        if arns.is_fifo(name):
-            raise ValidationFailed(
-                "Invalid parameter: Topic Name Reason: FIFO topics are not supported by this "
-                "server",
-                field="Name",
-            )
         arns.check_name(name)
-        settable = records.check_topic_attributes(attributes)
+        settable = records.check_topic_attributes(name, attributes)
         tagged = records.check_tags(tags)
         topic = Topic(name, settable, tagged, self._clock())
         existing = await self._store.create(topic)
@@ -118,7 +124,9 @@ class Topics:
         topic = await self._store.get(self.place.topic_name(arn))
         if not name:
             raise ValidationFailed("Invalid parameter: AttributeName", field="AttributeName")
-        records.check_topic_attribute(name, value)
+        if name == "FifoTopic":
+            raise ValidationFailed("Invalid parameter: AttributeName", field="AttributeName")
+        records.check_topic_attribute(name, value, fifo=topic.fifo)
         await self._store.replace(replace(topic, attributes={**topic.attributes, name: value}))
 
     async def tags(self, arn: str) -> dict[str, str]:
@@ -154,6 +162,7 @@ class Topics:
         topic = self.place.topic_name(topic_arn)
         checked = records.check_protocol(protocol)
         target = records.check_endpoint(self.place, checked, endpoint)
+        records.check_fits(await self._store.get(topic), checked, target)
         sub = Subscription(str(uuid.uuid4()), topic, checked, target, {}, self._clock())
         sub = records.with_subscription_attributes(sub, attributes, SUBSCRIBE_PREFIX)
         existing = await self._store.subscribe(sub)
@@ -213,47 +222,82 @@ class Topics:
 
     # -- publishing ---------------------------------------------------------------
 
-    async def publish(self, topic_arn: str, draft: Draft) -> str:
-        """Deliver a message to every matching subscription; its MessageId."""
+    async def publish(self, topic_arn: str, draft: Draft) -> Published:
+        """Deliver a message to every matching subscription."""
         name = self.place.topic_name(topic_arn)
-        message = self.message(topic_arn, draft)
-        subs = await self._store.publishing(name)
-        if subs is None:
-            raise TopicNotFound("Topic does not exist")
-        await self._fanout.publish(name, message, subs)
-        return message.message_id
+        topic, subs = await self._store.publishing(name)
+        return await self._publish(topic, subs, self.message(topic_arn, draft, topic))
 
-    async def publish_batch(self, topic_arn: str, drafts: list[Draft]) -> list[str | FaasError]:
-        """Each draft's MessageId, or why it was refused (the others are still published)."""
+    async def publish_batch(
+        self, topic_arn: str, drafts: list[Draft]
+    ) -> list[Published | FaasError]:
+        """Each draft published, or why it was refused (the others are still published)."""
         name = self.place.topic_name(topic_arn)
-        subs = await self._store.publishing(name)
-        if subs is None:
-            raise TopicNotFound("Topic does not exist")
-        outcomes: list[str | FaasError] = []
+        topic, subs = await self._store.publishing(name)
+        outcomes: list[Published | FaasError] = []
         for draft in drafts:
             try:
-                message = self.message(topic_arn, draft)
+                message = self.message(topic_arn, draft, topic)
             except ValidationFailed as exc:
                 outcomes.append(exc)
                 continue
-            await self._fanout.publish(name, message, subs)
-            outcomes.append(message.message_id)
+            outcomes.append(await self._publish(topic, subs, message))
         return outcomes
 
-    def message(self, topic_arn: str, draft: Draft) -> Message:
-        """A draft checked as SNS checks a Publish."""
-        if draft.group_id is not None:
-            raise ValidationFailed(
-                "Invalid parameter: The request includes MessageGroupId parameter that is not "
-                "valid for this topic type",
-                field="MessageGroupId",
-            )
-        if draft.dedup_id is not None:
-            raise ValidationFailed(
-                "Invalid parameter: The request includes MessageDeduplicationId parameter that "
-                "is not valid for this topic type",
-                field="MessageDeduplicationId",
-            )
+    async def _publish(self, topic: Topic, subs: list[Subscription], message: Message) -> Published:
+        if not topic.fifo or message.dedup_id is None:
+            await self._fanout.publish(topic.name, message, subs)
+            return Published(message.message_id)
+        # FIFO: a deduplication id seen in the last 5 minutes answers what it was published
+        # as. It is remembered after the deliveries, so a failed Publish can be retried;
+        # two at once both deliver, and the FIFO queues' own deduplication keeps one.
+        held = await self._store.published(topic.name, message.dedup_id)
+        if held is not None:
+            message_id, _, sequence = held.partition(" ")
+            return Published(message_id, sequence)
+        sequence = f"{await self._store.sequence(topic.name):020d}"
+        message = replace(message, sequence=sequence)
+        await self._fanout.publish(topic.name, message, subs)
+        await self._store.remember(topic.name, message.dedup_id or "", message.message_id, sequence)
+        return Published(message.message_id, sequence)
+
+    def message(self, topic_arn: str, draft: Draft, topic: Topic) -> Message:
+        """A draft checked as SNS checks a Publish to ``topic``."""
+        dedup_id = draft.dedup_id
+        if not topic.fifo:
+            for given, field_name in (
+                (draft.group_id, "MessageGroupId"),
+                (draft.dedup_id, "MessageDeduplicationId"),
+            ):
+                if given is not None:
+                    raise ValidationFailed(
+                        f"Invalid parameter: The request includes {field_name} parameter that "
+                        "is not valid for this topic type",
+                        field=field_name,
+                    )
+        else:
+            if not draft.group_id:
+                raise ValidationFailed(
+                    "Invalid parameter: The MessageGroupId parameter is required for FIFO topics",
+                    field="MessageGroupId",
+                )
+            if dedup_id is None and not topic.content_deduplication:
+                raise ValidationFailed(
+                    "Invalid parameter: The topic should either have ContentBasedDeduplication "
+                    "enabled or MessageDeduplicationId provided explicitly",
+                    field="MessageDeduplicationId",
+                )
+            for given, field_name in (
+                (draft.group_id, "MessageGroupId"),
+                (dedup_id, "MessageDeduplicationId"),
+            ):
+                if given is not None and not FIFO_ID.fullmatch(given):
+                    raise ValidationFailed(
+                        f"Invalid parameter: {field_name} Reason: 1-128 printable ASCII characters",
+                        field=field_name,
+                    )
+            if dedup_id is None:
+                dedup_id = hashlib.sha256((draft.message or "").encode()).hexdigest()
         text, per_protocol = messages.check_message(draft.message, draft.structure)
         subject = messages.check_subject(draft.subject)
         attributes: dict[str, Attribute] = {
@@ -268,4 +312,6 @@ class Topics:
             subject=subject,
             attributes=attributes,
             per_protocol=per_protocol,
+            group_id=draft.group_id if topic.fifo else None,
+            dedup_id=dedup_id,
         )

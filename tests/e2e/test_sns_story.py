@@ -361,7 +361,7 @@ def test_topics_are_managed_as_sns_manages_them(aws: Callable[[str], Any]) -> No
         (
             lambda sns, t: sns.create_topic(Name="orders.fifo"),
             "InvalidParameter",
-            "FIFO topics are not supported",
+            "Invalid parameter: Topic Name",
         ),
         (
             lambda sns, t: sns.list_tags_for_resource(ResourceArn=t + "-gone"),
@@ -381,6 +381,48 @@ def test_bad_requests_are_refused_in_sns_words(
     assert error["Code"] == code
     assert message in error["Message"]
     assert error["Type"] == "Sender"
+
+
+def test_a_fifo_topic_keeps_groups_in_order_and_drops_duplicates(
+    aws: Callable[[str], Any],
+) -> None:
+    sns, sqs = aws("sns"), aws("sqs")
+    # Given a FIFO topic with content-based deduplication and a FIFO queue subscribed raw
+    topic = sns.create_topic(
+        Name="ledger.fifo", Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "true"}
+    )["TopicArn"]
+    url = sqs.create_queue(QueueName="ledger.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:ledger.fifo"
+    sns.subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=queue, Attributes={"RawMessageDelivery": "true"}
+    )
+    # Then functions cannot subscribe to it, and a FIFO queue cannot subscribe to a standard topic
+    with pytest.raises(ClientError, match="Invalid protocol type: lambda"):
+        sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function_arn("f"))
+    standard = sns.create_topic(Name="plain")["TopicArn"]
+    with pytest.raises(ClientError, match="FIFO SQS Queues can not be subscribed"):
+        sns.subscribe(TopicArn=standard, Protocol="sqs", Endpoint=queue)
+    # And a publish needs a group
+    with pytest.raises(ClientError, match="MessageGroupId parameter is required"):
+        sns.publish(TopicArn=topic, Message="no group")
+    # When a group's entries are published, one of them twice
+    first = sns.publish(TopicArn=topic, Message="debit 1", MessageGroupId="acct-1")
+    again = sns.publish(TopicArn=topic, Message="debit 1", MessageGroupId="acct-1")
+    second = sns.publish(TopicArn=topic, Message="credit 2", MessageGroupId="acct-1")
+    # Then the duplicate answers the first's id and sequence number, and numbers grow
+    assert again["MessageId"] == first["MessageId"]
+    assert again["SequenceNumber"] == first["SequenceNumber"]
+    assert int(second["SequenceNumber"]) > int(first["SequenceNumber"])
+    # And the queue gets each once, in order, in its group
+    got = []
+    for _ in range(2):
+        (message,) = sqs.receive_message(
+            QueueUrl=url, AttributeNames=["MessageGroupId"], WaitTimeSeconds=1
+        )["Messages"]
+        got.append((message["Body"], message["Attributes"]["MessageGroupId"]))
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert got == [("debit 1", "acct-1"), ("credit 2", "acct-1")]
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
 
 
 def test_a_form_sns_cannot_read_is_refused_not_failed(server: Server) -> None:

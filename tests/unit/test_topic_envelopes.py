@@ -197,3 +197,11 @@ def test_a_message_past_256_kib_is_refused() -> None:
     messages.check_size("x" * (256 * 1024 - 10), {"k": Attribute("String", "v")})
     with pytest.raises(ValidationFailed, match="Message too long"):
         messages.check_size("x" * (256 * 1024 - 3), {"k": Attribute("String", "v")})
+
+
+def test_a_fifo_topic_envelope_carries_its_sequence_number() -> None:
+    body = json.loads(
+        envelope.sqs_body(message(sequence="00000000000000000007"), SUB, BASE, raw=False)
+    )
+    assert list(body)[:3] == ["Type", "MessageId", "SequenceNumber"]
+    assert body["SequenceNumber"] == "00000000000000000007"

@@ -48,8 +48,11 @@ def _draft(form: Form) -> Draft:
 
 
 async def publish(request: AwsRequest, form: Form, request_id: str) -> Response:
-    message_id = await request.platform.topics.publish(_topic(form), _draft(form))
-    return answers.answer("Publish", request_id, answers.element("MessageId", message_id))
+    published = await request.platform.topics.publish(_topic(form), _draft(form))
+    result = answers.fields(
+        {"MessageId": published.message_id, "SequenceNumber": published.sequence}
+    )
+    return answers.answer("Publish", request_id, result)
 
 
 async def publish_batch(request: AwsRequest, form: Form, request_id: str) -> Response:
@@ -97,7 +100,15 @@ async def publish_batch(request: AwsRequest, form: Form, request_id: str) -> Res
                 )
             )
         else:
-            ok.append(answers.fields({"Id": entry_id, "MessageId": outcome}))
+            ok.append(
+                answers.fields(
+                    {
+                        "Id": entry_id,
+                        "MessageId": outcome.message_id,
+                        "SequenceNumber": outcome.sequence,
+                    }
+                )
+            )
     result = (
         f"<Successful>{answers.members(ok)}</Successful><Failed>{answers.members(failed)}</Failed>"
     )
