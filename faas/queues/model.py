@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 from dataclasses import dataclass, field
 
 from faas.errors import ReceiptHandleIsInvalid
@@ -109,6 +110,24 @@ class Received:
     attributes: dict[str, str]
     message_attributes: dict[str, MessageAttribute]
     md5_of_message_attributes: str | None = None
+
+
+def message_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs, as SQS's message ids are.
+
+    One ``os.urandom`` for them all: ``uuid.uuid4()`` a message (a getrandom call and
+    a ``UUID`` object each) was 15% of the server's CPU under SendMessageBatch.
+    """
+    raw = bytearray(os.urandom(16 * count))
+    for at in range(0, 16 * count, 16):
+        raw[at + 6] = raw[at + 6] & 0x0F | 0x40  # version 4
+        raw[at + 8] = raw[at + 8] & 0x3F | 0x80  # RFC 4122 variant
+    text = raw.hex()
+    return [
+        f"{text[i : i + 8]}-{text[i + 8 : i + 12]}-{text[i + 12 : i + 16]}-"
+        f"{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 # -- receipt handles: which message, and which receive of it -----------------

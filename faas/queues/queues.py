@@ -13,7 +13,6 @@ import base64
 import hashlib
 import json
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -41,6 +40,7 @@ from faas.queues.model import (
     Received,
     Sent,
     is_fifo,
+    message_ids,
     parse_receipt_handle,
     receipt_handle,
 )
@@ -233,7 +233,8 @@ class Queues:
         failed: _list[BatchFailure] = []
         pending: _list[BatchEntry] = []
         total = 0
-        for entry in entries:
+        ids = message_ids(len(entries))
+        for entry, message_id in zip(entries, ids, strict=True):
             problem = _message_problem(entry, fifo)
             if problem is not None:
                 if single:
@@ -246,7 +247,6 @@ class Queues:
                 a.size(n) for n, a in entry.message_attributes.items()
             )
             total += size
-            message_id = str(uuid.uuid4())
             blob: dict[str, Any] = {"b": entry.body, "m": body_md5, "s": sender}
             if entry.message_attributes:
                 blob["a"] = {n: a.to_json() for n, a in entry.message_attributes.items()}
