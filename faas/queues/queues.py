@@ -28,7 +28,7 @@ from faas.errors import (
     QueueNameExists,
 )
 from faas.queues import attributes as attrs
-from faas.queues.digests import md5_of_attributes, md5_of_body
+from faas.queues.digests import md5_of_attributes
 from faas.queues.model import (
     MAX_BATCH,
     MAX_RECEIVE,
@@ -51,6 +51,9 @@ _list = list  # ``Queues.list`` hides the builtin in its class
 
 # What one batch may weigh in all (SQS's limit).
 MAX_BATCH_BYTES = 262144
+# One encoder for every message's blob: ``json.dumps`` with separators builds a new
+# one a call, which was a fifth of send_batch's time.
+_to_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def _sequence(seq: str) -> str | None:
@@ -231,7 +234,6 @@ class Queues:
         args: _list[Any] = []
         sents: _list[tuple[str, str, str | None]] = []
         failed: _list[BatchFailure] = []
-        pending: _list[BatchEntry] = []
         total = 0
         ids = message_ids(len(entries))
         for entry, message_id in zip(entries, ids, strict=True):
@@ -241,27 +243,28 @@ class Queues:
                     raise InvalidAttributeValue(problem, field="MessageBody")
                 failed.append(BatchFailure(entry.id, "InvalidParameterValue", problem))
                 continue
-            body_md5 = md5_of_body(entry.body)
-            attrs_md5 = md5_of_attributes(entry.message_attributes)
-            size = len(entry.body.encode()) + sum(
-                a.size(n) for n, a in entry.message_attributes.items()
-            )
-            total += size
+            encoded = entry.body.encode()
+            body_md5 = hashlib.md5(encoded, usedforsecurity=False).hexdigest()
+            size = len(encoded)
             blob: dict[str, Any] = {"b": entry.body, "m": body_md5, "s": sender}
+            attrs_md5 = None
             if entry.message_attributes:
+                attrs_md5 = md5_of_attributes(entry.message_attributes)
+                size += sum(a.size(n) for n, a in entry.message_attributes.items())
                 blob["a"] = {n: a.to_json() for n, a in entry.message_attributes.items()}
                 blob["ma"] = attrs_md5
+            total += size
             content = ""
             if fifo:
                 blob["g"] = entry.group_id
                 if entry.dedup_id:
                     blob["d"] = entry.dedup_id
                 else:
-                    content = hashlib.sha256(entry.body.encode()).hexdigest()
+                    content = hashlib.sha256(encoded).hexdigest()
                     blob["d"] = content
             args += [
                 message_id,
-                json.dumps(blob, separators=(",", ":")),
+                _to_json(blob),
                 -1 if entry.delay_s is None else entry.delay_s,
                 entry.group_id or "",
                 entry.dedup_id or "",
@@ -269,7 +272,6 @@ class Queues:
                 size,
             ]
             sents.append((entry.id, body_md5, attrs_md5))
-            pending.append(entry)
         if total > MAX_BATCH_BYTES and not single:
             raise BatchRequestInvalid(
                 f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. "
