@@ -19,6 +19,8 @@ from gateway.edge.aws import AwsRequest
 
 Handler = Callable[[AwsRequest, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 OPERATIONS: dict[str, Handler] = {}
+# One encoder for every answer (``json.dumps`` with separators makes one a call).
+_to_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
 def operation(handler: Handler) -> Handler:
@@ -40,7 +42,7 @@ async def serve(request: AwsRequest, operation_name: str) -> Response:
         raise InvalidRequest("The request body must be a JSON object.")
     answer = await handler(request, document)
     return Response(
-        b"{}" if not answer else json.dumps(answer, separators=(",", ":")),
+        b"{}" if not answer else _to_json(answer),
         media_type=CONTENT_TYPE,
     )
 
@@ -253,6 +255,8 @@ def _entry(document: dict[str, Any], entry_id: str = "0") -> BatchEntry:
         raise InvalidRequest(
             "The request must contain the parameter MessageBody.", field="MessageBody"
         )
+    if len(document) == 2:  # MessageBody and Id (or QueueUrl) only: nothing else to read
+        return BatchEntry(entry_id, body)
     group, dedup = document.get("MessageGroupId"), document.get("MessageDeduplicationId")
     return BatchEntry(
         entry_id,
