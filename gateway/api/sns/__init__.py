@@ -3,8 +3,9 @@ send it: a form body naming its ``Action``, answered in XML (``answers``), refus
 in SNS's error shape (``errors``). ``gateway.api.aws_services`` hands each root
 request that is not SQS's here (``serve``), and its errors (``error_response``).
 
-Actions are in ``topics``, ``subscriptions`` and ``publish``; whether the request's
-key may take one is decided in ``authorize``, once, for every action.
+Actions are in ``topics``, ``subscriptions`` and ``publish``. Whether the request's
+key may use the topics it names was decided before (``aws_services.authorize``: an
+admin key, or a function's own key within its patterns).
 """
 
 from __future__ import annotations
@@ -43,20 +44,11 @@ ACTIONS: dict[str, Action] = {
 __all__ = ["error_response", "serve"]
 
 
-def authorize(request: AwsRequest, action: str) -> None:
-    """Whether the request's key may take ``action``: today an admin key only (the root
-    row already asks for one at the edge; this is where keys scoped to topics would be
-    let in)."""
-    if request.key is not None:
-        request.platform.access.may_manage(request.key)
-
-
 async def serve(request: AwsRequest, operation: str) -> Response:
     """Run the action the form names and answer it."""
     action = ACTIONS.get(operation)
     if action is None:
         shown = operation or "(none)"
         raise SnsRefusal("InvalidAction", f"The action {shown} is not valid for this web service.")
-    authorize(request, operation)
     form = Form.parse(request.body)
     return await action(request, form, str(uuid.uuid4()))
