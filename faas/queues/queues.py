@@ -51,9 +51,10 @@ _list = list  # ``Queues.list`` hides the builtin in its class
 
 # What one batch may weigh in all (SQS's limit).
 MAX_BATCH_BYTES = 262144
-# One encoder for every message's blob: ``json.dumps`` with separators builds a new
-# one a call, which was a fifth of send_batch's time.
+# A message's blob is written piece by piece: ``json.dumps`` of its dict was a fifth
+# of send_batch's time (an encoder built a call), the C string quoting alone 0.2 us.
 _to_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+_quote = json.encoder.encode_basestring_ascii
 
 
 def _sequence(seq: str) -> str | None:
@@ -230,7 +231,7 @@ class Queues:
         if not single:
             check_batch([e.id for e in entries])
         fifo = is_fifo(name)
-        sender = sender_id or self._sender_id
+        sender_json = _quote(sender_id or self._sender_id)
         args: _list[Any] = []
         sents: _list[tuple[str, str, str | None]] = []
         failed: _list[BatchFailure] = []
@@ -246,25 +247,26 @@ class Queues:
             encoded = entry.body.encode()
             body_md5 = hashlib.md5(encoded, usedforsecurity=False).hexdigest()
             size = len(encoded)
-            blob: dict[str, Any] = {"b": entry.body, "m": body_md5, "s": sender}
+            # The blob: {"b": body, "m": its MD5, "s": sender[, "a": attributes, "ma":
+            # their MD5][, "g": group, "d": deduplication id]}, as json.dumps writes it.
+            blob = ['{"b":', _quote(entry.body), ',"m":"', body_md5, '","s":', sender_json]
             attrs_md5 = None
             if entry.message_attributes:
                 attrs_md5 = md5_of_attributes(entry.message_attributes)
                 size += sum(a.size(n) for n, a in entry.message_attributes.items())
-                blob["a"] = {n: a.to_json() for n, a in entry.message_attributes.items()}
-                blob["ma"] = attrs_md5
+                packed = {n: a.to_json() for n, a in entry.message_attributes.items()}
+                blob += [',"a":', _to_json(packed), ',"ma":"', attrs_md5 or "", '"']
             total += size
             content = ""
             if fifo:
-                blob["g"] = entry.group_id
-                if entry.dedup_id:
-                    blob["d"] = entry.dedup_id
-                else:
+                if not entry.dedup_id:
                     content = hashlib.sha256(encoded).hexdigest()
-                    blob["d"] = content
+                blob += [',"g":', _quote(entry.group_id or ""), ',"d":']
+                blob.append(_quote(entry.dedup_id or content))
+            blob.append("}")
             args += [
                 message_id,
-                _to_json(blob),
+                "".join(blob),
                 -1 if entry.delay_s is None else entry.delay_s,
                 entry.group_id or "",
                 entry.dedup_id or "",
