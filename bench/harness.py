@@ -62,11 +62,14 @@ class Plan:
     instances: int
     scale_calls: int
     async_events: int
+    # Messages through a mapping, and single ones into an idle mapping.
+    messages: int = 20_000
+    idle_messages: int = 50
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
-            return cls(True, 500, 3, 8, 50, 100, 20, 500, 500)
+            return cls(True, 500, 3, 8, 50, 100, 20, 500, 500, messages=2_000, idle_messages=20)
         return cls(False, 2000, 10, 30, 50, 1000, 200, 2000, 2000)
 
 

@@ -36,6 +36,7 @@ from bench.scenarios import (  # noqa: E402
     cold,
     footprint,
     lambda_api,
+    mappings,
     node,
     scale,
     throughput,
@@ -53,6 +54,7 @@ TITLES = {
     "scale": "7. Scale",
     "lambda_api": "8. Lambda API",
     "node": "9. Node.js",
+    "mappings": "11. Event source mappings",
 }
 SCENARIOS = tuple(TITLES)
 
@@ -113,6 +115,11 @@ def run_server_scenarios(plan: Plan, results: dict[str, Result]) -> None:
         ("footprint", "idle instance", lambda r: footprint.instance(h, plan, r)),
         ("throughput", "wrk at 1, 8 and 32 connections", lambda r: throughput.run(h, plan, r)),
         ("node", "a Node function: warm, cold and idle", lambda r: node.run(h, plan, r)),
+        (
+            "mappings",
+            f"{plan.messages} messages through a mapping",
+            lambda r: mappings.run(h, plan, r),
+        ),
         ("cold", f"{plan.cold_functions} new functions", lambda r: cold.run(h, plan, r)),
         ("burst", f"{plan.burst} concurrent cold calls", lambda r: burst.run(h, plan, r)),
         ("register", f"registering {plan.functions} functions", register),

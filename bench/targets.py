@@ -111,6 +111,16 @@ TARGETS: tuple[Target, ...] = (
     Target("node.cold_p50_ms", "<=", 40.0, "ms", "first invoke of a new Node function, p50"),
     Target("node.instance_pss_mb", "<=", 40.0, "MB", "an idle warm Node instance (PSS)"),
     Target(
+        "mappings.per_s", ">=", 5000.0, "/s", "messages/s through a mapping into a function"
+    ),
+    Target(
+        "mappings.idle_delivery_p50_ms",
+        "<=",
+        20.0,
+        "ms",
+        "an idle mapping runs a new message within 20 ms p50",
+    ),
+    Target(
         "footprint.gateway_loaded_rss_mb",
         "<",
         200.0,

@@ -174,6 +174,7 @@ def test_the_issue_targets_are_all_there_once() -> None:
         "scale",
         "lambda_api",
         "node",
+        "mappings",
     }
     by_figure = {t.figure: t for t in TARGETS}
     assert (by_figure["warm.added_p99_ms"].op, by_figure["warm.added_p99_ms"].threshold) == (
