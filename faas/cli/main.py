@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from faas import platform_log
-from faas.cli import commands, mappings, server, topics
+from faas.cli import commands, mappings, queues, server, topics
 from faas.cli.client import DEFAULT_URL
 from faas.cli.exits import EXIT_CODES
 from faas.errors import FaasError
@@ -177,6 +177,7 @@ def _client_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     )
     mappings.add_arguments(command("mappings", "event source mappings", mappings.run))
     topics.add_arguments(command("topics", "SNS-compatible topics", topics.run))
+    queues.add_arguments(command("queues", "SQS-compatible queues", queues.run))
 
 
 def env_pair(text: str) -> tuple[str, str]:
