@@ -226,9 +226,13 @@ class Queues:
         *,
         sender_id: str | None = None,
         single: bool = False,
+        checked: bool = False,
     ) -> tuple[_list[tuple[str, Sent]], _list[BatchFailure]]:
-        """Send up to 10 messages in one script: ``(ok: [(entry id, Sent)], failed)``."""
-        if not single:
+        """Send up to 10 messages in one script: ``(ok: [(entry id, Sent)], failed)``.
+
+        ``checked``: the caller ran ``check_batch`` on the whole batch, the entries it
+        could not read included (they are not here, and may have been all of it)."""
+        if not single and not checked:
             check_batch([e.id for e in entries])
         fifo = is_fifo(name)
         sender_json = _quote(sender_id or self._sender_id)
@@ -238,7 +242,10 @@ class Queues:
         total = 0
         ids = message_ids(len(entries))
         for entry, message_id in zip(entries, ids, strict=True):
-            problem = _message_problem(entry, fifo)
+            if fifo or entry.delay_s is not None or entry.message_attributes:
+                problem = _message_problem(entry, fifo)
+            else:  # a standard queue's plain message: only its body to check
+                problem = None if entry.body else _message_problem(entry, fifo)
             if problem is not None:
                 if single:
                     raise InvalidAttributeValue(problem, field="MessageBody")

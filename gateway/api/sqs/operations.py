@@ -315,7 +315,9 @@ async def send_message_batch(request: AwsRequest, document: dict[str, Any]) -> d
             entries.append(_entry(raw, raw["Id"]))
         except FaasError as exc:
             failed.append(_failure(raw["Id"], exc))
-    ok, refused = await _queues(request).send_batch(name, entries, sender_id=_sender(request))
+    ok, refused = await _queues(request).send_batch(
+        name, entries, sender_id=_sender(request), checked=True
+    )
     successful = []
     for entry_id, sent in ok:
         item = {"Id": entry_id, "MessageId": sent.message_id, "MD5OfMessageBody": sent.md5_of_body}
