@@ -380,6 +380,22 @@ def test_mistakes_are_answered_in_sqs_shape(sqs: Any) -> None:
             QueueUrl=url,
             Entries=[{"Id": "same", "MessageBody": "1"}, {"Id": "same", "MessageBody": "2"}],
         )
+    # And a batch none of whose entries can be read (an SDK that does not check)
+    # answers each entry's failure, not a refusal of the whole batch
+    unchecked = boto3.client(
+        "sqs",
+        endpoint_url=sqs.meta.endpoint_url,
+        region_name=story.REGION,
+        aws_access_key_id=access_key_id_of(story.ADMIN),
+        aws_secret_access_key=story.ADMIN,
+        config=Config(retries={"max_attempts": 0}, parameter_validation=False),
+    )
+    try:
+        answer = unchecked.send_message_batch(QueueUrl=url, Entries=[{"Id": "nobody"}])
+    finally:
+        unchecked.close()
+    assert answer.get("Successful", []) == []
+    assert [(f["Id"], f["SenderFault"]) for f in answer["Failed"]] == [("nobody", True)]
 
 
 def test_purge_tags_and_the_aws_cli(sqs: Any, aws: Callable[..., dict[str, Any]]) -> None:
