@@ -38,6 +38,7 @@ from bench.scenarios import (  # noqa: E402
     lambda_api,
     mappings,
     node,
+    queues,
     scale,
     throughput,
     warm,
@@ -54,6 +55,7 @@ TITLES = {
     "scale": "7. Scale",
     "lambda_api": "8. Lambda API",
     "node": "9. Node.js",
+    "queues": "10. Queues",
     "mappings": "11. Event source mappings",
 }
 SCENARIOS = tuple(TITLES)
@@ -111,6 +113,11 @@ def run_server_scenarios(plan: Plan, results: dict[str, Result]) -> None:
             "lambda_api",
             f"{plan.warm_calls} signed Lambda invokes and as many /v1",
             lambda r: lambda_api.run(h, plan, r),
+        ),
+        (
+            "queues",
+            f"SendMessageBatch for {plan.wrk_seconds} s, and the send script on Redis alone",
+            lambda r: queues.run(h, plan, r),
         ),
         ("footprint", "idle instance", lambda r: footprint.instance(h, plan, r)),
         ("throughput", "wrk at 1, 8 and 32 connections", lambda r: throughput.run(h, plan, r)),

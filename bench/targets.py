@@ -142,6 +142,14 @@ TARGETS: tuple[Target, ...] = (
         "ms",
         "signed Lambda invoke adds at most 0.15 ms at p50 over /v1",
     ),
+    # Issue 21.
+    Target(
+        "queues.ingest_per_s",
+        ">=",
+        20000.0,
+        "msg/s",
+        "SendMessageBatch ingestion at 8 connections (batches of 10 x 100 B)",
+    ),
 )
 
 

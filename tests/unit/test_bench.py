@@ -175,6 +175,7 @@ def test_the_issue_targets_are_all_there_once() -> None:
         "lambda_api",
         "node",
         "mappings",
+        "queues",
     }
     by_figure = {t.figure: t for t in TARGETS}
     assert (by_figure["warm.added_p99_ms"].op, by_figure["warm.added_p99_ms"].threshold) == (
@@ -189,6 +190,11 @@ def test_the_issue_targets_are_all_there_once() -> None:
     assert by_figure["node.cold_p50_ms"].threshold == 40.0
     assert by_figure["node.added_p50_ms"].threshold == 1.0
     assert by_figure["node.instance_pss_mb"].threshold == 40.0
+    # Issue 21: queues.
+    assert (by_figure["queues.ingest_per_s"].op, by_figure["queues.ingest_per_s"].threshold) == (
+        ">=",
+        20000.0,
+    )
 
 
 @pytest.mark.parametrize(
