@@ -1,4 +1,4 @@
-"""SQS-compatible queues on Redis (docs/event-sources-queues.md).
+"""SQS-compatible queues on Redis (docs/event-sources.md, "Queues").
 
 - ``model``: plain data (a queue and its attributes, a message, what a receive hands out);
 - ``attributes``: SQS attribute maps parsed and checked;
