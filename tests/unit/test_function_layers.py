@@ -65,6 +65,7 @@ def test_python_finds_the_function_then_site_packages_then_opt_python() -> None:
         "/var/task",
         "/opt/python/lib/python3.11/site-packages",
         "/opt/python",
+        "/var/runtime",  # the runtime's boto3, last: a bundled or layered one wins
     ]
     assert env["PATH"].split(":")[-1] == "/opt/bin"
     # Libraries: the system's first, then the function's, then its layers', as on Lambda
