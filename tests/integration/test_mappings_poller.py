@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from faas.platform import Platform
+from faas.queues.model import BatchEntry
 from tests.helpers import wait_until_async
 
 pytestmark = pytest.mark.process
@@ -194,3 +195,31 @@ async def test_filters_delete_what_they_do_not_keep(
         within_s=5,
     )
     assert depth == []
+
+
+async def test_after_a_burst_the_pollers_shrink_to_one_and_still_poll(
+    platform: Platform,
+    deploy,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    # Given a mapping whose pollers grow with a backlog of 600 messages
+    queues = platform.queues
+    await queues.create("burst")
+    path = tmp_path / "burst.jsonl"
+    await deploy("burst", PARTIAL, env={"LEDGER": str(path)})
+    mapping = await platform.mappings.create(
+        {"EventSourceArn": queues.arn("burst"), "FunctionName": "burst", "BatchSize": 10}
+    )
+    for start in range(0, 600, 10):
+        await queues.send_batch("burst", [BatchEntry(str(i), f"m-{start + i}") for i in range(10)])
+    await wait_until_async(lambda: len(ledger(path)) == 600, what="the burst", within_s=60)
+    assert platform.pollers is not None
+    poller = platform.pollers.running[mapping.uuid]
+    grown = poller.pollers
+    # When the queue stays idle past a few long polls, all ending empty together
+    await asyncio.sleep(3.5)
+    # Then one poller is left, not none (each saw the others leave)
+    assert poller.pollers == 1, grown
+    # And a new message is still run
+    await queues.send("burst", "after")
+    await wait_until_async(lambda: len(ledger(path)) == 601, what="the late one", within_s=5)

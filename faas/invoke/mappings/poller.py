@@ -156,6 +156,12 @@ class MappingPoller:
             if step is scaling.Step.GROW and not self._stopping.is_set():
                 self._spawn()
             elif step is scaling.Step.SHRINK:
+                # Out of the count now, not once the task is done: the pollers whose
+                # long polls ended empty in the same turn of the loop must each see the
+                # others leave, or all of them would, and nothing would poll again.
+                task = asyncio.current_task()
+                if task is not None:
+                    self._gone(task)
                 return
 
     async def _batch(self) -> scaling.Step:
