@@ -64,17 +64,45 @@ def buffered(parsed: dict[str, Any], **_: Any) -> None:
         parsed["Payload"] = StreamingBody(io.BytesIO(data), len(data))
 
 
-def lambda_client(
-    server: Server, secret: str, access_key_id: str | None = None, *, validate: bool = True
+def aws_client(
+    server: Server,
+    service: str,
+    secret: str = ADMIN,
+    access_key_id: str | None = None,
+    *,
+    validate: bool = True,
 ) -> Any:
+    """A boto3 client of one of the server's AWS APIs (lambda, sqs, sns), as a user
+    outside the platform makes it: signed with ``secret`` (the admin key), no retries."""
     return boto3.client(
-        "lambda",
+        service,
         endpoint_url=server.url,
         region_name=REGION,
         aws_access_key_id=access_key_id or access_key_id_of(secret),
         aws_secret_access_key=secret,
         config=Config(retries={"max_attempts": 0}, read_timeout=60, parameter_validation=validate),
     )
+
+
+def lambda_client(
+    server: Server, secret: str, access_key_id: str | None = None, *, validate: bool = True
+) -> Any:
+    return aws_client(server, "lambda", secret, access_key_id, validate=validate)
+
+
+@pytest.fixture
+def boto(server: Server) -> Iterator[Callable[[str], Any]]:
+    """Makes boto3 clients of the server by service, signed with the admin key, each
+    closed after the story."""
+    made: list[Any] = []
+
+    def make(service: str) -> Any:
+        made.append(aws_client(server, service))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
 
 
 @pytest.fixture

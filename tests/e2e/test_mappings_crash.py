@@ -18,14 +18,10 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 
-from faas.auth import access_key_id_of
 from faas.compute.process import procs
 from faas.settings import Settings
 from tests.e2e import test_lambda_api_story as story
@@ -87,17 +83,6 @@ def cluster(
         server.stop()
 
 
-def client(server: Server, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.url,
-        region_name=story.REGION,
-        aws_access_key_id=access_key_id_of(story.ADMIN),
-        aws_secret_access_key=story.ADMIN,
-        config=Config(retries={"max_attempts": 0}),
-    )
-
-
 def lines(path: Path) -> list[str]:
     """The complete lines (one still being written is not a line yet)."""
     if not path.exists():
@@ -112,7 +97,7 @@ def test_killed_workers_lose_nothing_and_keep_each_group_in_order(
 ) -> None:
     server, workers = cluster
     worker_env = {**server_env, "FAAS_LEASE_S": "2", "FAAS_REAP_INTERVAL_S": "0.5"}
-    sqs, lam = client(server, "sqs"), client(server, "lambda")
+    sqs, lam = story.aws_client(server, "sqs"), story.aws_client(server, "lambda")
     try:
         # Given a FIFO queue whose cut batches come back after 2 s, and a consumer
         ledger = tmp_path / "ledger.txt"

@@ -13,12 +13,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 
-from faas.auth import access_key_id_of
 from faas.settings import Settings
 from tests.e2e import test_lambda_api_story as story
 from tests.helpers import Server, handler_zip, upload, wait_until
@@ -51,14 +48,7 @@ def handler(event, context):
 
 @pytest.fixture
 def sqs(server: Server) -> Iterator[Any]:
-    client = boto3.client(
-        "sqs",
-        endpoint_url=server.url,
-        region_name=story.REGION,
-        aws_access_key_id=access_key_id_of(story.ADMIN),
-        aws_secret_access_key=story.ADMIN,
-        config=Config(retries={"max_attempts": 0}),
-    )
+    client = story.aws_client(server, "sqs")
     yield client
     client.close()
 

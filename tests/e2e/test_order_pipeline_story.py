@@ -23,14 +23,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
-import pytest
-from botocore.config import Config
 
 from faas.auth import access_key_id_of
 from faas.settings import Settings
@@ -39,6 +36,7 @@ from tests.helpers import Server, handler_zip, upload, wait_until
 
 server_env = story.server_env
 lam, clients = story.lam, story.clients
+aws = story.boto  # boto3 clients by service, closed after the story
 
 ORDERS_API = """
 import json, os
@@ -90,30 +88,6 @@ def handler(event, context):
             priority = record["messageAttributes"]["priority"]["stringValue"]
             ledger.write(f"{order['id']} {priority}\\n")
 """
-
-
-
-@pytest.fixture
-def aws(server: Server) -> Iterator[Callable[[str], Any]]:
-    """boto3 clients of the server (signed with the admin key), closed after."""
-    made: list[Any] = []
-
-    def make(service: str) -> Any:
-        made.append(
-            boto3.client(
-                service,
-                endpoint_url=server.url,
-                region_name=story.REGION,
-                aws_access_key_id=access_key_id_of(story.ADMIN),
-                aws_secret_access_key=story.ADMIN,
-                config=Config(retries={"max_attempts": 0}),
-            )
-        )
-        return made[-1]
-
-    yield make
-    for client in made:
-        client.close()
 
 
 def cli(server: Server, *args: str) -> dict[str, Any]:

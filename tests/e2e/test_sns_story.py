@@ -8,19 +8,17 @@ Functions run on the process backend: what is told here is the topic's part.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from faas.auth import access_key_id_of
+from tests.e2e import test_lambda_api_story as story
 from tests.helpers import Server, handler_zip, upload, wait_until
 
-ADMIN = "admin-key-of-the-sns-story"
+ADMIN = story.ADMIN  # what story.boto signs with
 REGION = "local-1"
 ACCOUNT = "000000000000"
 
@@ -31,6 +29,8 @@ def handler(event, context):
     return {"ok": True}
 """
 
+aws = story.boto  # boto3 clients by service, signed with the admin key
+
 
 @pytest.fixture
 def backend() -> str:
@@ -40,30 +40,6 @@ def backend() -> str:
 @pytest.fixture
 def server_env(server_env: dict[str, str]) -> dict[str, str]:
     return {**server_env, "FAAS_ADMIN_KEY": ADMIN}
-
-
-@pytest.fixture
-def aws(server: Server) -> Iterator[Callable[[str], Any]]:
-    """boto3 clients of the server (``sns``, ``sqs``), signed with the admin key, closed
-    after the story."""
-    made: list[Any] = []
-
-    def make(service: str) -> Any:
-        made.append(
-            boto3.client(
-                service,
-                endpoint_url=server.url,
-                region_name=REGION,
-                aws_access_key_id=access_key_id_of(ADMIN),
-                aws_secret_access_key=ADMIN,
-                config=Config(retries={"max_attempts": 0}, read_timeout=30),
-            )
-        )
-        return made[-1]
-
-    yield make
-    for client in made:
-        client.close()
 
 
 def function_arn(name: str) -> str:

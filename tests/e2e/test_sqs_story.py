@@ -44,14 +44,7 @@ def backend() -> str:
 @pytest.fixture
 def sqs(server: Server) -> Iterator[Any]:
     """boto3's SQS client, as a producer outside the platform makes it."""
-    client = boto3.client(
-        "sqs",
-        endpoint_url=server.url,
-        region_name=story.REGION,
-        aws_access_key_id=access_key_id_of(story.ADMIN),
-        aws_secret_access_key=story.ADMIN,
-        config=Config(retries={"max_attempts": 0}, read_timeout=30),
-    )
+    client = story.aws_client(server, "sqs")
     yield client
     client.close()
 
