@@ -39,7 +39,8 @@ def backend() -> str:
 
 @pytest.fixture
 def server_env(server_env: dict[str, str]) -> dict[str, str]:
-    return {**server_env, "FAAS_ADMIN_KEY": ADMIN}
+    # Subscribed functions run as host processes: the story needs no Docker.
+    return {**server_env, "FAAS_ADMIN_KEY": ADMIN, "FAAS_BACKEND": "process"}
 
 
 def function_arn(name: str) -> str:
