@@ -83,7 +83,9 @@ async def test_an_image_sandbox_is_two_hardened_containers_reaped_together(
     )
     # in the agent's network namespace, the agent holding nothing of the function's
     assert function["NetworkMode"] == f"container:{made['agent'].id}"
-    assert [m["Destination"] for m in made["agent"].attrs["Mounts"]] == ["/run/faas"]
+    # (its sockets, and the server's API socket read-only, for the function's SDK calls)
+    mounts = {m["Destination"]: m["RW"] for m in made["agent"].attrs["Mounts"]}
+    assert mounts == {"/run/faas": True, "/run/faas-api": False}
     assert agent["ReadonlyRootfs"] and agent["CapDrop"] == ["ALL"]
     # When its owner is reaped as a dead process's
     removed = await platform.backend.reap(spare_owners=())
