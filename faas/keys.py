@@ -45,6 +45,10 @@
 | ``faas:owners``            | zset   | live server/worker processes: ``<node>/<owner>``, score |
 |                            |        | = the epoch its heartbeat lapses; containers whose owner|
 |                            |        | lapsed are reaped by any live process of the node       |
+| ``faas:nodes``             | hash   | nodes (``faas serve``): node id -> JSON ``{url,         |
+|                            |        | heartbeat, lapses}`` (``faas.cluster.nodes``): the URL  |
+|                            |        | peers reach it at, written by its heartbeat; lapsed:    |
+|                            |        | not live, forgotten after a day                         |
 | ``faas:sqs:queues``        | set    | names of all SQS-compatible queues (``faas.queues``)    |
 | ``faas:sqs:q:<queue>``     | hash   | a queue: ``attrs`` (its attributes as given, JSON),     |
 |                            |        | the numbers its scripts read (``vis``, ``ret``,         |
@@ -103,6 +107,7 @@ EVENTS_GROUP = "workers"
 DELAYED = PREFIX + "q:delayed"
 INVOCATION_PREFIX = PREFIX + "inv:"
 OWNERS = PREFIX + "owners"
+NODES = PREFIX + "nodes"
 INSTALLATION = PREFIX + "installation"
 SCHEDULED = PREFIX + "schedules"
 LAYERS = PREFIX + "layers"

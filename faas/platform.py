@@ -39,6 +39,9 @@ from faas.catalog.qualifiers import Qualifiers
 from faas.catalog.registry import Registry
 from faas.catalog.secrets import SecretStore
 from faas.catalog.versions import Versions
+from faas.cluster import nodes, signatures
+from faas.cluster.code import LocalCode
+from faas.cluster.peers import Peers
 from faas.compute import factory, owners
 from faas.compute.lambda_env import SDK_PORT, sdk_environment
 from faas.compute.opt_dirs import OptDirs
@@ -92,6 +95,8 @@ class Platform:
         # SQS-compatible queues (faas.queues); ``self.queue`` above is the async invocations'.
         self.queues = Queues(self.redis, region=settings.region, account_id=settings.account_id)
         self.backend = factory.build(settings, self.owner_id)
+        # A server advertises the URL its peers reach it at (faas.cluster.nodes).
+        self.advertise_url = nodes.advertise_url(settings) if role == "serve" else None
         self.owners = Owners(
             self.redis,
             self.backend,
@@ -99,8 +104,16 @@ class Platform:
             owner_id=self.owner_id,
             heartbeat_ttl_s=settings.heartbeat_ttl_s,
             interval_s=settings.reap_interval_s,
+            advertise_url=self.advertise_url,
         )
         self.access = Access(auth.KeyRing.from_settings(settings), settings.key_rate_per_s)
+        # Any process fetches a bundle it lacks from a peer (faas.cluster), signing its
+        # calls with a secret of the keys every node shares.
+        self.nodes = nodes.Nodes(self.redis)
+        self.peer_secret = signatures.peer_secret(self.access.ring.link_secret)
+        self.code = LocalCode(
+            self.codestore, Peers(self.nodes.live, self.peer_secret, own_url=self.advertise_url)
+        )
         self.logs = LogStore(
             self.redis,
             retention_s=settings.log_retention_s,
@@ -271,10 +284,7 @@ class Platform:
             )
 
     async def _code_dir(self, sha: str) -> Path:
-        try:
-            return await asyncio.to_thread(self.codestore.unpacked, sha)
-        except FileNotFoundError:
-            raise BackendError(f"code {sha[:12]} is missing from this server's store") from None
+        return await self.code.unpacked(sha)
 
     async def _mounts(self, spec: FunctionSpec) -> Mounts:
         volumes = {
@@ -283,6 +293,8 @@ class Platform:
         if not spec.config.layers:
             return Mounts(volumes)
         try:
+            for layer in await self.layers.pinned(spec.config.layers):
+                await self.code.ensure(layer.code_sha256)
             trees = await self.layers.trees(spec.config.layers)
         except FileNotFoundError as exc:
             raise BackendError(f"a layer of {spec.name!r} is missing: {exc}") from None

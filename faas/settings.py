@@ -35,6 +35,9 @@ class Settings:
     port: int = 8080
     # Label value that marks containers as this server's; a restart reaps them.
     node_id: str = "default"
+    # The URL this node's peers reach it at (docs/operations.md, "Several nodes");
+    # default: loopback when listening on it, else this host's first address.
+    advertise_url: str = ""
 
     # Capacity and the wait for it.
     max_instances: int = 64
@@ -170,6 +173,10 @@ class Settings:
         if not 0.05 <= self.schedule_poll_s <= 60:
             raise ValidationFailed(
                 "FAAS_SCHEDULE_POLL_S must be from 0.05 to 60 seconds", field="schedule_poll_s"
+            )
+        if self.advertise_url and not self.advertise_url.startswith(("http://", "https://")):
+            raise ValidationFailed(
+                "FAAS_ADVERTISE_URL must be an http:// or https:// URL", field="advertise_url"
             )
         if self.lease_s < 1:
             raise ValidationFailed("FAAS_LEASE_S must be at least 1 second", field="lease_s")

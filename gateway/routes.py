@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from faas.catalog.bundle import BundleLimits
 from faas.models import INVOKE_MAX_BYTES
-from gateway.api import aws_services, docs, health
+from gateway.api import aws_services, docs, health, internal
 from gateway.api.aws_lambda import account, event_invoke
 from gateway.api.aws_lambda import functions as lambda_functions
 from gateway.api.aws_lambda import invoke as lambda_invoke
@@ -25,6 +25,7 @@ from gateway.api.aws_lambda import urls as lambda_urls
 from gateway.api.aws_lambda import versions as lambda_versions
 from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, schedules, secrets
 from gateway.api.v1 import mappings as v1_mappings
+from gateway.api.v1 import nodes as v1_nodes
 from gateway.edge.aws import Operation
 from gateway.edge.table import Endpoint, Role, Route, Table
 
@@ -69,6 +70,9 @@ ROWS = [
     Route("GET", "/v1/mappings/{uuid}", ADMIN, v1_mappings.get_mapping),
     Route("PATCH", "/v1/mappings/{uuid}", ADMIN, v1_mappings.update_mapping),
     Route("DELETE", "/v1/mappings/{uuid}", ADMIN, v1_mappings.delete_mapping),
+    Route("GET", "/v1/nodes", ADMIN, v1_nodes.list_nodes),
+    # Between nodes: no key, a peer's signature (gateway.api.internal checks it).
+    Route("GET", "/internal/code/{sha256}", PUBLIC, internal.get_code, documented=False),
     # Plain HTTP to a function, as API Gateway's proxy integration.
     Route(ANY, "/fn/{name}", TRIGGER, http_routes.http_route, EVENT, documented=False),
     Route(ANY, "/fn/{name}/{path:path}", TRIGGER, http_routes.http_route, EVENT),

@@ -68,13 +68,21 @@ class CodeStore:
         finally:
             spool.unlink(missing_ok=True)
 
-    def put_file(self, src: Path) -> CodeRef:
-        """Validate the zip at ``src`` and store a copy; ``src`` stays the caller's."""
+    def put_file(self, src: Path, expect: str | None = None) -> CodeRef:
+        """Validate the zip at ``src`` and store a copy; ``src`` stays the caller's.
+
+        With ``expect`` (a bundle fetched from a peer by its sha256), bytes of another
+        hash are refused (``InvalidBundle``) and nothing is stored.
+        """
         fd, name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".zip", dir=self._zips)
         temp = Path(name)
         try:
             # Validate the copy, not src: the stored bytes are then exactly the checked ones.
             sha, size = self._copy(src, fd)
+            if expect is not None and sha != _checked(expect):
+                raise InvalidBundle(
+                    f"hash mismatch: bundle {expect[:12]} arrived with sha256 {sha[:12]}"
+                )
             inspect_bundle(temp, self.limits)
             final = self.zip_path(sha)
             if not final.exists():

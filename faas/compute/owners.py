@@ -22,6 +22,7 @@ import time
 import redis.asyncio as aioredis
 
 from faas import keys, store
+from faas.cluster import nodes
 from faas.compute.backend import Backend
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Owners:
         owner_id: str,
         heartbeat_ttl_s: float,
         interval_s: float,
+        advertise_url: str | None = None,
     ) -> None:
         self._redis = client
         self._backend = backend
@@ -65,6 +67,8 @@ class Owners:
         self.owner_id = owner_id
         self._ttl_s = heartbeat_ttl_s
         self._interval_s = interval_s
+        # A server's heartbeat also keeps its node's row (faas.cluster.nodes) alive.
+        self._advertise_url = advertise_url
 
     @property
     def _member(self) -> str:
@@ -82,6 +86,9 @@ class Owners:
         async with store.redis_errors(), self._redis.pipeline(transaction=True) as pipe:
             pipe.zadd(keys.OWNERS, {self._member: now + self._ttl_s})
             pipe.zremrangebyscore(keys.OWNERS, "-inf", now - 86400)
+            if self._advertise_url is not None:
+                row = nodes.record(self._advertise_url, now, self._ttl_s)
+                pipe.hset(keys.NODES, self._node_id, row)
             await pipe.execute()
 
     async def live(self, exclude: str | None = None) -> set[str]:
@@ -96,6 +103,8 @@ class Owners:
     async def leave(self) -> None:
         """Drop this process's heartbeat (at shut-down, after its sandboxes are gone)."""
         await self._redis.zrem(keys.OWNERS, self._member)
+        if self._advertise_url is not None:
+            await self._redis.hdel(keys.NODES, self._node_id)
 
     async def run(self) -> None:
         """Forever: beat, and now and then reap the sandboxes of dead processes."""

@@ -277,3 +277,24 @@ def test_a_malformed_sha_is_refused_before_any_path_is_built(
     # Given a sha that is not 64 lowercase hex digits, when any call gets it, then ValueError
     with pytest.raises(ValueError, match="not a sha256"):
         getattr(store, call)(sha)
+
+
+def test_a_bundle_fetched_by_its_hash_is_stored_only_if_its_bytes_have_that_hash(
+    tmp_path: Path,
+) -> None:
+    # Given a store, and a peer's zip whose sha256 we know
+    store = CodeStore(tmp_path / "store", BundleLimits())
+    good = tmp_path / "good.zip"
+    good.write_bytes(GOOD)
+    sha = hashlib.sha256(good.read_bytes()).hexdigest()
+    # When other bytes arrive under that hash
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(zip_bytes(("app.py", HANDLER + b"# tampered\n")))
+    # Then they are refused for their hash, and nothing is stored
+    with pytest.raises(InvalidBundle, match="hash mismatch"):
+        store.put_file(bad, expect=sha)
+    assert not store.has(sha)
+    assert files_under(store.root / "zips") == []
+    # And the right bytes are stored
+    assert store.put_file(good, expect=sha).sha256 == sha
+    assert store.has(sha)
