@@ -21,6 +21,7 @@ invoke, so the added latency can be set against what the server spent on it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +64,18 @@ class LambdaSigner:
         )
 
 
-def boto3_invoke(
-    endpoint: str, credentials: Credentials, region: str
+def boto3_request(
+    endpoint: str,
+    credentials: Credentials,
+    region: str,
+    service: str,
+    operation: str,
+    call: Callable[[Any], object],
 ) -> tuple[str, dict[str, str], bytes]:
-    """The URL, headers (less the signature's) and body of boto3's invoke of the no-op,
-    caught before boto3 sends it."""
+    """The URL, headers (less the signature's) and body of the request boto3 makes for
+    ``operation`` of ``service`` when ``call(client)`` runs, caught before it is sent."""
     client = boto3.client(
-        "lambda",
+        service,
         endpoint_url=endpoint,
         region_name=region,
         aws_access_key_id=credentials.access_key,
@@ -82,9 +88,13 @@ def boto3_invoke(
         caught["request"] = request
         return AWSResponse(request.url, 200, {}, None)
 
-    client.meta.events.register("before-send.lambda.Invoke", catch)
+    client.meta.events.register(f"before-send.{service}.{operation}", catch)
     try:
-        client.invoke(FunctionName=FUNCTION, Payload=b"{}")
+        call(client)
+    except Exception:
+        if "request" not in caught:
+            raise
+        # The empty answer need not parse: the request is what was wanted.
     finally:
         client.close()
     sent = caught["request"]
@@ -94,6 +104,20 @@ def boto3_invoke(
         if name not in _SIGNATURE_HEADERS and name.lower() != "content-length"
     }
     return sent.url, headers, bytes(sent.body or b"")
+
+
+def boto3_invoke(
+    endpoint: str, credentials: Credentials, region: str
+) -> tuple[str, dict[str, str], bytes]:
+    """boto3's invoke of the no-op (``boto3_request``)."""
+    return boto3_request(
+        endpoint,
+        credentials,
+        region,
+        "lambda",
+        "Invoke",
+        lambda client: client.invoke(FunctionName=FUNCTION, Payload=b"{}"),
+    )
 
 
 def server_cpu(pid: int) -> float:

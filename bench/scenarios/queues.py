@@ -33,17 +33,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import redis
 from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, AWSResponse
-from botocore.config import Config
+from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from bench import httpraw
 from bench.harness import Harness, Plan
 from bench.model import Result
-from bench.scenarios.lambda_api import server_cpu
+from bench.scenarios.lambda_api import boto3_request, server_cpu
 from faas import keys
 from faas.auth import access_key_id_of
 from faas.queues import scripts
@@ -64,45 +62,26 @@ def batch_entries() -> list[dict[str, str]]:
     ]
 
 
-def boto3_request(
+def send_batch_request(
     endpoint: str, credentials: Credentials, region: str, queue_url: str
 ) -> tuple[str, dict[str, str], bytes]:
-    """The URL, headers (less the signature's) and body of boto3's ``send_message_batch``,
-    caught before boto3 sends it."""
-    client = boto3.client(
+    """boto3's ``send_message_batch`` of one batch (``lambda_api.boto3_request``)."""
+    return boto3_request(
+        endpoint,
+        credentials,
+        region,
         "sqs",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=credentials.access_key,
-        aws_secret_access_key=credentials.secret_key,
-        config=Config(retries={"max_attempts": 1}),
+        "SendMessageBatch",
+        lambda client: client.send_message_batch(QueueUrl=queue_url, Entries=batch_entries()),
     )
-    caught: dict[str, Any] = {}
-
-    def catch(request: Any, **_: Any) -> AWSResponse:
-        caught["request"] = request
-        return AWSResponse(request.url, 200, {}, None)
-
-    client.meta.events.register("before-send.sqs.SendMessageBatch", catch)
-    try:
-        client.send_message_batch(QueueUrl=queue_url, Entries=batch_entries())
-    except Exception:
-        pass  # the fake answer does not parse; the request is what was wanted
-    finally:
-        client.close()
-    sent = caught["request"]
-    headers = {
-        name: value.decode("latin-1") if isinstance(value, bytes) else value
-        for name, value in sent.headers.items()
-        if name not in ("Authorization", "X-Amz-Date") and name.lower() != "content-length"
-    }
-    return sent.url, headers, bytes(sent.body or b"")
 
 
 def signed_requests(h: Harness, queue_url: str, count: int) -> list[bytes]:
     host = f"127.0.0.1:{h.port}"
     credentials = Credentials(access_key_id_of(h.admin_key), h.admin_key)
-    url, headers, body = boto3_request(f"http://{host}", credentials, h.settings.region, queue_url)
+    url, headers, body = send_batch_request(
+        f"http://{host}", credentials, h.settings.region, queue_url
+    )
     out = []
     for _ in range(count):
         request = AWSRequest(
