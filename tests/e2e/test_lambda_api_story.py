@@ -338,6 +338,37 @@ def test_an_unknown_operation_is_answered_as_aws_does(server: Server) -> None:
 # -- the AWS CLI ----------------------------------------------------------------
 
 
+def aws_cli(
+    server: Server, env: dict[str, str], *args: str, cwd: Path | None = None
+) -> dict[str, Any]:
+    """``aws ARGS`` (the AWS CLI v1 of the venv) against the server, with ``env``'s
+    credentials; its JSON output."""
+    cli = str(Path(sys.executable).with_name("aws"))
+    done = subprocess.run(
+        [cli, *args, "--endpoint-url", server.url, "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else {}
+
+
+def admin_cli_env() -> dict[str, str]:
+    """The environment of a shell with the admin key's AWS credentials, and no
+    configuration of the user's."""
+    return {
+        **os.environ,
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_ACCESS_KEY_ID": access_key_id_of(ADMIN),
+        "AWS_SECRET_ACCESS_KEY": ADMIN,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+
+
 @pytest.fixture
 def aws(server: Server, tmp_path: Path) -> Iterator[Callable[..., dict[str, Any]]]:
     """The ``aws`` command against the server, its credentials from ``faas keys show --aws``."""
@@ -352,19 +383,9 @@ def aws(server: Server, tmp_path: Path) -> Iterator[Callable[..., dict[str, Any]
     for line in shown.splitlines():
         name, _, value = line.removeprefix("export ").partition("=")
         env[name] = value.strip("'\"")
-    cli = Path(sys.executable).with_name("aws")
 
     def run(*args: str) -> dict[str, Any]:
-        done = subprocess.run(
-            [str(cli), "lambda", *args, "--endpoint-url", server.url, "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if done.stdout.strip() else {}
+        return aws_cli(server, env, "lambda", *args, cwd=tmp_path)
 
     yield run
 

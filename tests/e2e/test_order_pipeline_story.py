@@ -20,16 +20,11 @@ high-priority orders, each once.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from faas.auth import access_key_id_of
 from faas.settings import Settings
 from tests.e2e import test_lambda_api_story as story
 from tests.helpers import Server, handler_zip, upload, wait_until
@@ -90,27 +85,6 @@ def handler(event, context):
 """
 
 
-def cli(server: Server, *args: str) -> dict[str, Any]:
-    """The AWS CLI of the venv, as a producer's shell script runs it."""
-    env = {
-        **os.environ,
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_ACCESS_KEY_ID": access_key_id_of(story.ADMIN),
-        "AWS_SECRET_ACCESS_KEY": story.ADMIN,
-        "AWS_DEFAULT_REGION": story.REGION,
-    }
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("aws")), *args, "--endpoint-url", server.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip() else {}
-
-
 def arn(service: str, name: str) -> str:
     return f"arn:aws:{service}:{story.REGION}:{story.ACCOUNT}:{name}"
 
@@ -169,7 +143,10 @@ def test_orders_flow_from_an_http_api_through_a_topic_and_queues_exactly_once(
     # And producers outside feed fulfil directly: boto3 (31-40) and the AWS CLI (41)
     batch = [{"Id": str(n), "MessageBody": json.dumps({"id": n})} for n in range(31, 41)]
     assert not sqs.send_message_batch(QueueUrl=fulfil, Entries=batch).get("Failed")
-    cli(server, "sqs", "send-message", "--queue-url", fulfil, "--message-body", '{"id": 41}')
+    shell = story.admin_cli_env()
+    story.aws_cli(
+        server, shell, "sqs", "send-message", "--queue-url", fulfil, "--message-body", '{"id": 41}'
+    )
 
     # Then every order but 13 is fulfilled exactly once
     volume = settings.volumes_root / "ledger"

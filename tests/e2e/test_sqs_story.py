@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -52,28 +48,8 @@ def sqs(server: Server) -> Iterator[Any]:
 @pytest.fixture
 def aws(server: Server) -> Callable[..., dict[str, Any]]:
     """``aws sqs ...`` (the AWS CLI v1 of the venv) against the server."""
-    env = {
-        **os.environ,
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_ACCESS_KEY_ID": access_key_id_of(story.ADMIN),
-        "AWS_SECRET_ACCESS_KEY": story.ADMIN,
-        "AWS_DEFAULT_REGION": story.REGION,
-    }
-    cli = Path(sys.executable).with_name("aws")
-
-    def run(*args: str) -> dict[str, Any]:
-        done = subprocess.run(
-            [str(cli), "sqs", *args, "--endpoint-url", server.url, "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if done.stdout.strip() else {}
-
-    return run
+    env = story.admin_cli_env()
+    return lambda *args: story.aws_cli(server, env, "sqs", *args)
 
 
 def md5_of_attributes(attributes: dict[str, dict[str, Any]]) -> str:
