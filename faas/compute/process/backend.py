@@ -106,10 +106,14 @@ class ProcessBackend:
         return HOST_IMAGE
 
     async def unavailable(self, runtime: str) -> str | None:
-        node = await anyio.to_thread.run_sync(node_major)
+        # node's version is asked (a process started, ~40 ms) only where it matters: for a
+        # Node.js runtime, or to list what this host runs when refusing.
+        node = await anyio.to_thread.run_sync(node_major) if runtime in NODE_RUNTIMES else None
         problem = host_runtime_problem(runtime, sys.version_info[:2], node)
         if problem is None:
             return None
+        if runtime not in NODE_RUNTIMES:
+            node = await anyio.to_thread.run_sync(node_major)
         ready = [
             r
             for r in models.RUNTIMES
