@@ -336,6 +336,8 @@ class Agent:
         self.oom_at_start = read_oom_kills()
         self.output = OutputCapture()
         self.throttle = ThrottleCounter()
+        # The loopback port a function's SDK calls, forwarded to the server (run()).
+        self.forwarder: object | None = None
 
     def state(self) -> str:
         """The /health state."""
@@ -545,9 +547,6 @@ class Agent:
         except ProcessLookupError:
             pass
         self.reap()
-
-    def forward_sdk_port(self) -> None:
-        self.forwarder = _forwarder(self.loop, self.env)
 
     def on_signal(self, signum: int) -> None:
         if signum == signal.SIGCHLD:
@@ -835,7 +834,7 @@ class Agent:
         platform = Server(self.loop, platform_sock, self.platform_route, MAX_EVENT)
         os.rename(path + ".tmp", path)  # the readiness signal: it appears already listening
         self.output.watch(self.loop)
-        self.forward_sdk_port()
+        self.forwarder = _forwarder(self.loop, self.env)
         if self.generic:
             self.prestart()  # our own code only: it waits for a function
         else:
