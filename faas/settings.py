@@ -41,6 +41,15 @@ class Settings:
 
     # Capacity and the wait for it.
     max_instances: int = 64
+    # Handlers running at once across every node (Lambda's account concurrency limit),
+    # held by leases in Redis (faas/cluster/leases.py); 0: only each node's max_instances.
+    account_concurrency: int = 0
+    # A lease of a running handler lapses this long after its node's last renewal, so a
+    # dead node's share of the caps comes back.
+    lease_ttl_s: float = 30.0
+    # A call that would start cold here runs on a node with a warm instance instead
+    # (faas/cluster/routing.py).
+    warm_routing: bool = True
     throttle_queue_length: int = 100
     throttle_wait_s: float = 10.0
     keep_alive_s: float = 600.0
@@ -207,6 +216,15 @@ class Settings:
                 raise ValidationFailed(
                     f"FAAS_{name.upper()} must be from 0.1 to 3600 seconds", field=name
                 )
+        if self.account_concurrency < 0:
+            raise ValidationFailed(
+                "FAAS_ACCOUNT_CONCURRENCY must be >= 0 (0: no cluster-wide limit)",
+                field="account_concurrency",
+            )
+        if not 1 <= self.lease_ttl_s <= 3600:
+            raise ValidationFailed(
+                "FAAS_LEASE_TTL_S must be from 1 to 3600 seconds", field="lease_ttl_s"
+            )
         if self.http_max_connections < 1:
             raise ValidationFailed(
                 "FAAS_HTTP_MAX_CONNECTIONS must be at least 1", field="http_max_connections"
