@@ -45,6 +45,20 @@
 | ``faas:owners``            | zset   | live server/worker processes: ``<node>/<owner>``, score |
 |                            |        | = the epoch its heartbeat lapses; containers whose owner|
 |                            |        | lapsed are reaped by any live process of the node       |
+| ``faas:running:<name>``    | zset   | leases of a capped function's running handlers, every |
+|                            |        | node's: ``<node>/<owner>/<n>``, score = when the lease  |
+|                            |        | lapses (epoch ms), renewed by its holder          |
+|                            |        | (``faas.cluster.leases``)                               |
+| ``faas:running``           | zset   | the same for every function, when the account's         |
+|                            |        | concurrency is limited (``FAAS_ACCOUNT_CONCURRENCY``)   |
+| ``faas:running-freed:<name>`` | pub/sub | a lease freed while the function (or, with no name,|
+|                            | channel| the account) was at its cap: waiters look again         |
+| ``faas:rate:<key>``        | hash   | an API key's token bucket (``tokens``, ``stamp`` ms),   |
+|                            |        | every node's requests drawing on it; expires when full  |
+| ``faas:warm:<pool key>``   | hash   | which processes have instances of that code and config:  |
+|                            |        | ``<node>/<owner>`` -> how many (``faas.cluster.routing``)|
+| ``faas:members``           | hash   | ``<node>/<owner>`` -> the URL that reaches that process  |
+|                            |        | (warm routing forwards calls there)                     |
 | ``faas:nodes``             | hash   | nodes (``faas serve``): node id -> JSON ``{url,         |
 |                            |        | heartbeat, lapses}`` (``faas.cluster.nodes``): the URL  |
 |                            |        | peers reach it at, written by its heartbeat; lapsed:    |
@@ -113,6 +127,8 @@ SCHEDULED = PREFIX + "schedules"
 LAYERS = PREFIX + "layers"
 MAPPINGS = PREFIX + "mappings"
 MAPPINGS_REV = PREFIX + "mappings-rev"
+RUNNING = PREFIX + "running"
+MEMBERS = PREFIX + "members"
 
 
 def function(name: str) -> str:
@@ -169,6 +185,24 @@ def topic_sequence(topic: str) -> str:
 
 def topic_dedup(topic: str, dedup_id: str) -> str:
     return f"{PREFIX}topic-dedup:{topic}:{dedup_id}"
+
+
+def running(name: str) -> str:
+    """A capped function's leases; ``running("")`` is the account's (``RUNNING``)."""
+    return f"{RUNNING}:{name}" if name else RUNNING
+
+
+def running_freed(name: str) -> str:
+    """The channel of a freed lease of ``name`` ("": of the account's)."""
+    return f"{PREFIX}running-freed:{name}"
+
+
+def rate(key_id: str) -> str:
+    return f"{PREFIX}rate:{key_id}"
+
+
+def warm(pool_key: str) -> str:
+    return f"{PREFIX}warm:{pool_key}"
 
 
 def layer(name: str) -> str:

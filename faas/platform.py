@@ -41,6 +41,7 @@ from faas.catalog.secrets import SecretStore
 from faas.catalog.versions import Versions
 from faas.cluster import nodes, signatures
 from faas.cluster.code import LocalCode
+from faas.cluster.leases import Leases
 from faas.cluster.peers import Peers
 from faas.compute import factory, owners
 from faas.compute.lambda_env import SDK_PORT, sdk_environment
@@ -122,6 +123,15 @@ class Platform:
         )
         self.secrets = SecretStore(self.redis)
         self.volumes = factory.volumes(settings)
+        # Reserved and account concurrency hold across every node: leases in Redis.
+        self.leases = Leases(
+            self.redis,
+            member_prefix=f"{settings.node_id}/{self.owner_id}",
+            ttl_s=settings.lease_ttl_s,
+            account_limit=settings.account_concurrency,
+            wait_s=settings.throttle_wait_s,
+            max_waiting=settings.throttle_queue_length,
+        )
         self.scheduler = Scheduler(
             settings,
             self.backend,
@@ -134,6 +144,7 @@ class Platform:
                 secrets_for=lambda spec: self.secrets.values(spec.name),
                 sdk_for=self._sdk_for,
             ),
+            self.leases,
         )
         self.schedule_store = ScheduleStore(self.redis)
         self.schedules = ScheduleAdmin(
@@ -222,6 +233,7 @@ class Platform:
         # Build the runtime image now rather than on the first cold start (and /readyz waits).
         self._tasks.append(asyncio.create_task(self._prepare_backend()))
         self._tasks.append(asyncio.create_task(self.owners.run()))
+        self._tasks.append(asyncio.create_task(self.leases.run()))
         if self.ticker is not None:
             self._tasks.append(asyncio.create_task(self.ticker.run()))
         if self.pollers is not None:
@@ -249,6 +261,7 @@ class Platform:
                     await self.owners.leave()
                 with contextlib.suppress(Exception):
                     await self.queues.close()
+                await self.leases.close()
                 await self.redis.aclose()
                 await self.backend.close()
 

@@ -3,7 +3,7 @@
 ``platform.queues``. Names are checked and attributes parsed here; each change is
 one script in Redis (``faas.queues.store``, ``faas.queues.scripts``), so a killed
 client or a concurrent one never loses nor duplicates a message; long polls wait
-on ``faas.queues.waiters``.
+on ``faas.wakeups``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from faas.queues.model import (
     receipt_handle,
 )
 from faas.queues.store import QueueStore
-from faas.queues.waiters import Waiters
+from faas.wakeups import Waiters
 
 _list = list  # ``Queues.list`` hides the builtin in its class
 

@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from faas import metrics
 from faas.background import Background
@@ -48,12 +49,27 @@ OnStart = Callable[[], Awaitable[int]]
 Start = asyncio.Future[tuple[Instance, float | None]]
 
 
+class Gate(Protocol):
+    """Caps that hold beyond this process: a place taken before a capped call runs and
+    given back after (``faas.cluster.leases``: leases in Redis)."""
+
+    def needed(self, spec: FunctionSpec) -> bool: ...
+
+    async def take(self, spec: FunctionSpec, wait_s: float) -> Any: ...
+
+    async def give(self, place: Any) -> None: ...
+
+
 class Scheduler:
     """Places invocations on warm or cold instances within the caps."""
 
-    def __init__(self, settings: Settings, backend: Backend, builder: Builder) -> None:
-        """``builder`` makes the sandboxes of new instances (``building``)."""
+    def __init__(
+        self, settings: Settings, backend: Backend, builder: Builder, gate: Gate | None = None
+    ) -> None:
+        """``builder`` makes the sandboxes of new instances (``building``); ``gate``
+        holds the caps across processes and nodes, if any."""
         self._settings = settings
+        self._gate = gate
         self._builder = builder
         self.pool = builder.pool
         self._backend = backend
@@ -87,11 +103,50 @@ class Scheduler:
         a streamed response goes to ``sink`` as it arrives (``faas.invoke.streaming``).
         """
         key = self._observe(spec)
+        arrived = time.monotonic()
         try:
             instance, cold, init_ms = await self._acquire(spec, key)
+            place = await self._enter(spec, instance, arrived)
         except Throttled:
             metrics.THROTTLES.labels(spec.name, kind).inc()
             raise
+        try:
+            return await self._run(
+                spec, instance, cold, init_ms, event, request_id, on_start, kind,
+                client_context, sink,
+            )  # fmt: skip
+        finally:
+            if place is not None:
+                assert self._gate is not None
+                await self._gate.give(place)
+
+    async def _enter(self, spec: FunctionSpec, instance: Instance, arrived: float) -> Any:
+        """The call's place under caps held beyond this process (``Gate``), if the
+        function has any, taken once it holds an instance: on one node the local caps
+        already hold, so calls queue for instances in the order they came."""
+        gate = self._gate
+        if gate is None or not gate.needed(spec):
+            return None
+        remaining = self._settings.throttle_wait_s - (time.monotonic() - arrived)
+        try:
+            return await gate.take(spec, remaining)
+        except BaseException:
+            await self._release(instance)
+            raise
+
+    async def _run(
+        self,
+        spec: FunctionSpec,
+        instance: Instance,
+        cold: bool,
+        init_ms: float | None,
+        event: bytes,
+        request_id: str,
+        on_start: OnStart | None,
+        kind: str,
+        client_context: str | None,
+        sink: ChunkSink | None,
+    ) -> InvocationResult:
         if cold:
             log.info("cold start: %s", instance.sandbox.name)
         attempt = 1

@@ -1,7 +1,9 @@
-"""Long polling: a receive that found nothing waits for a send, not on a sleep loop.
+"""Wake-ups through Redis pub/sub: a waiter waits for a publish, not on a sleep loop.
 
-Every script that makes a message receivable publishes on the queue's wake
-channel (``faas.keys.sqs_wake``). A process holds one pub/sub connection for all
+Long polling is the first user: every script that makes a message receivable
+publishes on the queue's wake channel (``faas.keys.sqs_wake``); a lease of a
+capped function freed while others wait publishes on the function's
+(``faas.cluster.leases``). A process holds one pub/sub connection for all
 its waiters, subscribed to the channels of the queues someone waits on; each
 channel has one ``asyncio.Event``, set (and replaced) when a wake arrives. A
 waiter takes the current event *before* it tries to receive, so a wake that
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -36,18 +39,22 @@ class Channel:
 
 
 class Waiters:
-    """One pub/sub connection per process, a channel per queue waited on."""
+    """One pub/sub connection per process (per kind of wake-up), a channel per thing
+    waited on; ``channel_of`` names its Redis channel."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(
+        self, client: aioredis.Redis, channel_of: Callable[[str], str] = keys.sqs_wake
+    ) -> None:
         self._redis = client
+        self._channel_of = channel_of
         self._pubsub: aioredis.client.PubSub | None = None
         self._channels: dict[bytes, Channel] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     async def channel(self, queue: str) -> Channel:
-        """The queue's channel, subscribed (wakes from now on reach it)."""
-        key = keys.sqs_wake(queue).encode()
+        """The queue's (or other thing's) channel, subscribed (wakes from now on reach it)."""
+        key = self._channel_of(queue).encode()
         found = self._channels.get(key)
         if found is None:
             async with self._lock:
@@ -70,7 +77,7 @@ class Waiters:
 
     def forget(self, queue: str) -> None:
         """A deleted queue: wake its waiters (they find it gone)."""
-        found = self._channels.get(keys.sqs_wake(queue).encode())
+        found = self._channels.get(self._channel_of(queue).encode())
         if found is not None:
             found.wake()
 
@@ -82,7 +89,7 @@ class Waiters:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                log.warning("queue wake-ups: pub/sub failed (%s); reconnecting", exc)
+                log.warning("wake-ups: pub/sub failed (%s); reconnecting", exc)
                 for channel in self._channels.values():
                     channel.subscribed.clear()
                     channel.wake()  # waiters look again rather than wait out a lost wake
