@@ -14,7 +14,8 @@ Keys may also come from a JSON file (``FAAS_KEYS_FILE``)::
 A request presents its key as ``Authorization: Bearer KEY`` or ``X-Api-Key: KEY``;
 it is compared with every key in constant time. With no key at all the server
 is open, and the CLI binds it to localhost only. A key over its rate
-(``rate_per_s``, else ``FAAS_KEY_RATE_PER_S``; 0 is unlimited) gets 429 with
+(``rate_per_s``, else ``FAAS_KEY_RATE_PER_S``; 0 is unlimited; counted across every
+node, ``faas.cluster.rates``) gets 429 with
 Retry-After: a token bucket per key, in this process.
 
 Every key also signs AWS requests (Signature Version 4, the Lambda API): its
@@ -52,7 +53,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from faas.errors import Forbidden, RateLimited, Unauthorized, UnrecognizedClient, ValidationFailed
 from faas.settings import Settings
@@ -364,39 +365,29 @@ def is_bearer(authorization: str) -> bool:
     return authorization.strip()[: len(BEARER)].lower() == BEARER
 
 
-class TokenBucket:
-    """``rate`` requests a second on average, up to one second's worth at once."""
+class RateStore(Protocol):
+    """Token buckets every node draws on (``faas.cluster.rates``: in Redis)."""
 
-    def __init__(self, rate: float, now: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.stamp = now
-
-    def take(self, now: float) -> float:
-        """Take one token: 0 if granted, else the seconds until one is there."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
+    async def take(self, bucket: str, rate: float, now_s: float) -> float:
+        """Take a token: 0 if granted, else the seconds until one is there."""
+        ...
 
 
 class Access:
-    """Decides each request: authenticates its key, checks its role and rate."""
+    """Decides each request: authenticates its key and checks its role (at once, before
+    the body), then its rate (``limit``: a bucket the whole cluster shares)."""
 
     def __init__(
         self,
         ring: KeyRing,
+        rates: RateStore,
         default_rate_per_s: float = 0.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.ring = ring
+        self._rates = rates
         self._default_rate = default_rate_per_s
         self._clock = clock
-        # Per key, not per name: names are labels and need not be unique.
-        self._buckets: dict[ApiKey, TokenBucket] = {}
 
     def _authenticate(self, presented: str | None) -> ApiKey:
         if presented is None:
@@ -406,18 +397,18 @@ class Access:
         key = self.ring.find(presented)
         if key is None:
             raise Forbidden("the API key is not valid")
-        self._limit(key)
         return key
 
-    def _limit(self, key: ApiKey) -> None:
+    async def limit(self, key: ApiKey | None) -> None:
+        """``RateLimited`` if ``key`` (None: an open server's caller) is over its rate,
+        counted across every node. Keys are told apart by their access key id, derived
+        from the secret: names are labels and need not be unique."""
+        if key is None:
+            return
         rate = key.rate_per_s if key.rate_per_s is not None else self._default_rate
         if rate <= 0:
             return
-        now = self._clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = TokenBucket(rate, now)
-        wait = bucket.take(now)
+        wait = await self._rates.take(key.access_key_id, rate, self._clock())
         if wait > 0:
             raise RateLimited(
                 f"API key {key.name!r} is over its rate of {rate:g} requests a second",
@@ -438,7 +429,7 @@ class Access:
 
     def signer(self, access_key_id: str) -> ApiKey:
         """The key an AWS request was signed with (its signature is checked by the
-        caller), within its rate; ``UnrecognizedClient`` if no key has that id."""
+        caller, then its rate, ``limit``); ``UnrecognizedClient`` if no key has that id."""
         key = self.ring.by_access_key(access_key_id)
         if key is None:
             function = function_of_access_key(access_key_id)
@@ -446,7 +437,6 @@ class Access:
                 raise UnrecognizedClient(UNRECOGNIZED_CLIENT)
             # Its patterns are the function's (applied by the caller, which can read it).
             key = self.ring.function_key(function)
-        self._limit(key)
         return key
 
     @staticmethod
@@ -480,10 +470,14 @@ class Access:
             return None
         return self._authenticate(presented)
 
-    def route(self, presented: str | None, function: str) -> None:
+    def route(self, presented: str | None, function: str) -> ApiKey | None:
         """For an HTTP route whose auth is "key": a key is needed even on an open server."""
         if self.ring.open:
             if presented is None:
                 self._authenticate(None)
             raise Forbidden("this route needs an API key, and the server has none")
-        self.invoke(presented, function)
+        return self.invoke(presented, function)
+
+    async def route_within_rate(self, presented: str | None, function: str) -> None:
+        """``route``, then the key's rate."""
+        await self.limit(self.route(presented, function))

@@ -43,6 +43,7 @@ from faas.cluster import nodes, signatures
 from faas.cluster.code import LocalCode
 from faas.cluster.leases import Leases
 from faas.cluster.peers import Peers
+from faas.cluster.rates import RedisRates
 from faas.compute import factory, owners
 from faas.compute.lambda_env import SDK_PORT, sdk_environment
 from faas.compute.opt_dirs import OptDirs
@@ -78,9 +79,13 @@ class Platform:
 
     def __init__(self, settings: Settings, *, role: str = "serve", worker: bool | None = None):
         self.settings = settings
-        # A server keeps its id across restarts (and reaps its earlier run);
-        # each worker process is a new owner.
-        self.owner_id = role if role == "serve" else f"{role}-{secrets.token_hex(4)}"
+        # A server keeps its id across restarts (and reaps its earlier run), as does
+        # each worker process of ``faas serve --workers`` ("serve-<i>", from the
+        # supervisor); each ``faas worker`` process is a new owner.
+        if role == "serve":
+            self.owner_id = settings.owner_id or role
+        else:
+            self.owner_id = f"{role}-{secrets.token_hex(4)}"
         self.codestore = CodeStore(settings.code_dir, BundleLimits())
         self.redis = store.connect(settings.redis_url)
         self.registry = Registry(self.redis)
@@ -98,6 +103,9 @@ class Platform:
         self.backend = factory.build(settings, self.owner_id)
         # A server advertises the URL its peers reach it at (faas.cluster.nodes).
         self.advertise_url = nodes.advertise_url(settings) if role == "serve" else None
+        # The URL that reaches this very process (and its warm instances): a worker
+        # process's own port, or the node's URL when the node has one process.
+        self.process_url = settings.process_url or self.advertise_url
         self.owners = Owners(
             self.redis,
             self.backend,
@@ -107,7 +115,9 @@ class Platform:
             interval_s=settings.reap_interval_s,
             advertise_url=self.advertise_url,
         )
-        self.access = Access(auth.KeyRing.from_settings(settings), settings.key_rate_per_s)
+        self.access = Access(
+            auth.KeyRing.from_settings(settings), RedisRates(self.redis), settings.key_rate_per_s
+        )
         # Any process fetches a bundle it lacks from a peer (faas.cluster), signing its
         # calls with a secret of the keys every node shares.
         self.nodes = nodes.Nodes(self.redis)

@@ -155,7 +155,7 @@ class Invoker:
             request,
             ctx,
             invoke=run,
-            authorize=lambda key: self._access.route(key, name),
+            authorize=lambda key: self._access.route_within_rate(key, name),
             stream=stream,
         )
 

@@ -15,17 +15,22 @@ from faas.platform import Platform
 from gateway.edge.table import Role
 
 
-def check(
+async def check(
     platform: Platform, role: Role, function: str | None, headers: list[tuple[bytes, bytes]]
 ) -> ApiKey | None:
     """The key ``headers`` present, if it may act as ``role`` (else 401, 403 or 429 is raised).
 
     ``role`` is one that takes a key, not ``PUBLIC`` or ``TRIGGER``; ``function`` is
-    the function an ``INVOKE`` request invokes.
+    the function an ``INVOKE`` request invokes. The key's rate is checked last, so a
+    refused request spends none of it.
     """
     presented = auth.presented_key({k.decode("latin-1"): v.decode("latin-1") for k, v in headers})
+    access = platform.access
     if role is Role.ADMIN:
-        return platform.access.admin(presented)
-    if role is Role.INVOKE:
-        return platform.access.invoke(presented, function or "")
-    return platform.access.caller(presented)
+        key = access.admin(presented)
+    elif role is Role.INVOKE:
+        key = access.invoke(presented, function or "")
+    else:
+        key = access.caller(presented)
+    await access.limit(key)
+    return key

@@ -159,6 +159,7 @@ async def _serve(
     if not platform.access.ring.open and (route is None or route.access is not Role.PUBLIC):
         signed = sigv4.parse(headers, service=service)
         key = platform.access.signer(signed.access_key_id)
+        await platform.access.limit(key)
         sigv4.check_fresh(signed, time.time())
     limit = route.body_limit if route is not None else DEFAULT_BODY_LIMIT
     if limits.declared_over(headers, limit):

@@ -57,7 +57,7 @@ class Dispatch:
             return
         if platform is not None and found.role not in KEYLESS:
             try:
-                key = access.check(platform, found.role, found.function, scope["headers"])
+                key = await access.check(platform, found.role, found.function, scope["headers"])
             except Exception as exc:
                 await response_for(exc)(scope, receive, send)
                 return

@@ -15,6 +15,7 @@ from faas.auth import (
 from faas.errors import Forbidden, UnrecognizedClient, ValidationFailed
 from faas.models import FunctionConfig, validate_config
 from gateway.api.aws_services import sns_resources, sqs_document, sqs_resources
+from tests.unit.test_auth import NO_RATES
 
 ADMIN = ApiKey("admin", "a" * 32, admin=True)
 INVOKER = ApiKey("ci", "i" * 32, admin=False, functions=frozenset({"orders"}))
@@ -38,7 +39,7 @@ def test_every_node_of_one_configuration_makes_the_same_key() -> None:
 
 
 def test_the_signer_finds_a_functions_key_by_its_id() -> None:
-    access = Access(KeyRing((ADMIN,)))
+    access = Access(KeyRing((ADMIN,)), NO_RATES)
     key = access.signer(function_access_key_id("orders"))
     assert key.function == "orders" and not key.admin
     assert key.secret == access.ring.function_key("orders").secret

@@ -15,6 +15,7 @@ from faas.invoke.http.apigw import Context, HttpRequest
 from faas.invoke.http.config import HttpConfig
 from faas.invoke.http.responses import MalformedResponse
 from faas.models import FunctionConfig, FunctionSpec, InvocationResult, Outcome, error_payload
+from tests.unit.test_auth import NO_RATES
 
 CTX = Context(request_id="req-1", account_id="0", api_id="fn", domain="localhost")
 ERROR = error_payload("ValueError", "secret detail", ['  File "app.py", line 3'])
@@ -51,15 +52,15 @@ class Handler:
 def access(*invoke_keys: str) -> Access:
     """A server with these invoke keys (and an admin key), or an open one without any."""
     if not invoke_keys:
-        return Access(KeyRing())
+        return Access(KeyRing(), NO_RATES)
     admin = ApiKey("admin", "admin-key-0123456789", admin=True)
-    return Access(KeyRing((admin, *(ApiKey(k, k, admin=False) for k in invoke_keys))))
+    return Access(KeyRing((admin, *(ApiKey(k, k, admin=False) for k in invoke_keys))), NO_RATES)
 
 
 async def serve(s: FunctionSpec, r: HttpRequest, h: Handler, keys: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
     gate = access(*keys)
     return await http_trigger.handle(
-        s, r, CTX, invoke=h, authorize=lambda key: gate.route(key, s.name)
+        s, r, CTX, invoke=h, authorize=lambda key: gate.route_within_rate(key, s.name)
     )
 
 

@@ -39,7 +39,7 @@ Invoke = Callable[[FunctionSpec, bytes, str], Awaitable[InvocationResult]]
 # Starts an invocation whose response may stream (``Invoker.stream``).
 StreamInvoke = Callable[[FunctionSpec, bytes, str], Stream]
 # Raises Unauthorized, Forbidden or RateLimited unless the presented key may call the route.
-Authorize = Callable[[str | None], None]
+Authorize = Callable[[str | None], Awaitable[None]]
 
 # Headers the gateway's server sets itself; a function's copies would conflict.
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
@@ -83,7 +83,7 @@ async def handle(
             )
         return HttpResponse(204, allowed, b"")
     if http.auth == "key":
-        authorize(auth.presented_key(request.header))
+        await authorize(auth.presented_key(request.header))
         request = dataclasses.replace(request, headers=_without_keys(request.headers))
     if http.payload_format == "1.0":
         route = _table(http.routes).match(request.method, request.encoded_path, encoded=True)
