@@ -38,6 +38,17 @@ class Settings:
     # The URL this node's peers reach it at (docs/operations.md, "Several nodes");
     # default: loopback when listening on it, else this host's first address.
     advertise_url: str = ""
+    # Processes of ``faas serve`` on this node (``--workers``; docs/operations.md,
+    # "Worker processes"): each a member with its own owner id and sandboxes, all
+    # on one port; FAAS_MAX_INSTANCES is the node's, split among them.
+    workers: int = 1
+    # The first of the ports the worker processes also listen on alone (worker i:
+    # this + i), each advertised as that process's URL; 0: each takes a free port.
+    worker_port: int = 0
+    # Set by the supervisor for each worker process: its owner id (default: "serve"),
+    # and the URL that reaches that process (default: the node's advertised URL).
+    owner_id: str = ""
+    process_url: str = ""
 
     # Capacity and the wait for it.
     max_instances: int = 64
@@ -224,6 +235,13 @@ class Settings:
         if not 1 <= self.lease_ttl_s <= 3600:
             raise ValidationFailed(
                 "FAAS_LEASE_TTL_S must be from 1 to 3600 seconds", field="lease_ttl_s"
+            )
+        if not 1 <= self.workers <= 64:
+            raise ValidationFailed("FAAS_WORKERS must be from 1 to 64", field="workers")
+        if not 0 <= self.worker_port <= 65535 - self.workers + 1:
+            raise ValidationFailed(
+                "FAAS_WORKER_PORT must be a port (0: each worker takes a free one)",
+                field="worker_port",
             )
         if self.http_max_connections < 1:
             raise ValidationFailed(
