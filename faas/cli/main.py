@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="code store and sockets (FAAS_DATA_DIR)")
     serve.add_argument("--host", help="address to bind (FAAS_HOST)")
     serve.add_argument("--port", type=int, help="port to bind (FAAS_PORT)")
+    serve.add_argument(
+        "--workers",
+        type=positive_int,
+        help="gateway processes on this node, all on one port (FAAS_WORKERS, default 1)",
+    )
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
         "--access-log",

@@ -2,6 +2,8 @@
 
 Each builds ``Settings`` from the FAAS_* environment and its flags, then runs the
 gateway (uvicorn), an async-event worker, an image build, or edits the keys file.
+``faas serve --workers N`` runs N gateway processes under a supervisor
+(``faas.cli.workers``), on sockets bound here (``gateway.edge.listeners``).
 Heavy imports (uvicorn, the gateway, the platform) happen inside the command that
 needs them, so a client command starts fast.
 """
@@ -18,7 +20,9 @@ import shlex
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from faas import auth
 from faas.cli.exits import EXIT_OK, EXIT_USAGE
@@ -26,12 +30,13 @@ from faas.compute.lambda_env import API_SOCKET
 from faas.errors import ValidationFailed
 from faas.settings import Settings
 
+if TYPE_CHECKING:
+    from gateway.edge.protocol import ConnectionLimits
+
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from gateway.app import create_app
-    from gateway.edge.protocol import ConnectionLimits, HttpProtocol, raise_fd_limit
+    from gateway.edge import listeners
+    from gateway.edge.protocol import ConnectionLimits, raise_fd_limit
 
     settings = _settings(
         args,
@@ -39,6 +44,7 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         worker=False if args.no_worker else None,
         backend=args.backend,
+        workers=args.workers,
     )
     _refuse_exposed_processes(settings)
     settings = _guard_open_server(settings)
@@ -48,7 +54,7 @@ def serve(args: argparse.Namespace) -> int:
     # to whatever handler was there before it; a finished graceful stop is a
     # success, so that handler does nothing and the command exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
+        signal.signal(sig, _stopped)
     fd_limit = raise_fd_limit()
     limits = ConnectionLimits.from_settings(settings, fd_limit)
     if limits.max_connections < settings.http_max_connections:
@@ -59,6 +65,82 @@ def serve(args: argparse.Namespace) -> int:
             limits.max_connections,
             settings.http_max_connections,
         )
+    # Also on a Unix socket in the data dir: containers reach it mounted read-only,
+    # through their agent's loopback port (AWS SDK calls from functions).
+    api = listeners.api(settings.api_socket_dir / API_SOCKET)
+    extra = [api] if api is not None else []
+    if settings.workers == 1:
+        _gateway(settings, args, limits, [_listen(settings.host, settings.port), *extra])
+        return 0
+    return _serve_workers(settings, args, limits, extra)
+
+
+def _serve_workers(
+    settings: Settings,
+    args: argparse.Namespace,
+    limits: ConnectionLimits,
+    extra: list[socket.socket],
+) -> int:
+    """``faas serve --workers N``: the supervisor (faas.cli.workers) and what each worker runs."""
+    from faas.cli import workers
+    from faas.cluster import nodes
+    from gateway.edge import listeners
+
+    # Bound here without listening: the port is refused now if taken, and stays the
+    # node's while workers restart (port 0: the one the kernel chose, for all).
+    held = _listen(settings.host, settings.port, shared=True)
+    settings = dataclasses.replace(settings, port=listeners.port_of(held))
+    node_url = nodes.advertise_url(settings)
+    # The node's cap, split: each process schedules its own sandboxes.
+    share = max(1, settings.max_instances // settings.workers)
+
+    def worker(index: int, ready: workers.Ready) -> int:
+        held.close()
+        own_port = settings.worker_port + index if settings.worker_port else 0
+        own = _listen(settings.host, own_port)
+        mine = dataclasses.replace(
+            settings,
+            owner_id=workers.owner_of(index),
+            process_url=listeners.own_url(node_url, listeners.port_of(own)),
+            max_instances=share,
+        )
+        shared = _listen(settings.host, settings.port, shared=True)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _stopped)  # as a lone serve: uvicorn's stop is a success
+        _gateway(mine, args, limits, [shared, own, *extra], ready)
+        return 0
+
+    logging.getLogger("faas").info(
+        "serving on %s:%d with %d worker processes", settings.host, settings.port, settings.workers
+    )
+    try:
+        return workers.Supervisor(settings.workers, worker).run()
+    finally:
+        held.close()
+        for sock in extra:
+            sock.close()
+
+
+def _gateway(
+    settings: Settings,
+    args: argparse.Namespace,
+    limits: ConnectionLimits,
+    sockets: list[socket.socket],
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """The gateway of ``settings`` on ``sockets`` (bound; listened on once the app has
+    started), until SIGTERM or SIGINT; ``ready`` is called once it serves."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.edge.protocol import HttpProtocol
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and ready is not None:
+                ready()
+
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -75,35 +157,22 @@ def serve(args: argparse.Namespace) -> int:
         # X-Forwarded-For from 127.0.0.1. Trusted proxies are FAAS_TRUSTED_PROXIES.
         proxy_headers=False,
     )
-    # Also on a Unix socket in the data dir: containers reach it mounted read-only,
-    # through their agent's loopback port (AWS SDK calls from functions).
-    sockets = [config.bind_socket()]
-    api = bind_api_socket(settings.api_socket_dir / API_SOCKET)
-    if api is not None:
-        sockets.append(api)
-    uvicorn.Server(config).run(sockets=sockets)
-    return 0
+    Server(config).run(sockets=sockets)
 
 
-def bind_api_socket(path: Path) -> socket.socket | None:
-    """A listening Unix socket at ``path`` that any user may connect to (the sandboxes'
-    uid), or None if another live server of this node listens there already."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o755)
-    if path.exists():
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(str(path))
-            return None  # served: that server's sandboxes and ours reach the same APIs
-        except OSError:
-            path.unlink()  # a dead server's
-        finally:
-            probe.close()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(str(path))
-    os.chmod(path, 0o666)
-    sock.listen(1024)
-    return sock
+def _listen(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    from gateway.edge import listeners
+
+    try:
+        return listeners.tcp(host, port, shared=shared)
+    except OSError as exc:
+        raise ValidationFailed(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="port"
+        ) from None
+
+
+def _stopped(*_: object) -> None:
+    """What a signal uvicorn re-raises after its graceful stop runs: nothing."""
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
