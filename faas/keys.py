@@ -63,6 +63,15 @@
 |                            |        | heartbeat, lapses}`` (``faas.cluster.nodes``): the URL  |
 |                            |        | peers reach it at, written by its heartbeat; lapsed:    |
 |                            |        | not live, forgotten after a day                         |
+| ``faas:code-uploads``      | zset   | bundles being stored: sha256, score = when its last     |
+|                            |        | upload began or finished (epoch s, Redis's clock); a    |
+|                            |        | sweep keeps what is this recent (``faas.cluster.claims``)|
+| ``faas:code-deleting:<sha256>`` | string | how many sweeps are deleting that bundle now  |
+|                            |        | (uploads of it wait); expires after 60 s                |
+| ``faas:code-sweep``        | pub/sub| channel: a function, version or layer version was       |
+|                            | channel| deleted: every node sweeps its unreferenced bundles now |
+| ``faas:code-s3-sweep``     | string | the node listing the S3 store for orphans this period   |
+|                            |        | (``SET NX``, expires with the period)                   |
 | ``faas:sqs:queues``        | set    | names of all SQS-compatible queues (``faas.queues``)    |
 | ``faas:sqs:q:<queue>``     | hash   | a queue: ``attrs`` (its attributes as given, JSON),     |
 |                            |        | the numbers its scripts read (``vis``, ``ret``,         |
@@ -127,6 +136,9 @@ SCHEDULED = PREFIX + "schedules"
 LAYERS = PREFIX + "layers"
 MAPPINGS = PREFIX + "mappings"
 MAPPINGS_REV = PREFIX + "mappings-rev"
+CODE_UPLOADS = PREFIX + "code-uploads"
+CODE_SWEEP = PREFIX + "code-sweep"
+CODE_S3_SWEEP = PREFIX + "code-s3-sweep"
 RUNNING = PREFIX + "running"
 MEMBERS = PREFIX + "members"
 
@@ -203,6 +215,10 @@ def rate(key_id: str) -> str:
 
 def warm(pool_key: str) -> str:
     return f"{PREFIX}warm:{pool_key}"
+
+
+def code_deleting(sha: str) -> str:
+    return f"{PREFIX}code-deleting:{sha}"
 
 
 def layer(name: str) -> str:

@@ -31,19 +31,23 @@ from faas import auth, store
 from faas.auth import Access
 from faas.catalog.aliases import Aliases
 from faas.catalog.bundle import BundleLimits
-from faas.catalog.codestore import CodeStore
+from faas.catalog.codestore import Check, CodeRef, CodeStore
 from faas.catalog.functions import Functions
 from faas.catalog.layers import Layers
 from faas.catalog.logs import LogStore
 from faas.catalog.qualifiers import Qualifiers
+from faas.catalog.references import References
 from faas.catalog.registry import Registry
 from faas.catalog.secrets import SecretStore
 from faas.catalog.versions import Versions
 from faas.cluster import nodes, signatures
+from faas.cluster.claims import Claims
 from faas.cluster.code import LocalCode
 from faas.cluster.leases import Leases
 from faas.cluster.peers import Peers
 from faas.cluster.rates import RedisRates
+from faas.cluster.s3 import S3Store
+from faas.cluster.sweep import Sweeper
 from faas.compute import factory, owners
 from faas.compute.lambda_env import SDK_PORT, sdk_environment
 from faas.compute.opt_dirs import OptDirs
@@ -89,10 +93,16 @@ class Platform:
         self.codestore = CodeStore(settings.code_dir, BundleLimits())
         self.redis = store.connect(settings.redis_url)
         self.registry = Registry(self.redis)
-        self.versions = Versions(self.redis, self.registry)
+        # A deletion asks every node to sweep the bundles nothing refers to any more.
+        self.versions = Versions(self.redis, self.registry, on_delete=self._code_deleted)
         self.aliases = Aliases(self.redis)
         self.layers = Layers(
-            self.redis, self.codestore, region=settings.region, account_id=settings.account_id
+            self.redis,
+            self.codestore,
+            region=settings.region,
+            account_id=settings.account_id,
+            store_code=self._store_code,
+            on_delete=self._code_deleted,
         )
         self.opt_dirs = OptDirs(settings.data_dir / "opt")
         self.qualifiers = Qualifiers(self.registry, self.versions, self.aliases)
@@ -122,8 +132,22 @@ class Platform:
         # calls with a secret of the keys every node shares.
         self.nodes = nodes.Nodes(self.redis)
         self.peer_secret = signatures.peer_secret(self.access.ring.link_secret)
+        # Uploads go to S3 too when one is configured; a bundle no peer has comes from it.
+        self.s3 = S3Store.from_settings(settings)
+        self.claims = Claims(self.redis, settings.code_grace_s)
         self.code = LocalCode(
-            self.codestore, Peers(self.nodes.live, self.peer_secret, own_url=self.advertise_url)
+            self.codestore,
+            Peers(self.nodes.live, self.peer_secret, own_url=self.advertise_url),
+            s3=self.s3,
+            claims=self.claims,
+        )
+        self.sweeper = Sweeper(
+            self.redis,
+            self.codestore,
+            References(self.redis, self.registry),
+            self.claims,
+            s3=self.s3,
+            grace_s=settings.code_grace_s,
         )
         self.logs = LogStore(
             self.redis,
@@ -171,9 +195,11 @@ class Platform:
                 self.versions.delete_all,
                 self.aliases.delete_all,
                 lambda name: self.scheduler.retire(name, deleted=True),
+                self.sweeper.request,
             ),
             check_runtime=self._check_runtime,
             resolve_image=self.backend.resolve_image,
+            store_code=self._store_code,
         )
         self.invoker = Invoker(
             settings,
@@ -240,6 +266,7 @@ class Platform:
         await self.owners.join()
         self._tasks.append(asyncio.create_task(self.scheduler.run_upkeep(self.registry.list)))
         self._tasks.append(asyncio.create_task(self.registry.watch()))
+        self._tasks.append(asyncio.create_task(self.sweeper.run()))
         # Build the runtime image now rather than on the first cold start (and /readyz waits).
         self._tasks.append(asyncio.create_task(self._prepare_backend()))
         self._tasks.append(asyncio.create_task(self.owners.run()))
@@ -274,6 +301,8 @@ class Platform:
                 await self.leases.close()
                 await self.redis.aclose()
                 await self.backend.close()
+                if self.s3 is not None:
+                    self.s3.close()
 
     # -- wiring: what the scheduler asks of the catalog and the volumes ---------
 
@@ -305,6 +334,12 @@ class Platform:
             raise ValidationFailed(
                 f"runtime {runtime} is not available on this server: {problem}", field="runtime"
             )
+
+    async def _store_code(self, path: Path, check: Check | None) -> CodeRef:
+        return await self.code.store(path, check)
+
+    async def _code_deleted(self) -> None:
+        await self.sweeper.request()
 
     async def _code_dir(self, sha: str) -> Path:
         return await self.code.unpacked(sha)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -167,6 +168,24 @@ class Settings:
     # this is set and the image's USER names another user (root too).
     image_user: bool = False
 
+    # Code bundles and layer zips also kept in an S3-compatible store (docs/operations.md,
+    # "Several nodes"), by sha256 under the prefix: written at upload, read by a node
+    # that lacks one and whose peers do not have it. Path-style URLs; the endpoint
+    # defaults to AWS's for s3_region. Credentials: these, else AWS_ACCESS_KEY_ID,
+    # AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_prefix: str = "faas/code/"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_session_token: str = ""
+    # A bundle nothing refers to is removed from every node (and S3) once two sweeps
+    # this far apart found it so, and no upload of it began this recently: a create
+    # storing the same zip has that long to write its spec (faas/cluster/sweep.py).
+    code_grace_s: float = 10.0
+
+
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
         """Build settings from ``FAAS_*`` variables; ``overrides`` (CLI flags) win."""
@@ -175,6 +194,11 @@ class Settings:
             raw = env.get(f"FAAS_{f.name.upper()}")
             if raw is not None and raw != "":
                 values[f.name] = _convert(f.name, f.type, raw)
+        if not values.get("s3_access_key_id"):
+            # The standard AWS variables, as every AWS SDK reads them (all three together).
+            for name, variable in _AWS_CREDENTIALS:
+                if env.get(variable):
+                    values[name] = env[variable]
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
@@ -243,6 +267,7 @@ class Settings:
                 "FAAS_WORKER_PORT must be a port (0: each worker takes a free one)",
                 field="worker_port",
             )
+        self._check_s3()
         if self.http_max_connections < 1:
             raise ValidationFailed(
                 "FAAS_HTTP_MAX_CONNECTIONS must be at least 1", field="http_max_connections"
@@ -271,6 +296,45 @@ class Settings:
             if getattr(self, name) < 1:
                 raise ValidationFailed(f"FAAS_{name.upper()} must be at least 1", field=name)
 
+    def _check_s3(self) -> None:
+        if not 0 <= self.code_grace_s <= 86400:
+            raise ValidationFailed(
+                "FAAS_CODE_GRACE_S must be from 0 to 86400 seconds", field="code_grace_s"
+            )
+        if not self.s3_bucket:
+            if self.s3_endpoint_url:
+                raise ValidationFailed(
+                    "FAAS_S3_ENDPOINT_URL is set but FAAS_S3_BUCKET is not: name the bucket",
+                    field="s3_bucket",
+                )
+            return
+        if not _S3_BUCKET.fullmatch(self.s3_bucket):
+            raise ValidationFailed(
+                "FAAS_S3_BUCKET must be an S3 bucket name: 3-63 lowercase letters, digits, "
+                "dots and hyphens",
+                field="s3_bucket",
+            )
+        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
+            raise ValidationFailed(
+                "FAAS_S3_ENDPOINT_URL must be an http:// or https:// URL", field="s3_endpoint_url"
+            )
+        if not _S3_PREFIX.fullmatch(self.s3_prefix):
+            raise ValidationFailed(
+                "FAAS_S3_PREFIX may hold letters, digits and !-_.*'()/ only, not start with "
+                "'/', and be at most 512 characters",
+                field="s3_prefix",
+            )
+        if not _S3_REGION.fullmatch(self.s3_region):
+            raise ValidationFailed(
+                "FAAS_S3_REGION must be a region name, like us-east-1", field="s3_region"
+            )
+        if not (self.s3_access_key_id and self.s3_secret_access_key):
+            raise ValidationFailed(
+                "FAAS_S3_BUCKET is set but no credentials are: set FAAS_S3_ACCESS_KEY_ID and "
+                "FAAS_S3_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+                field="s3_access_key_id",
+            )
+
     @property
     def code_dir(self) -> Path:
         return self.data_dir / "code"
@@ -294,6 +358,16 @@ class Settings:
         """How long a process's containers outlive its last heartbeat before others reap them."""
         return max(15.0, 5 * self.reap_interval_s)
 
+
+# (field, variable): the S3 credentials taken from AWS's own variables when FAAS_S3_* has none.
+_AWS_CREDENTIALS = (
+    ("s3_access_key_id", "AWS_ACCESS_KEY_ID"),
+    ("s3_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+    ("s3_session_token", "AWS_SESSION_TOKEN"),
+)
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_PREFIX = re.compile(r"(?!/)[A-Za-z0-9!_.*'()/-]{0,512}")
+_S3_REGION = re.compile(r"[a-z0-9-]{1,40}")
 
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True}
 _BOOLS.update({"0": False, "false": False, "no": False, "off": False})

@@ -12,7 +12,8 @@ directory, so a reader never sees half a bundle, even after a power cut (that
 is why each unpacked file is fsynced: it costs about a second per few thousand
 files, once per upload); every rejected upload leaves nothing behind. Two
 processes storing or unpacking the same sha at once both succeed with the same
-result. Temp entries left by a crash are not swept here.
+result. Temp entries left by a crash are not swept here; bundles nothing refers to
+any more are removed by the code sweep (``faas.cluster.sweep``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,13 @@ from faas.errors import BundleTooLarge, InvalidBundle
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1024 * 1024
 _TMP_PREFIX = ".tmp-"
+
+
+# Sees an upload's unpacked files and raises (``InvalidBundle``) to refuse them.
+Check = Callable[[Path], None]
+# Stores an upload (``put_unpacked``, in a thread): the code store's alone on one node;
+# with a cluster, also marked against sweeps and written to S3 (``faas.cluster.code``).
+StoreCode = Callable[[Path, Check | None], Awaitable["CodeRef"]]
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,24 @@ class CodeStore:
             return CodeRef(sha256=sha, size=size)
         finally:
             temp.unlink(missing_ok=True)
+
+    def put_unpacked(
+        self, src: Path, *, expect: str | None = None, check: Check | None = None
+    ) -> CodeRef:
+        """``put_file``, then its files unpacked (a cold start should not pay for that)
+        and shown to ``check``, which raises to refuse them (the zip stays, unreferenced:
+        a sweep removes it)."""
+        ref = self.put_file(src, expect)
+        tree = self.unpacked(ref.sha256)
+        if check is not None:
+            check(tree)
+        return ref
+
+    def shas(self) -> set[str]:
+        """The sha256 of every bundle stored, zipped or unpacked."""
+        names = {p.name.removesuffix(".zip") for p in self._zips.glob("*.zip")}
+        names.update(p.name for p in self._unpacked.iterdir())
+        return {name for name in names if _SHA256.fullmatch(name)}
 
     def has(self, sha: str) -> bool:
         """Whether the bundle ``sha`` is stored."""
@@ -155,6 +182,15 @@ class CodeStore:
             out.flush()
             os.fsync(out.fileno())
         return digest.hexdigest(), size
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 (hex) of the file at ``path``."""
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _checked(sha: str) -> str:

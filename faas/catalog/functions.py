@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 
 from faas.catalog import secrets as function_secrets
-from faas.catalog.codestore import CodeRef, CodeStore
+from faas.catalog.codestore import CodeStore, StoreCode
 from faas.catalog.logs import LogRecord, LogStore
 from faas.catalog.registry import Registry
 from faas.catalog.secrets import SecretStore
@@ -61,8 +61,13 @@ class Functions:
         on_delete: Sequence[OnDelete] = (),
         check_runtime: RuntimeCheck | None = None,
         resolve_image: ImageResolver | None = None,
+        store_code: StoreCode | None = None,
     ) -> None:
         self._registry = registry
+        # Unpacked at upload, not at the first invoke: a cold start should not pay for it.
+        self._store_code = store_code or (
+            lambda path, check: asyncio.to_thread(codestore.put_unpacked, path, check=check)
+        )
         self._check_runtime = check_runtime
         self._resolve_image = resolve_image
         self._codestore = codestore
@@ -92,7 +97,7 @@ class Functions:
         if code is None:
             sha, size = await self._image_id(config.image), 0
         else:
-            ref = await asyncio.to_thread(self._store, code)
+            ref = await self._store_code(code, None)
             sha, size = ref.sha256, ref.size
         now = time.time()
         spec = FunctionSpec(
@@ -100,12 +105,6 @@ class Functions:
         )
         await self._registry.create(spec)
         return spec
-
-    def _store(self, code: Path) -> CodeRef:
-        # Unpack at upload, not at the first invoke: a cold start should not pay for it.
-        ref = self._codestore.put_file(code)
-        self._codestore.unpacked(ref.sha256)
-        return ref
 
     async def _image_id(self, image: str) -> str:
         if self._resolve_image is None:
@@ -122,7 +121,7 @@ class Functions:
                 f"function {name!r} is an image function: update its image, not a zip",
                 field="image",
             )
-        ref = await asyncio.to_thread(self._store, code)
+        ref = await self._store_code(code, None)
         spec = await self._registry.update(
             name,
             lambda cur: dataclasses.replace(

@@ -6,8 +6,9 @@ compatible runtimes and architectures, license, and its zip. The zip goes into
 the code store as a function's does (the same bundle checks; stored once by its
 sha256, unpacked at publish). ``delete`` takes a version out of the listings and
 out of what functions may start to use; the functions already listing it keep
-it, as on Lambda: its record stays (marked ``deleted``) and the code store never
-removes a zip, so their sandboxes still start.
+it, as on Lambda: its record stays (marked ``deleted``) and its zip stays while a
+function or version lists it (``faas.catalog.references``), so their sandboxes
+still start; then the code sweep removes it (``on_delete`` asks for one).
 
 A function names its layers by version ARN (``FunctionConfig.layers``); its
 sandboxes see their trees merged under ``/opt`` (``faas.compute.opt_dirs``),
@@ -28,14 +29,14 @@ import json
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
 from faas import keys
-from faas.catalog.codestore import CodeRef, CodeStore
+from faas.catalog.codestore import CodeStore, StoreCode
 from faas.errors import FunctionNotFound, InvalidBundle, ValidationFailed
 from faas.store import redis_errors
 
@@ -91,10 +92,22 @@ class Layers:
     """Layer versions in Redis, their zips in the code store."""
 
     def __init__(
-        self, client: aioredis.Redis, codestore: CodeStore, *, region: str, account_id: str
+        self,
+        client: aioredis.Redis,
+        codestore: CodeStore,
+        *,
+        region: str,
+        account_id: str,
+        store_code: StoreCode | None = None,
+        on_delete: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._redis = client
         self._codestore = codestore
+        # Unpacked at publish, as a function's code is: a cold start should not pay for it.
+        self._store_code = store_code or (
+            lambda path, check: asyncio.to_thread(codestore.put_unpacked, path, check=check)
+        )
+        self._on_delete = on_delete
         self._region = region
         self._account_id = account_id
         self._known: dict[tuple[str, int], LayerVersion] = {}
@@ -124,7 +137,7 @@ class Layers:
             raise ValidationFailed(
                 "a layer name is 1-140 letters, digits, '-' and '_'", field="LayerName"
             )
-        ref = await asyncio.to_thread(self._store, code)
+        ref = await self._store_code(code, _check_entries)
         key = keys.layer(name)
         async with redis_errors():
             number = int(await self._redis.hincrby(key, SEQ, 1))
@@ -145,23 +158,6 @@ class Layers:
                 await pipe.execute()
         self._known[(name, number)] = version
         return version
-
-    def _store(self, code: Path) -> CodeRef:
-        ref = self._codestore.put_file(code)
-        # Unpacked now, as a function's code is: a cold start should not pay for it.
-        tree = self._codestore.unpacked(ref.sha256)
-        for entry in sorted(os.listdir(tree)):
-            if entry == RESERVED_ENTRY:
-                raise InvalidBundle(
-                    f"the layer holds a top-level {RESERVED_ENTRY!r}: /opt/{RESERVED_ENTRY} is "
-                    "where this server keeps its runtime; move it into another folder"
-                )
-            if not _ENTRY.fullmatch(entry):
-                raise InvalidBundle(
-                    f"the layer's top-level entry {entry[:100]!r} cannot be placed under /opt: "
-                    "name it with letters, digits and ._+- only"
-                )
-        return ref
 
     async def get(self, name: str, number: int) -> LayerVersion:
         """A version not deleted; ``FunctionNotFound`` (Lambda's ResourceNotFound) if none."""
@@ -196,6 +192,8 @@ class Layers:
             await self._redis.hset(
                 keys.layer(name), str(number), dataclasses.replace(version, deleted=True).to_json()
             )
+        if self._on_delete is not None:
+            await self._on_delete()
 
     async def check(self, arns: Sequence[str]) -> None:
         """Refuse (naming ``Layers``, in Lambda's words) an ARN that is no version of this
@@ -268,3 +266,18 @@ class Layers:
         version = LayerVersion.from_json(raw)
         self._known[(name, number)] = version
         return version
+
+
+def _check_entries(tree: Path) -> None:
+    """Refuse a layer whose top-level names could not be placed under ``/opt``."""
+    for entry in sorted(os.listdir(tree)):
+        if entry == RESERVED_ENTRY:
+            raise InvalidBundle(
+                f"the layer holds a top-level {RESERVED_ENTRY!r}: /opt/{RESERVED_ENTRY} is "
+                "where this server keeps its runtime; move it into another folder"
+            )
+        if not _ENTRY.fullmatch(entry):
+            raise InvalidBundle(
+                f"the layer's top-level entry {entry[:100]!r} cannot be placed under /opt: "
+                "name it with letters, digits and ._+- only"
+            )

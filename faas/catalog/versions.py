@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
@@ -32,9 +33,17 @@ FROZEN = ("code_sha256", "secrets_version")
 
 
 class Versions:
-    def __init__(self, client: aioredis.Redis, registry: Registry) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        registry: Registry,
+        *,
+        on_delete: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._redis = client
         self._registry = registry
+        # A version deleted: its code may be unreferenced now (the code sweep decides).
+        self._on_delete = on_delete
         self._cache: dict[tuple[str, float, str], FunctionSpec] = {}
 
     async def publish(
@@ -108,6 +117,8 @@ class Versions:
         if not removed:
             raise FunctionNotFound(f"function {name!r} has no version {number}")
         self._cache = {k: v for k, v in self._cache.items() if k[0] != name or k[2] != number}
+        if self._on_delete is not None:
+            await self._on_delete()
 
     async def delete_all(self, name: str) -> None:
         async with redis_errors():

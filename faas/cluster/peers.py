@@ -48,7 +48,7 @@ class Peers:
         self._timeout = httpx.Timeout(timeout_s, connect=2.0)
 
     async def download(
-        self, sha: str, spool_dir: Path, accept: Callable[[Path], None], max_bytes: int
+        self, sha: str, spool_dir: Path, accept: Callable[[Path], object], max_bytes: int
     ) -> str:
         """Download ``sha`` into a temp file under ``spool_dir`` and hand it to ``accept``
         (which verifies and stores it, raising if the bytes are wrong; it runs in a

@@ -1,0 +1,176 @@
+"""The code sweep: every node removes the bundles nothing refers to any more, from its
+disk and from S3.
+
+Bundles are content-addressed and shared (functions' ``$LATEST``, their versions,
+layer versions: ``faas.catalog.references``), so a deletion removes a bundle only
+when nothing else names it. Each node decides for its own disk, from Redis:
+
+* when: a deletion (of a function, a version or a layer version) publishes on
+  ``keys.CODE_SWEEP`` and every node sweeps at once; each also sweeps every
+  ``SWEEP_EVERY_S`` (what a node missed while it was down, and code replaced by an
+  update), and ``grace`` after a sweep that found something unreferenced;
+* what: a bundle found unreferenced by two sweeps at least ``grace`` apart, so an
+  operation that read a reference before the first (publishing a version of code
+  about to be replaced, a create naming a layer version being deleted) has written
+  its own by the second; and not uploaded within ``grace`` (``faas.cluster.claims``:
+  a create storing the same zip has not written its spec yet);
+* S3: a node deleting a bundle from its disk deletes its object too (an idempotent
+  DELETE); the objects no node holds (their uploader's disk lost) are found by
+  listing the bucket, once per period by one node (``keys.CODE_S3_SWEEP``).
+
+A bundle removed while a sandbox of a deleted function still runs from it: that
+sandbox is being retired anyway (its function is gone on every node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from faas import keys
+from faas.catalog.codestore import CodeStore
+from faas.catalog.references import References
+from faas.cluster.claims import Claims
+from faas.cluster.s3 import S3Error, S3Store
+from faas.store import redis_errors
+
+log = logging.getLogger(__name__)
+
+# Every node sweeps this often whatever happens: reading every spec, version and layer
+# (faas.catalog.references) is a pipeline per 1,000 functions.
+SWEEP_EVERY_S = 600.0
+_RESUBSCRIBE_S = 1.0
+
+
+class Sweeper:
+    """The sweeps of this node's bundles (and of S3's)."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        codestore: CodeStore,
+        references: References,
+        claims: Claims,
+        *,
+        s3: S3Store | None,
+        grace_s: float,
+        every_s: float = SWEEP_EVERY_S,
+    ) -> None:
+        self._redis = client
+        self._store = codestore
+        self._references = references
+        self._claims = claims
+        self._s3 = s3
+        self._grace_s = grace_s
+        self._every_s = every_s
+        # sha -> when (monotonic) a sweep first found it unreferenced; the objects of S3
+        # that no disk here holds (found by the last listing).
+        self._seen: dict[str, float] = {}
+        self._only_in_s3: set[str] = set()
+        self._wake = asyncio.Event()
+
+    async def request(self, *_: object) -> None:
+        """Ask every node to sweep now (after a deletion; any arguments are ignored)."""
+        self._wake.set()
+        async with redis_errors():
+            await self._redis.publish(keys.CODE_SWEEP, "1")
+
+    async def run(self) -> None:
+        """Forever: sweep when asked, when something found is due, and every period."""
+        listener = asyncio.create_task(self._listen())
+        next_full = time.monotonic()
+        try:
+            while True:
+                now = time.monotonic()
+                full = now >= next_full
+                if full:
+                    next_full = now + self._every_s
+                try:
+                    due = await self.sweep(list_s3=await self._s3_turn(full))
+                except Exception:
+                    # The sweep must outlive any one failure (Redis, S3, the disk).
+                    log.exception("code sweep failed")
+                    due = None
+                wait = min(due if due is not None else self._every_s, next_full - now)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(wait, 0.05))
+                self._wake.clear()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def sweep(self, *, list_s3: bool = False) -> float | None:
+        """Remove what is due; the seconds until the next thing found is, if any.
+        ``list_s3``: also look for objects of S3 that no node holds."""
+        now = time.monotonic()
+        kept = await self._references.read()
+        found = await asyncio.to_thread(self._store.shas)
+        if list_s3 and self._s3 is not None:
+            self._only_in_s3 = set(await asyncio.to_thread(_listed, self._s3)) - found
+        candidates = (found | self._only_in_s3) - kept
+        self._seen = {sha: self._seen.get(sha, now) for sha in candidates}
+        for sha, since in list(self._seen.items()):
+            if now - since >= self._grace_s and await self._remove(sha):
+                del self._seen[sha]
+                self._only_in_s3.discard(sha)
+            elif now - since >= self._grace_s:
+                self._seen[sha] = now  # uploaded just now, or S3 failed: look again later
+        if not self._seen:
+            return None
+        return max(0.0, min(since + self._grace_s for since in self._seen.values()) - now)
+
+    async def _remove(self, sha: str) -> bool:
+        """Remove ``sha`` here and from S3 under a claim; False if it was uploaded recently
+        (or S3 failed: the next sweep tries again)."""
+        if not await self._claims.claim(sha):
+            return False
+        try:
+            await asyncio.to_thread(self._store.remove, sha)
+            if self._s3 is not None:
+                try:
+                    await asyncio.to_thread(self._s3.delete, sha)
+                except S3Error as exc:
+                    log.warning("bundle %s: not deleted from S3: %s", sha[:12], exc)
+                    return False
+        finally:
+            await self._claims.release(sha)
+        log.info("bundle %s removed: nothing refers to it", sha[:12])
+        return True
+
+    async def _s3_turn(self, full: bool) -> bool:
+        """Whether this sweep lists S3: this node's turn of the period, or a follow-up of
+        a listing that found something."""
+        if self._s3 is None:
+            return False
+        if self._only_in_s3:
+            return True
+        if not full:
+            return False
+        async with redis_errors():
+            won = await self._redis.set(
+                keys.CODE_S3_SWEEP, "1", nx=True, ex=max(1, int(self._every_s))
+            )
+        return bool(won)
+
+    async def _listen(self) -> None:
+        """Forever: wake the sweep when any node asks (``keys.CODE_SWEEP``)."""
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(keys.CODE_SWEEP)
+                    async for message in pubsub.listen():
+                        if message["type"] == "message":
+                            self._wake.set()
+            except (RedisError, OSError) as exc:
+                log.debug("code sweep subscription lost: %s", exc)
+            await asyncio.sleep(_RESUBSCRIBE_S)
+
+
+def _listed(s3: S3Store) -> list[str]:
+    return list(s3.shas())
