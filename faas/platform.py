@@ -46,6 +46,7 @@ from faas.cluster.code import LocalCode
 from faas.cluster.leases import Leases
 from faas.cluster.peers import Peers
 from faas.cluster.rates import RedisRates
+from faas.cluster.routing import Directory, Router
 from faas.cluster.s3 import S3Store
 from faas.cluster.sweep import Sweeper
 from faas.compute import factory, owners
@@ -157,6 +158,16 @@ class Platform:
         )
         self.secrets = SecretStore(self.redis)
         self.volumes = factory.volumes(settings)
+        # Warm routing: which process has instances of what, and the forwarding of a call
+        # that would start cold here to one that has (faas.cluster.routing).
+        self.directory = Directory(
+            self.redis, f"{settings.node_id}/{self.owner_id}", self.process_url
+        )
+        self.router = (
+            Router(self.directory, self.peer_secret)
+            if settings.warm_routing and role == "serve" and self.process_url
+            else None
+        )
         # Reserved and account concurrency hold across every node: leases in Redis.
         self.leases = Leases(
             self.redis,
@@ -179,6 +190,7 @@ class Platform:
                 sdk_for=self._sdk_for,
             ),
             self.leases,
+            self.directory.changed,
         )
         self.schedule_store = ScheduleStore(self.redis)
         self.schedules = ScheduleAdmin(
@@ -209,6 +221,7 @@ class Platform:
             self.logs,
             self.access,
             self.qualifiers,
+            self.router,
         )
         # SNS-compatible topics (faas.topics): Publish delivers through the invoker's Event
         # path (functions) and the queues (queues).
@@ -264,6 +277,7 @@ class Platform:
         await self.queue.setup()
         await self.backend.start(await owners.installation(self.redis))
         await self.owners.join()
+        await self.directory.join()
         self._tasks.append(asyncio.create_task(self.scheduler.run_upkeep(self.registry.list)))
         self._tasks.append(asyncio.create_task(self.registry.watch()))
         self._tasks.append(asyncio.create_task(self.sweeper.run()))
@@ -299,6 +313,8 @@ class Platform:
                 with contextlib.suppress(Exception):
                     await self.queues.close()
                 await self.leases.close()
+                if self.router is not None:
+                    await self.router.close()
                 await self.redis.aclose()
                 await self.backend.close()
                 if self.s3 is not None:

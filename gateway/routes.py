@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from faas.catalog.bundle import BundleLimits
 from faas.models import INVOKE_MAX_BYTES
-from gateway.api import aws_services, docs, health, internal
+from gateway.api import aws_services, docs, forwarded, health, internal
 from gateway.api.aws_lambda import account, event_invoke
 from gateway.api.aws_lambda import functions as lambda_functions
 from gateway.api.aws_lambda import invoke as lambda_invoke
@@ -73,6 +73,14 @@ ROWS = [
     Route("GET", "/v1/nodes", ADMIN, v1_nodes.list_nodes),
     # Between nodes: no key, a peer's signature (gateway.api.internal checks it).
     Route("GET", "/internal/code/{sha256}", PUBLIC, internal.get_code, documented=False),
+    Route(
+        "POST",
+        "/internal/invoke/{name}",
+        PUBLIC,
+        forwarded.invoke_forwarded,
+        EVENT,
+        documented=False,
+    ),
     # Plain HTTP to a function, as API Gateway's proxy integration.
     Route(ANY, "/fn/{name}", TRIGGER, http_routes.http_route, EVENT, documented=False),
     Route(ANY, "/fn/{name}/{path:path}", TRIGGER, http_routes.http_route, EVENT),

@@ -23,6 +23,7 @@ from faas.catalog import logs as function_logs
 from faas.catalog.logs import LogRecord, LogStore
 from faas.catalog.qualifiers import Qualifiers
 from faas.catalog.registry import Registry
+from faas.cluster.routing import Router
 from faas.compute.agent_client import ChunkSink
 from faas.compute.lambda_env import function_arn
 from faas.compute.scheduler import OnStart, Scheduler
@@ -35,6 +36,9 @@ from faas.invoke.streaming import Stream
 from faas.models import LATEST, FunctionSpec, InvocationResult
 from faas.platform_log import invocation_context
 from faas.settings import Settings
+
+# The kinds of call worth forwarding: a client waits for each.
+_FORWARDED = frozenset({"sync", "http"})
 
 
 class Invoker:
@@ -49,8 +53,12 @@ class Invoker:
         logs: LogStore,
         access: Access,
         qualifiers: Qualifiers,
+        router: Router | None = None,
     ) -> None:
+        """``router`` forwards a call that would start cold here to a member with a warm
+        instance (``faas.cluster.routing``), if warm routing is on."""
         self._settings = settings
+        self._router = router
         self._registry = registry
         self._qualifiers = qualifiers
         self._scheduler = scheduler
@@ -67,12 +75,28 @@ class Invoker:
         kind: str = "sync",
         client_context: str | None = None,
         sink: ChunkSink | None = None,
+        *,
+        forward: bool = True,
     ) -> InvocationResult:
         """Every invocation, whatever asked for it: run it, then keep its log.
 
         The result's ``log`` is the stored record's text (for ``X-Faas-Log-Type: Tail``).
-        A streamed response goes to ``sink`` as it arrives (``stream``).
+        A streamed response goes to ``sink`` as it arrives (``stream``). A call that
+        waits for its answer and would start cold here runs on a member with a warm
+        instance, which keeps its log (``forward``: False for a call forwarded here).
         """
+        router = self._router
+        if (
+            router is not None
+            and forward
+            and kind in _FORWARDED
+            and on_start is None
+            and sink is None
+            and not self._scheduler.has_instance(spec)
+        ):
+            forwarded = await router.forward(spec, event, request_id, kind, client_context)
+            if forwarded is not None:
+                return forwarded
         with invocation_context(request_id, spec.name):
             start = time.time()
             result = await self._scheduler.invoke(

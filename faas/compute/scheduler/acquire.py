@@ -64,16 +64,22 @@ class Scheduler:
     """Places invocations on warm or cold instances within the caps."""
 
     def __init__(
-        self, settings: Settings, backend: Backend, builder: Builder, gate: Gate | None = None
+        self,
+        settings: Settings,
+        backend: Backend,
+        builder: Builder,
+        gate: Gate | None = None,
+        on_change: Callable[[str, int], None] | None = None,
     ) -> None:
         """``builder`` makes the sandboxes of new instances (``building``); ``gate``
-        holds the caps across processes and nodes, if any."""
+        holds the caps across processes and nodes, if any; ``on_change(pool key,
+        delta)`` hears of instances as they come and go."""
         self._settings = settings
         self._gate = gate
         self._builder = builder
         self.pool = builder.pool
         self._backend = backend
-        self.fleet = Fleet(self.pool)
+        self.fleet = Fleet(self.pool, on_change)
         self.waiters = Waiters()
         self._lock = self.fleet.lock
         # function -> (share of its recent invocations held back by the CPU quota, when
@@ -439,6 +445,11 @@ class Scheduler:
 
     def instances(self, name: str | None = None) -> list[Instance]:
         return self.fleet.instances(name)
+
+    def has_instance(self, spec: FunctionSpec) -> bool:
+        """Whether a call of ``spec`` would find an instance of its code here (idle, busy
+        or starting): if not, it would start one cold."""
+        return self.fleet.has(spec.unit, spec.pool_key)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         self._background.spawn(coro)

@@ -1,0 +1,255 @@
+"""Warm-aware routing: a call that would start cold here runs where a warm instance is.
+
+Each process records in Redis which code-and-config (pool key) it has instances of
+(``keys.warm``: member -> how many; ``keys.MEMBERS``: member -> the URL that reaches
+that very process). The record changes only when an instance comes or goes, behind
+the call that caused it (one pipeline, coalesced): warm calls never write.
+
+A call that finds no instance of its pool key in this process asks which live
+member has one (one script, against the members' heartbeats in ``keys.OWNERS``) and
+forwards the call there, signed, over a kept-alive connection: a loopback-class hop
+of about a millisecond against a cold start's 15 ms or more. The member runs it as
+its own (its log kept there, once) and never forwards it again. If no member has one,
+or the member cannot be reached before the call is sent, the call starts cold here as
+before; a member that fails after the call was sent fails the call (it may have run).
+
+Only calls that wait for their answer are forwarded (sync invokes, HTTP routes, the
+Lambda API); async events and mapping batches run where a worker took them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import struct
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from faas import keys, store
+from faas.cluster import signatures
+from faas.errors import BackendError
+from faas.models import LATEST, FunctionSpec, InvocationResult, Outcome
+
+log = logging.getLogger(__name__)
+
+# The route a member serves forwarded calls at (gateway.api.internal).
+PATH = "/internal/invoke/"
+# Headers of a forwarded call.
+REQUEST_ID = "x-faas-request-id"
+KIND = "x-faas-kind"
+CLIENT_CONTEXT = "x-faas-client-context"
+VERSION = "x-faas-version"
+
+# KEYS: the pool key's members, the owners' heartbeats, the members' URLs. ARGV: this
+# member. A live member other than this one that has an instance, at random; or nil.
+_PICK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local held = redis.call('HGETALL', KEYS[1])
+local urls = {}
+for i = 1, #held, 2 do
+  local member = held[i]
+  if member ~= ARGV[1] and tonumber(held[i + 1]) > 0 then
+    local lapse = redis.call('ZSCORE', KEYS[2], member)
+    if lapse and tonumber(lapse) > now then
+      local url = redis.call('HGET', KEYS[3], member)
+      if url then urls[#urls + 1] = url end
+    end
+  end
+end
+if #urls == 0 then return false end
+return urls[math.random(#urls)]
+"""
+
+
+class Directory:
+    """Which members have instances of which pool keys, in Redis."""
+
+    def __init__(self, client: aioredis.Redis, member: str, url: str | None) -> None:
+        self._redis = client
+        self.member = member
+        self._url = url
+        self._pick = client.register_script(_PICK)
+        self._pending: dict[str, int] = {}
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def join(self) -> None:
+        """Forget what an earlier run of this member recorded; say where it is reached."""
+        async with store.redis_errors():
+            async for key in self._redis.scan_iter(match=keys.warm("*"), count=500):
+                await self._redis.hdel(key, self.member)
+            if self._url:
+                await self._redis.hset(keys.MEMBERS, self.member, self._url)
+
+    async def leave(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.hdel(keys.MEMBERS, self.member)
+
+    def changed(self, pool_key: str, delta: int) -> None:
+        """An instance of ``pool_key`` came (+1) or went (-1) here: recorded behind
+        (by a process that peers can reach: ``faas serve``'s)."""
+        if not self._url:
+            return
+        self._pending[pool_key] = self._pending.get(pool_key, 0) + delta
+        if self._flushing is None or self._flushing.done():
+            with contextlib.suppress(RuntimeError):  # no loop: nothing to record for
+                self._flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._pending:
+            pending, self._pending = self._pending, {}
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for pool_key, delta in pending.items():
+                        if delta:
+                            pipe.hincrby(keys.warm(pool_key), self.member, delta)
+                    results = await pipe.execute()
+                gone = [
+                    k for (k, d), n in zip(_nonzero(pending), results, strict=True) if int(n) <= 0
+                ]
+                if gone:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for pool_key in gone:
+                            pipe.hdel(keys.warm(pool_key), self.member)
+                        await pipe.execute()
+            except (RedisError, OSError) as exc:
+                log.warning("could not record warm instances: %s", exc)
+                for pool_key, delta in pending.items():  # retried with the next change
+                    self._pending[pool_key] = self._pending.get(pool_key, 0) + delta
+                return
+
+    async def elsewhere(self, pool_key: str) -> str | None:
+        """The URL of a live member that has an instance of ``pool_key``, if any."""
+        async with store.redis_errors():
+            found = await self._pick(
+                keys=[keys.warm(pool_key), keys.OWNERS, keys.MEMBERS], args=[self.member]
+            )
+        if found is None:
+            return None
+        return found.decode() if isinstance(found, bytes) else str(found)
+
+
+def _nonzero(pending: dict[str, int]) -> list[tuple[str, int]]:
+    return [(k, d) for k, d in pending.items() if d]
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """A call as its member receives it: whether a peer signed it, and what it is."""
+
+    signed: bool
+    request_id: str
+    kind: str
+    client_context: str | None
+    version: str
+
+
+def encode_result(result: InvocationResult) -> bytes:
+    """A forwarded call's answer: its facts as JSON, length-prefixed, then the payload."""
+    head = json.dumps(
+        {
+            "outcome": result.outcome.value,
+            "cold_start": result.cold_start,
+            "duration_ms": result.duration_ms,
+            "init_duration_ms": result.init_duration_ms,
+            "log": result.log,
+        }
+    ).encode()
+    return struct.pack(">I", len(head)) + head + result.payload
+
+
+def decode_result(request_id: str, body: bytes) -> InvocationResult:
+    (size,) = struct.unpack(">I", body[:4])
+    head = json.loads(body[4 : 4 + size])
+    return InvocationResult(
+        request_id=request_id,
+        outcome=Outcome(head["outcome"]),
+        payload=body[4 + size :],
+        cold_start=bool(head["cold_start"]),
+        duration_ms=float(head["duration_ms"]),
+        init_duration_ms=head["init_duration_ms"],
+        log=head["log"],
+    )
+
+
+# A member's answers that mean it did not run the call: it may run here instead.
+_NOT_RUN = frozenset({403, 404, 409, 429, 503})
+
+
+class Router:
+    """Forwards a call that would start cold here to a member with a warm instance."""
+
+    def __init__(self, directory: Directory, secret: bytes) -> None:
+        self.directory = directory
+        self._secret = secret
+        # Idle connections are dropped well before a member's keep-alive timeout (5 s)
+        # would close them under a call being sent (which could not be sent again).
+        self._client = httpx.AsyncClient(
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=64, keepalive_expiry=2.0),
+        )
+
+    async def forward(
+        self, spec: FunctionSpec, event: bytes, request_id: str, kind: str, cc: str | None
+    ) -> InvocationResult | None:
+        """The call run by a member with a warm instance of ``spec``, or None when none
+        has one (or it could not be reached): then it runs here."""
+        try:
+            url = await self.directory.elsewhere(spec.pool_key)
+        except Exception as exc:  # Redis away: the call can still run here
+            log.warning("warm routing: %s", exc)
+            return None
+        if url is None:
+            return None
+        headers = {
+            signatures.HEADER: signatures.sign(self._secret, f"invoke/{request_id}", time.time()),
+            REQUEST_ID: request_id,
+            KIND: kind,
+        }
+        if cc is not None:
+            headers[CLIENT_CONTEXT] = cc
+        headers[VERSION] = spec.version
+        timeout = httpx.Timeout(spec.config.timeout_s + 30.0, connect=1.0)
+        try:
+            answer = await self._client.post(
+                f"{url}{PATH}{spec.name}", content=event, headers=headers, timeout=timeout
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            log.info("warm routing: %s unreachable (%s); running here", url, exc)
+            return None
+        except httpx.HTTPError as exc:
+            raise BackendError(
+                f"the node running this call went away before it answered ({exc})"
+            ) from None
+        if answer.status_code in _NOT_RUN:
+            return None
+        if answer.status_code != 200:
+            raise BackendError(
+                f"the node running this call failed: HTTP {answer.status_code} {answer.text[:200]}"
+            )
+        return decode_result(request_id, answer.content)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+        await self.directory.leave()
+
+
+def forwarded_call(headers: Mapping[str, str], secret: bytes, now: float) -> Forwarded:
+    """The call a peer forwarded, read off its headers, and whether its signature holds."""
+    request_id = headers.get(REQUEST_ID, "")
+    header = headers.get(signatures.HEADER, "")
+    signed = bool(request_id) and signatures.verify(secret, f"invoke/{request_id}", header, now)
+    return Forwarded(
+        signed,
+        request_id,
+        headers.get(KIND, "sync"),
+        headers.get(CLIENT_CONTEXT),
+        headers.get(VERSION, LATEST),
+    )
