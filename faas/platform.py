@@ -27,8 +27,9 @@ import logging
 import secrets
 from pathlib import Path
 
-from faas import auth, store
+from faas import auth, keys, store
 from faas.auth import Access
+from faas.background import Background
 from faas.catalog.aliases import Aliases
 from faas.catalog.bundle import BundleLimits
 from faas.catalog.codestore import Check, CodeRef, CodeStore
@@ -192,6 +193,9 @@ class Platform:
             self.leases,
             self.directory.changed,
         )
+        # A version deleted through any node: every node retires its instances.
+        self._background = Background()
+        self.registry.listen(self._function_changed)
         self.schedule_store = ScheduleStore(self.redis)
         self.schedules = ScheduleAdmin(
             self.registry, self.schedule_store, allow_seconds=settings.schedule_seconds
@@ -356,6 +360,27 @@ class Platform:
 
     async def _code_deleted(self) -> None:
         await self.sweeper.request()
+
+    def _function_changed(self, name: str) -> None:
+        """Function ``name`` changed somewhere (its spec, or a version deleted)."""
+        units = [u for u in self.scheduler.units(name) if ":" in u] if name else []
+        if units:
+            self._background.spawn(self._retire_deleted_versions(name, units))
+
+    async def _retire_deleted_versions(self, name: str, units: list[str]) -> None:
+        """Remove the instances here of versions of ``name`` that no longer exist."""
+        try:
+            async with store.redis_errors():
+                pipe = self.redis.pipeline(transaction=False)
+                for unit in units:
+                    pipe.hexists(keys.versions(name), unit.partition(":")[2])
+                found = await pipe.execute()
+        except FaasError as exc:
+            log.warning("could not check the versions of %s: %s", name, exc.message)
+            return
+        for unit, exists in zip(units, found, strict=True):
+            if not exists:
+                await self.scheduler.retire_unit(unit)
 
     async def _code_dir(self, sha: str) -> Path:
         return await self.code.unpacked(sha)

@@ -55,6 +55,19 @@ class Registry:
         self._caching = False
         # Bumped by every invalidation: a read that raced one must not fill the cache.
         self._generation = 0
+        # Told of each function changed (its name) or of all ("": start afresh), by any
+        # process: caches of what hangs off a function (its versions) follow this one.
+        self._listeners: list[Callable[[str], None]] = []
+
+    def listen(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` whenever function ``name`` changes anywhere ("": any
+        may have: forget everything)."""
+        self._listeners.append(listener)
+
+    @property
+    def caching(self) -> bool:
+        """Whether every change reaches this process now, so a cache of it can be kept."""
+        return self._caching
 
     async def watch(self) -> None:
         """Forever: keep the subscription that lets specs be cached (a task of the platform)."""
@@ -89,10 +102,18 @@ class Registry:
     def _forget(self, name: str) -> None:
         self._generation += 1
         self._cache.pop(name, None)
+        for listener in self._listeners:
+            listener(name)
 
     def _forget_all(self) -> None:
         self._generation += 1
         self._cache.clear()
+        for listener in self._listeners:
+            listener("")
+
+    async def changed(self, name: str) -> None:
+        """Tell every process that something of ``name`` changed (a version, say)."""
+        await self._changed(name)
 
     async def _changed(self, name: str) -> None:
         """Tell every process (this one at once) that ``name`` changed."""

@@ -44,7 +44,16 @@ class Versions:
         self._registry = registry
         # A version deleted: its code may be unreferenced now (the code sweep decides).
         self._on_delete = on_delete
+        # Versions are immutable but may be deleted, by any process: cached while the
+        # registry hears of every change, forgotten with the function's spec.
         self._cache: dict[tuple[str, float, str], FunctionSpec] = {}
+        registry.listen(self._forget)
+
+    def _forget(self, name: str) -> None:
+        if not name:
+            self._cache.clear()
+        elif any(k[0] == name for k in self._cache):
+            self._cache = {k: v for k, v in self._cache.items() if k[0] != name}
 
     async def publish(
         self,
@@ -96,7 +105,8 @@ class Versions:
         if raw is None or number == SEQ:
             raise FunctionNotFound(f"function {latest.name!r} has no version {number}")
         version = FunctionSpec.from_json(raw)
-        self._cache[(latest.name, latest.created_at, number)] = version
+        if self._registry.caching:
+            self._cache[(latest.name, latest.created_at, number)] = version
         return version
 
     async def published(self, name: str) -> list[FunctionSpec]:
@@ -116,7 +126,8 @@ class Versions:
             removed = await self._redis.hdel(keys.versions(name), number)
         if not removed:
             raise FunctionNotFound(f"function {name!r} has no version {number}")
-        self._cache = {k: v for k, v in self._cache.items() if k[0] != name or k[2] != number}
+        # Every process forgets it (and retires its instances: faas.platform).
+        await self._registry.changed(name)
         if self._on_delete is not None:
             await self._on_delete()
 

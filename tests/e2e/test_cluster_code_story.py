@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import make_data_dir
-from tests.helpers import Server, free_port, handler_zip, upload
+from tests.e2e.test_lambda_api_story import aws_client
+from tests.helpers import Server, free_port, handler_zip, scrape, upload, value, wait_until
 
 ADMIN = "cluster-admin-key-0123456789abcdef"
 
@@ -135,3 +136,33 @@ def test_a_nodes_code_is_not_served_to_anyone_but_a_peer(nodes: list[Server]) ->
         assert api1.get(f"/internal/code/{sha}").status_code == 403
         forged = {"x-faas-peer": "1.deadbeef"}
         assert httpx.get(f"{one.url}/internal/code/{sha}", headers=forged).status_code == 403
+
+
+def instances_of(api: httpx.Client, unit: str) -> float:
+    samples = scrape(api)
+    return sum(value(samples, "faas_instances", function=unit, state=s) for s in ("idle", "busy"))
+
+
+def test_a_version_deleted_through_one_node_is_gone_from_the_other(nodes: list[Server]) -> None:
+    one, two = nodes
+    lam = aws_client(one, "lambda", ADMIN)
+    with client(one) as api1, client(two) as api2:
+        # Given a function with a published version 1, run through node 2 (cached there)
+        assert upload(api1, "greeter", handler_zip(GREETER % 1)).status_code == 201
+        assert lam.publish_version(FunctionName="greeter")["Version"] == "1"
+        ran = api2.post("/v1/functions/greeter/invoke?qualifier=1", json={"who": "two"})
+        assert ran.status_code == 200, ran.text
+        assert instances_of(api2, "greeter:1") == 1
+        # When version 1 is deleted through node 1
+        lam.delete_function(FunctionName="greeter", Qualifier="1")
+        # Then node 2 no longer runs it, and its instance of it is gone
+        gone = api2.post("/v1/functions/greeter/invoke?qualifier=1", json={"who": "two"})
+        assert gone.status_code == 404, gone.text
+        wait_until(
+            lambda: instances_of(api2, "greeter:1"),
+            what="node 2's instance of version 1 removed",
+            done=lambda n: n == 0,
+            within_s=5,
+        )
+        # while $LATEST still runs there
+        assert api2.post("/v1/functions/greeter/invoke", json={"who": "x"}).status_code == 200

@@ -24,6 +24,7 @@ from gateway.app import create_app
 from gateway.edge import bodies
 from gateway.edge.table import DEFAULT_BODY_LIMIT, Endpoint, Need, Role, Route, Table
 from gateway.routes import ROUTES, UPLOAD
+from tests.unit.test_auth import NO_RATES
 
 MB = DEFAULT_BODY_LIMIT
 
@@ -182,7 +183,7 @@ class KeysOnly:
     """What the edge itself asks of the platform: its key checker (the real one)."""
 
     def __init__(self, *keys: ApiKey) -> None:
-        self.access = auth.Access(KeyRing(keys))
+        self.access = auth.Access(KeyRing(keys), NO_RATES)
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate Operation ID:UserWarning")  # /fn's, as before

@@ -389,6 +389,14 @@ class Scheduler:
             self._throttled.pop(name, None)
         await self._remove(lambda i: deleted or i.idle, "function changed or deleted", name)
 
+    def units(self, name: str) -> set[str]:
+        """The units of function ``name`` that have instances here."""
+        return {i.function for i in self.fleet.instances(name)}
+
+    async def retire_unit(self, unit: str) -> None:
+        """Remove every instance of one unit (a deleted version), busy ones too."""
+        await self._remove(lambda i: i.function == unit, "version deleted", function_of(unit))
+
     def update(self, spec: FunctionSpec) -> None:
         """Tell the scheduler a function changed, so stale instances go now."""
         self._observe(spec)
