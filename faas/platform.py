@@ -108,7 +108,12 @@ class Platform:
         )
         self.opt_dirs = OptDirs(settings.data_dir / "opt")
         self.qualifiers = Qualifiers(self.registry, self.versions, self.aliases)
-        self.queue = Queue(self.redis, lease_s=settings.lease_s, result_ttl_s=settings.result_ttl_s)
+        self.queue = Queue(
+            self.redis,
+            lease_s=settings.lease_s,
+            result_ttl_s=settings.result_ttl_s,
+            wait_replicas=settings.redis_wait_replicas,
+        )
         self.dead_letters = DeadLetters(self.redis)
         # SQS-compatible queues (faas.queues); ``self.queue`` above is the async invocations'.
         self.queues = Queues(self.redis, region=settings.region, account_id=settings.account_id)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from faas.compute import volumes
 from faas.errors import ValidationFailed
@@ -24,6 +25,54 @@ MAX_SOCKET_PATH = 107
 _SOCKET_LEAF = "/sockets/0123456789ab/agent.sock.tmp"
 # What runs sandboxes (faas/compute/factory.py): containers, or host processes (no isolation).
 BACKENDS = ("docker", "process")
+# Redis through Sentinel (docs/operations.md, "Redis with a replica and Sentinel"): the
+# sentinels to ask, then the master's name, its database and redis-py's URL options
+# (and sentinel_username, sentinel_password: what the sentinels themselves ask for).
+SENTINEL_URL_FORM = (
+    "redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master[/db][?options]"
+)
+SENTINEL_PORT = 26379
+
+
+@dataclass(frozen=True)
+class SentinelUrl:
+    """What a ``redis+sentinel://`` URL names. ``options_url`` is a ``redis://`` URL of
+    the same credentials, database and options, for redis-py to parse as it parses any."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+    options_url: str
+
+
+def sentinel_url(url: str) -> SentinelUrl | None:
+    """The sentinels and master ``url`` names, or None if it is a plain Redis URL."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() != "redis+sentinel":
+        return None
+    where, _, query = rest.partition("?")
+    members, _, path = where.partition("/")
+    credentials, _, hosts = members.rpartition("@")
+    master, _, db = path.partition("/")
+    sentinels = [_sentinel(member) for member in hosts.split(",")]
+    if None in sentinels or not master or not (db == "" or db.isdigit()):
+        raise ValidationFailed(
+            f"FAAS_REDIS_URL: a Sentinel URL reads {SENTINEL_URL_FORM}, like "
+            "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/faas/0",
+            field="redis_url",
+        )
+    auth = f"{credentials}@" if credentials else ""
+    options = f"?{query}" if query else ""
+    found = tuple(member for member in sentinels if member is not None)
+    return SentinelUrl(found, master, f"redis://{auth}sentinel/{db or 0}{options}")
+
+
+def _sentinel(member: str) -> tuple[str, int] | None:
+    try:
+        parts = urlsplit(f"//{member.strip()}")
+        port = parts.port or SENTINEL_PORT
+    except ValueError:  # a port that is not a number, or out of range
+        return None
+    return (parts.hostname, port) if parts.hostname else None
 
 
 @dataclass(frozen=True)
@@ -31,6 +80,10 @@ class Settings:
     """Everything the server can be told; defaults suit a single small server."""
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # An async event is acknowledged (202) once this many replicas have it too (WAIT),
+    # so a failover cannot lose it (docs/operations.md, "Redis with a replica and
+    # Sentinel"); 0: once the master has it.
+    redis_wait_replicas: int = 0
     data_dir: Path = Path("/var/lib/faas")
     host: str = "127.0.0.1"
     port: int = 8080
@@ -208,6 +261,12 @@ class Settings:
 
     def check(self) -> None:
         """Refuse values that cannot work, saying which variable to fix."""
+        sentinel_url(self.redis_url)
+        if self.redis_wait_replicas < 0:
+            raise ValidationFailed(
+                "FAAS_REDIS_WAIT_REPLICAS must be >= 0 (0: the master's word suffices)",
+                field="redis_wait_replicas",
+            )
         if len(str(self.data_dir.absolute()) + _SOCKET_LEAF) > MAX_SOCKET_PATH:
             raise ValidationFailed(
                 f"FAAS_DATA_DIR {str(self.data_dir)!r} is too long: container sockets under it "

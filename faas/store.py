@@ -1,5 +1,9 @@
 """The Redis connection every store module shares, and the translation of its errors.
 
+One builder, ``connect``, makes every client a process has, straight to one Redis
+or through Sentinel to whichever server is the master (docs/operations.md, "Redis
+with a replica and Sentinel").
+
 Redis exceptions become ``StoreUnavailable`` here; nothing above the modules
 that talk to Redis (``registry``, ``queue``) sees a redis exception.
 """
@@ -13,17 +17,62 @@ from typing import Any, cast
 
 import hiredis
 import redis.asyncio as aioredis
+from redis.asyncio.connection import parse_url
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import RedisError, WatchError
 
 from faas.errors import StoreUnavailable
+from faas.settings import SentinelUrl, sentinel_url
+
+# A short connect timeout: a Redis that is down must give a 503 fast, not a hang.
+_CONNECTION = {"socket_connect_timeout": 5, "health_check_interval": 30}
+# A sentinel that neither answers nor refuses must not hold up finding the master:
+# the next one is asked.
+SENTINEL_TIMEOUT_S = 2.0
 
 
 def connect(url: str) -> aioredis.Redis:
-    # A short connect timeout: a Redis that is down must give a 503 fast, not a hang.
-    pool = aioredis.ConnectionPool.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    """The one client every part of a process shares (pub/sub too), for a Redis URL or a
+    ``redis+sentinel://`` one (``faas.settings.sentinel_url``)."""
+    target = sentinel_url(url)
+    pool: aioredis.ConnectionPool
+    if target is None:
+        pool = aioredis.ConnectionPool.from_url(url, **_CONNECTION)
+    else:
+        pool = _sentinel_pool(target)
     pool.connection_class = hiredis_packing(pool.connection_class)
     return aioredis.Redis.from_pool(pool)
+
+
+class _MasterPool(SentinelConnectionPool):
+    """Connections to whichever server the sentinels call master, asked at each connect.
+
+    After a failover, a connection to the old master fails (refused, or READONLY once
+    it is back as a replica) and is dropped; the next one asks the sentinels again.
+    While they have no master (between its loss and the promotion) a connect fails
+    with ``MasterNotFoundError``, a Redis error: a 503 at once, not a wait.
+    """
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        finally:
+            await self.sentinel_manager.aclose()  # the sentinels' own connections
+
+
+def _sentinel_pool(target: SentinelUrl) -> SentinelConnectionPool:
+    options: dict[str, Any] = {**_CONNECTION, **parse_url(target.options_url)}
+    del options["host"]
+    asked = {
+        "socket_connect_timeout": SENTINEL_TIMEOUT_S,
+        "socket_timeout": SENTINEL_TIMEOUT_S,
+        "username": options.pop("sentinel_username", None),
+        "password": options.pop("sentinel_password", None),
+    }
+    sentinels = Sentinel(target.sentinels, sentinel_kwargs=asked)
+    # Through Any: redis-py leaves the pool's __init__ unannotated (see _HiredisPacking).
+    return cast(SentinelConnectionPool, cast(Any, _MasterPool)(target.master, sentinels, **options))
 
 
 class _HiredisPacking:

@@ -40,10 +40,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from faas import keys
-from faas.errors import InvocationNotFound
+from faas.errors import InvocationNotFound, StoreUnavailable
 from faas.invoke.asyncq import packing, scripts
 from faas.invoke.asyncq.coalescer import Coalescer
 from faas.invoke.asyncq.records import TERMINAL, Invocation, State
@@ -53,6 +53,10 @@ from faas.store import check_no_eviction, redis_errors
 # Specs parsed from the JSON the take script hands over, by that JSON (so never
 # stale: a changed spec is other bytes); forgotten all at once past this many.
 _SPECS_KEPT = 256
+
+# How long an enqueue waits for replicas to have it (FAAS_REDIS_WAIT_REPLICAS): they
+# answer within a round trip (~1 ms here); past this one is down or far behind.
+REPLICA_WAIT_MS = 1000
 
 # Fields a settle writes. The rest are either fixed at enqueue (the payload, up
 # to 1 MB, is never rewritten) or written by the attempt's own script.
@@ -95,8 +99,18 @@ class Taken:
 class Queue:
     """Async events from enqueue to a terminal state."""
 
-    def __init__(self, client: aioredis.Redis, *, lease_s: float, result_ttl_s: int) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        lease_s: float,
+        result_ttl_s: int,
+        wait_replicas: int = 0,
+    ) -> None:
         self._redis = client
+        # An enqueue is acknowledged once this many replicas have it too (docs/operations.md,
+        # "Redis with a replica and Sentinel"): a failover then cannot lose it.
+        self._wait_replicas = wait_replicas
         self.lease_s = lease_s
         self._result_ttl_s = result_ttl_s
         self._specs: dict[bytes, FunctionSpec] = {}
@@ -158,12 +172,35 @@ class Queue:
     async def _enqueue_many(
         self, items: list[tuple[list[str], list[str | bytes | int]]]
     ) -> list[None]:
+        event_keys = [keys.EVENTS, *(key for event_keys, _ in items for key in event_keys)]
+        args = [arg for _, args in items for arg in args]
         async with redis_errors():
-            await self._enqueue(
-                keys=[keys.EVENTS, *(key for event_keys, _ in items for key in event_keys)],
-                args=[arg for _, args in items for arg in args],
-            )
+            if self._wait_replicas:
+                await self._enqueue_replicated(event_keys, args)
+            else:
+                await self._enqueue(keys=event_keys, args=args)
         return [None] * len(items)
+
+    async def _enqueue_replicated(self, event_keys: list[str], args: list[Any]) -> None:
+        # WAIT counts the writes of its own connection: it goes in one pipeline with the
+        # script, in the same round trip. A new master (a failover) lacks the script.
+        for _ in range(2):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.evalsha(self._enqueue.sha, len(event_keys), *event_keys, *args)
+                pipe.wait(self._wait_replicas, REPLICA_WAIT_MS)
+                stored, replicas = await pipe.execute(raise_on_error=False)
+            if not isinstance(stored, NoScriptError):
+                break
+            await self._redis.script_load(scripts.ENQUEUE)
+        if isinstance(stored, Exception):
+            raise stored
+        if int(replicas) < self._wait_replicas:
+            raise StoreUnavailable(
+                f"the store (Redis) took the event but {replicas} of the "
+                f"{self._wait_replicas} replicas asked for (FAAS_REDIS_WAIT_REPLICAS) had it "
+                f"within {REPLICA_WAIT_MS} ms: a failover could lose it, so it is not "
+                "acknowledged (it may still run)"
+            )
 
     async def enqueue_tick(
         self,
