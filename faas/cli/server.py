@@ -89,6 +89,12 @@ def _serve_workers(
     # Bound here without listening: the port is refused now if taken, and stays the
     # node's while workers restart (port 0: the one the kernel chose, for all).
     held = _listen(settings.host, settings.port, shared=True)
+    if settings.port and listeners.served(settings.host, settings.port):
+        held.close()
+        raise ValidationFailed(
+            f"cannot listen on {settings.host}:{settings.port}: another server listens there",
+            field="port",
+        )
     settings = dataclasses.replace(settings, port=listeners.port_of(held))
     node_url = nodes.advertise_url(settings)
     # The node's cap, split: each process schedules its own sandboxes.

@@ -182,8 +182,9 @@ class Supervisor:
             slot.ready_fd = -1
         how = f"was killed by signal {-code}" if code < 0 else f"exited with {code}"
         if self._stopping:
-            self._codes.append(code)
-            if code != 0:
+            # Killed by the SIGTERM passed on before its server took the signal: stopped.
+            self._codes.append(0 if code == -signal.SIGTERM else code)
+            if code not in (0, -signal.SIGTERM):
                 log.warning("worker %s %s while stopping", slot.owner, how)
             return
         if code == STARTUP_FAILURE and not self._anyone_served:

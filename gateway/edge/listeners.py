@@ -44,6 +44,21 @@ def tcp(host: str, port: int, *, shared: bool = False) -> socket.socket:
     return sock
 
 
+def served(host: str, port: int) -> bool:
+    """Whether something accepts connections at ``host:port`` already (a wildcard host:
+    on loopback). Sockets that share a port (``shared``) do not refuse one another: a
+    second node's workers would take half of the first one's connections unnoticed."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def port_of(sock: socket.socket) -> int:
     return int(sock.getsockname()[1])
 
