@@ -33,6 +33,7 @@ from bench.model import Result  # noqa: E402
 from bench.scenarios import (  # noqa: E402
     async_events,
     burst,
+    cluster,
     cold,
     footprint,
     lambda_api,
@@ -57,6 +58,7 @@ TITLES = {
     "node": "9. Node.js",
     "queues": "10. Queues",
     "mappings": "11. Event source mappings",
+    "cluster": "14. Three nodes",
 }
 SCENARIOS = tuple(TITLES)
 
@@ -136,6 +138,11 @@ def run_server_scenarios(plan: Plan, results: dict[str, Result]) -> None:
             lambda r: footprint.loaded(h, plan, r, loaded["count"], loaded["fresh"]),
         ),
         ("scale", "latency with the functions registered vs 1", lambda r: scale.run(h, plan, r)),
+        (
+            "cluster",
+            "warm routing over 3 nodes, forwarding and leases",
+            lambda r: cluster.run(h, plan, r),
+        ),
     ]
     parts = {"setup": Result("setup", "setup"), **results}
     if "footprint" in results or "scale" in results:

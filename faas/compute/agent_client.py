@@ -122,6 +122,15 @@ class AgentClient:
             self.close()
             raise AgentError(str(exc) or type(exc).__name__) from exc
 
+    async def connect(self) -> None:
+        """Open the connection now if it is not open (``request`` would): a failure here
+        means no request was sent."""
+        try:
+            if self._writer is None or self._writer.is_closing():
+                self._reader, self._writer = await self._connect()
+        except OSError as exc:
+            raise AgentError(str(exc) or type(exc).__name__) from exc
+
     async def _exchange(
         self,
         method: str,

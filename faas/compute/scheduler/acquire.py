@@ -124,7 +124,8 @@ class Scheduler:
         finally:
             if place is not None:
                 assert self._gate is not None
-                await self._gate.give(place)
+                # Given back behind the answer: a round trip off the call's path.
+                self._spawn(self._gate.give(place))
 
     async def _enter(self, spec: FunctionSpec, instance: Instance, arrived: float) -> Any:
         """The call's place under caps held beyond this process (``Gate``), if the
