@@ -1,5 +1,6 @@
-"""What each kind of work costs Redis: commands and Redis CPU per sync invoke, per async
-event, per message sent, and per message through a mapping (docs/scaling.md).
+"""What each kind of work costs Redis: commands and Redis CPU per sync invoke (with and
+without a reserved concurrency's lease), per async event, per message sent, and per
+message through a mapping (docs/scaling.md).
 
 Starts the bench's own server (a redis-server and ``faas serve``, bench/harness.py),
 warms a no-op function, then for each kind of work reads Redis's ``INFO commandstats``
@@ -77,6 +78,18 @@ def main() -> None:
             for _ in range(N):
                 gw.send(request)
             results["sync invoke (/v1)"] = per(diff(before, stats(db)), N)
+            # A function with a reserved concurrency: a lease taken and given per call.
+            h.upload("capped")
+            h.client().patch("/v1/functions/capped", json={"concurrency": 1000}).raise_for_status()
+            capped = h.invoke_request("capped")
+            for _ in range(200):
+                gw.send(capped)
+            time.sleep(0.5)
+            before = stats(db)
+            for _ in range(N):
+                gw.send(capped)
+            time.sleep(0.5)  # the last lease is given back behind its answer
+            results["sync invoke, reserved concurrency (a lease)"] = per(diff(before, stats(db)), N)
 
         # Async events: enqueued, then run by the server's worker.
         headers = {"X-Faas-Invocation-Type": "Event"}

@@ -68,13 +68,17 @@ return 0
 _GIVE = """
 local fcap = tonumber(ARGV[2])
 local acap = tonumber(ARGV[3])
-local n = redis.call('ZCARD', KEYS[1])
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 and fcap >= 0 and n >= fcap then
-  redis.call('PUBLISH', KEYS[3], '')
+if fcap >= 0 then
+  local n = redis.call('ZCARD', KEYS[1])
+  if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 and n >= fcap then
+    redis.call('PUBLISH', KEYS[3], '')
+  end
 end
-n = redis.call('ZCARD', KEYS[2])
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 and acap > 0 and n >= acap then
-  redis.call('PUBLISH', KEYS[4], '')
+if acap > 0 then
+  local n = redis.call('ZCARD', KEYS[2])
+  if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 and n >= acap then
+    redis.call('PUBLISH', KEYS[4], '')
+  end
 end
 return 0
 """
