@@ -152,7 +152,36 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", ["docker", "process"])
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes a minute or more (a whole stack deployed)")
+    config.addinivalue_line(
+        "markers", "swarm: changes the Docker engine itself (swarm mode): runs last, alone"
+    )
+
+
+@pytest.fixture(autouse=True)
+def engine_shared(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A Docker story shares the engine with other sessions' stories; a swarm story
+    (``docker swarm init``) takes it alone, so no story of any session runs under it."""
+    from tests.helpers import engine_lock
+
+    if request.node.get_closest_marker("docker") is None:
+        yield
+        return
+    alone = request.node.get_closest_marker("swarm") is not None
+    # Another session's swarm story holds it for about two minutes; past that, run anyway.
+    with engine_lock(exclusive=alone, within_s=120 if alone else 300) as held:
+        if alone and not held:
+            pytest.skip(
+                "another test session kept using this Docker engine for 120 s; "
+                "a swarm init under its stories could break them"
+            )
+        yield
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Swarm stories last: nothing else of this session runs on an engine in swarm mode.
+    items.sort(key=lambda item: item.get_closest_marker("swarm") is not None)
     # Everything outside tests/unit needs Docker, but what runs on the process backend.
     for item in items:
         if f"{os.sep}unit{os.sep}" in str(item.fspath):

@@ -361,3 +361,39 @@ class Polling:
         pause = min(self.interval, left)
         self.interval = min(self.interval * 2, self.EVERY_S)
         return pause
+
+
+# Every test session on this machine shares one Docker engine. A story that changes
+# the engine itself (``docker swarm init`` and ``leave``: networks, iptables) holds
+# this lock alone; every other Docker story shares it, so none runs meanwhile.
+ENGINE_LOCK = Path(tempfile.gettempdir()) / "faas-tests-docker-engine.lock"
+
+
+@contextlib.contextmanager
+def engine_lock(*, exclusive: bool, within_s: float) -> Iterator[bool]:
+    """Hold the engine lock (alone, or shared) while the block runs; yields whether it
+    was had within ``within_s``: the caller decides what to do without it."""
+    import fcntl
+
+    try:
+        # Read-only is enough for flock, so sessions of other users can share the file.
+        fd = os.open(ENGINE_LOCK, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError:
+        yield False
+        return
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    deadline = time.monotonic() + within_s
+    held = False
+    try:
+        while not held:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                held = True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                # Often: a shared holder's gap between two tests is short.
+                time.sleep(0.05)
+        yield held
+    finally:
+        os.close(fd)  # releases the lock
