@@ -221,6 +221,7 @@ class Platform:
             check_runtime=self._check_runtime,
             resolve_image=self.backend.resolve_image,
             store_code=self._store_code,
+            fetch_code=self.code.ensure,
         )
         self.invoker = Invoker(
             settings,

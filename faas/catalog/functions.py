@@ -16,6 +16,7 @@ catalog knows nothing of the scheduler (``faas.compute``) or of schedules.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import secrets
 import time
@@ -28,6 +29,7 @@ from faas.catalog.logs import LogRecord, LogStore
 from faas.catalog.registry import Registry
 from faas.catalog.secrets import SecretStore
 from faas.errors import (
+    FaasError,
     FunctionExists,
     FunctionNotFound,
     InvalidRequest,
@@ -62,8 +64,12 @@ class Functions:
         check_runtime: RuntimeCheck | None = None,
         resolve_image: ImageResolver | None = None,
         store_code: StoreCode | None = None,
+        fetch_code: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        """``fetch_code(sha)`` brings a bundle this node lacks from where it is (a peer
+        node, S3: ``faas.cluster.code``) for a download of the code."""
         self._registry = registry
+        self._fetch_code = fetch_code
         # Unpacked at upload, not at the first invoke: a cold start should not pay for it.
         self._store_code = store_code or (
             lambda path, check: asyncio.to_thread(codestore.put_unpacked, path, check=check)
@@ -225,9 +231,16 @@ class Functions:
                 f"function {name!r} is an image function: its code is the image "
                 f"{spec.config.image}, not a zip"
             )
-        path = self._codestore.zip_path(spec.code_sha256)
-        if not path.exists():
-            raise FunctionNotFound(f"the code of function {name!r} is missing from the store")
+        return await self.zip_path(spec.code_sha256, f"function {name!r}")
+
+    async def zip_path(self, sha: str, whose: str) -> Path:
+        """Where the zip of ``sha`` is on this node, fetched first if another has it."""
+        path = self._codestore.zip_path(sha)
+        if not await asyncio.to_thread(path.exists) and self._fetch_code is not None:
+            with contextlib.suppress(FaasError):
+                await self._fetch_code(sha)
+        if not await asyncio.to_thread(path.exists):
+            raise FunctionNotFound(f"the code of {whose} is missing from the store")
         return path
 
     async def delete(self, name: str) -> None:

@@ -105,6 +105,11 @@ def test_a_function_deployed_through_one_node_runs_through_the_other(
         assert reply.json() == {"greeting": "hello one", "version": 2}
         assert bundle(one, new_sha).read_bytes() == new
 
+        # And a function deployed through node 1 is downloaded through node 2 as uploaded
+        other = handler_zip(GREETER % 3)
+        assert upload(api1, "other", other).status_code == 201
+        assert api2.get("/v1/functions/other/code").content == other
+
 
 def test_a_bundle_tampered_with_on_the_serving_node_is_refused(nodes: list[Server]) -> None:
     one, two = nodes

@@ -194,9 +194,7 @@ async def get_code(request: AwsRequest) -> Response:
     wanted = _link_signature(platform, sha, expires)
     if not hmac.compare_digest(given, wanted) or expires < time.time():
         raise Forbidden("the code link is not valid or has expired")
-    path = platform.codestore.zip_path(sha)
-    if not await asyncio.to_thread(path.is_file):
-        raise FunctionNotFound("the code is no longer on this server")
+    path = await platform.functions.zip_path(sha, "this link")
     return FileResponse(path, media_type="application/zip")
 
 
