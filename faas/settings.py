@@ -238,7 +238,6 @@ class Settings:
     # storing the same zip has that long to write its spec (faas/cluster/sweep.py).
     code_grace_s: float = 10.0
 
-
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
         """Build settings from ``FAAS_*`` variables; ``overrides`` (CLI flags) win."""
@@ -411,6 +410,12 @@ class Settings:
     @property
     def volumes_root(self) -> Path:
         return Path(self.volumes_dir) if self.volumes_dir else self.data_dir / "volumes"
+
+    @property
+    def account_limit(self) -> int:
+        """Lambda's ConcurrentExecutions: the cluster's limit when one is set, else the
+        node's instances."""
+        return self.account_concurrency or self.max_instances
 
     @property
     def heartbeat_ttl_s(self) -> float:

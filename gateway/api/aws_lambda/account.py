@@ -29,7 +29,7 @@ UNRESERVED_MIN = 1
 async def get_account_settings(request: AwsRequest) -> Response:
     platform = request.platform
     specs = await platform.functions.list()
-    limit = platform.settings.max_instances
+    limit = platform.settings.account_limit
     reserved = sum(s.config.concurrency or 0 for s in specs)
     bundle = BundleLimits()
     return JSONResponse(
@@ -60,7 +60,7 @@ async def _layers_size(platform: Platform) -> int:
 async def put_function_concurrency(request: AwsRequest) -> Response:
     named = _unqualified(request)
     platform = request.platform
-    limit = platform.settings.max_instances
+    limit = platform.settings.account_limit
     value = parse_put_concurrency(request.json(), limit=limit)
     others = sum(
         s.config.concurrency or 0 for s in await platform.functions.list() if s.name != named.name
