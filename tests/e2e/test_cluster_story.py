@@ -32,6 +32,8 @@ from faas import keys
 from tests.conftest import make_data_dir
 from tests.helpers import Ledger, Server, free_port, handler_zip, ours, upload, wait_until
 
+pytestmark = pytest.mark.slow
+
 ADMIN = "cluster-story-admin-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 

@@ -37,6 +37,9 @@ import redis
 from tests.conftest import make_data_dir
 from tests.helpers import Server, free_port, handler_zip, upload, wait_until, wait_until_async
 
+# Functions run as host processes: the story is Redis's, not Docker's.
+pytestmark = [pytest.mark.process, pytest.mark.slow]
+
 MASTER = "faas"
 EVENTS = 2000
 # Sent before the kill; the rest go while the sentinels fail over and after.
@@ -45,6 +48,7 @@ CONCURRENCY = 16
 # Records each id it runs: one write() of one line to an O_APPEND file.
 RECORDER = """
 import json, os
+
 
 def handler(event, context):
     line = json.dumps({"id": event["id"], "request": context.aws_request_id}) + "\\n"
