@@ -282,8 +282,7 @@ class Platform:
     async def start(self) -> None:
         # Volume limits this host cannot enforce stop the server, rather than run unbounded.
         await self.volumes.check()
-        async with store.redis_errors():
-            await self.redis.ping()
+        await store.reach(self.redis, self.settings.start_timeout_s)
         await self.queue.setup()
         await self.backend.start(await owners.installation(self.redis))
         await self.owners.join()

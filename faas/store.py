@@ -11,6 +11,7 @@ that talk to Redis (``registry``, ``queue``) sees a redis exception.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -132,6 +133,26 @@ def _restore_cancellation() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def reach(client: aioredis.Redis, timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` for Redis to answer: started together (compose, a swarm
+    stack, a pod), it may answer, or its name resolve, a moment after the server.
+    ``StoreUnavailable`` once the time is up."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pause = 0.25
+    while True:
+        try:
+            async with redis_errors():
+                await client.ping()
+            return
+        except StoreUnavailable as exc:
+            if loop.time() + pause > deadline:
+                raise
+            logging.getLogger("faas").warning("waiting for Redis: %s", exc.message)
+            await asyncio.sleep(pause)
+            pause = min(2.0, pause * 2)
 
 
 async def check_no_eviction(client: aioredis.Redis) -> None:

@@ -270,8 +270,7 @@ async def _check_store(settings: Settings) -> None:
 
     client = store.connect(settings.redis_url)
     try:
-        async with store.redis_errors():
-            await client.ping()
+        await store.reach(client, settings.start_timeout_s)
         await store.check_no_eviction(client)
     finally:
         await client.aclose()

@@ -129,3 +129,26 @@ def _when_redis_answers(call, until=lambda reply: True, within_s: float = 10.0):
         return bool(until(reply))
 
     return wait_until(call, what="an answer once Redis is back", done=answered, within_s=within_s)
+
+
+@pytest.mark.process
+def test_a_server_started_before_its_redis_waits_for_it(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given a Redis that is not up yet (compose, a swarm stack or a pod start both at once)
+    late = RedisServer(tmp_path)
+    env = {**server_env, "FAAS_REDIS_URL": late.url, "FAAS_BACKEND": "process"}
+    server = Server(env, tmp_path / "server.log")
+    server.spawn()
+    try:
+        # When Redis comes up a moment later
+        time.sleep(1.5)
+        late.start()
+        # Then the server waited for it, said so, and serves
+        wait_until(
+            server._healthy, what="the server to be ready", within_s=30, ignoring=(httpx.HTTPError,)
+        )
+        assert "waiting for Redis" in server.log()
+    finally:
+        server.stop()
+        late.stop()
