@@ -43,6 +43,7 @@ from bench.scenarios import (  # noqa: E402
     scale,
     throughput,
     warm,
+    workers,
 )
 from bench.targets import TARGETS, evaluate  # noqa: E402
 
@@ -58,6 +59,7 @@ TITLES = {
     "node": "9. Node.js",
     "queues": "10. Queues",
     "mappings": "11. Event source mappings",
+    "workers": "12. Worker processes",
     "cluster": "14. Three nodes",
 }
 SCENARIOS = tuple(TITLES)
@@ -192,8 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     run = {"date": machine.now(), "quick": plan.quick, "scenarios": chosen, "plan": plan.__dict__}
     started = time.perf_counter()
     try:
-        if any(name != "async" for name in chosen):
+        # async and workers start servers of their own.
+        if any(name not in ("async", "workers") for name in chosen):
             run_server_scenarios(plan, results)
+        if "workers" in results:
+            step(
+                results["workers"],
+                "wrk -c32 against 1 and 2 worker processes, alternating",
+                lambda: workers.run(plan, results["workers"]),
+            )
         if "async" in results:
             step(
                 results["async"],

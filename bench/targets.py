@@ -150,6 +150,15 @@ TARGETS: tuple[Target, ...] = (
         "msg/s",
         "SendMessageBatch ingestion at 8 connections (batches of 10 x 100 B)",
     ),
+    # Issue 22.
+    Target(
+        "workers.c32_invokes_per_s",
+        ">=",
+        6000.0,
+        "/s",
+        "sync invokes/s at 32 connections with 2 worker processes (2 cores)",
+    ),
+    Target("workers.c32_errors", "==", 0.0, "", "no errors with worker processes"),
 )
 
 
