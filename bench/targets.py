@@ -159,6 +159,28 @@ TARGETS: tuple[Target, ...] = (
         "sync invokes/s at 32 connections with 2 worker processes (2 cores)",
     ),
     Target("workers.c32_errors", "==", 0.0, "", "no errors with worker processes"),
+    # Issue 22: three nodes on one Redis.
+    Target(
+        "cluster.warm_share_pct",
+        ">=",
+        95.0,
+        "%",
+        "600 calls round-robin over 3 nodes after one call each through node 1, warm",
+    ),
+    Target(
+        "cluster.forward_added_p50_ms",
+        "<=",
+        2.0,
+        "ms",
+        "a call forwarded to the node with the warm instance adds at most 2 ms at p50",
+    ),
+    Target(
+        "cluster.capped_p50_ms",
+        "<=",
+        1.5,
+        "ms",
+        "a warm invoke of a capped function (its lease in Redis) within the warm target",
+    ),
 )
 
 

@@ -177,6 +177,7 @@ def test_the_issue_targets_are_all_there_once() -> None:
         "mappings",
         "queues",
         "workers",
+        "cluster",
     }
     by_figure = {t.figure: t for t in TARGETS}
     # Issue 22: two worker processes on this machine's 2 cores.
@@ -193,6 +194,9 @@ def test_the_issue_targets_are_all_there_once() -> None:
     assert by_figure["node.cold_p50_ms"].threshold == 40.0
     assert by_figure["node.added_p50_ms"].threshold == 1.0
     assert by_figure["node.instance_pss_mb"].threshold == 40.0
+    # Issue 22: three nodes: warm routing's share, and what a forward and a lease add.
+    assert by_figure["cluster.warm_share_pct"].threshold == 95.0
+    assert by_figure["cluster.capped_p50_ms"].threshold == 1.5
     # Issue 21: queues.
     assert (by_figure["queues.ingest_per_s"].op, by_figure["queues.ingest_per_s"].threshold) == (
         ">=",
