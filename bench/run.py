@@ -38,6 +38,7 @@ from bench.scenarios import (  # noqa: E402
     footprint,
     lambda_api,
     mappings,
+    new_functions,
     node,
     queues,
     scale,
@@ -60,6 +61,7 @@ TITLES = {
     "queues": "10. Queues",
     "mappings": "11. Event source mappings",
     "workers": "12. Worker processes",
+    "new_functions": "13. New functions at once",
     "cluster": "14. Three nodes",
 }
 SCENARIOS = tuple(TITLES)
@@ -194,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     run = {"date": machine.now(), "quick": plan.quick, "scenarios": chosen, "plan": plan.__dict__}
     started = time.perf_counter()
     try:
-        # async and workers start servers of their own.
-        if any(name not in ("async", "workers") for name in chosen):
+        # async, workers and new_functions start servers of their own.
+        if any(name not in ("async", "workers", "new_functions") for name in chosen):
             run_server_scenarios(plan, results)
         if "workers" in results:
             step(
@@ -208,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
                 results["async"],
                 f"{plan.async_events} events",
                 lambda: async_events.run(plan, results["async"]),
+            )
+        if "new_functions" in results:
+            step(
+                results["new_functions"],
+                f"{new_functions.BURST} new functions at once, on a server of its own",
+                lambda: new_functions.run(plan, results["new_functions"]),
             )
     except KeyboardInterrupt:
         progress("interrupted: cleaned up, nothing written")

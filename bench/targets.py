@@ -150,6 +150,29 @@ TARGETS: tuple[Target, ...] = (
         "msg/s",
         "SendMessageBatch ingestion at 8 connections (batches of 10 x 100 B)",
     ),
+    # Issue 22: new functions at once on one node.
+    Target(
+        "new_functions.pool_empty_ratio",
+        "<=",
+        1.2,
+        "x",
+        "a cold start finding no generic container vs docker run until it answers, p50",
+    ),
+    Target(
+        "new_functions.burst_all_answered_s",
+        "<=",
+        8.0,
+        "s",
+        "100 concurrent first calls to 100 new functions all answered",
+    ),
+    Target(
+        "new_functions.burst_speedup",
+        ">=",
+        2.0,
+        "x",
+        "the 100 first calls vs 100 docker runs at once, all answered",
+    ),
+    Target("new_functions.burst_failures", "==", 0.0, "", "every first call of the burst is a 200"),
     # Issue 22.
     Target(
         "workers.c32_invokes_per_s",

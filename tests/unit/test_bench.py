@@ -177,6 +177,7 @@ def test_the_issue_targets_are_all_there_once() -> None:
         "mappings",
         "queues",
         "workers",
+        "new_functions",
         "cluster",
     }
     by_figure = {t.figure: t for t in TARGETS}
@@ -194,6 +195,10 @@ def test_the_issue_targets_are_all_there_once() -> None:
     assert by_figure["node.cold_p50_ms"].threshold == 40.0
     assert by_figure["node.added_p50_ms"].threshold == 1.0
     assert by_figure["node.instance_pss_mb"].threshold == 40.0
+    # Issue 22: new functions at once on one node, against docker runs in the same run.
+    assert by_figure["new_functions.pool_empty_ratio"].threshold == pytest.approx(1.2)
+    assert by_figure["new_functions.burst_all_answered_s"].threshold == 8.0
+    assert by_figure["new_functions.burst_speedup"].threshold == 2.0
     # Issue 22: three nodes: warm routing's share, and what a forward and a lease add.
     assert by_figure["cluster.warm_share_pct"].threshold == 95.0
     assert by_figure["cluster.capped_p50_ms"].threshold == 1.5
