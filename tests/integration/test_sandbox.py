@@ -12,7 +12,7 @@ from faas.compute.docker.backend import CPU_PERIOD_US
 from faas.compute.placement import cpus_for
 from faas.models import Outcome
 from faas.platform import Platform
-from tests.helpers import make_zip
+from tests.helpers import make_zip, wait_until_async
 
 
 async def invoke(platform: Platform, name: str, event: object = None):  # type: ignore[no-untyped-def]
@@ -206,10 +206,17 @@ async def test_memory_and_hardening_reach_docker(  # type: ignore[no-untyped-def
     assert host["CapDrop"] == ["ALL"]
     assert "no-new-privileges" in host["SecurityOpt"]
     assert host["PidsLimit"] > 0
-    # CPU in proportion to memory, as a quota over a short period (waits of ms, not 75 ms)
+    # CPU in proportion to memory, as a quota over a short period (waits of ms, not 75 ms),
+    # set once the runtime's init is over (the start and the init run unthrottled)
     share = cpus_for(512, settings.min_cpus, os.cpu_count() or 1)
-    assert host["CpuPeriod"] == CPU_PERIOD_US
-    assert host["CpuQuota"] == int(share * CPU_PERIOD_US)
+    limits = await wait_until_async(
+        lambda: docker_client.api.inspect_container(cid)["HostConfig"],
+        what="the CPU quota set after init",
+        done=lambda h: h["CpuQuota"] != 0,
+        within_s=10,
+    )
+    assert limits["CpuPeriod"] == CPU_PERIOD_US
+    assert limits["CpuQuota"] == int(share * CPU_PERIOD_US)
 
 
 @pytest.mark.both_backends
@@ -233,3 +240,43 @@ done
     # Then the bootstrap's response comes back
     assert result.outcome is Outcome.SUCCESS
     assert json.loads(result.payload) == {"echo": {"x": 1}, "by": "sh"}
+
+
+QUOTA_SOURCE = """
+import os
+
+def quota():
+    # cgroup v1, else v2's cpu.max ("max 100000" when unlimited)
+    if os.path.exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            return int(f.read())
+    with open("/sys/fs/cgroup/cpu.max") as f:
+        limit = f.read().split()[0]
+    return -1 if limit == "max" else int(limit)
+
+AT_INIT = quota()
+
+def handler(event, context):
+    return {"init": AT_INIT, "now": quota()}
+"""
+
+
+async def test_a_new_instance_initializes_unthrottled_then_keeps_to_its_cpu_share(  # type: ignore[no-untyped-def]
+    platform, deploy, containers_of, settings
+):
+    # Given a function that reads its container's CPU quota at import and at each call
+    await deploy("boosted", QUOTA_SOURCE)
+    # When it is called for the first time
+    first = json.loads((await invoke(platform, "boosted")).payload)
+    # Then its init ran without a quota, as Lambda boosts init
+    assert first["init"] == -1
+    # and once initialized its container keeps to its share of the CPU
+    share = int(cpus_for(128, settings.min_cpus, os.cpu_count() or 1) * CPU_PERIOD_US)
+
+    async def seen() -> int:
+        return int(json.loads((await invoke(platform, "boosted")).payload)["now"])
+
+    await wait_until_async(
+        seen, what="the CPU quota set after init", done=lambda q: q == share, within_s=10
+    )
+    assert len(containers_of("boosted")) == 1

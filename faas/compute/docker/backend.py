@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -78,8 +79,17 @@ ICC_OPTION = "com.docker.network.bridge.enable_icc"
 SANDBOX_SOCKET_DIR = "/run/faas"
 SANDBOX_SECRETS_DIR = "/run/secrets"
 TASK_ROOT = "/var/task"
+# How often a starting container is asked whether it exited. Every ask is a call to
+# the engine; in a burst of 100 starts each waiting seconds, asking every 0.5 s with
+# two calls (inspect, logs) was 400 calls a second queued with the starts themselves.
+EXIT_CHECK_S = 2.0
 # How long /readyz waits for the engine's answer.
 PING_TIMEOUT_S = 2.0
+
+# ``_run_options``'s keys that are the container's config; the others its host config.
+_CONTAINER_OPTIONS = frozenset({"name", "detach", "labels", "environment", "user"})
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -93,6 +103,9 @@ class DockerSandbox(SocketSandbox):
     renamed: asyncio.Future[None] | None = field(default=None, compare=False, repr=False)
     # An image function's own container, beside this one (whose agent is in image mode).
     image_part: ImagePart | None = None
+    # Its CPU quota, applied once its runtime is initialized: the start and the init
+    # run unthrottled, as Lambda boosts init (None: set at create, an image function's).
+    quota: DeferredQuota | None = field(default=None, compare=False, repr=False)
 
     def client(self) -> AgentClient:
         if self.image_part is not None:
@@ -107,6 +120,38 @@ class DockerSandbox(SocketSandbox):
         # Before it serves: operators and tests find a function's containers by name.
         if self.renamed is not None:
             await self.renamed
+        if self.quota is not None:
+            # Not awaited: a Docker round trip (15-50 ms here) the first invoke need
+            # not wait for; ``destroy`` does.
+            self.quota.apply()
+
+
+class DeferredQuota:
+    """A container's CPU quota, set over the Docker API once, when asked (``apply``).
+
+    A CFS quota of 0.25 CPU made a cold start's agent and runtime start 150 ms
+    slower (sock 67 -> 15 ms, runtime ready 130 -> 31 ms, measured on 2 cores):
+    the container starts without one, and gets it once its init is over.
+    """
+
+    def __init__(self, backend: DockerBackend, container_id: str, quota_us: int) -> None:
+        self._backend = backend
+        self._container_id = container_id
+        self.quota_us = quota_us
+        self._call: asyncio.Future[None] | None = None
+
+    def apply(self) -> None:
+        if self._call is None:
+            self._call = asyncio.ensure_future(
+                self._backend.set_quota(self._container_id, self.quota_us)
+            )
+            # Retrieved so that a failure nobody awaits (removed meanwhile) is no warning.
+            self._call.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def over(self) -> None:
+        """Return once a quota asked for is set (or failed: the container is going)."""
+        if self._call is not None and not self._call.done():
+            await asyncio.wait({self._call})
 
 
 class DockerBackend:
@@ -197,12 +242,14 @@ class DockerBackend:
         # "." is not allowed in function names: no function's container is named so.
         name = f"faas.pool-{token}" if spec.generic else container_name(spec.function, token)
         kwargs = self._run_options(spec, name)
+        deferred = spec.function_image is None
+        quota_us = kwargs["cpu_quota"]
         started = time.monotonic()
         run = asyncio.ensure_future(
-            self.run_sync(lambda: self._client.containers.run(spec.image, **kwargs))
+            self.run_sync(self._create_and_start, spec.image, kwargs, deferred)
         )
         try:
-            container = await asyncio.shield(run)
+            container_id = await asyncio.shield(run)
         except BaseException:
             # A cancelled await leaves the Docker call running in its thread:
             # let it finish so that whatever it created is removed below.
@@ -217,7 +264,8 @@ class DockerBackend:
             created_at=time.time(),
             socket_dir=self._dirs.sockets(token),
             socket_owner=self._uid,
-            container_id=container.id,
+            container_id=container_id,
+            quota=DeferredQuota(self, container_id, quota_us) if deferred else None,
         )
         try:
             await wait_for_socket(
@@ -226,7 +274,7 @@ class DockerBackend:
                 started,
                 self._settings.start_timeout_s,
                 lambda: self._exited(sandbox.container_id),
-                check_every_s=0.5,
+                check_every_s=EXIT_CHECK_S,
             )
             self._dirs.seal(token)
             if spec.function_image is not None:
@@ -240,6 +288,41 @@ class DockerBackend:
             await self.destroy(sandbox)
             raise
         return sandbox
+
+    def _create_and_start(self, image: str, options: dict[str, Any], unthrottled: bool) -> str:
+        """Blocking: the container made and started, its id; two calls to the engine.
+
+        ``containers.run`` inspects the container between the two (a third round
+        trip, which waits behind every other start during a burst); ``unthrottled``
+        leaves the CPU quota out, for ``DeferredQuota``.
+        """
+        api = self._client.api
+        host = {k: v for k, v in options.items() if k not in _CONTAINER_OPTIONS}
+        if unthrottled:
+            del host["cpu_period"], host["cpu_quota"]
+        host["binds"] = host.pop("volumes")
+        created = api.create_container(
+            image,
+            name=options["name"],
+            labels=options["labels"],
+            environment=options["environment"],
+            user=options["user"],
+            host_config=api.create_host_config(**host),
+        )
+        api.start(created["Id"])
+        return str(created["Id"])
+
+    async def set_quota(self, container_id: str, quota_us: int) -> None:
+        """Give a started container its CPU quota (``DeferredQuota``); a container gone
+        meanwhile needs none."""
+        try:
+            await self.run_sync(
+                lambda: self._client.api.update_container(
+                    container_id, cpu_period=CPU_PERIOD_US, cpu_quota=quota_us
+                )
+            )
+        except BackendError as exc:
+            log.info("no CPU quota for container %s: %s", container_id[:12], exc)
 
     def _run_options(self, spec: SandboxSpec, name: str) -> dict[str, Any]:
         """``containers.run``'s arguments for ``spec``: labels, limits, hardening, mounts."""
@@ -339,18 +422,22 @@ class DockerBackend:
 
     async def _exited(self, container_id: str) -> str | None:
         """Its last log lines if the container is no longer starting or running, else None."""
-        status, logs = await self.run_sync(self._status_and_logs, container_id)
-        return None if status in ("created", "running") else logs
+        return await self.run_sync(self._exit_logs, container_id)
 
-    def _status_and_logs(self, container_id: str) -> tuple[str, str]:
-        container = self._client.containers.get(container_id)
-        logs = container.logs(tail=20).decode("utf-8", "replace").strip()
-        return str(container.status), logs
+    def _exit_logs(self, container_id: str) -> str | None:
+        # One inspect while it starts; its logs only once it is gone.
+        state = self._client.api.inspect_container(container_id)["State"]
+        if state.get("Status") in ("created", "running"):
+            return None
+        logs: bytes = self._client.api.logs(container_id, tail=20)
+        return logs.decode("utf-8", "replace").strip()
 
     async def destroy(self, sandbox: Sandbox) -> None:
         box = own(sandbox, DockerSandbox)
         if box.renamed is not None and not box.renamed.done():
             await asyncio.wait({box.renamed})  # else it could outlive the removal
+        if box.quota is not None:
+            await box.quota.over()
         try:
             if box.image_part is not None:
                 await self._image_containers.stop(box.image_part)
