@@ -13,7 +13,11 @@ container started now.
 A taken container is replaced in the background once the cold start that took
 it is over (``settle``): a replacement started at once would compete with that
 cold start for the CPU and for the backend (Docker renames the taken
-container). Measured on 2 cores, deferring it halved the first-invoke p50.
+container). Measured on 2 cores, deferring it halved the first-invoke p50. A
+call that finds the pool empty starts a container of its own, and the pool
+refills once that start is over too: in a burst of first calls to new
+functions every call is already a start, and a refill beside them is one more
+in the engine's queue (the pool fills again as the burst's last starts end).
 
 A container leaves the pool once, to serve one function until it is removed:
 it never returns, so nothing of one function reaches another. Pool containers
@@ -75,8 +79,9 @@ class GenericPool:
         """A generic sandbox of ``profile``, now the caller's, or None.
 
         A ready one at once; else, if a start is running that no other call has
-        claimed, that one when it is up (None if it fails); else None. A caller
-        given one calls ``settle`` once its cold start is over, to have it replaced.
+        claimed, that one when it is up (None if it fails); else None. Every caller
+        calls ``settle`` once its cold start is over (or failed), whatever it was
+        given: the pool replaces what it took, or refills what it found empty.
         """
         ready = self._ready.get(profile)
         if ready:
@@ -90,14 +95,17 @@ class GenericPool:
             sandbox = None
             result = "miss"
         metrics.PREWARM_TAKES.labels(result).inc()
-        if sandbox is None:
-            # The call starts a container of its own now: refill alongside it.
-            self._refill(profile)
+        if sandbox is None and result == "miss":
+            # The call starts a container of its own now: a refill alongside would
+            # compete with it (and, in a burst of new functions, with every other
+            # start). The pool refills once the call's start is over (``settle``).
+            self._owed[profile] += 1
         self._show(profile)
         return sandbox
 
     def settle(self, profile: Profile) -> None:
-        """The cold start that took a sandbox of ``profile`` is over: replace it."""
+        """The cold start that took a sandbox of ``profile``, or found none, is over
+        (or failed): replace what it took, refill what it found empty."""
         if self._owed[profile] > 0:
             self._owed[profile] -= 1
         self._refill(profile)
@@ -119,7 +127,7 @@ class GenericPool:
             self.settle(profile)
             raise
         if sandbox is None:
-            self._owed[profile] -= 1  # the start failed: nothing was taken
+            self._owed[profile] -= 1  # the start failed: nothing was taken (take owes it)
         return sandbox
 
     def keep(self, profiles: list[Profile]) -> None:

@@ -75,8 +75,9 @@ class Builder:
         self.pool = GenericPool(backend, settings.prewarm_pool) if settings.prewarm_pool else None
 
     async def sandbox(self, spec: FunctionSpec, key: str) -> tuple[Sandbox, Profile | None]:
-        """A sandbox of the function, and the profile whose pool it came from (None if
-        made anew): that pool owes a replacement once the cold start is over."""
+        """A sandbox of the function, and the profile of the pool it was asked of (None
+        if none was): that pool is settled once the cold start is over, to replace the
+        container taken or refill the pool found empty."""
         function_image = _function_image(spec)
         if function_image is not None:
             # The agent's image runs beside the function's; there is no zip to unpack.
@@ -117,13 +118,20 @@ class Builder:
         profile = self._profile(spec, image)
         # Volumes and layers are mounts, which a started container cannot gain: never generic.
         generic_fits = function_image is None and not mounts.volumes and not mounts.layers
-        if self.pool is not None and generic_fits:
-            generic = await self.pool.take(profile)
-            if generic is not None:
-                made = await self._specialize(generic, sandbox_spec(generic.spec.token), profile)
-                if made is not None:
-                    return made, profile
-        return await self._backend.create(sandbox_spec(secrets.token_hex(6))), None
+        if self.pool is None or not generic_fits:
+            return await self._backend.create(sandbox_spec(secrets.token_hex(6))), None
+        generic = await self.pool.take(profile)
+        if generic is not None:
+            made = await self._specialize(generic, sandbox_spec(generic.spec.token), profile)
+            if made is not None:
+                return made, profile
+            # It failed, and settled the take (the pool refills): a plain start.
+            return await self._backend.create(sandbox_spec(secrets.token_hex(6))), None
+        try:
+            return await self._backend.create(sandbox_spec(secrets.token_hex(6))), profile
+        except BaseException:
+            self.pool.settle(profile)
+            raise
 
     async def _specialize(
         self, generic: Sandbox, spec: SandboxSpec, profile: Profile
