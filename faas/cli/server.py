@@ -103,7 +103,12 @@ def _serve_workers(
     def worker(index: int, ready: workers.Ready) -> int:
         held.close()
         own_port = settings.worker_port + index if settings.worker_port else 0
-        own = _listen(settings.host, own_port)
+        try:
+            own = _listen(settings.host, own_port)
+        except ValidationFailed as exc:
+            # As an app that cannot start: the node stops if no worker ever served.
+            logging.getLogger("faas").error("worker %d: %s", index, exc.message)
+            return workers.STARTUP_FAILURE
         mine = dataclasses.replace(
             settings,
             owner_id=workers.owner_of(index),
@@ -143,8 +148,10 @@ def _gateway(
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            if _STOPS:  # told to stop before uvicorn took the signals: start, then stop
+                self.should_exit = True
             await super().startup(sockets=sockets)
-            if self.started and ready is not None:
+            if self.started and not self.should_exit and ready is not None:
                 ready()
 
     config = uvicorn.Config(
@@ -177,8 +184,14 @@ def _listen(host: str, port: int, *, shared: bool = False) -> socket.socket:
         ) from None
 
 
-def _stopped(*_: object) -> None:
-    """What a signal uvicorn re-raises after its graceful stop runs: nothing."""
+# Stop signals that came before uvicorn took SIGTERM and SIGINT (while the app loads).
+_STOPS: list[int] = []
+
+
+def _stopped(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGINT outside uvicorn's hands: before it serves, remembered (it stops
+    as soon as it has started); after its graceful stop, re-raised by it: nothing to do."""
+    _STOPS.append(signum)
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

@@ -89,7 +89,8 @@ class Supervisor:
     def __init__(self, count: int, main: WorkerMain) -> None:
         self._slots = [Slot(i) for i in range(count)]
         self._main = main
-        self._stop_signal = 0
+        self._stop_signals: list[int] = []
+        self._passed_on = 0
         self._stopping = False
         self._anyone_served = False
         self._failed_start = False
@@ -109,8 +110,10 @@ class Supervisor:
                 self._fork(slot, (wake_r, wake_w))
             while True:
                 self._reap()
-                if self._stop_signal and not self._stopping:
-                    self._stop("SIGTERM" if self._stop_signal == signal.SIGTERM else "SIGINT")
+                if len(self._stop_signals) > self._passed_on:
+                    # Each one passed on: a worker still loading may have let one by.
+                    self._passed_on = len(self._stop_signals)
+                    self._stop(signal.Signals(self._stop_signals[-1]).name)
                 if self._stopping and not any(s.pid for s in self._slots):
                     break
                 now = time.monotonic()
@@ -134,7 +137,7 @@ class Supervisor:
     def _on_signal(self, signum: int, _frame: object) -> None:
         # The wake-up fd tells the loop; here only what it must know.
         if signum != signal.SIGCHLD:
-            self._stop_signal = signum
+            self._stop_signals.append(signum)
 
     def _stop(self, why: str) -> None:
         self._stopping = True
