@@ -15,8 +15,11 @@ again. If no member has one, or the member cannot be reached before the call is
 sent, the call starts cold here as before; a member that fails after the call was
 sent fails the call (it may have run).
 
-Only calls that wait for their answer are forwarded (sync invokes, HTTP routes, the
-Lambda API); async events and mapping batches run where a worker took them.
+One call of a pool key at a time is forwarded from a process: a call that comes
+while one is out runs here, so concurrent traffic starts instances where it lands
+rather than queueing on another member's. Only calls that wait for their answer
+are forwarded (sync invokes, HTTP routes, the Lambda API); async events and
+mapping batches run where a worker took them.
 """
 
 from __future__ import annotations
@@ -222,6 +225,8 @@ class Router:
         self._idle: dict[str, list[PeerConnection]] = {}
         # pool key -> (a member's URL, until when it is believed)
         self._known: dict[str, tuple[str, float]] = {}
+        # pool keys with a call forwarded and not answered yet
+        self._in_flight: set[str] = set()
 
     async def _member(self, pool_key: str) -> str | None:
         now = time.monotonic()
@@ -249,7 +254,23 @@ class Router:
         self, spec: FunctionSpec, event: bytes, request_id: str, kind: str, cc: str | None
     ) -> InvocationResult | None:
         """The call run by a member with a warm instance of ``spec``, or None when none
-        has one (or it could not be reached): then it runs here."""
+        has one (or it could not be reached): then it runs here.
+
+        One call of a pool key at a time is forwarded: while it is out, the next runs
+        here (and starts the instance this process lacks), so concurrent traffic
+        scales out instead of queueing on the member's one instance."""
+        key = spec.pool_key
+        if key in self._in_flight:
+            return None
+        self._in_flight.add(key)
+        try:
+            return await self._forward(spec, event, request_id, kind, cc)
+        finally:
+            self._in_flight.discard(key)
+
+    async def _forward(
+        self, spec: FunctionSpec, event: bytes, request_id: str, kind: str, cc: str | None
+    ) -> InvocationResult | None:
         try:
             url = await self._member(spec.pool_key)
         except Exception as exc:  # Redis away: the call can still run here
