@@ -19,12 +19,17 @@ refills once that start is over too: in a burst of first calls to new
 functions every call is already a start, and a refill beside them is one more
 in the engine's queue (the pool fills again as the burst's last starts end).
 
+A profile's pool grows with demand: after calls found it empty, it keeps as
+many ready as did so within the last minute (``GROWTH_WINDOW_S``), up to
+``GROWTH`` times its size, and shrinks back once they age (``keep``, at every
+upkeep tick). The next burst of new functions then finds that many started.
+
 A container leaves the pool once, to serve one function until it is removed:
 it never returns, so nothing of one function reaches another. Pool containers
 are not instances and are not counted in ``max_instances``: they are bounded
-by ``size`` times the number of profiles (``Settings.prewarm_pool`` times
-``prewarm_profiles``). The scheduler takes one only when the caps let it start
-an instance.
+by ``size`` times ``GROWTH`` times the number of profiles
+(``Settings.prewarm_pool`` and ``prewarm_profiles``). The scheduler takes one
+only when the caps let it start an instance.
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections import Counter, defaultdict
-from collections.abc import Awaitable
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +49,11 @@ from faas.compute.backend import GENERIC_POOL, Backend, Sandbox, SandboxSpec
 from faas.errors import FaasError
 
 log = logging.getLogger(__name__)
+
+# A profile's pool grows with demand: to as many as calls found it empty within the
+# last GROWTH_WINDOW_S, at most GROWTH times its size; back to its size once they age.
+GROWTH_WINDOW_S = 60.0
+GROWTH = 8
 
 
 @dataclass(frozen=True)
@@ -58,9 +69,18 @@ class Profile:
 class GenericPool:
     """Ready generic sandboxes by profile, refilled in the background."""
 
-    def __init__(self, backend: Backend, size: int, parallel_starts: int = 2) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        size: int,
+        parallel_starts: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._backend = backend
         self._size = size
+        self._clock = clock
+        # When calls found a profile's pool empty, within the last GROWTH_WINDOW_S.
+        self._misses: dict[Profile, deque[float]] = defaultdict(deque)
         self._ready: dict[Profile, list[Sandbox]] = defaultdict(list)
         self._starting: Counter[Profile] = Counter()
         # Of those, the ones past the semaphore: the backend is creating them now.
@@ -100,6 +120,7 @@ class GenericPool:
             # compete with it (and, in a burst of new functions, with every other
             # start). The pool refills once the call's start is over (``settle``).
             self._owed[profile] += 1
+            self._misses[profile].append(self._clock())
         self._show(profile)
         return sandbox
 
@@ -138,7 +159,23 @@ class GenericPool:
                 self._spawn(self._destroy(sandbox, "its profile is no longer kept"))
             self._show(profile)
         for profile in profiles:
+            ready = self._ready[profile]
+            while len(ready) > self.target(profile):
+                # Grown for a burst long past: back towards its size, newest first.
+                self._spawn(self._destroy(ready.pop(), "the pool shrinks after a burst"))
+                self._show(profile)
             self._refill(profile)
+
+    def target(self, profile: Profile) -> int:
+        """How many of ``profile`` the pool keeps ready now: its size, or as many as
+        calls recently found it empty (within ``GROWTH`` times its size)."""
+        misses = self._misses.get(profile)
+        if not misses:
+            return self._size
+        horizon = self._clock() - GROWTH_WINDOW_S
+        while misses and misses[0] < horizon:
+            misses.popleft()
+        return max(self._size, min(len(misses), self._size * GROWTH))
 
     def ready(self, profile: Profile | None = None) -> list[Sandbox]:
         """The ready sandboxes (of one profile)."""
@@ -171,7 +208,7 @@ class GenericPool:
             return
         # Starts claimed by waiting calls do not count: they will not be in the pool.
         unclaimed = self._starting[profile] - len(self._live_waiters(profile))
-        missing = self._size - len(self._ready[profile]) - unclaimed - self._owed[profile]
+        missing = self.target(profile) - len(self._ready[profile]) - unclaimed - self._owed[profile]
         for _ in range(missing):
             self._starting[profile] += 1
             self._spawn(self._start(profile))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faas.compute.backend import SandboxSpec
-from faas.compute.pool import GenericPool, Profile
+from faas.compute.pool import GROWTH, GROWTH_WINDOW_S, GenericPool, Profile
 
 PROFILE = Profile("image", 128, 0.25, True)
 
@@ -73,16 +73,60 @@ async def test_a_burst_of_calls_on_an_empty_pool_adds_no_start_of_its_own() -> N
     # Then two get its containers, the others none, and the pool starts nothing meanwhile
     assert sum(1 for g in got if g is not None) == 2
     assert backend.created == 2
-    # and it refills only as the last of those starts are over (by one per start over,
-    # within its size)
-    for _ in range(48):
+    # and it refills as the last of those starts end, to as many as found it empty
+    # (its growth, within a bound), not before
+    for _ in range(50 - pool.target(PROFILE)):
         pool.settle(PROFILE)
     await pool.settled()
     assert pool.ready(PROFILE) == []
-    pool.settle(PROFILE)
+    for _ in range(pool.target(PROFILE)):
+        pool.settle(PROFILE)
     await pool.settled()
-    assert len(pool.ready(PROFILE)) == 1
-    pool.settle(PROFILE)
+    assert len(pool.ready(PROFILE)) == pool.target(PROFILE) == 2 * GROWTH
+    await pool.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_pool_grows_after_a_burst_and_shrinks_back_once_it_is_past() -> None:
+    # Given a pool of two, on a clock of our own
+    clock = Clock()
+    backend = CountingBackend()
+    pool = GenericPool(backend, 2, clock=clock)  # type: ignore[arg-type]
+    pool.keep([PROFILE])
+    await pool.settled()
+    # When 12 calls come at once (two take its containers, ten find it empty) and end
+    got = await asyncio.gather(*(pool.take(PROFILE) for _ in range(12)))
+    for _ in got:
+        pool.settle(PROFILE)
+    await pool.settled()
+    # Then it keeps ten ready, for the next burst
+    assert pool.target(PROFILE) == 10
+    assert len(pool.ready(PROFILE)) == 10
+    # and a minute later, the burst past, it keeps its size again
+    clock.now += GROWTH_WINDOW_S + 1
+    pool.keep([PROFILE])
     await pool.settled()
     assert len(pool.ready(PROFILE)) == 2
+    assert backend.destroyed == 8
+    await pool.close()
+
+
+async def test_growth_is_bounded_by_a_multiple_of_the_size() -> None:
+    clock = Clock()
+    pool = GenericPool(CountingBackend(), 1, clock=clock)  # type: ignore[arg-type]
+    pool.keep([PROFILE])
+    await pool.settled()
+    got = await asyncio.gather(*(pool.take(PROFILE) for _ in range(50)))
+    assert pool.target(PROFILE) == GROWTH
+    for _ in got:
+        pool.settle(PROFILE)
+    await pool.settled()
+    assert len(pool.ready(PROFILE)) == GROWTH
     await pool.close()
