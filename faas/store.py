@@ -27,7 +27,16 @@ from faas.errors import StoreUnavailable
 from faas.settings import SentinelUrl, sentinel_url
 
 # A short connect timeout: a Redis that is down must give a 503 fast, not a hang.
-_CONNECTION = {"socket_connect_timeout": 5, "health_check_interval": 30}
+# Connections: redis-py 7 and later allow a pool 100 by default and refuse the 101st
+# command in flight ("Too many connections", a 503): a burst of 100 first calls did.
+# Redis itself takes 10,000 clients; one process's share here is bounded by its own
+# concurrency (its connections, waiters and pub/sub), not by a pool's guess.
+MAX_CONNECTIONS = 4096
+_CONNECTION = {
+    "socket_connect_timeout": 5,
+    "health_check_interval": 30,
+    "max_connections": MAX_CONNECTIONS,
+}
 # A sentinel that neither answers nor refuses must not hold up finding the master:
 # the next one is asked.
 SENTINEL_TIMEOUT_S = 2.0

@@ -191,3 +191,16 @@ async def test_cached_specs_outlive_a_redis_crash_and_are_read_again_after_it(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await client.aclose()
+
+
+async def test_a_burst_of_commands_past_a_hundred_in_flight_is_served(redis_flushed: str) -> None:
+    # redis-py's pool once refused the 101st command in flight ("Too many connections"):
+    # a burst of 100 first calls answered 503s.
+    from faas import store
+
+    client = store.connect(redis_flushed)
+    try:
+        answers = await asyncio.gather(*(client.blpop([f"empty-{i}"], 0.2) for i in range(300)))
+        assert answers == [None] * 300
+    finally:
+        await client.aclose()
