@@ -45,6 +45,9 @@ class Upkeep:
         while True:
             try:
                 await self.once(await list_specs())
+            except FaasError as exc:
+                # Redis or the engine away: said in a line, as every other part says it.
+                log.warning("upkeep skipped a round: %s", exc.message)
             except Exception:
                 # Upkeep must outlive any one failure, or reaping stops for good.
                 log.exception("upkeep failed")
