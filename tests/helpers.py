@@ -397,3 +397,52 @@ def engine_lock(*, exclusive: bool, within_s: float) -> Iterator[bool]:
         yield held
     finally:
         os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def process_nodes(
+    redis_url: str, logs: Path, prefix: str, admin: str, count: int = 2, **env: str
+) -> Iterator[list[Server]]:
+    """``count`` `faas serve`s on one Redis, functions as host processes: each its own
+    id (``<prefix>-<n>``), port and data dir, the same admin key; ``env`` for all.
+    Stopped (those still running) and their data dirs removed afterwards."""
+    from tests.conftest import make_data_dir
+
+    servers: list[Server] = []
+    dirs: list[Path] = []
+    try:
+        for number in range(1, count + 1):
+            data_dir = make_data_dir()
+            dirs.append(data_dir)
+            node_env = {
+                "FAAS_REDIS_URL": redis_url,
+                "FAAS_DATA_DIR": str(data_dir),
+                "FAAS_PORT": str(free_port()),
+                "FAAS_NODE_ID": f"{prefix}-{number}",
+                "FAAS_BACKEND": "process",
+                "FAAS_ADMIN_KEY": admin,
+                "FAAS_THROTTLE_WAIT_S": "1",
+                **env,
+            }
+            server = Server(node_env, logs / f"node{number}.log")
+            server.start()
+            servers.append(server)
+        yield servers
+    finally:
+        for server in servers:
+            if server.proc is not None and server.proc.poll() is None:
+                server.stop()
+        for data_dir in dirs:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def admin_client(server: Server, admin: str) -> httpx.Client:
+    """A client of ``server`` with the admin key ``admin``."""
+    return httpx.Client(
+        base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {admin}"}
+    )
+
+
+def stored_bundle(server: Server, sha: str) -> Path:
+    """Where ``server`` keeps the zip of ``sha`` (its data dir's code store)."""
+    return Path(server.env["FAAS_DATA_DIR"]) / "code" / "zips" / f"{sha}.zip"

@@ -7,7 +7,6 @@ Functions run as host processes: the story is the code's journey."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,8 +17,16 @@ import boto3
 import httpx
 import pytest
 
-from tests.conftest import make_data_dir
-from tests.helpers import Server, free_port, handler_zip, upload, wait_until
+from tests.helpers import (
+    Server,
+    admin_client,
+    free_port,
+    handler_zip,
+    process_nodes,
+    stored_bundle,
+    upload,
+    wait_until,
+)
 
 ADMIN = "cluster-admin-key-0123456789abcdef"
 BUCKET = "faas-bundles"
@@ -76,47 +83,24 @@ def in_s3(url: str) -> dict[str, bytes]:
 @pytest.fixture
 def nodes(redis_flushed: str, s3_url: str, tmp_path: Path) -> Iterator[list[Server]]:
     """Two `faas serve`s, their own ids, ports and data dirs, one Redis, one S3 bucket."""
-    servers, dirs = [], []
-    try:
-        for number in (1, 2):
-            data_dir = make_data_dir()
-            dirs.append(data_dir)
-            env = {
-                "FAAS_REDIS_URL": redis_flushed,
-                "FAAS_DATA_DIR": str(data_dir),
-                "FAAS_PORT": str(free_port()),
-                "FAAS_NODE_ID": f"s3-node-{number}",
-                "FAAS_BACKEND": "process",
-                "FAAS_ADMIN_KEY": ADMIN,
-                "FAAS_THROTTLE_WAIT_S": "1",
-                "FAAS_S3_ENDPOINT_URL": s3_url,
-                "FAAS_S3_BUCKET": BUCKET,
-                "FAAS_S3_PREFIX": PREFIX,
-                # The standard variables, as an operator on AWS would set them.
-                "AWS_ACCESS_KEY_ID": KEYS["aws_access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": KEYS["aws_secret_access_key"],
-                "FAAS_CODE_GRACE_S": "1",
-            }
-            server = Server(env, tmp_path / f"node{number}.log")
-            server.start()
-            servers.append(server)
+    env = {
+        "FAAS_S3_ENDPOINT_URL": s3_url,
+        "FAAS_S3_BUCKET": BUCKET,
+        "FAAS_S3_PREFIX": PREFIX,
+        # The standard variables, as an operator on AWS would set them.
+        "AWS_ACCESS_KEY_ID": KEYS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": KEYS["aws_secret_access_key"],
+        "FAAS_CODE_GRACE_S": "1",
+    }
+    with process_nodes(redis_flushed, tmp_path, "s3-node", ADMIN, **env) as servers:
         yield servers
-    finally:
-        for server in servers:
-            if server.proc is not None and server.proc.poll() is None:
-                server.stop()
-        for data_dir in dirs:
-            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def client(server: Server) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {ADMIN}"}
-    )
+    return admin_client(server, ADMIN)
 
 
-def bundle(server: Server, sha: str) -> Path:
-    return Path(server.env["FAAS_DATA_DIR"]) / "code" / "zips" / f"{sha}.zip"
+bundle = stored_bundle
 
 
 def test_a_node_runs_code_from_s3_when_the_node_that_had_it_is_stopped(

@@ -5,16 +5,24 @@ lists both. Functions run as host processes: the story is the code's journey."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import make_data_dir
 from tests.e2e.test_lambda_api_story import aws_client
-from tests.helpers import Server, free_port, handler_zip, scrape, upload, value, wait_until
+from tests.helpers import (
+    Server,
+    admin_client,
+    handler_zip,
+    process_nodes,
+    scrape,
+    stored_bundle,
+    upload,
+    value,
+    wait_until,
+)
 
 ADMIN = "cluster-admin-key-0123456789abcdef"
 
@@ -33,39 +41,15 @@ def backend() -> str:
 @pytest.fixture
 def nodes(redis_flushed: str, tmp_path: Path) -> Iterator[list[Server]]:
     """Two `faas serve`s, their own ids, ports and data dirs, one Redis, the same keys."""
-    servers, dirs = [], []
-    try:
-        for number in (1, 2):
-            data_dir = make_data_dir()
-            dirs.append(data_dir)
-            env = {
-                "FAAS_REDIS_URL": redis_flushed,
-                "FAAS_DATA_DIR": str(data_dir),
-                "FAAS_PORT": str(free_port()),
-                "FAAS_NODE_ID": f"story-node-{number}",
-                "FAAS_BACKEND": "process",
-                "FAAS_ADMIN_KEY": ADMIN,
-                "FAAS_THROTTLE_WAIT_S": "1",
-            }
-            server = Server(env, tmp_path / f"node{number}.log")
-            server.start()
-            servers.append(server)
+    with process_nodes(redis_flushed, tmp_path, "story-node", ADMIN) as servers:
         yield servers
-    finally:
-        for server in servers:
-            server.stop()
-        for data_dir in dirs:
-            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def client(server: Server) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {ADMIN}"}
-    )
+    return admin_client(server, ADMIN)
 
 
-def bundle(server: Server, sha: str) -> Path:
-    return Path(server.env["FAAS_DATA_DIR"]) / "code" / "zips" / f"{sha}.zip"
+bundle = stored_bundle
 
 
 def test_a_function_deployed_through_one_node_runs_through_the_other(
