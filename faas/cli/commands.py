@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from faas.cli import templates
 from faas.cli.client import DEFAULT_URL, ApiError, Client, zip_dir
 from faas.cli.exits import EXIT_FUNCTION_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_SERVER, EXIT_USAGE
 from faas.cli.render import (
@@ -176,12 +175,7 @@ def _read_source(source: str, stdin: Any) -> bytes:
 
 
 def invoke(client: Client, args: argparse.Namespace) -> int:
-    if getattr(args, "template", None):
-        event = json.dumps(templates.event(args.template)).encode()
-    elif getattr(args, "event_file", None):
-        event = read_event("@" + args.event_file)
-    else:
-        event = read_event(args.data)
+    event = read_event(args.data)
     if args.async_:
         accepted = client.invoke_async(args.name, event)
         _emit(args, accepted, lambda: str(accepted.get("requestId")))
