@@ -238,10 +238,13 @@ class Harness:
         return str(direct if direct.exists() else sockets / "agent.sock")
 
     def runtime_image(self) -> str:
-        """The image the server's instances run (every instance of this run has the same)."""
+        """The image the server's instances run (every instance of this run has the same),
+        or start from."""
         found = self.containers()
-        if not found:
-            raise RuntimeError("no instance of this run to read the runtime image from")
+        if not found:  # a server whose instances are not Docker's (FAAS_BACKEND=runc)
+            from faas.compute.docker.images import Images
+
+            return Images(self.settings, self.docker).ensure_runtime()
         tags = found[0].image.tags
         return str(tags[0] if tags else found[0].image.id)
 

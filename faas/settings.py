@@ -24,7 +24,7 @@ MAX_SOCKET_PATH = 107
 # The longest name under a sandbox directory the platform connects to or renames.
 _SOCKET_LEAF = "/sockets/0123456789ab/agent.sock.tmp"
 # What runs sandboxes (faas/compute/factory.py): containers, or host processes (no isolation).
-BACKENDS = ("docker", "process")
+BACKENDS = ("docker", "process", "runc")
 # Redis through Sentinel (docs/operations.md, "Redis with a replica and Sentinel"): the
 # sentinels to ask, then the master's name, its database and redis-py's URL options
 # (and sentinel_username, sentinel_password: what the sentinels themselves ask for).

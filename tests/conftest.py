@@ -89,8 +89,25 @@ def data_dir() -> Iterator[Path]:
     path = make_data_dir()
     yield path
     left = _end_process_sandboxes(path / "sockets")
+    runc_left = _end_runc_sandboxes(path)
     shutil.rmtree(path, ignore_errors=True)
     assert not left, f"process sandboxes left behind: {left}"
+    assert not runc_left, f"runc containers left behind: {runc_left}"
+
+
+def _end_runc_sandboxes(data_dir: Path) -> list[str]:
+    """The runc backend's containers still under ``data_dir``, each removed with its
+    network namespace."""
+    import subprocess
+
+    from tests.helpers import runc_containers
+
+    left = runc_containers(data_dir)
+    for container in left:
+        root = str(data_dir / "runc" / "state")
+        subprocess.run(["runc", "--root", root, "delete", "--force", container["id"]], check=False)
+        subprocess.run(["ip", "netns", "delete", f"faas-{container['id']}"], capture_output=True)
+    return [c["id"] for c in left]
 
 
 def _end_process_sandboxes(sockets: Path) -> list[str]:
@@ -131,7 +148,7 @@ def settings(
     backend: str,
 ) -> Settings:
     """Test settings; ``@pytest.mark.settings(name=value)`` changes fields for one story."""
-    if backend == "docker":
+    if backend in ("docker", "runc"):
         request.getfixturevalue("runtime_image")
     marker = request.node.get_closest_marker("settings")
     fields: dict[str, object] = {"reap_interval_s": 0.5, "throttle_wait_s": 2.0}
@@ -146,10 +163,15 @@ def settings(
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    # @pytest.mark.both_backends: the story runs once on each backend.
-    both = metafunc.definition.get_closest_marker("both_backends") is not None
-    if both and "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", ["docker", "process"])
+    # @pytest.mark.both_backends: the story runs once on the docker and the process
+    # backend; @pytest.mark.runc_too: once more on runc.
+    backends = ["docker"]
+    if metafunc.definition.get_closest_marker("both_backends") is not None:
+        backends.append("process")
+    if metafunc.definition.get_closest_marker("runc_too") is not None:
+        backends.append("runc")
+    if len(backends) > 1 and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", backends)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -189,5 +211,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") == "process":
             item.add_marker(pytest.mark.process)
+        if callspec is not None and callspec.params.get("backend") == "runc":
+            item.add_marker(pytest.mark.runc)
         if item.get_closest_marker("process") is None:
             item.add_marker(pytest.mark.docker)

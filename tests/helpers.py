@@ -101,6 +101,34 @@ def ours(node_id: str, function: str | None = None, client: Any = None) -> list[
     return [c["Id"] for c in found if function is None or _serves(c, function)]
 
 
+def runc_containers(data_dir: Path, function: str | None = None) -> list[dict[str, Any]]:
+    """The runc backend's containers under ``data_dir`` (of one function), as ``runc
+    list`` shows them. A container's name is in its bundle (``name``): a generic one
+    taken by a function is renamed there, as the Docker backend renames it."""
+    from faas.compute.docker.backend import container_name
+
+    root = data_dir / "runc" / "state"
+    if not root.exists():
+        return []
+    out = subprocess.run(
+        ["runc", "--root", str(root), "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found: list[dict[str, Any]] = json.loads(out or "null") or []
+    if function is None:
+        return found
+
+    def named(c: dict[str, Any]) -> bool:
+        path = data_dir / "runc" / "bundles" / c["id"] / "name"
+        with contextlib.suppress(OSError):
+            return path.read_text() == container_name(function, c["id"])
+        return False
+
+    return [c for c in found if named(c)]
+
+
 def _serves(container: dict[str, Any], function: str) -> bool:
     from faas.compute.docker.backend import container_name
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -11,7 +12,7 @@ from faas import store
 from faas.models import FunctionConfig, FunctionSpec
 from faas.platform import Platform
 from faas.settings import Settings
-from tests.helpers import handler_zip, ours
+from tests.helpers import handler_zip, ours, runc_containers
 
 Deploy = Callable[..., "object"]
 
@@ -49,10 +50,13 @@ def deploy(platform: Platform, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def containers_of(docker_client, node_id: str):  # type: ignore[no-untyped-def]
-    """Ids of this session's containers of one function (other sessions' never count)."""
+def containers_of(docker_client, node_id: str, backend: str, data_dir: Path):  # type: ignore[no-untyped-def]
+    """Ids of this session's containers of one function (other sessions' never count):
+    Docker's, or on the runc backend runc's."""
 
     def _containers(function: str) -> list[str]:
+        if backend == "runc":
+            return [c["id"] for c in runc_containers(data_dir, function)]
         return ours(node_id, function, docker_client)
 
     return _containers

@@ -13,6 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from faas.models import FunctionConfig, Outcome
 from faas.platform import Platform
 from faas.settings import Settings
@@ -54,6 +56,7 @@ def handler(event, context):
 """
 
 
+@pytest.mark.runc_too
 async def test_functions_cannot_reach_each_others_ports(platform: Platform, deploy) -> None:  # type: ignore[no-untyped-def]
     # Given a function with network access that listens on a TCP port (and reaches it)
     await deploy("listener", LISTENER)

@@ -48,6 +48,7 @@ async def test_missing_module_and_missing_handler_use_lambdas_names(platform, de
     assert missing_handler.error["errorType"] == "Runtime.HandlerNotFound"
 
 
+@pytest.mark.runc_too
 async def test_a_timeout_kills_the_container_and_the_next_call_starts_clean(  # type: ignore[no-untyped-def]
     platform, deploy, containers_of
 ):
@@ -71,6 +72,7 @@ async def test_a_timeout_kills_the_container_and_the_next_call_starts_clean(  # 
     assert after.outcome is Outcome.SUCCESS and after.cold_start
 
 
+@pytest.mark.runc_too
 async def test_out_of_memory_is_reported_and_the_platform_stays_healthy(platform, deploy):  # type: ignore[no-untyped-def]
     source = (
         "def handler(e, c):\n"
@@ -87,6 +89,7 @@ async def test_out_of_memory_is_reported_and_the_platform_stays_healthy(platform
     assert after.outcome is Outcome.SUCCESS and json.loads(after.payload) == "fine"
 
 
+@pytest.mark.runc_too
 async def test_a_function_that_exits_mid_invoke_is_reported_with_its_output(  # type: ignore[no-untyped-def]
     platform, deploy, containers_of
 ):
@@ -161,6 +164,7 @@ def handler(event, context):
     assert body["event"] == {"name": "x"}
 
 
+@pytest.mark.runc_too
 async def test_the_sandbox_is_locked_down(platform, deploy):  # type: ignore[no-untyped-def]
     source = """
 import os, socket
@@ -261,6 +265,7 @@ def handler(event, context):
 """
 
 
+@pytest.mark.runc_too
 async def test_a_new_instance_initializes_unthrottled_then_keeps_to_its_cpu_share(  # type: ignore[no-untyped-def]
     platform, deploy, containers_of, settings
 ):

@@ -31,6 +31,7 @@ async def call(platform: Platform, name: str, event: dict[str, object] | None = 
 
 
 @pytest.mark.both_backends
+@pytest.mark.runc_too
 async def test_second_call_reuses_the_warm_container_and_its_module_state(platform, deploy):  # type: ignore[no-untyped-def]
     # Given a function that counts its calls in a module-level variable
     await deploy("counter", COUNTER)
@@ -44,6 +45,7 @@ async def test_second_call_reuses_the_warm_container_and_its_module_state(platfo
     assert (body1["calls"], body2["calls"]) == (1, 2)
 
 
+@pytest.mark.runc_too
 async def test_new_code_is_never_served_by_a_container_of_the_old_code(  # type: ignore[no-untyped-def]
     platform, deploy, tmp_path, containers_of
 ):
@@ -165,6 +167,7 @@ async def test_idle_containers_are_removed_after_the_keep_alive(  # type: ignore
     assert result.cold_start
 
 
+@pytest.mark.runc_too
 async def test_delete_removes_every_container_of_the_function(platform, deploy, containers_of):  # type: ignore[no-untyped-def]
     await deploy("doomed", COUNTER)
     await call(platform, "doomed")

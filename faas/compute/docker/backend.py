@@ -49,6 +49,7 @@ from faas.compute.docker.image_sandbox import (
 )
 from faas.compute.docker.images import Images
 from faas.compute.lambda_env import API_SOCKET, API_SOCKET_DIR, SDK_PORT
+from faas.compute.quota import DeferredQuota
 from faas.compute.sandbox_dirs import (
     SandboxDirs,
     SocketSandbox,
@@ -124,34 +125,6 @@ class DockerSandbox(SocketSandbox):
             # Not awaited: a Docker round trip (15-50 ms here) the first invoke need
             # not wait for; ``destroy`` does.
             self.quota.apply()
-
-
-class DeferredQuota:
-    """A container's CPU quota, set over the Docker API once, when asked (``apply``).
-
-    A CFS quota of 0.25 CPU made a cold start's agent and runtime start 150 ms
-    slower (sock 67 -> 15 ms, runtime ready 130 -> 31 ms, measured on 2 cores):
-    the container starts without one, and gets it once its init is over.
-    """
-
-    def __init__(self, backend: DockerBackend, container_id: str, quota_us: int) -> None:
-        self._backend = backend
-        self._container_id = container_id
-        self.quota_us = quota_us
-        self._call: asyncio.Future[None] | None = None
-
-    def apply(self) -> None:
-        if self._call is None:
-            self._call = asyncio.ensure_future(
-                self._backend.set_quota(self._container_id, self.quota_us)
-            )
-            # Retrieved so that a failure nobody awaits (removed meanwhile) is no warning.
-            self._call.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-    async def over(self) -> None:
-        """Return once a quota asked for is set (or failed: the container is going)."""
-        if self._call is not None and not self._call.done():
-            await asyncio.wait({self._call})
 
 
 class DockerBackend:
