@@ -164,6 +164,9 @@ class Settings:
     result_ttl_s: int = 86400
     # Function volumes are directories under here (default: <data_dir>/volumes).
     volumes_dir: str = ""
+    # FAAS_BACKEND=runc: the runtime images' exports (default: <data_dir>/runc/rootfs),
+    # about 260 MB each; servers of one host may share it.
+    runc_rootfs_dir: str = ""
     # Volume size limits in MB (faas/compute/volumes.py): every volume's, then per volume
     # ("data=100,cache=2000"); 0 is unbounded.
     volume_size_mb: int = 0
@@ -406,6 +409,10 @@ class Settings:
         """Where ``faas serve`` also listens, on a Unix socket its sandboxes reach
         (mounted read-only in each container): the AWS APIs for functions' SDKs."""
         return self.data_dir / "api"
+
+    @property
+    def runc_rootfs(self) -> Path:
+        return Path(self.runc_rootfs_dir) if self.runc_rootfs_dir else self.data_dir / "runc/rootfs"
 
     @property
     def volumes_root(self) -> Path:

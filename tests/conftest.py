@@ -61,6 +61,13 @@ def runtime_image(docker_client) -> str:  # type: ignore[no-untyped-def]
     return Images(Settings(), docker_client).ensure_runtime()
 
 
+@pytest.fixture(scope="session")
+def runc_rootfs_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="faas-rootfs-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_container_left_behind(request: pytest.FixtureRequest, node_id: str) -> Iterator[None]:
     yield
@@ -152,6 +159,8 @@ def settings(
         request.getfixturevalue("runtime_image")
     marker = request.node.get_closest_marker("settings")
     fields: dict[str, object] = {"reap_interval_s": 0.5, "throttle_wait_s": 2.0}
+    if backend == "runc":  # the runtime image exported once a session, not once a story
+        fields["runc_rootfs_dir"] = str(request.getfixturevalue("runc_rootfs_dir"))
     fields.update(marker.kwargs if marker else {})
     return Settings(
         redis_url=redis_flushed,

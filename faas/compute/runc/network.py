@@ -11,13 +11,14 @@ other, as on the Docker backend's network (inter-container traffic disabled).
 An address is leased by a file named after it in ``leases`` (made with
 ``O_EXCL``, holding the token and the owner), so that the worker processes of a
 node never hand out one address twice; reaping gives back a dead owner's.
-Setting one up is two ``ip -batch`` runs (about 7 ms).
+Setting one up is two ``ip -batch`` runs (about 7 ms); removing one spawns nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import ctypes
+import errno
 import ipaddress
 import os
 import random
@@ -25,6 +26,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+import anyio.to_thread
 
 from faas.errors import BackendError
 
@@ -34,6 +37,9 @@ BRIDGE_ADDRESS = ipaddress.IPv4Address("10.213.0.1")
 NETNS_DIR = Path("/run/netns")
 # Docker's choice when the host's resolvers are loopback-only (systemd-resolved).
 FALLBACK_RESOLVERS = ("8.8.8.8", "8.8.4.4")
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def netns_name(token: str) -> str:
@@ -102,7 +108,7 @@ class Network:
 
     async def attach(self, token: str, owner: str) -> str:
         """A namespace for sandbox ``token`` with its address; its path, for runc."""
-        lease = await asyncio.to_thread(self._lease, token, owner)
+        lease = await anyio.to_thread.run_sync(self._lease, token, owner)
         name = netns_name(token)
         try:
             await _ip_batch_async(
@@ -129,12 +135,10 @@ class Network:
 
     async def detach(self, token: str) -> None:
         """Remove sandbox ``token``'s namespace (its veth goes with it) and lease."""
-        await asyncio.to_thread(self._detach, token)
+        await anyio.to_thread.run_sync(self._detach, token)
 
     def _detach(self, token: str) -> None:
-        name = netns_name(token)
-        if (NETNS_DIR / name).exists():
-            subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+        _delete_netns(netns_name(token))
         if Path(f"/sys/class/net/{host_end(token)}").exists():  # a namespace half made
             subprocess.run(["ip", "link", "delete", host_end(token)], capture_output=True)
         for lease in self.leases():
@@ -173,16 +177,22 @@ def _ip_batch(commands: list[str], *, netns: str | None = None, may_exist: bool 
 
 
 async def _ip_batch_async(commands: list[str], *, netns: str | None = None) -> None:
-    args = ["ip", *(["-n", netns] if netns else []), "-batch", "-"]
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate(("\n".join(commands) + "\n").encode())
-    if proc.returncode != 0:
-        raise BackendError(f"ip {'; '.join(commands)}: {err.decode(errors='replace').strip()}")
+    # Spawned from a thread: a fork and exec on the event loop holds it.
+    await anyio.to_thread.run_sync(lambda: _ip_batch(commands, netns=netns))
+
+
+def _delete_netns(name: str) -> None:
+    """What ``ip netns delete`` does, without spawning it: the namespace's bind mount
+    detached and its file removed (the veth goes once nothing holds the namespace)."""
+    path = NETNS_DIR / name
+    if not path.exists():
+        return
+    if _libc.umount2(str(path).encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):  # not mounted: a half-made one
+            raise BackendError(f"cannot unmount {path}: {os.strerror(err)}")
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 def _iptables_ensure(table: str, chain: str, rule: list[str]) -> None:

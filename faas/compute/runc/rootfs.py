@@ -11,8 +11,10 @@ place, so a half-made one is never used.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,16 +70,27 @@ class RootFilesystems:
 
     def _export(self, client: docker.DockerClient, image: str, target: Path) -> None:
         self._root.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir()
+        # Another process of the node may export the same image at once: each into a
+        # directory of its own, the first renamed into place wins.
+        partial = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=self._root))
+        os.chmod(partial, 0o755)  # the root of every sandbox: its user must walk it
+        try:
+            self._unpack(client, image, partial)
+            partial.rename(target)
+        except OSError:
+            if not target.is_dir():
+                raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)  # gone once renamed
+
+    def _unpack(self, client: docker.DockerClient, image: str, into: Path) -> None:
         try:
             container = client.api.create_container(image, labels={"faas.export": "1"})
         except docker.errors.DockerException as exc:
             raise BackendError(f"cannot export image {image!r}: {exc}") from exc
         try:
             with subprocess.Popen(
-                ["tar", "-x", "--numeric-owner", "-C", str(partial)],
+                ["tar", "-x", "--numeric-owner", "-C", str(into)],
                 stdin=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             ) as tar:
@@ -90,7 +103,6 @@ class RootFilesystems:
                     raise BackendError(f"cannot unpack image {image!r}: {why!r}")
         finally:
             client.api.remove_container(container["Id"], force=True)
-        partial.rename(target)
 
 
 def _from_config(path: Path, config: dict[str, Any]) -> RootFilesystem:
