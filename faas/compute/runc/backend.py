@@ -31,6 +31,7 @@ import subprocess
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -290,12 +291,13 @@ class RuncBackend:
             await box.quota.over()
         await self._remove(box.spec.token)
 
-    async def _remove(self, token: str) -> None:
-        """The container of ``token`` gone, with its namespace, bundle and directories."""
+    async def _remove(self, token: str, *, ours: bool = True) -> None:
+        """The container of ``token`` gone, with its namespace, bundle and directories
+        (not ``ours``: another process's)."""
         try:
             await self._runc("delete", "--force", token, missing_ok=True)
         finally:
-            await self._network.detach(token)
+            await self._network.detach(token, ours=ours)
             await anyio.to_thread.run_sync(self._forget, token)
 
     def _forget(self, token: str) -> None:
@@ -343,7 +345,7 @@ class RuncBackend:
         stray = [x.token for x in leases if x.owner not in spare and x.token not in live]
         async with anyio.create_task_group() as tg:
             for token in doomed + stray:
-                tg.start_soon(self._remove, token)
+                tg.start_soon(partial(self._remove, token, ours=False))
         return len(doomed) + await self._docker.reap(spare_owners)
 
     async def close(self) -> None:

@@ -80,6 +80,8 @@ class Network:
 
     def __init__(self, leases: Path) -> None:
         self._leases = leases
+        # This process's leases by token: a removal need not list the node's.
+        self._mine: dict[str, ipaddress.IPv4Address] = {}
 
     def ensure(self) -> None:
         """Blocking: the bridge, its address and the NAT rules, made if missing."""
@@ -115,12 +117,16 @@ class Network:
                 [
                     f"netns add {name}",
                     f"link add {host_end(token)} type veth peer name eth0 netns {name}",
+                    # No IPv6 link-local addresses: their duplicate detection and
+                    # multicast joins kept kernel workers busy in a burst of starts.
+                    f"link set {host_end(token)} addrgenmode none",
                     f"link set {host_end(token)} master {BRIDGE} up",
                     f"link set dev {host_end(token)} type bridge_slave isolated on",
                 ]
             )
             await _ip_batch_async(
                 [
+                    "link set eth0 addrgenmode none",
                     f"addr add {lease.address}/{SUBNET.prefixlen} dev eth0",
                     "link set eth0 up",
                     "link set lo up",
@@ -133,18 +139,25 @@ class Network:
             raise
         return str(NETNS_DIR / name)
 
-    async def detach(self, token: str) -> None:
-        """Remove sandbox ``token``'s namespace (its veth goes with it) and lease."""
-        await anyio.to_thread.run_sync(self._detach, token)
+    async def detach(self, token: str, *, ours: bool = True) -> None:
+        """Remove sandbox ``token``'s namespace (its veth goes with it) and lease; not
+        ``ours``: a sandbox of another process, whose lease is looked for."""
+        await anyio.to_thread.run_sync(self._detach, token, ours)
 
-    def _detach(self, token: str) -> None:
+    def _detach(self, token: str, ours: bool) -> None:
+        if ours and token not in self._mine:
+            return  # no network: neither namespace nor lease
         _delete_netns(netns_name(token))
         if Path(f"/sys/class/net/{host_end(token)}").exists():  # a namespace half made
             subprocess.run(["ip", "link", "delete", host_end(token)], capture_output=True)
-        for lease in self.leases():
-            if lease.token == token:
-                with contextlib.suppress(FileNotFoundError):
-                    (self._leases / str(lease.address)).unlink()
+        address = self._mine.pop(token, None)
+        if address is not None:
+            addresses = [address]
+        else:  # a sandbox of another (dead) process
+            addresses = [x.address for x in self.leases() if x.token == token]
+        for each in addresses:
+            with contextlib.suppress(FileNotFoundError):
+                (self._leases / str(each)).unlink()
 
     def leases(self) -> list[Lease]:
         """Blocking: the addresses leased on this node, and to whom."""
@@ -165,6 +178,7 @@ class Network:
                 continue
             with os.fdopen(fd, "w") as out:
                 out.write(f"{token} {owner}\n")
+            self._mine[token] = address
             return Lease(address, token, owner)
         raise BackendError(f"no free address left on {SUBNET} for a sandbox")
 
