@@ -1,7 +1,10 @@
 """New functions: one cold start that finds no generic container, and a burst of first
 calls to many distinct functions, each against plain ``docker run``s in the same run.
 
-It runs on a server of its own, started here (node ``bench-<random>``, a temporary
+Both are measured twice when runc is here (root): on a server of the runc backend
+(``FAAS_BACKEND=runc``), whose figures the targets read, then on one of the Docker
+backend (keys prefixed ``docker_``), each against its own baselines. Each runs on a
+server of its own, started here (node ``bench-<random>``, a temporary
 Redis): the burst needs room (``FAAS_MAX_INSTANCES`` is raised to ``BURST + 50``
 from the default 64, which 100 functions would pass) and a server with none of the
 other scenarios' instances.
@@ -24,6 +27,7 @@ removed before the functions' burst.
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -62,15 +66,24 @@ BARRIER_S = 120.0
 
 
 def run(plan: Plan, result: Result) -> None:
+    """On the runc backend (the targets' figures) when runc is here, then on the
+    Docker backend (its figures beside them, keys prefixed ``docker_``)."""
+    backends = (["runc"] if shutil.which("runc") and os.geteuid() == 0 else []) + ["docker"]
+    for backend in backends:
+        measure(plan, result, backend, prefix="" if backend == backends[0] else "docker_")
+
+
+def measure(plan: Plan, result: Result, backend: str, prefix: str) -> None:
     h = Harness(max_instances=BURST + 50)
     h.env["FAAS_PREWARM_PROFILES"] = "1"
+    h.env["FAAS_BACKEND"] = backend
     why: list[str] = []
     try:
         h.start()
-        deploy_noop(h)  # the runtime image built and known; a container to read it from
+        deploy_noop(h)  # the runtime image built and known
         baseline = Baseline(h)
         singles = 4 if plan.quick else 10
-        project, base, same_net = pool_empty_starts(h, baseline, singles, result)
+        project, base, same_net = pool_empty_starts(h, baseline, singles, result, prefix)
         base_s, base_calls = baseline.burst(BURST)
         burst_s, calls, statuses = first_calls(h, BURST, why)
     finally:
@@ -78,28 +91,35 @@ def run(plan: Plan, result: Result) -> None:
     p, b, n = summary(project), summary(base), summary(same_net)
     c, bc = summary(calls), summary(base_calls)
     failures = sum(v for k, v in statuses.items() if k != 200)
+    on = f" ({backend} backend)"
     f = result.figures
     f.update(
         {
-            "pool_empty_docker_run_p50_ms": b["p50"],
-            "pool_empty_docker_run_functions_network_p50_ms": n["p50"],
-            "burst_docker_runs_s": base_s,
-            "burst_calls": float(BURST),
-            "burst_throttled": float(statuses.get(429, 0)),
+            f"{prefix}pool_empty_docker_run_p50_ms": b["p50"],
+            f"{prefix}pool_empty_docker_run_functions_network_p50_ms": n["p50"],
+            f"{prefix}burst_docker_runs_s": base_s,
+            f"{prefix}burst_calls": float(BURST),
+            f"{prefix}burst_throttled": float(statuses.get(429, 0)),
         }
     )
     label = "docker run until it answers"
     result.row(
-        "pool-empty first invoke p50",
+        "pool-empty first invoke p50" + on,
         "ms",
-        "pool_empty_p50_ms",
+        f"{prefix}pool_empty_p50_ms",
         p["p50"],
         baseline=b["p50"],
         baseline_label=label,
     )
-    result.row("pool-empty p50 ratio", "x", "pool_empty_ratio", p["p50"] / b["p50"], chart=False)
     result.row(
-        "pool-empty first invoke p50",
+        "pool-empty p50 ratio" + on,
+        "x",
+        f"{prefix}pool_empty_ratio",
+        p["p50"] / b["p50"],
+        chart=False,
+    )
+    result.row(
+        "pool-empty first invoke p50" + on,
         "ms",
         "",
         p["p50"],
@@ -109,28 +129,30 @@ def run(plan: Plan, result: Result) -> None:
     )
     burst_label = f"{BURST} docker runs at once, until each answers"
     result.row(
-        f"all {BURST} first calls answered",
+        f"all {BURST} first calls answered" + on,
         "s",
-        "burst_all_answered_s",
+        f"{prefix}burst_all_answered_s",
         burst_s,
         baseline=base_s,
         baseline_label=burst_label,
     )
     result.row(
-        "first call p50",
+        "first call p50" + on,
         "ms",
-        "burst_call_p50_ms",
+        f"{prefix}burst_call_p50_ms",
         c["p50"],
         baseline=bc["p50"],
         baseline_label=burst_label,
         chart=False,
     )
-    result.row("burst speed-up", "x", "burst_speedup", base_s / burst_s, chart=False)
-    result.row("burst calls not 200", "", "burst_failures", float(failures), chart=False)
+    result.row("burst speed-up" + on, "x", f"{prefix}burst_speedup", base_s / burst_s, chart=False)
+    result.row(
+        "burst calls not 200" + on, "", f"{prefix}burst_failures", float(failures), chart=False
+    )
     result.notes.append(
-        f"its own server, FAAS_MAX_INSTANCES={BURST + 50} (the default 64 is below "
-        f"{BURST} functions) and FAAS_PREWARM_PROFILES=1; {len(project)} pool-empty first "
-        f"invokes ({UNPOOLED_MB} MB functions, no generic container of their profile), "
+        f"{backend} backend: its own server, FAAS_MAX_INSTANCES={BURST + 50} (the default 64 "
+        f"is below {BURST} functions) and FAAS_PREWARM_PROFILES=1; {len(project)} pool-empty "
+        f"first invokes ({UNPOOLED_MB} MB functions, no generic container of their profile), "
         f"{GAP_S:.0f} s after each upload, alternating with as many docker runs; "
         f"pool-empty p50 {p['p50']:.0f} ms (min {p['min']:.0f}, max {p['max']:.0f}), "
         f"docker run p50 {b['p50']:.0f} ms (min {b['min']:.0f}, max {b['max']:.0f})"
@@ -141,14 +163,14 @@ def run(plan: Plan, result: Result) -> None:
             f"{baseline.vanished}, taken again (in the burst, left out of its figure)"
         )
     result.notes.append(
-        f"burst statuses {dict(sorted(statuses.items()))}; first call p50 {c['p50']:.0f} ms, "
-        f"max {c['max']:.0f} ms; docker runs p50 {bc['p50']:.0f} ms, max {bc['max']:.0f} ms"
-        + (f"; answers not 200: {why}" if why else "")
+        f"{backend} backend: burst statuses {dict(sorted(statuses.items()))}; first call p50 "
+        f"{c['p50']:.0f} ms, max {c['max']:.0f} ms; docker runs p50 {bc['p50']:.0f} ms, "
+        f"max {bc['max']:.0f} ms" + (f"; answers not 200: {why}" if why else "")
     )
 
 
 def pool_empty_starts(
-    h: Harness, baseline: Baseline, n: int, result: Result
+    h: Harness, baseline: Baseline, n: int, result: Result, prefix: str
 ) -> tuple[list[float], list[float], list[float]]:
     """``n`` first invokes of new functions of a profile the pool does not keep, each
     followed by a ``docker run`` until it answers, and one on the functions' network
@@ -173,7 +195,7 @@ def pool_empty_starts(
             cold += reply.headers.get("x-faas-cold-start") == "true"
             base.append(baseline.one())
             same_net.append(baseline.one(FUNCTION_NETWORK))
-    result.figures["pool_empty_reported_cold"] = float(cold)
+    result.figures[f"{prefix}pool_empty_reported_cold"] = float(cold)
     return project, base, same_net
 
 
