@@ -106,6 +106,7 @@ async def invoke(platform: Platform, name: str, **event: object) -> object:
 
 
 @pytest.mark.settings(volume_sizes="data=50")
+@pytest.mark.runc_too
 async def test_a_function_fills_its_bounded_volume_not_the_host_disk(  # type: ignore[no-untyped-def]
     platform: Platform, deploy, settings: Settings, data_dir: Path
 ) -> None:

@@ -16,8 +16,9 @@ def build(settings: Settings, owner_id: str) -> RuncBackend:
 
 
 def volumes(settings: Settings) -> Volumes:
-    # runc mounts what this process sees (and image functions go through the engine).
-    return docker_factory.volumes(settings)
+    # runc starts sandboxes in this process's mount namespace: what it mounts, they see.
+    # (An image function with a volume goes through the engine, which may not.)
+    return Volumes.from_settings(settings)
 
 
 def runtime_images(
