@@ -19,6 +19,7 @@ the result that follows carries the error and output the trailers told.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import time
@@ -87,6 +88,8 @@ class Instance:
         self._client = sandbox.client()
         # The runtime's own socket, once init is over, if it serves one.
         self._direct: AgentClient | None = None
+        # Done once ``destroy`` has removed the sandbox (or failed to).
+        self._destroyed: asyncio.Future[None] | None = None
 
     @property
     def pool_key(self) -> str:
@@ -261,9 +264,15 @@ class Instance:
             return False
 
     async def destroy(self, reason: str) -> None:
-        """Remove the container (once) and tell the listener why."""
-        if self.state is InstanceState.DEAD:
+        """Remove the container (once) and tell the listener why.
+
+        A second call returns once the first one's removal is over, not at once:
+        whoever asks (a function's deletion, say) may count on the container being gone.
+        """
+        if self._destroyed is not None:
+            await asyncio.wait({self._destroyed})
             return
+        self._destroyed = asyncio.get_running_loop().create_future()
         self.state = InstanceState.DEAD
         try:
             self._client.close()
@@ -271,7 +280,10 @@ class Instance:
                 self._direct.close()
             await self._backend.destroy(self.sandbox)
         finally:
-            await self._on_destroy(self, reason)
+            try:
+                await self._on_destroy(self, reason)
+            finally:
+                self._destroyed.set_result(None)
 
 
 def _split_output(reply: AgentReply) -> tuple[bytes, bytes]:

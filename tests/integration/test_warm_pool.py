@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from faas.errors import Throttled
+from faas.errors import BackendError, Throttled
 from faas.models import Outcome
 from faas.platform import Platform
 from tests.helpers import handler_zip, wait_until_async
@@ -174,6 +174,52 @@ async def test_delete_removes_every_container_of_the_function(platform, deploy, 
     assert containers_of("doomed")
     await platform.functions.delete("doomed")
     assert containers_of("doomed") == []
+
+
+async def test_delete_waits_for_a_removal_upkeep_already_began(  # type: ignore[no-untyped-def]
+    platform, deploy, containers_of
+):
+    # Given a warm instance that upkeep is removing as its function is deleted: a round
+    # that lists the functions once it is gone from the registry, before the scheduler
+    # hears of the deletion, takes its idle instances out and removes them (CI saw it)
+    await deploy("reaped", COUNTER)
+    await call(platform, "reaped")
+    reaping = asyncio.create_task(platform.scheduler.upkeep_once([]))
+    await wait_until_async(
+        lambda: platform.scheduler.instances("reaped"),
+        what="upkeep to take it out of service",
+        done=lambda found: not found,
+    )
+    # When the function is deleted meanwhile
+    await platform.functions.delete("reaped")
+    # Then delete returns once that removal is over too: no container of it is left
+    assert containers_of("reaped") == []
+    await reaping
+
+
+@pytest.mark.settings(prewarm_pool=0)
+async def test_delete_removes_a_container_still_being_started(  # type: ignore[no-untyped-def]
+    platform, deploy, containers_of, monkeypatch
+):
+    # Given a call whose container exists but is not yet an instance (a slow engine)
+    await deploy("late", COUNTER)
+    create = platform.backend.create
+
+    async def slow_create(spec):  # type: ignore[no-untyped-def]
+        sandbox = await create(spec)
+        await asyncio.sleep(1)
+        return sandbox
+
+    monkeypatch.setattr(platform.backend, "create", slow_create)
+    calling = asyncio.create_task(call(platform, "late"))
+    await wait_until_async(lambda: containers_of("late"), what="its container", within_s=30)
+    # When the function is deleted meanwhile
+    await platform.functions.delete("late")
+    # Then delete returns once that container is gone too, and the call fails
+    assert containers_of("late") == []
+    with pytest.raises(BackendError):
+        await calling
+    assert platform.scheduler.instances("late") == []
 
 
 async def test_concurrent_config_changes_all_land(platform, deploy):  # type: ignore[no-untyped-def]

@@ -342,12 +342,17 @@ class Scheduler:
         return handed
 
     async def _start(self, spec: FunctionSpec, key: str, state: InstanceState) -> Instance:
-        sandbox, from_pool = await self._builder.sandbox(spec, key)
-        instance = Instance(sandbox, self._backend, self._on_destroyed)
-        instance.state = state
-        # No await between create and registration: a cancellation here cannot
-        # lose track of a container that exists.
-        self.fleet.add(instance, from_pool)
+        # Counted while built: a deletion waits for it, to remove it once it is an instance.
+        self.fleet.begin_build(spec.unit)
+        try:
+            sandbox, from_pool = await self._builder.sandbox(spec, key)
+            instance = Instance(sandbox, self._backend, self._on_destroyed)
+            instance.state = state
+            # No await between create and registration: a cancellation here cannot
+            # lose track of a container that exists.
+            self.fleet.add(instance, from_pool)
+        finally:
+            self.fleet.build_over(spec.unit)
         return instance
 
     async def _initialized(self, instance: Instance) -> float | None:
@@ -372,7 +377,7 @@ class Scheduler:
     async def _on_destroyed(self, instance: Instance, reason: str) -> None:
         log.info("removed %s (%s): %s", instance.sandbox.name, instance.function, reason)
         async with self._lock:
-            self.fleet.forget(instance)
+            self.fleet.gone(instance)
             self.waiters.wake_all()
 
     def _arn(self, name: str) -> str:
@@ -383,12 +388,17 @@ class Scheduler:
     async def retire(self, name: str, *, deleted: bool = False) -> None:
         """Remove a function's idle instances now; busy ones go when they finish.
 
-        ``deleted`` removes busy ones too: a deleted function has no containers.
+        ``deleted`` removes busy ones too, and returns once every container of the
+        function is gone: the sandboxes being built for it (once they are instances),
+        and those that upkeep or an eviction took out of service and is still removing.
         """
-        if deleted:
-            self.fleet.drop(name)
-            self._throttled.pop(name, None)
-        await self._remove(lambda i: deleted or i.idle, "function changed or deleted", name)
+        if not deleted:
+            await self._remove(lambda i: i.idle, "function changed", name)
+            return
+        self.fleet.drop(name)
+        self._throttled.pop(name, None)
+        await self.fleet.builds_over(name)
+        await self._remove(lambda _: True, "function deleted", name, leaving=True)
 
     def units(self, name: str) -> set[str]:
         """The units of function ``name`` that have instances here."""
@@ -410,14 +420,22 @@ class Scheduler:
         )
 
     async def _remove(
-        self, chosen: Callable[[Instance], bool], reason: str, name: str | None = None
+        self,
+        chosen: Callable[[Instance], bool],
+        reason: str,
+        name: str | None = None,
+        *,
+        leaving: bool = False,
     ) -> None:
         """Take the chosen instances (of function ``name``, every unit of it, or of all) out
-        of service, then remove them."""
+        of service, then remove them; with ``leaving``, also wait for those already out
+        of service whose removal is under way (``discard`` waits for it)."""
         async with self._lock:
             doomed = [i for i in self.fleet.instances(name) if chosen(i)]
             for instance in doomed:
                 self.fleet.forget(instance)
+            if leaving:
+                doomed = self.fleet.leaving(name)
         await asyncio.gather(*(discard(i, reason) for i in doomed))
 
     # -- keeping warm --------------------------------------------------------
@@ -468,7 +486,9 @@ class Scheduler:
         # Let evictions and retirements under way finish: they remove containers.
         await asyncio.gather(*self._background.pending(), return_exceptions=True)
         try:
-            await self._remove(lambda _: True, "server shutting down")
+            # A sandbox still being built would be an instance after the removal below.
+            await self.fleet.builds_over()
+            await self._remove(lambda _: True, "server shutting down", leaving=True)
         finally:
             if self.pool is not None:
                 await self.pool.close()

@@ -49,6 +49,13 @@ class Fleet:
         # Instances made from generic sandboxes, until their cold start is over: the
         # profile whose pool owes a replacement.
         self._from_pool: dict[Instance, Profile] = {}
+        # Instances taken out of service (``forget``) whose sandboxes are still being
+        # removed: a function's deletion waits for those of upkeep or an eviction too.
+        self._leaving: set[Instance] = set()
+        # unit -> sandboxes being built for it, not yet instances; and the futures of
+        # those waiting until none is (a deletion, shutdown): most of the time none.
+        self._building: Counter[str] = Counter()
+        self._built: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
         self._pool = pool
 
     # -- the newest pool key of each function ------------------------------------
@@ -111,19 +118,52 @@ class Fleet:
             self._on_change(instance.pool_key, 1)
 
     def forget(self, instance: Instance) -> None:
+        """Take an instance out of service; it counts as leaving until ``gone``."""
         self.cold_start_over(instance)
         instances = self._by_function.get(instance.function, [])
         if instance in instances:
             instances.remove(instance)
+            self._leaving.add(instance)
             self._count -= 1
             if self._on_change is not None:
                 self._on_change(instance.pool_key, -1)
+
+    def gone(self, instance: Instance) -> None:
+        """An instance's sandbox is removed (or its removal failed): it is forgotten."""
+        self.forget(instance)
+        self._leaving.discard(instance)
+
+    def leaving(self, name: str | None = None) -> list[Instance]:
+        """Instances (of function ``name``, or of all) out of service, still being removed."""
+        return [i for i in self._leaving if name is None or function_of(i.function) == name]
 
     def cold_start_over(self, instance: Instance) -> None:
         """Let the pool replace the generic container the instance was made from."""
         profile = self._from_pool.pop(instance, None)
         if profile is not None and self._pool is not None:
             self._pool.settle(profile)
+
+    # -- sandboxes being built ---------------------------------------------------------
+
+    def begin_build(self, unit: str) -> None:
+        self._building[unit] += 1
+
+    def build_over(self, unit: str) -> None:
+        """A sandbox of ``unit`` is an instance now (``add``), or will never be."""
+        _decrement(self._building, unit)
+        if unit not in self._building:
+            for waiter in self._built.pop(unit, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def builds_over(self, name: str | None = None) -> None:
+        """Return once no sandbox of function ``name`` (or of any) is being built: each
+        one under way is an instance by then, or failed."""
+        while units := [u for u in self._building if name is None or function_of(u) == name]:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            for unit in units:
+                self._built[unit].append(waiter)
+            await asyncio.wait({waiter})
 
     # -- starts in flight and the caps ---------------------------------------------
 
