@@ -299,29 +299,14 @@ class DockerBackend:
 
     def _run_options(self, spec: SandboxSpec, name: str) -> dict[str, Any]:
         """``containers.run``'s arguments for ``spec``: labels, limits, hardening, mounts."""
-        labels = {
-            LABEL_MANAGED: "1",
-            LABEL_NODE: self._settings.node_id,
-            LABEL_FUNCTION: "" if spec.generic else spec.function,
-            LABEL_POOL: GENERIC_POOL if spec.generic else spec.pool_key,
-            LABEL_INSTALLATION: self._installation,
-            LABEL_OWNER: self._owner_id,
-            LABEL_TOKEN: spec.token,
-            **spec.labels,
-        }
+        labels = sandbox_labels(spec, self._settings.node_id, self._installation, self._owner_id)
         image_function = spec.function_image is not None
         if image_function:
             labels[LABEL_PART] = "agent"
-        if spec.generic:
-            # Nothing of any function: its environment arrives with /specialize.
-            env = {"FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR, "FAAS_GENERIC": "1"}
-        elif image_function:
             # The function runs in its own container (image_sandbox): none of it here.
-            env = agent_environment(spec, SANDBOX_SOCKET_DIR)
+            env = agent_environment(spec, SANDBOX_SOCKET_DIR) | sdk_environment()
         else:
-            env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
-        # The agent forwards its loopback SDK_PORT to the server's socket, mounted here.
-        env |= {"FAAS_API_SOCKET": f"{API_SOCKET_DIR}/{API_SOCKET}", "FAAS_SDK_PORT": str(SDK_PORT)}
+            env = sandbox_environment(spec)
         memory = f"{AGENT_MEMORY_MB if image_function else spec.memory_mb}m"
         nofile = self._settings.nofile_limit
         volumes = {
@@ -484,6 +469,36 @@ class DockerBackend:
 
     async def close(self) -> None:
         await self.run_sync(self._client.close)
+
+
+def sandbox_labels(spec: SandboxSpec, node: str, installation: str, owner: str) -> dict[str, str]:
+    """What a sandbox is labelled with (runc's: annotated): operators, reaping and tests
+    find sandboxes by these."""
+    return {
+        LABEL_MANAGED: "1",
+        LABEL_NODE: node,
+        LABEL_FUNCTION: "" if spec.generic else spec.function,
+        LABEL_POOL: GENERIC_POOL if spec.generic else spec.pool_key,
+        LABEL_INSTALLATION: installation,
+        LABEL_OWNER: owner,
+        LABEL_TOKEN: spec.token,
+        **spec.labels,
+    }
+
+
+def sandbox_environment(spec: SandboxSpec) -> dict[str, str]:
+    """The agent's environment in a zip function's sandbox, or a generic one's (nothing
+    of any function: its environment arrives with /specialize)."""
+    if spec.generic:
+        env = {"FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR, "FAAS_GENERIC": "1"}
+    else:
+        env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
+    return env | sdk_environment()
+
+
+def sdk_environment() -> dict[str, str]:
+    # The agent forwards its loopback SDK_PORT to the server's socket, mounted here.
+    return {"FAAS_API_SOCKET": f"{API_SOCKET_DIR}/{API_SOCKET}", "FAAS_SDK_PORT": str(SDK_PORT)}
 
 
 def container_name(function: str, token: str) -> str:

@@ -38,24 +38,22 @@ from typing import Any
 import anyio.to_thread
 import docker
 
-from faas.compute.backend import GENERIC_POOL, SOCKET_NAME, Sandbox, SandboxSpec
+from faas.compute.backend import SOCKET_NAME, Sandbox, SandboxSpec
 from faas.compute.docker.backend import (
     EXIT_CHECK_S,
-    LABEL_FUNCTION,
     LABEL_INSTALLATION,
-    LABEL_MANAGED,
     LABEL_NODE,
     LABEL_OWNER,
-    LABEL_POOL,
-    LABEL_TOKEN,
     SANDBOX_SECRETS_DIR,
     SANDBOX_SOCKET_DIR,
     TASK_ROOT,
     DockerBackend,
     DockerSandbox,
     container_name,
+    sandbox_environment,
+    sandbox_labels,
 )
-from faas.compute.lambda_env import API_SOCKET, API_SOCKET_DIR, SDK_PORT
+from faas.compute.lambda_env import API_SOCKET_DIR
 from faas.compute.quota import DeferredQuota
 from faas.compute.runc import cgroups
 from faas.compute.runc import spec as oci
@@ -175,7 +173,7 @@ class RuncBackend:
             config = oci.oci_config(
                 rootfs=fs.path,
                 args=fs.args,
-                env={**fs.env, **self._environment(spec)},
+                env={**fs.env, **sandbox_environment(spec)},
                 cwd=fs.cwd,
                 uid=self._uid,
                 hostname=token,
@@ -186,7 +184,9 @@ class RuncBackend:
                 nofile=self._settings.nofile_limit,
                 cgroup=f"/{CGROUP_PARENT}/{token}",
                 netns=netns,
-                annotations=self._annotations(spec),
+                annotations=sandbox_labels(
+                    spec, self._settings.node_id, self._installation, self._owner_id
+                ),
             )
             await anyio.to_thread.run_sync(_write_bundle, bundle, config, name)
             await self._runc("run", "--detach", "--bundle", str(bundle), token, output=bundle)
@@ -218,16 +218,6 @@ class RuncBackend:
             raise
         return sandbox
 
-    def _environment(self, spec: SandboxSpec) -> dict[str, str]:
-        if spec.generic:
-            env = {"FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR, "FAAS_GENERIC": "1"}
-        else:
-            env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
-        return env | {
-            "FAAS_API_SOCKET": f"{API_SOCKET_DIR}/{API_SOCKET}",
-            "FAAS_SDK_PORT": str(SDK_PORT),
-        }
-
     def _binds(self, spec: SandboxSpec, network: bool) -> list[dict[str, Any]]:
         binds = [
             oci.bind(self._dirs.sockets(spec.token), SANDBOX_SOCKET_DIR, writable=True),
@@ -248,18 +238,6 @@ class RuncBackend:
                 oci.bind(self._dirs.secrets(spec.token), SANDBOX_SECRETS_DIR, writable=False)
             )
         return binds
-
-    def _annotations(self, spec: SandboxSpec) -> dict[str, str]:
-        return {
-            LABEL_MANAGED: "1",
-            LABEL_NODE: self._settings.node_id,
-            LABEL_FUNCTION: "" if spec.generic else spec.function,
-            LABEL_POOL: GENERIC_POOL if spec.generic else spec.pool_key,
-            LABEL_INSTALLATION: self._installation,
-            LABEL_OWNER: self._owner_id,
-            LABEL_TOKEN: spec.token,
-            **spec.labels,
-        }
 
     async def specialize(self, sandbox: Sandbox, spec: SandboxSpec) -> Sandbox:
         """The generic ``sandbox`` given the function: its code and secrets placed, then
