@@ -17,7 +17,7 @@ from faas.compute.backend import GENERIC_POOL, SandboxSpec
 from faas.compute.runc.backend import RuncBackend
 from faas.models import Outcome
 from faas.platform import Platform
-from tests.helpers import runc_containers
+from tests.helpers import make_zip, runc_containers
 
 pytestmark = pytest.mark.runc
 
@@ -167,3 +167,24 @@ def generic_spec(image: str) -> SandboxSpec:
         network=True,
         generic=True,
     )
+
+
+async def test_a_nodejs_function_runs_on_runc(platform, deploy):  # type: ignore[no-untyped-def]
+    # Given a Node.js function (its runtime's image exported as another root)
+    code = make_zip(
+        {
+            "index.js": (
+                "let calls = 0;\n"
+                "exports.handler = async (event) => "
+                "({ calls: ++calls, node: process.version.startsWith('v20'), got: event });\n"
+            )
+        }
+    )
+    await deploy("node", code, runtime="nodejs20.x", handler="index.handler")
+    # When it is invoked twice
+    first, body1 = await invoke(platform, "node", {"x": 1})
+    second, body2 = await invoke(platform, "node", {"x": 2})
+    # Then Node 20 answered, cold then warm, in one container
+    assert body1 == {"calls": 1, "node": True, "got": {"x": 1}}
+    assert body2 == {"calls": 2, "node": True, "got": {"x": 2}}
+    assert (first.cold_start, second.cold_start) == (True, False)
