@@ -88,8 +88,8 @@ class Instance:
         self._client = sandbox.client()
         # The runtime's own socket, once init is over, if it serves one.
         self._direct: AgentClient | None = None
-        # Done once ``destroy`` has removed the sandbox (or failed to).
-        self._destroyed: asyncio.Future[None] | None = None
+        # The removal of its sandbox, once ``destroy`` began it.
+        self._removal: asyncio.Future[None] | None = None
 
     @property
     def pool_key(self) -> str:
@@ -266,24 +266,27 @@ class Instance:
     async def destroy(self, reason: str) -> None:
         """Remove the container (once) and tell the listener why.
 
-        A second call returns once the first one's removal is over, not at once:
-        whoever asks (a function's deletion, say) may count on the container being gone.
+        The removal goes on if the caller is cancelled (upkeep stopped at shutdown), and
+        a second call returns once it is over, not at once: whoever asks (a function's
+        deletion, shutdown) may count on the container being gone.
         """
-        if self._destroyed is not None:
-            await asyncio.wait({self._destroyed})
+        if self._removal is not None:
+            await asyncio.wait({self._removal})
             return
-        self._destroyed = asyncio.get_running_loop().create_future()
         self.state = InstanceState.DEAD
+        self._removal = asyncio.ensure_future(self._remove(reason))
+        # Retrieved so that a failure whose caller was cancelled is no warning.
+        self._removal.add_done_callback(lambda f: f.cancelled() or f.exception())
+        await asyncio.shield(self._removal)
+
+    async def _remove(self, reason: str) -> None:
         try:
             self._client.close()
             if self._direct is not None:
                 self._direct.close()
             await self._backend.destroy(self.sandbox)
         finally:
-            try:
-                await self._on_destroy(self, reason)
-            finally:
-                self._destroyed.set_result(None)
+            await self._on_destroy(self, reason)
 
 
 def _split_output(reply: AgentReply) -> tuple[bytes, bytes]:

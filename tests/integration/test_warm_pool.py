@@ -197,6 +197,36 @@ async def test_delete_waits_for_a_removal_upkeep_already_began(  # type: ignore[
     await reaping
 
 
+async def test_a_removal_goes_on_when_whoever_began_it_is_stopped(  # type: ignore[no-untyped-def]
+    platform, deploy, containers_of, monkeypatch
+):
+    # Given a warm instance whose CPU quota is still being set (a slow engine), that
+    # upkeep takes out of service and begins to remove
+    await deploy("halted", COUNTER)
+    set_quota = platform.backend.set_quota
+
+    async def slow_set_quota(container_id: str, quota_us: int) -> None:
+        await asyncio.sleep(1)
+        await set_quota(container_id, quota_us)
+
+    monkeypatch.setattr(platform.backend, "set_quota", slow_set_quota)
+    await call(platform, "halted")
+    reaping = asyncio.create_task(platform.scheduler.upkeep_once([]))
+    await wait_until_async(
+        lambda: platform.scheduler.instances("halted"),
+        what="upkeep to take it out of service",
+        done=lambda found: not found,
+    )
+    # When upkeep is stopped there (as a server stopping stops it), and the function
+    # is deleted
+    reaping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reaping
+    await platform.functions.delete("halted")
+    # Then the removal went on, and delete waited for it: no container of it is left
+    assert containers_of("halted") == []
+
+
 @pytest.mark.settings(prewarm_pool=0)
 async def test_delete_removes_a_container_still_being_started(  # type: ignore[no-untyped-def]
     platform, deploy, containers_of, monkeypatch
