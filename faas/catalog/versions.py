@@ -134,7 +134,7 @@ class Versions:
     async def delete_all(self, name: str) -> None:
         async with redis_errors():
             await self._redis.delete(keys.versions(name))
-        self._cache = {k: v for k, v in self._cache.items() if k[0] != name}
+        self._forget(name)
 
 
 def _same(version: FunctionSpec, latest: FunctionSpec) -> bool:

@@ -113,15 +113,13 @@ class Directory:
     async def _flush(self) -> None:
         while self._pending:
             pending, self._pending = self._pending, {}
+            changed = [(k, d) for k, d in pending.items() if d]
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for pool_key, delta in pending.items():
-                        if delta:
-                            pipe.hincrby(keys.warm(pool_key), self.member, delta)
+                    for pool_key, delta in changed:
+                        pipe.hincrby(keys.warm(pool_key), self.member, delta)
                     results = await pipe.execute()
-                gone = [
-                    k for (k, d), n in zip(_nonzero(pending), results, strict=True) if int(n) <= 0
-                ]
+                gone = [k for (k, _), n in zip(changed, results, strict=True) if int(n) <= 0]
                 if gone:
                     async with self._redis.pipeline(transaction=False) as pipe:
                         for pool_key in gone:
@@ -142,10 +140,6 @@ class Directory:
         if found is None:
             return None
         return found.decode() if isinstance(found, bytes) else str(found)
-
-
-def _nonzero(pending: dict[str, int]) -> list[tuple[str, int]]:
-    return [(k, d) for k, d in pending.items() if d]
 
 
 @dataclass(frozen=True)
