@@ -123,7 +123,8 @@ class Sweeper:
                 self._seen[sha] = now  # uploaded just now, or S3 failed: look again later
         if not self._seen:
             return None
-        return max(0.0, min(since + self._grace_s for since in self._seen.values()) - now)
+        oldest = min(self._seen.values())
+        return max(0.0, self._grace_s - (now - oldest))  # exact when found just now
 
     async def _remove(self, sha: str) -> bool:
         """Remove ``sha`` here and from S3 under a claim; False if it was uploaded recently
