@@ -32,6 +32,7 @@ from faas.cli.render import (
     redriven_text,
     schedules_table,
 )
+from faas.invoke import samples
 
 
 class UsageError(Exception):
@@ -175,7 +176,12 @@ def _read_source(source: str, stdin: Any) -> bytes:
 
 
 def invoke(client: Client, args: argparse.Namespace) -> int:
-    event = read_event(args.data)
+    if args.template is not None:
+        event = json.dumps(samples.event(args.template)).encode()
+    elif args.event_file is not None:
+        event = read_event("@" + args.event_file)
+    else:
+        event = read_event(args.data)
     if args.async_:
         accepted = client.invoke_async(args.name, event)
         _emit(args, accepted, lambda: str(accepted.get("requestId")))

@@ -12,14 +12,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from faas import platform_log
-from faas.cli import commands, mappings, queues, server, topics
+from faas.cli import commands, init, mappings, queues, server, topics
 from faas.cli.client import DEFAULT_URL
 from faas.cli.exits import EXIT_CODES
 from faas.errors import FaasError
+from faas.invoke import samples
 from faas.settings import BACKENDS
 
 
@@ -93,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
                 'eval "$(faas keys show --aws)"',
             )
 
+    made = subparsers.add_parser(
+        "init", help="a new function folder with a test event, ready to deploy"
+    )
+    init.add_arguments(made)
+    made.set_defaults(local=init.run)
     _client_parsers(subparsers)
     return parser
 
@@ -142,8 +148,15 @@ def _client_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
     invoke = command("invoke", "run a function with an event", commands.invoke)
     invoke.add_argument("name")
-    invoke.add_argument(
+    given = invoke.add_mutually_exclusive_group()
+    given.add_argument(
         "--data", metavar="JSON|@FILE", help="the event (default {}); @- reads standard input"
+    )
+    given.add_argument("--event-file", metavar="FILE", help="the event, from a JSON file")
+    given.add_argument(
+        "--template",
+        choices=samples.EVENTS,
+        help="a sample event of that kind (as Lambda delivers it)",
     )
     mode = invoke.add_mutually_exclusive_group()
     mode.add_argument(
@@ -205,6 +218,9 @@ def positive_int(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "local", None) is not None:
+        local: Callable[[argparse.Namespace], int] = args.local
+        return local(args)
     if getattr(args, "run", None) is not None:
         return commands.run(args)
     fmt = os.environ.get("FAAS_LOG_FORMAT") or "json"
