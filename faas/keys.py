@@ -33,6 +33,12 @@
 | ``faas:logs:<name>``       | stream | the function's invocation logs, one entry each          |
 |                            |        | (``faas.catalog.logs.LogRecord``), trimmed by count    |
 |                            |        | and age                                                 |
+| ``faas:stats:<name>:<minute>`` | hash | the function's invocations in one minute (epoch s of|
+|                            |        | its start), every process adding to it (HINCRBY):       |
+|                            |        | ``inv``, ``err``, ``thr``, ``cold``, concurrency per    |
+|                            |        | 10 s ``c0``-``c5``, durations per histogram bucket      |
+|                            |        | ``d<i>`` (``faas.stats.rollup``); lapses 24 h after the |
+|                            |        | minute, a deleted function's too                        |
 | ``faas:secrets:<name>``    | hash   | the function's secrets: name -> value                   |
 | ``faas:versions:<name>``   | hash   | published versions: number -> the spec as JSON, frozen  |
 |                            |        | (``version`` set); field ``seq`` the last number given  |
@@ -169,6 +175,11 @@ def tick(name: str, rule: str, epoch: int) -> str:
 
 def logs(name: str) -> str:
     return f"{PREFIX}logs:{name}"
+
+
+def stats(name: str, minute: int) -> str:
+    """A function's statistics of the minute starting at ``minute`` (epoch seconds)."""
+    return f"{PREFIX}stats:{name}:{minute}"
 
 
 def secrets(name: str) -> str:

@@ -8,6 +8,8 @@ It builds the parts and wires them together; each part holds its concern:
 - ``invoker`` (``faas.invoke.invoker``): every invocation, sync, HTTP or queued;
 - ``dead_letters`` (``faas.invoke.asyncq.deadletters``): what is done with them;
 - ``health`` (``faas.health``): readiness, and the gauges of ``/metrics``;
+- ``stats`` (``faas.stats``): every function's invocations per minute, cluster-wide,
+  for the console's charts and lists;
 - ``owners`` (``faas.compute.owners``): this process's heartbeat, and the
   reaping of the sandboxes of this node's dead processes;
 - beneath them the store, code store, registry, queue, scheduler and the
@@ -72,6 +74,7 @@ from faas.invoke.schedules.ticker import Ticker
 from faas.models import RUNTIMES, FunctionSpec
 from faas.queues.queues import Queues
 from faas.settings import Settings
+from faas.stats import Stats
 from faas.topics.arns import Place
 from faas.topics.topics import Topics
 
@@ -163,6 +166,8 @@ class Platform:
             max_bytes=settings.log_max_bytes,
         )
         self.secrets = SecretStore(self.redis)
+        # Per function and minute, written behind the invocations once a second.
+        self.stats = Stats(self.redis)
         self.volumes = factory.volumes(settings)
         # Warm routing: which process has instances of what, and the forwarding of a call
         # that would start cold here to one that has (faas.cluster.routing).
@@ -294,6 +299,7 @@ class Platform:
         self._tasks.append(asyncio.create_task(self._prepare_backend()))
         self._tasks.append(asyncio.create_task(self.owners.run()))
         self._tasks.append(asyncio.create_task(self.leases.run()))
+        self._tasks.append(asyncio.create_task(self.stats.run()))
         if self.ticker is not None:
             self._tasks.append(asyncio.create_task(self.ticker.run()))
         if self.pollers is not None:
@@ -317,6 +323,8 @@ class Platform:
             finally:
                 with contextlib.suppress(Exception):
                     await self.logs.flush()
+                with contextlib.suppress(Exception):
+                    await self.stats.close()
                 with contextlib.suppress(Exception):
                     await self.owners.leave()
                 with contextlib.suppress(Exception):
