@@ -110,6 +110,10 @@
 |                            |        | (``faas.invoke.mappings.model.Mapping``)                |
 | ``faas:mappings-rev``      | string | bumped with every change of a mapping: pollers reload   |
 |                            |        | the mappings when it moves                              |
+| ``faas:console:<sha256>``  | string | a web console session, under the sha256 of its cookie's |
+|                            |        | id: JSON ``{key, key_id, csrf}`` (the key's name and    |
+|                            |        | access key id, never its secret); expires 12 h after its|
+|                            |        | last use (``gateway.console.session``)                  |
 
 A queue's message is in its ``body`` hash and ``sent`` set from its send to its
 delete (or its move to the dead-letter queue, or its retention's end), and in
@@ -234,6 +238,10 @@ def code_deleting(sha: str) -> str:
 
 def layer(name: str) -> str:
     return f"{PREFIX}layer:{name}"
+
+
+def console_session(digest: str) -> str:
+    return f"{PREFIX}console:{digest}"
 
 
 SQS_QUEUES = PREFIX + "sqs:queues"

@@ -26,11 +26,14 @@ from gateway.api.aws_lambda import versions as lambda_versions
 from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, schedules, secrets
 from gateway.api.v1 import mappings as v1_mappings
 from gateway.api.v1 import nodes as v1_nodes
+from gateway.console import login, static
+from gateway.console.pages import configuration, function
+from gateway.console.pages import functions as console_functions
 from gateway.edge.aws import Operation
 from gateway.edge.table import Endpoint, Role, Route, Table
 
 PUBLIC, TRIGGER, CALLER = Role.PUBLIC, Role.TRIGGER, Role.CALLER
-INVOKE, ADMIN = Role.INVOKE, Role.ADMIN
+INVOKE, ADMIN, CONSOLE = Role.INVOKE, Role.ADMIN, Role.CONSOLE
 
 # A zip, its multipart framing and the form fields around it.
 UPLOAD = BundleLimits().max_zipped_bytes + (1 << 20)
@@ -206,4 +209,35 @@ SERVICES_ROW = aws(
 # GetFunction's Code.Location: a signed link, taken without a key (the signature is one).
 CODE_LINK = aws("GET", "/lambda-code/{sha256}", lambda_functions.get_code, access=PUBLIC)
 
-ROUTES = Table([*LAMBDA_ROWS, SERVICES_ROW, CODE_LINK, *ROWS])
+
+FORM = 1 << 16  # a console form's post (a zip's is an UPLOAD)
+
+
+def ui(methods: str, path: str, access: Role, endpoint: Endpoint, body_limit: int = FORM) -> Route:
+    """A row of the web console: a page or a form's post (docs/console.md), undocumented."""
+    return Route(methods, "/ui" + path, access, endpoint, body_limit, documented=False)
+
+
+UI_FUNCTION = "/functions/{name}"
+
+# The web console (gateway.console): a session cookie and a CSRF token (gateway.console.gate)
+# on every row but the login form and the assets. The catch-all stays last.
+CONSOLE_ROWS = [
+    ui("GET HEAD", "/login", PUBLIC, login.login_page),
+    ui("POST", "/login", PUBLIC, login.login),
+    ui("GET HEAD", "/static/{path:path}", PUBLIC, static.asset),
+    ui("POST", "/logout", CONSOLE, login.logout),
+    ui("GET HEAD", "", CONSOLE, console_functions.home),
+    ui("GET HEAD", "/functions", CONSOLE, console_functions.list_page),
+    ui("POST", "/functions", CONSOLE, console_functions.create, UPLOAD),
+    ui("GET HEAD", "/functions/new", CONSOLE, console_functions.new_page),
+    ui("GET HEAD", UI_FUNCTION, CONSOLE, function.overview),
+    ui("POST", UI_FUNCTION + "/delete", CONSOLE, function.delete),
+    ui("GET HEAD", UI_FUNCTION + "/configuration", CONSOLE, configuration.page),
+    ui("POST", UI_FUNCTION + "/configuration/code", CONSOLE, configuration.save_code, UPLOAD),
+    ui("POST", UI_FUNCTION + "/configuration/{section}", CONSOLE, configuration.save),
+    ui("GET HEAD", UI_FUNCTION + "/code.zip", CONSOLE, configuration.download),
+    ui("GET HEAD", "/{path:path}", CONSOLE, function.not_found),
+]
+
+ROUTES = Table([*LAMBDA_ROWS, SERVICES_ROW, CODE_LINK, *ROWS, *CONSOLE_ROWS])

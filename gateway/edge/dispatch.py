@@ -5,7 +5,9 @@ row of ``gateway.routes`` (``Table.match``), then in this order:
 
 1. checks the key the row needs (``gateway.edge.access``): a refused request is
    answered before its body is read;
-2. holds the body to the row's limit (``gateway.edge.limits``);
+2. holds the body to the row's limit (``gateway.edge.limits``); a web console
+   row (``CONSOLE``) checks its session and CSRF token instead of a key
+   (``gateway.console.gate``), which may read a small urlencoded form for it;
 3. answers a method the path does not take (405, with ``Allow``), serves the
    row itself when its endpoint has ``serve`` (the invoke), or hands the
    request to FastAPI (every other row, and unknown paths: 404 or a redirect).
@@ -27,11 +29,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from faas.platform import Platform
+from gateway.console import gate
 from gateway.edge import access, aws, limits
-from gateway.edge.table import DEFAULT_BODY_LIMIT, KEYLESS, Table
+from gateway.edge.table import DEFAULT_BODY_LIMIT, KEYLESS, Role, Table
 from gateway.errors import response_for
 
 
@@ -68,6 +72,15 @@ class Dispatch:
             await limits.too_large(send, limit)
             return
         receive = limits.counted(receive, limit)
+        if platform is not None and found.role is Role.CONSOLE:
+            try:
+                admitted = await gate.admit(platform, scope, receive)
+            except Exception as exc:
+                admitted = response_for(exc)
+            if isinstance(admitted, Response):
+                await admitted(scope, receive, send)
+                return
+            receive = admitted
         if route is None:
             if found.allow:
                 refused = HTTPException(405, headers={"Allow": ", ".join(found.allow)})

@@ -38,9 +38,12 @@ class Role(enum.Enum):
     CALLER = "caller"  # any key; the handler shows only what that key may invoke
     INVOKE = "invoke"  # an admin key, or an invoke key for the function the path names
     ADMIN = "admin"  # an admin key
+    # A web console session (a cookie; none needed on a server without keys), and its
+    # CSRF token on unsafe methods: ``gateway.console.gate``, never an API key.
+    CONSOLE = "console"
 
 
-KEYLESS = frozenset({Role.PUBLIC, Role.TRIGGER})
+KEYLESS = frozenset({Role.PUBLIC, Role.TRIGGER, Role.CONSOLE})
 
 
 class Need(NamedTuple):
@@ -157,14 +160,17 @@ class _Path:
         """A method this path does not take: a 405, once the key is checked.
 
         HEAD needs what GET needs; on a keyless path any method needs nothing (its
-        405 tells nothing); else the admin key, as for a path the table does not know.
+        405 tells nothing) but a console session where it has console rows; else the
+        admin key, as for a path the table does not know.
         """
         routes = list(self.by_method.values())
         get = self.by_method.get("GET") if method == "HEAD" else None
         if get is not None:
             role = get.access
         elif all(route.access in KEYLESS for route in routes):
-            role = routes[0].access
+            # A console path's 405 is the console's once its session is checked.
+            consoles = [r for r in routes if r.access is Role.CONSOLE]
+            role = consoles[0].access if consoles else routes[0].access
         else:
             role = Role.ADMIN
         return Found(None, params, role, tuple(self.by_method))
