@@ -62,12 +62,8 @@ class Visitor:
 
 
 def sessions_of(platform: Platform) -> sessions.Sessions:
-    """The platform's console sessions (made once per platform, on first use)."""
-    found: sessions.Sessions | None = getattr(platform, "_console_sessions", None)
-    if found is None:
-        found = sessions.Sessions(platform.redis)
-        platform._console_sessions = found  # type: ignore[attr-defined]
-    return found
+    """The console's sessions, in the platform's Redis (a wrapper of its client: no state)."""
+    return sessions.Sessions(platform.redis)
 
 
 def login_redirect(scope: Scope) -> RedirectResponse:

@@ -2,9 +2,10 @@
 
 Every template sees ``visitor`` (``gateway.console.gate.Visitor``: who is
 logged in, what they may do), ``csrf`` (the token forms and htmx send back),
-``static(path)`` (an asset's URL, versioned so browsers may cache it) and
-``tabs`` (the function tabs that exist). Autoescaping is on: a function's name,
-environment or log line is text, never markup.
+``static(path)`` (an asset's URL, versioned so browsers may cache it),
+``tabs`` (the function tabs that exist) and ``nav`` (the header's links).
+Autoescaping is on: a function's name, environment or log line is text, never
+markup.
 
 Every answer carries a Content-Security-Policy allowing only this origin's
 scripts and styles (no inline script: htmx's eval is off, its indicator styles
@@ -97,6 +98,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         visitor=visitor,
         csrf=visitor.csrf,
         tabs=tabs.shown(),
+        nav=tabs.PAGES,
         **context,
     )
     response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)

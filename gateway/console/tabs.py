@@ -1,8 +1,10 @@
-"""The tabs of a function's page, in the AWS console's order: THE list the nav is drawn from.
+"""The console's navigation: its pages in the header, and the tabs of a function's page.
 
-A tab is a slug (its path under ``/ui/functions/NAME/``) and a title; the nav
-shows only the tabs that exist. A new tab flips its entry to ``exists=True`` (and
-adds its rows to ``gateway.routes.CONSOLE_ROWS``).
+``PAGES`` are the header's links (a section and its path). ``TABS`` are a
+function's tabs in the AWS console's order: a slug (its path under
+``/ui/functions/NAME/``) and a title; the nav shows only the tabs that exist. A
+new tab flips its entry to ``exists=True``, a new page adds its entry, and each
+adds its rows to ``gateway.routes.CONSOLE_ROWS``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ class Tab:
     slug: str
     title: str
     exists: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    """A link of the header: the section it is (pages pass ``section``), its title, path."""
+
+    section: str
+    title: str
+    path: str
+
+
+PAGES: tuple[Page, ...] = (Page("functions", "Functions", "/ui/functions"),)
 
 
 TABS: tuple[Tab, ...] = (

@@ -34,10 +34,16 @@ class MemorySessions:
         self.held.pop(session_id, None)
 
 
+@pytest.fixture(autouse=True)
+def in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each platform's sessions are its ``held`` dict."""
+    monkeypatch.setattr(gate, "sessions_of", lambda platform: platform.sessions)
+
+
 def platform_with(*keys: ApiKey) -> Any:
-    platform = SimpleNamespace(access=SimpleNamespace(ring=KeyRing(tuple(keys))))
-    platform._console_sessions = MemorySessions()
-    return platform
+    return SimpleNamespace(
+        access=SimpleNamespace(ring=KeyRing(tuple(keys))), sessions=MemorySessions()
+    )
 
 
 def scope_of(method: str, path: str, cookies: str = "", **headers: str) -> dict[str, Any]:
@@ -61,7 +67,7 @@ def body(data: bytes) -> Any:
 
 
 def logged_in(platform: Any, key: ApiKey) -> str:
-    platform._console_sessions.held["sid"] = Session(key.name, key.access_key_id, "tok")
+    platform.sessions.held["sid"] = Session(key.name, key.access_key_id, "tok")
     return f"{session.SESSION_COOKIE}=sid"
 
 
@@ -93,7 +99,7 @@ async def test_a_removed_key_ends_its_sessions() -> None:
     platform.access.ring = KeyRing((ADMIN,))  # the invoke key is gone from the configuration
     refused = await gate.admit(platform, scope_of("GET", "/ui/functions", cookie), body(b""))
     assert isinstance(refused, Response) and refused.status_code == 303
-    assert platform._console_sessions.ended == ["sid"]
+    assert platform.sessions.ended == ["sid"]
 
 
 @pytest.mark.parametrize(
