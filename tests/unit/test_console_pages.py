@@ -275,3 +275,18 @@ def test_every_section_field_is_one_its_form_shows() -> None:
         for field in fields:
             if section != "secrets":
                 assert f'name="{field}"' in html, (section, field)
+
+
+def test_a_refused_create_shows_the_message_by_its_field_and_keeps_the_input() -> None:
+    from gateway.console.pages.functions import DEFAULTS, _create_context
+
+    values = {**DEFAULTS, "name": "bad name"}
+    errors = {"name": "name must be a name of 1-64 letters, digits, '-' and '_'"}
+    html = render.render(
+        request_of(Visitor(ADMIN, "tok")),
+        "_create_form.html",
+        422,
+        **_create_context(values, errors),
+    ).body.decode()
+    assert 'id="name-error"' in html and 'aria-describedby="name-error"' in html
+    assert 'value="bad name"' in html and 'type="file"' in html

@@ -1,0 +1,169 @@
+"""The web console in a real browser: logging in and out, deploying a zip through the file
+input, changing a function's memory, and what an invoke key is shown.
+
+Headless Chromium (selenium) against ``faas serve`` on the process backend, with an
+admin key and an invoke key for one function (``conftest``). Each story reads what a
+user sees on the page, and checks what changed through the REST API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.wait import WebDriverWait
+
+from tests.e2e.console.conftest import ADMIN, INVOKE, ITS_FUNCTION, WAIT_S
+from tests.helpers import Server, handler_zip, upload
+
+pytestmark = pytest.mark.process
+
+HELLO = "def handler(event, context):\n    return {'hello': event.get('name', 'world')}\n"
+
+
+def wait(page: WebDriver, until: Callable[[WebDriver], object], what: str) -> object:
+    """``until``'s first true answer; an element htmx swapped meanwhile is looked up again."""
+    waiting = WebDriverWait(page, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
+    return waiting.until(until, message=f"waited {WAIT_S} s for {what}")
+
+
+def field(page: WebDriver, label: str) -> WebElement:
+    """The form field a visible label names (as a user finds it)."""
+    found = page.find_element(By.XPATH, f"//label[normalize-space()={label!r}]")
+    return page.find_element(By.ID, found.get_attribute("for") or "")
+
+
+def log_in(page: WebDriver, server: Server, key: str) -> None:
+    page.get(server.url + "/ui/login")
+    field(page, "API key").send_keys(key)
+    page.find_element(By.XPATH, "//button[normalize-space()='Log in']").click()
+    wait(page, lambda p: "/ui/login" not in p.current_url, "the console after logging in")
+
+
+def deployed(api: httpx.Client, name: str) -> None:
+    response = upload(api, name, handler_zip(HELLO))
+    assert response.status_code in (201, 409), response.text
+
+
+def test_a_wrong_key_is_refused_the_right_one_logs_in_and_out(
+    page: WebDriver, console_server: Server
+) -> None:
+    # Given a user who opens the console without a session
+    page.get(console_server.url + "/ui/functions")
+    wait(page, lambda p: "/ui/login" in p.current_url, "the login form")
+
+    # When they type a key that is no key of the server
+    field(page, "API key").send_keys("not-a-key-of-this-server")
+    page.find_element(By.XPATH, "//button[normalize-space()='Log in']").click()
+
+    # Then the form says so, and nothing opened
+    error = wait(page, lambda p: p.find_elements(By.ID, "key-error"), "the login's error")
+    assert "not a key of this server" in error[0].text  # type: ignore[index]
+    assert page.get_cookie("faas_session") is None
+
+    # When they log in with the admin key: the functions list they asked for
+    field(page, "API key").send_keys(ADMIN)
+    page.find_element(By.XPATH, "//button[normalize-space()='Log in']").click()
+    wait(page, lambda p: p.current_url.endswith("/ui/functions"), "the functions list")
+    assert page.find_element(By.TAG_NAME, "h1").text == "Functions"
+    assert "(admin key)" in page.find_element(By.CLASS_NAME, "who").text
+
+    # When they log out, the console is closed again
+    page.find_element(By.XPATH, "//button[normalize-space()='Log out']").click()
+    wait(page, lambda p: "/ui/login" in p.current_url, "the login form after logging out")
+    page.get(console_server.url + "/ui/functions")
+    wait(page, lambda p: "/ui/login" in p.current_url, "the login form, the session gone")
+
+
+def test_a_zip_deployed_through_the_file_input_lands_on_its_page(
+    page: WebDriver, console_server: Server, admin_api: httpx.Client, tmp_path: Path
+) -> None:
+    # Given a zip on the user's disk, and the admin logged in
+    code = tmp_path / "hello.zip"
+    code.write_bytes(handler_zip(HELLO))
+    log_in(page, console_server, ADMIN)
+
+    # When they create a function from it
+    page.find_element(By.LINK_TEXT, "Create function").click()
+    wait(page, lambda p: p.current_url.endswith("/ui/functions/new"), "the create form")
+    field(page, "Name").send_keys("hello-console")
+    field(page, "Code (a zip)").send_keys(str(code))
+    page.find_element(By.XPATH, "//button[normalize-space()='Create function']").click()
+
+    # Then they land on its page, and the function runs the zip they chose
+    wait(page, lambda p: p.current_url.endswith("/ui/functions/hello-console"), "its page")
+    assert page.find_element(By.TAG_NAME, "h1").text == "hello-console"
+    answer = admin_api.post("/v1/functions/hello-console/invoke", json={"name": "console"})
+    assert answer.status_code == 200 and answer.json() == {"hello": "console"}
+
+
+def test_a_refused_name_is_shown_by_its_field(
+    page: WebDriver, console_server: Server, tmp_path: Path
+) -> None:
+    code = tmp_path / "hello.zip"
+    code.write_bytes(handler_zip(HELLO))
+    log_in(page, console_server, ADMIN)
+    page.get(console_server.url + "/ui/functions/new")
+    field(page, "Name").send_keys("no spaces allowed")
+    page.execute_script("document.getElementById('name').removeAttribute('pattern')")
+    field(page, "Code (a zip)").send_keys(str(code))
+    page.find_element(By.XPATH, "//button[normalize-space()='Create function']").click()
+    error = wait(page, lambda p: p.find_elements(By.ID, "name-error"), "the name's error")
+    assert "name must be a name of 1-64 letters" in error[0].text  # type: ignore[index]
+    assert page.current_url.endswith("/ui/functions/new")
+
+
+def test_the_memory_size_edited_is_saved(
+    page: WebDriver, console_server: Server, admin_api: httpx.Client
+) -> None:
+    # Given a function of 128 MB
+    deployed(admin_api, "resizer")
+    log_in(page, console_server, ADMIN)
+
+    # When the admin sets its memory to 512 MB on its Configuration tab
+    page.get(console_server.url + "/ui/functions/resizer")
+    page.find_element(By.LINK_TEXT, "Configuration").click()
+    memory = field(page, "Memory (MB)")
+    memory.clear()
+    memory.send_keys("512")
+    general = page.find_element(By.ID, "cfg-general")
+    general.find_element(By.XPATH, ".//button[normalize-space()='Save']").click()
+
+    # Then the section says it is saved, a reload shows it, and the function has it
+    wait(page, lambda p: "Saved." in p.find_element(By.ID, "cfg-general").text, "Saved.")
+    page.refresh()
+    assert field(page, "Memory (MB)").get_attribute("value") == "512"
+    assert admin_api.get("/v1/functions/resizer").json()["memory_mb"] == 512
+
+
+def test_an_invoke_key_sees_only_its_function_and_no_change_controls(
+    page: WebDriver, console_server: Server, admin_api: httpx.Client
+) -> None:
+    # Given two functions, and a key that may invoke one of them
+    deployed(admin_api, ITS_FUNCTION)
+    deployed(admin_api, "payroll")
+    log_in(page, console_server, INVOKE)
+
+    # Then the list shows its function only, and nothing to create
+    names = [a.text for a in page.find_elements(By.CSS_SELECTOR, "table.functions tbody th a")]
+    assert names == [ITS_FUNCTION]
+    assert not page.find_elements(By.LINK_TEXT, "Create function")
+
+    # And its function's pages offer nothing to change
+    page.find_element(By.LINK_TEXT, ITS_FUNCTION).click()
+    assert not page.find_elements(By.XPATH, "//*[contains(., 'Delete this function')]")
+    page.find_element(By.LINK_TEXT, "Configuration").click()
+    main = page.find_element(By.TAG_NAME, "main")
+    assert "128 MB" in main.text
+    assert not main.find_elements(By.TAG_NAME, "form")
+    assert not main.find_elements(By.CSS_SELECTOR, "input[type=file]")
+
+    # And another function is not there for it
+    page.get(console_server.url + "/ui/functions/payroll")
+    assert page.find_element(By.TAG_NAME, "h1").text == "Not found"
