@@ -8,6 +8,7 @@ user sees on the page, and checks what changed through the REST API.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 
@@ -167,3 +168,44 @@ def test_an_invoke_key_sees_only_its_function_and_no_change_controls(
     # And another function is not there for it
     page.get(console_server.url + "/ui/functions/payroll")
     assert page.find_element(By.TAG_NAME, "h1").text == "Not found"
+
+
+DROP_ZIP = """
+const [b64, zoneSelector] = arguments;
+const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+const file = new File([bytes], "dropped.zip", {type: "application/zip"});
+const data = new DataTransfer();
+data.items.add(file);
+const zone = document.querySelector(zoneSelector);
+const how = {dataTransfer: data, bubbles: true, cancelable: true};
+zone.dispatchEvent(new DragEvent("dragover", how));
+zone.dispatchEvent(new DragEvent("drop", how));
+window.uploadProgress = [];
+document.addEventListener("htmx:xhr:progress", e => window.uploadProgress.push(
+    [e.detail.loaded, e.detail.total, document.querySelector("progress.upload").value]));
+"""
+
+
+def test_a_zip_dropped_on_the_configuration_tab_replaces_the_code_with_progress(
+    page: WebDriver, console_server: Server, admin_api: httpx.Client
+) -> None:
+    # Given a function, and a new version of its code on the user's disk
+    deployed(admin_api, "dropper")
+    new_code = handler_zip("def handler(event, context):\n    return {'version': 2}\n")
+    log_in(page, console_server, ADMIN)
+    page.get(console_server.url + "/ui/functions/dropper/configuration")
+
+    # When they drop the zip on the drop zone and upload it
+    page.execute_script(DROP_ZIP, base64.b64encode(new_code).decode(), ".drop-zone")
+    assert page.find_element(By.CSS_SELECTOR, ".drop-zone p").text == "dropped.zip"
+    code = page.find_element(By.ID, "cfg-code")
+    code.find_element(By.XPATH, ".//button[normalize-space()='Upload new code']").click()
+
+    # Then the section says so, the progress bar moved to the whole upload, and the
+    # function runs the new code
+    wait(page, lambda p: "New code uploaded." in p.find_element(By.ID, "cfg-code").text, "done")
+    progress = page.execute_script("return window.uploadProgress")
+    assert progress, "no upload progress event"
+    assert any(loaded == total and bar == 100 for loaded, total, bar in progress), progress
+    answer = admin_api.post("/v1/functions/dropper/invoke", json={})
+    assert answer.json() == {"version": 2}
