@@ -209,3 +209,37 @@ def test_a_zip_dropped_on_the_configuration_tab_replaces_the_code_with_progress(
     assert any(loaded == total and bar == 100 for loaded, total, bar in progress), progress
     answer = admin_api.post("/v1/functions/dropper/invoke", json={})
     assert answer.json() == {"version": 2}
+
+
+def test_a_keyboard_alone_logs_in_and_opens_a_function(
+    page: WebDriver, console_server: Server, admin_api: httpx.Client
+) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    deployed(admin_api, "keyboarded")
+    page.get(console_server.url + "/ui/login")
+    keys = ActionChains(page)
+
+    def focused() -> WebElement:
+        return page.switch_to.active_element
+
+    # The key field has the focus at once; typing and Enter log in
+    assert focused().get_attribute("id") == "key"
+    keys.send_keys(ADMIN, Keys.ENTER).perform()
+    wait(page, lambda p: p.current_url.endswith("/ui/functions"), "the functions list")
+
+    # Tab first reaches "Skip to content", shown while it has the focus
+    keys.send_keys(Keys.TAB).perform()
+    assert focused().text == "Skip to content" and focused().is_displayed()
+
+    # Tabbing on reaches the function's link; Enter opens its page
+    for _ in range(30):
+        keys.send_keys(Keys.TAB).perform()
+        if focused().text == "keyboarded":
+            break
+    assert focused().text == "keyboarded", "the function's link is never focused"
+    outline = page.execute_script("return getComputedStyle(arguments[0]).outlineStyle", focused())
+    assert outline == "solid", "the focus is not visible"
+    keys.send_keys(Keys.ENTER).perform()
+    wait(page, lambda p: p.current_url.endswith("/ui/functions/keyboarded"), "its page")
