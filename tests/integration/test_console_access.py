@@ -22,6 +22,7 @@ from faas.platform import Platform
 from gateway.app import create_app
 from gateway.edge.table import Role
 from gateway.routes import CONSOLE_ROWS
+from tests.helpers import handler_zip
 
 pytestmark = pytest.mark.process
 
@@ -209,6 +210,12 @@ async def test_a_refused_value_is_shown_by_its_field_and_secrets_stay_unseen(
     page = (await console.get("/ui/functions/resize/configuration")).text
     assert "DB_PASSWORD" in page and "hunter2-very-secret" not in page
     assert await platform.functions.secret_names("resize") == ["DB_PASSWORD"]
+
+    # And the code downloads as it was uploaded
+    download = await console.get("/ui/functions/resize/code.zip")
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "application/zip"
+    assert download.content == handler_zip(HELLO)
 
 
 async def test_an_open_server_opens_without_login_but_wants_the_token(
