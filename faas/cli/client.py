@@ -37,7 +37,7 @@ SKIPPED_DIRS = frozenset({"__pycache__"})
 SKIPPED_SUFFIXES = (".pyc",)
 
 Progress = Callable[[int, int], None]
-"""Told ``(bytes sent, bytes in all)`` as an upload goes."""
+"""Told ``(bytes done, bytes in all)`` as an upload (or a zip) goes."""
 
 
 class ApiError(Exception):
@@ -336,20 +336,26 @@ class _ReportingBytes(io.BytesIO):
         return chunk
 
 
-def zip_dir(root: Path) -> bytes:
-    """The folder as a zip: files in path order, modes kept, caches left out.
+def zip_dir(root: Path, progress: Progress | None = None) -> bytes:
+    """The folder as a zip: files in path order, modes kept, caches left out;
+    ``progress`` is told ``(bytes zipped, bytes in all)`` of the files as it goes.
 
     Entries carry a fixed date, so the same files always give the same bytes
     (and the server's code hash changes only when the code does).
     """
+    files = [(name, path, path.stat()) for name, path in _files(root)]
+    total, done = sum(st.st_size for _, _, st in files), 0
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, path in _files(root):
+        for name, path, st in files:
             info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
             info.create_system = 3  # Unix: external_attr carries st_mode
-            info.external_attr = (stat.S_IFREG | stat.S_IMODE(path.stat().st_mode)) << 16
+            info.external_attr = (stat.S_IFREG | stat.S_IMODE(st.st_mode)) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
+            done += st.st_size
+            if progress is not None:
+                progress(min(done, total), total)
     return buffer.getvalue()
 
 

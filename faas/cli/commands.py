@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from faas.cli.client import DEFAULT_URL, ApiError, Client, zip_dir
+from faas.cli.client import DEFAULT_URL, ApiError, Client, Progress, zip_dir
 from faas.cli.exits import EXIT_FUNCTION_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_SERVER, EXIT_USAGE
+from faas.cli.progress import Status, fraction_text
 from faas.cli.render import (
-    UploadProgress,
     dead_letters_table,
     function_error_text,
     function_summary,
@@ -81,20 +81,26 @@ def _emit(args: argparse.Namespace, doc: dict[str, Any], human: Callable[[], str
 
 
 def deploy(client: Client, args: argparse.Namespace) -> int:
-    code = read_code(args.path)
     env = dict(args.env) if args.env else None
-    progress = UploadProgress(sys.stderr, args.name)
-    fn, verb = _create(client, args, code, env, progress), "created"
-    if fn is None:
-        client.update_code(args.name, code, progress=progress)
-        changes: dict[str, Any] = {"runtime": args.runtime, "handler": args.handler}
-        if args.memory is not None:
-            changes["memory_mb"] = args.memory
-        if args.timeout is not None:
-            changes["timeout_s"] = args.timeout
-        if env is not None:
-            changes["env"] = env
-        fn, verb = client.update_config(args.name, changes), "updated"
+    with Status.on(sys.stderr, quiet=args.json) as status:
+        code = read_code(args.path, status)
+        with status.step(f"uploading {args.name}", done=f"uploaded {args.name}"):
+
+            def progress(sent: int, total: int) -> None:
+                status.detail(fraction_text(sent, total))
+
+            fn, verb = _create(client, args, code, env, progress), "created"
+            if fn is None:
+                client.update_code(args.name, code, progress=progress)
+        if fn is None:
+            changes: dict[str, Any] = {"runtime": args.runtime, "handler": args.handler}
+            if args.memory is not None:
+                changes["memory_mb"] = args.memory
+            if args.timeout is not None:
+                changes["timeout_s"] = args.timeout
+            if env is not None:
+                changes["env"] = env
+            fn, verb = client.update_config(args.name, changes), "updated"
     _emit(args, fn, lambda: f"{verb} {function_summary(fn)}")
     return EXIT_OK
 
@@ -104,7 +110,7 @@ def _create(
     args: argparse.Namespace,
     code: bytes,
     env: dict[str, str] | None,
-    progress: UploadProgress,
+    progress: Progress,
 ) -> dict[str, Any] | None:
     """The new function, or None when one of that name exists already."""
     # Asking first saves uploading the zip twice when the function exists.
@@ -131,11 +137,14 @@ def _create(
         raise
 
 
-def read_code(path: Path) -> bytes:
-    """A folder, zipped; or a zip file's bytes."""
+def read_code(path: Path, status: Status | None = None) -> bytes:
+    """A folder, zipped (a step of ``status``); or a zip file's bytes."""
     try:
         if path.is_dir():
-            return zip_dir(path)
+            if status is None:
+                return zip_dir(path)
+            with status.step(f"zipping {path}", done=f"zipped {path}"):
+                return zip_dir(path, lambda done, total: status.detail(fraction_text(done, total)))
         data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None

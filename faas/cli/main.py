@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         help="only this runtime's image (repeatable; default: every runtime this server can get)",
     )
     build.add_argument("--rebuild", action="store_true", help="build even if it exists")
+    build.add_argument(
+        "--json",
+        action="store_true",
+        help="print {runtime: image} as JSON (and no progress on a terminal)",
+    )
 
     keys = subparsers.add_parser("keys", help="the server's API keys file (FAAS_KEYS_FILE)")
     keys_cmd = keys.add_subparsers(dest="keys_command", required=True)

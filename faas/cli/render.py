@@ -1,36 +1,14 @@
-"""How the client commands show things to people: tables, ``key: value`` lines, sizes, progress.
+"""How the client commands show things to people: tables, ``key: value`` lines, sizes.
 
-Pure text from the server's JSON documents; ``--json`` bypasses all of it.
+Pure text from the server's JSON documents; ``--json`` bypasses all of it. Progress
+of long work is ``faas.cli.progress``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, TextIO
-
-
-class UploadProgress:
-    """Upload progress on stderr: redrawn in place on a terminal, a final line always."""
-
-    def __init__(self, stream: TextIO, label: str) -> None:
-        self.stream = stream
-        self.label = label
-        self.live = stream.isatty()
-
-    def __call__(self, sent: int, total: int) -> None:
-        line = progress_line(self.label, sent, total)
-        if sent >= total:
-            self.stream.write(("\r\x1b[K" if self.live else "") + line + "\n")
-        elif self.live:
-            self.stream.write("\r\x1b[K" + line)
-        self.stream.flush()
-
-
-def progress_line(label: str, sent: int, total: int) -> str:
-    percent = 100 if total == 0 else sent * 100 // total
-    verb = "uploaded" if sent >= total else "uploading"
-    return f"{verb} {label}: {human_bytes(sent)} / {human_bytes(total)} ({percent}%)"
+from typing import Any
 
 
 def human_bytes(size: int) -> str:

@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
+import json
 import logging
 import os
 import shlex
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faas import auth
 from faas.cli.exits import EXIT_OK, EXIT_USAGE
+from faas.cli.progress import Status, StepsFromLogs
 from faas.compute.lambda_env import API_SOCKET
 from faas.errors import ValidationFailed
 from faas.settings import Settings
@@ -322,7 +325,28 @@ def images_build(args: argparse.Namespace) -> int:
     from faas.compute import factory
 
     settings = Settings.from_env(os.environ, base_image=args.base)
-    built = factory.build_runtime_images(settings, args.rebuild, args.runtime)
-    for runtime, tag in built.items():
-        print(f"{runtime}\t{tag}")
+    with Status.on(sys.stderr, quiet=args.json) as status, _logs_as_steps(status):
+        # The build logs each step it takes (a base by debootstrap, an image per runtime).
+        status.begin("looking for the runtime images")
+        built = factory.build_runtime_images(settings, args.rebuild, args.runtime)
+    if args.json:
+        print(json.dumps(built, indent=2))
+    else:
+        for runtime, tag in built.items():
+            print(f"{runtime}\t{tag}")
     return 0
+
+
+@contextlib.contextmanager
+def _logs_as_steps(status: Status) -> Iterator[None]:
+    """While ``status`` draws, the log lines become its steps rather than JSON on stderr."""
+    if not status.enabled:
+        yield
+        return
+    root = logging.getLogger()
+    kept = root.handlers[:]
+    root.handlers[:] = [StepsFromLogs(status)]
+    try:
+        yield
+    finally:
+        root.handlers[:] = kept

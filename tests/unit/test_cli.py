@@ -21,14 +21,12 @@ from faas.cli.commands import UsageError, exit_code, read_code, read_event, read
 from faas.cli.exits import EXIT_REFUSED, EXIT_SERVER
 from faas.cli.main import env_pair, main
 from faas.cli.render import (
-    UploadProgress,
     dead_letters_table,
     function_error_text,
     functions_table,
     human_bytes,
     key_values,
     log_entry_text,
-    progress_line,
     table,
 )
 
@@ -229,14 +227,8 @@ def test_a_function_error_reads_as_type_and_message() -> None:
     assert function_error_text("not json") == "not json"
 
 
-def test_upload_progress_ends_with_one_line_when_stderr_is_not_a_terminal() -> None:
+def test_sizes_read_in_binary_units() -> None:
     assert human_bytes(512) == "512 B" and human_bytes(3 * 1024 * 1024) == "3.0 MiB"
-    assert progress_line("hello", 512, 2048) == "uploading hello: 512 B / 2.0 KiB (25%)"
-    stream = io.StringIO()
-    progress = UploadProgress(stream, "hello")
-    progress(1024, 2048)
-    progress(2048, 2048)
-    assert stream.getvalue() == "uploaded hello: 2.0 KiB / 2.0 KiB (100%)\n"
 
 
 # Exit codes
