@@ -39,6 +39,9 @@
 |                            |        | 10 s ``c0``-``c5``, durations per histogram bucket      |
 |                            |        | ``d<i>`` (``faas.stats.rollup``); lapses 24 h after the |
 |                            |        | minute, a deleted function's too                        |
+| ``faas:stats5m:<name>:<start>`` | hash | the same for the five minutes from ``<start>``  |
+|                            |        | (concurrency ``c0``-``c29``): what lists and 24 h charts|
+|                            |        | read; lapses 24 h after its end                         |
 | ``faas:secrets:<name>``    | hash   | the function's secrets: name -> value                   |
 | ``faas:versions:<name>``   | hash   | published versions: number -> the spec as JSON, frozen  |
 |                            |        | (``version`` set); field ``seq`` the last number given  |
@@ -184,6 +187,11 @@ def logs(name: str) -> str:
 def stats(name: str, minute: int) -> str:
     """A function's statistics of the minute starting at ``minute`` (epoch seconds)."""
     return f"{PREFIX}stats:{name}:{minute}"
+
+
+def stats_block(name: str, start: int) -> str:
+    """A function's statistics of the five minutes starting at ``start`` (epoch seconds)."""
+    return f"{PREFIX}stats5m:{name}:{start}"
 
 
 def secrets(name: str) -> str:

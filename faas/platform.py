@@ -202,6 +202,7 @@ class Platform:
             ),
             self.leases,
             self.directory.changed,
+            self.stats.recorder,
         )
         # A version deleted through any node: every node retires its instances.
         self._background = Background()
@@ -237,6 +238,7 @@ class Platform:
             self.access,
             self.qualifiers,
             self.router,
+            stats=self.stats.recorder,
         )
         # SNS-compatible topics (faas.topics): Publish delivers through the invoker's Event
         # path (functions) and the queues (queues).

@@ -3,7 +3,9 @@
 A sync invoke, an HTTP request to ``/fn/{name}/...`` and an event the worker
 took from the queue all go through ``Invoker.run``: the scheduler runs the
 event in a sandbox (``faas.compute.scheduler``), then the invocation's log is
-framed and kept (``faas.catalog.logs``, written behind it, batched). A call
+framed and kept (``faas.catalog.logs``, written behind it, batched) and its
+outcome counted for the console (``faas.stats``: in memory, written once a
+second; a call forwarded to a peer is counted there, where it ran). A call
 that streams the response (``stream``) takes the same path, its chunks passed
 up as they arrive (``faas.invoke.streaming``). An async
 invoke only queues the event (``faas.invoke.asyncq.queue``); the worker runs
@@ -27,15 +29,17 @@ from faas.cluster.routing import Router
 from faas.compute.agent_client import ChunkSink
 from faas.compute.lambda_env import function_arn
 from faas.compute.scheduler import OnStart, Scheduler
+from faas.errors import FaasError, Throttled
 from faas.invoke.asyncq.queue import Queue
 from faas.invoke.asyncq.records import Invocation
 from faas.invoke.http import trigger as http_trigger
 from faas.invoke.http.apigw import Context, HttpRequest
 from faas.invoke.http.responses import HttpResponse
 from faas.invoke.streaming import Stream
-from faas.models import LATEST, FunctionSpec, InvocationResult
+from faas.models import LATEST, FunctionSpec, InvocationResult, Outcome
 from faas.platform_log import invocation_context
 from faas.settings import Settings
+from faas.stats import Recorder
 
 # The kinds of call worth forwarding: a client waits for each.
 _FORWARDED = frozenset({"sync", "http"})
@@ -54,10 +58,14 @@ class Invoker:
         access: Access,
         qualifiers: Qualifiers,
         router: Router | None = None,
+        *,
+        stats: Recorder,
     ) -> None:
         """``router`` forwards a call that would start cold here to a member with a warm
-        instance (``faas.cluster.routing``), if warm routing is on."""
+        instance (``faas.cluster.routing``), if warm routing is on; ``stats`` counts each
+        invocation's outcome."""
         self._settings = settings
+        self._stats = stats
         self._router = router
         self._registry = registry
         self._qualifiers = qualifiers
@@ -99,10 +107,23 @@ class Invoker:
                 return forwarded
         with invocation_context(request_id, spec.name):
             start = time.time()
-            result = await self._scheduler.invoke(
-                spec, event, request_id, on_start, kind, client_context, sink
-            )
+            try:
+                result = await self._scheduler.invoke(
+                    spec, event, request_id, on_start, kind, client_context, sink
+                )
+            except Throttled:
+                self._stats.throttle(spec.name)
+                raise
+            except FaasError:  # the platform could not run it: an error the user sees
+                self._stats.invocation(spec.name, None, error=True, cold=False)
+                raise
             end = time.time()
+            self._stats.invocation(
+                spec.name,
+                result.duration_ms,
+                error=result.outcome is not Outcome.SUCCESS,
+                cold=result.cold_start,
+            )
             text = function_logs.frame(
                 result, spec.config.memory_mb, self._logs.max_bytes, end, spec.version
             )

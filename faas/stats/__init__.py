@@ -1,10 +1,11 @@
 """Every function's invocations per minute, cluster-wide: what the console's charts read.
 
-Per function and minute, Redis keeps invocations, errors, throttles, cold
-starts, concurrent executions and a histogram of durations (``rollup``), for
-24 hours. Each process records on the invoke path in memory and adds to Redis
-once a second (``recorder``); reads take a page of functions or one function's
-window (``reader``). ``/metrics`` (Prometheus, ``faas.metrics``) is apart.
+Per function and minute (and per five minutes, which lists and long charts
+read), Redis keeps invocations, errors, throttles, cold starts, concurrent
+executions and a histogram of durations (``rollup``), for 24 hours. Each
+process records on the invoke path in memory and adds to Redis once a second
+(``recorder``); reads take a page of functions or one function's window
+(``reader``). ``/metrics`` (Prometheus, ``faas.metrics``) is apart.
 
 A deleted function's minutes are left to lapse (24 hours at most): a function
 made again under its name shows them until then.
@@ -33,9 +34,10 @@ class Stats:
 
     async def summaries(self, names: list[str], minutes: int = 60) -> dict[str, Summary]:
         """Each function's invocations, errors, throttles and p50 over the last
-        ``minutes``, and its sparkline (invocations per 5 minutes, oldest first);
-        one pipelined read for them all. This process's latest figures are written
-        first, so its own invocations show at once."""
+        ``minutes``, and its sparkline (invocations per 5 minutes, oldest first): the
+        blocks of five minutes of the clock that cover the window (the last hour: 12,
+        the current one under way), one read for them all. This process's latest
+        figures are written first, so its own invocations show at once."""
         await self._flush()
         return await self._reader.summaries(names, minutes)
 

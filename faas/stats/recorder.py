@@ -3,13 +3,15 @@
 An invocation costs its caller a few dict operations here (``invocation``,
 ``throttle``, ``started``/``finished``): nothing waits for Redis. ``run`` adds
 what came in meanwhile to the minutes' hashes (``faas.stats.rollup``) every
-``FLUSH_S``, in one script call: a HINCRBY per field that changed and an
-EXPIREAT per function-minute, however many invocations made them.
+``FLUSH_S``, in one script call: for each function-minute, and again for its
+block of five minutes, a HINCRBY per field that changed and an EXPIREAT,
+however many invocations made them.
 
 Concurrency is a process's highest number of handlers running at once in each
-10-second slot: the peak is kept here as handlers start (and, at each flush,
-raised to the number still running, so a long handler counts in every slot it
-spans), and what it grew by since the last flush is added to the slot's field.
+10-second slot: the peak is kept here as handlers start and end (and, at each
+flush, raised to the number still running, so a long handler counts in every
+slot it spans), and what it grew by since the last flush is added to the slot's
+field.
 
 While Redis is unreachable the tallies wait here (added together per
 function-minute, at most ``MAX_PENDING`` of them, the oldest dropped) and are
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 FLUSH_S = 1.0
 # Function-minutes kept in memory while Redis is away, at most.
 MAX_PENDING = 100_000
-# The most function-minutes one script call writes: Redis serves nothing else meanwhile.
+# The most function-minutes one script call writes (two hashes each): Redis serves
+# nothing else meanwhile.
 SCRIPT_KEYS = 500
 # KEYS: the minutes' hashes. ARGV, for each: when it lapses (EXPIREAT), its number of
 # fields, then each field and what to add to it.
@@ -101,10 +104,11 @@ class Recorder:
         self._peak(name, rollup.slot_of(self._clock()), running)
 
     def finished(self, name: str) -> None:
-        """A handler of ``name`` is over."""
-        running = self._running.get(name, 0) - 1
-        if running > 0:
-            self._running[name] = running
+        """A handler of ``name`` is over (it ran in this slot, even if it began before)."""
+        running = self._running.get(name, 0)
+        self._peak(name, rollup.slot_of(self._clock()), running)
+        if running > 1:
+            self._running[name] = running - 1
         else:
             self._running.pop(name, None)
 
@@ -155,8 +159,7 @@ class Recorder:
         for (name, slot), peak in list(self._peaks.items()):
             if peak[0] > peak[1]:
                 tally = self._tally(name, slot)
-                index = slot % rollup.MINUTE_S // rollup.SLOT_S
-                tally.concurrency[index] = tally.concurrency.get(index, 0) + peak[0] - peak[1]
+                tally.concurrency[slot] = tally.concurrency.get(slot, 0) + peak[0] - peak[1]
                 peak[1] = peak[0]
             if slot < current:
                 del self._peaks[(name, slot)]
@@ -167,11 +170,16 @@ class Recorder:
         names: list[str] = []
         args: list[str | int] = []
         for (name, minute), tally in chunk:
-            increments = tally.increments()
-            names.append(keys.stats(name, minute))
-            args += (rollup.expires_at(minute), len(increments))
-            for field, n in increments:
-                args += (field, n)
+            block = rollup.block_of(minute)
+            for key, start, span_s in (
+                (keys.stats(name, minute), minute, rollup.MINUTE_S),
+                (keys.stats_block(name, block), block, rollup.BLOCK_S),
+            ):
+                increments = tally.increments(span_s)
+                names.append(key)
+                args += (rollup.expires_at(start, span_s), len(increments))
+                for field, n in increments:
+                    args += (field, n)
         async with redis_errors():
             await self._add(keys=names, args=args)
 

@@ -10,11 +10,12 @@ import random
 import pytest
 
 from faas.stats import rollup
-from faas.stats.rollup import Minute, Tally
+from faas.stats.rollup import Figures, Tally
 
 # 2026-12-07 12:34:56 UTC
 NOW = 1796646896.0
 THIS_MINUTE = 1796646840
+THIS_BLOCK = 1796646600  # 12:30
 # The buckets of a 2 ms and an 800 ms call.
 FAST = rollup.bucket(2.0)
 SLOW = rollup.bucket(800.0)
@@ -92,12 +93,13 @@ def test_percentiles_are_within_a_bucket_of_the_exact_answer(seed: int, q: float
     assert abs(estimate - exact) / exact < 0.045
 
 
-def test_a_tally_becomes_the_increments_of_its_minute_and_reads_back() -> None:
-    # Given a process saw two invocations, one failed and cold, and a throttle
+def test_a_tally_becomes_the_increments_of_its_minute_and_block_and_reads_back() -> None:
+    # Given a process saw two invocations, one failed and cold, and a throttle, and ran
+    # three handlers at once in the slot 20 s into the minute
     tally = Tally(invocations=2, errors=1, throttles=1, cold_starts=1)
     tally.durations = {rollup.bucket(3.0): 1, rollup.bucket(250.0): 1}
-    tally.concurrency = {2: 3}
-    # Then it writes only the fields that grow
+    tally.concurrency = {THIS_MINUTE + 20: 3}
+    # Then it writes only the fields that grow, to the minute's hash
     increments = dict(tally.increments())
     assert increments == {
         "inv": 2,
@@ -108,12 +110,16 @@ def test_a_tally_becomes_the_increments_of_its_minute_and_reads_back() -> None:
         f"d{rollup.bucket(250.0)}": 1,
         "c2": 3,
     }
+    # and to its block's, where 12:34:20 is the 26th slot of the block from 12:30
+    block = dict(tally.increments(rollup.BLOCK_S))
+    assert block["c26"] == 3 and "c2" not in block
     assert dict(Tally(throttles=4).increments()) == {"thr": 4}
     # and the hash they make reads back as the minute
     raw = {k.encode(): str(v).encode() for k, v in increments.items()}
     raw[b"c5"] = b"1"
     raw[b"unknown"] = b"7"
-    minute = Minute.from_fields(raw)
+    raw[b"dx"] = b"7"
+    minute = Figures.from_pairs(raw.items())
     assert (minute.invocations, minute.errors, minute.throttles, minute.cold_starts) == (2, 1, 1, 1)
     assert minute.concurrency == 3  # the highest slot's
     assert minute.durations == tally.durations
@@ -129,31 +135,35 @@ def test_two_processes_tallies_add_up() -> None:
 def test_minutes_merge_by_adding_counts_and_keeping_the_highest_concurrency() -> None:
     merged = rollup.merge(
         [
-            Minute(invocations=2, errors=1, cold_starts=1, concurrency=2, durations={4: 2}),
+            Figures(invocations=2, errors=1, cold_starts=1, concurrency=2, durations={4: 2}),
             rollup.EMPTY,
-            Minute(invocations=5, throttles=3, concurrency=1, durations={4: 1, 8: 4}),
+            Figures(invocations=5, throttles=3, concurrency=1, durations={4: 1, 8: 4}),
         ]
     )
-    assert merged == Minute(
+    assert merged == Figures(
         invocations=7, errors=1, throttles=3, cold_starts=1, concurrency=2, durations={4: 3, 8: 4}
     )
 
 
 @pytest.mark.parametrize(
-    ("epoch", "minute", "slot", "field"),
+    ("epoch", "minute", "slot", "field", "block", "block_field"),
     [
-        (NOW, THIS_MINUTE, THIS_MINUTE + 50, "c5"),
-        (THIS_MINUTE, THIS_MINUTE, THIS_MINUTE, "c0"),
-        (THIS_MINUTE + 19.99, THIS_MINUTE, THIS_MINUTE + 10, "c1"),
+        (NOW, THIS_MINUTE, THIS_MINUTE + 50, "c5", THIS_BLOCK, "c29"),
+        (THIS_MINUTE, THIS_MINUTE, THIS_MINUTE, "c0", THIS_BLOCK, "c24"),
+        (THIS_MINUTE + 19.99, THIS_MINUTE, THIS_MINUTE + 10, "c1", THIS_BLOCK, "c25"),
+        (THIS_BLOCK, THIS_BLOCK, THIS_BLOCK, "c0", THIS_BLOCK, "c0"),
     ],
 )
-def test_an_instant_falls_in_its_minute_and_concurrency_slot(
-    epoch: float, minute: int, slot: int, field: str
+def test_an_instant_falls_in_its_minute_block_and_concurrency_slot(
+    epoch: float, minute: int, slot: int, field: str, block: int, block_field: str
 ) -> None:
     assert rollup.minute_of(epoch) == minute
+    assert rollup.block_of(epoch) == block
     assert rollup.slot_of(epoch) == slot
     assert rollup.concurrency_field(slot) == field
+    assert rollup.concurrency_field(slot, rollup.BLOCK_S) == block_field
     assert rollup.expires_at(minute) == minute + 60 + 24 * 3600
+    assert rollup.expires_at(block, rollup.BLOCK_S) == block + 300 + 24 * 3600
 
 
 def test_the_last_hour_is_sixty_minutes_ending_with_this_one() -> None:
@@ -164,50 +174,46 @@ def test_the_last_hour_is_sixty_minutes_ending_with_this_one() -> None:
     assert span == sorted(span)
 
 
-@pytest.mark.parametrize(
-    ("counts", "step", "expected"),
-    [
-        (list(range(60)), 5, [sum(range(i, i + 5)) for i in range(0, 60, 5)]),
-        ([1] * 7, 5, [2, 5]),  # the oldest slot short
-        ([0, 0, 3], 5, [3]),
-        ([], 5, []),
-        ([4, 1], 1, [4, 1]),
-    ],
-)
-def test_a_sparkline_adds_up_minutes_per_slot_oldest_first(
-    counts: list[int], step: int, expected: list[int]
+@pytest.mark.parametrize(("minutes", "count"), [(60, 12), (5, 1), (1, 1), (7, 2), (1440, 288)])
+def test_a_summary_reads_the_blocks_of_five_minutes_that_cover_its_window(
+    minutes: int, count: int
 ) -> None:
-    assert rollup.sparkline(counts, step) == expected
+    span = rollup.blocks(NOW, minutes)
+    assert len(span) == count
+    assert span[-1] == THIS_BLOCK  # 12:30, under way
+    assert all(b % 300 == 0 for b in span)
+    assert all(b - a == 300 for a, b in itertools.pairwise(span))
 
 
 def test_a_summary_of_an_hour() -> None:
-    minutes = [rollup.EMPTY] * 60
-    minutes[0] = Minute(invocations=4, errors=1, durations={rollup.bucket(10.0): 4})
-    minutes[59] = Minute(invocations=2, throttles=5, durations={rollup.bucket(30.0): 2})
-    summary = rollup.summarize(minutes)
+    blocks = [rollup.EMPTY] * 12
+    blocks[0] = Figures(invocations=4, errors=1, durations={rollup.bucket(10.0): 4})
+    blocks[11] = Figures(invocations=2, throttles=5, durations={rollup.bucket(30.0): 2})
+    summary = rollup.summarize(blocks)
     assert (summary.invocations, summary.errors, summary.throttles) == (6, 1, 5)
     assert summary.p50_ms == rollup.estimate(rollup.bucket(10.0))
     assert summary.sparkline == [4] + [0] * 10 + [2]
-    assert rollup.summarize([rollup.EMPTY] * 60).p50_ms is None
+    assert rollup.summarize([rollup.EMPTY] * 12).p50_ms is None
 
 
-@pytest.mark.parametrize(
-    ("minutes", "points", "per_point"),
-    [(60, 60, 1), (1, 1, 1), (180, 180, 1), (1440, 144, 10), (181, 19, 10)],
-)
-def test_a_chart_has_a_point_a_minute_up_to_three_hours_then_ten_minutes(
-    minutes: int, points: int, per_point: int
+@pytest.mark.parametrize("minutes", [60, 1, 180])
+def test_a_chart_has_a_point_a_minute_up_to_three_hours(minutes: int) -> None:
+    groups = rollup.groups(NOW, minutes)
+    assert groups == [[m] for m in rollup.window(NOW, minutes)]
+    assert groups[-1] == [THIS_MINUTE]  # the newest point is the current minute
+
+
+@pytest.mark.parametrize(("minutes", "points"), [(1440, 144), (181, 19)])
+def test_a_longer_chart_has_a_point_per_ten_minutes_of_two_blocks(
+    minutes: int, points: int
 ) -> None:
     groups = rollup.groups(NOW, minutes)
     assert len(groups) == points
-    assert groups[-1][-1] == THIS_MINUTE  # the newest point holds the current minute
-    assert all(len(g) == per_point for g in groups[:-1])
-    flat = [m for g in groups for m in g]
-    assert flat == sorted(flat) and len(set(flat)) == len(flat)
-    assert all(b - a == 60 for a, b in itertools.pairwise(flat))
-    if per_point == 10:
-        assert all(g[0] % 600 == 0 for g in groups)  # aligned to the clock's 10 minutes
-        assert len(groups[-1]) == 5  # 12:30 to 12:34, under way
+    assert all(g[0] % 600 == 0 for g in groups)  # aligned to the clock's 10 minutes
+    assert all(len(g) == 2 for g in groups[:-1])
+    assert groups[-1] == [THIS_BLOCK]  # 12:30 to 12:34, under way; 12:35's to come
+    flat = [b for g in groups for b in g]
+    assert all(b - a == 300 for a, b in itertools.pairwise(flat))
 
 
 def test_a_point_has_p50_and_p99_of_its_minutes() -> None:
@@ -215,8 +221,8 @@ def test_a_point_has_p50_and_p99_of_its_minutes() -> None:
     point = rollup.point(
         THIS_MINUTE,
         [
-            Minute(invocations=99, cold_starts=1, concurrency=3, durations={fast: 99}),
-            Minute(invocations=2, errors=2, concurrency=5, durations={slow: 2}),
+            Figures(invocations=99, cold_starts=1, concurrency=3, durations={fast: 99}),
+            Figures(invocations=2, errors=2, concurrency=5, durations={slow: 2}),
         ],
     )
     assert point.minute == THIS_MINUTE

@@ -39,6 +39,7 @@ from faas.compute.scheduler.waiters import Waiters
 from faas.errors import FaasError, Throttled
 from faas.models import FunctionSpec, InvocationResult
 from faas.settings import Settings
+from faas.stats import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,14 @@ class Scheduler:
         builder: Builder,
         gate: Gate | None = None,
         on_change: Callable[[str, int], None] | None = None,
+        stats: Recorder | None = None,
     ) -> None:
         """``builder`` makes the sandboxes of new instances (``building``); ``gate``
         holds the caps across processes and nodes, if any; ``on_change(pool key,
-        delta)`` hears of instances as they come and go."""
+        delta)`` hears of instances as they come and go; ``stats`` of handlers as they
+        start and end (concurrent executions)."""
         self._settings = settings
+        self._stats = stats
         self._gate = gate
         self._builder = builder
         self.pool = builder.pool
@@ -165,6 +169,8 @@ class Scheduler:
                 raise
         running = metrics.CONCURRENT.labels(spec.name)
         running.inc()
+        if self._stats is not None:
+            self._stats.started(spec.name)
         try:
             result = await instance.invoke(
                 InvokeRequest(
@@ -183,6 +189,8 @@ class Scheduler:
             raise
         finally:
             running.dec()
+            if self._stats is not None:
+                self._stats.finished(spec.name)
             share, _ = self._throttled.get(spec.name, (0.0, 0.0))
             self._throttled[spec.name] = (
                 placement.throttled_share(share, instance.cpu_throttled),
