@@ -117,6 +117,10 @@
 |                            |        | id: JSON ``{key, key_id, csrf}`` (the key's name and    |
 |                            |        | access key id, never its secret); expires 12 h after its|
 |                            |        | last use (``gateway.console.session``)                  |
+| ``faas:test-events:<name>``| hash   | the function's saved test events (the console's Test    |
+|                            |        | tab): event name -> JSON ``{event, saved}``, the event's|
+|                            |        | JSON text as typed; at most 10 (``gateway.console.      |
+|                            |        | saved_events``); kept when the function is deleted      |
 
 A queue's message is in its ``body`` hash and ``sent`` set from its send to its
 delete (or its move to the dead-letter queue, or its retention's end), and in
@@ -250,6 +254,11 @@ def layer(name: str) -> str:
 
 def console_session(digest: str) -> str:
     return f"{PREFIX}console:{digest}"
+
+
+def saved_events(name: str) -> str:
+    """A function's saved test events (the console's Test tab)."""
+    return f"{PREFIX}test-events:{name}"
 
 
 SQS_QUEUES = PREFIX + "sqs:queues"

@@ -27,8 +27,10 @@ from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, sc
 from gateway.api.v1 import mappings as v1_mappings
 from gateway.api.v1 import nodes as v1_nodes
 from gateway.console import login, static
-from gateway.console.pages import configuration, function
+from gateway.console.pages import configuration, function, monitor
 from gateway.console.pages import functions as console_functions
+from gateway.console.pages import logs as console_logs
+from gateway.console.pages import test as test_tab
 from gateway.edge.aws import Operation
 from gateway.edge.table import Endpoint, Role, Route, Table
 
@@ -237,6 +239,16 @@ CONSOLE_ROWS = [
     ui("POST", UI_FUNCTION + "/configuration/code", CONSOLE, configuration.save_code, UPLOAD),
     ui("POST", UI_FUNCTION + "/configuration/{section}", CONSOLE, configuration.save),
     ui("GET HEAD", UI_FUNCTION + "/code.zip", CONSOLE, configuration.download),
+    ui("GET HEAD", UI_FUNCTION + "/monitor", CONSOLE, monitor.page),
+    ui("GET HEAD", UI_FUNCTION + "/monitor/charts", CONSOLE, monitor.charts),
+    ui("GET HEAD", UI_FUNCTION + "/test", CONSOLE, test_tab.page),
+    ui("GET HEAD", UI_FUNCTION + "/test/template", CONSOLE, test_tab.template),
+    ui("POST", UI_FUNCTION + "/test/invoke", CONSOLE, test_tab.invoke, test_tab.INVOKE_BODY),
+    ui("GET HEAD", UI_FUNCTION + "/test/invocation", CONSOLE, test_tab.invocation),
+    ui("POST", UI_FUNCTION + "/test/events", CONSOLE, test_tab.save_event, test_tab.SAVE_BODY),
+    ui("POST", UI_FUNCTION + "/test/events/delete", CONSOLE, test_tab.delete_event),
+    ui("GET HEAD", UI_FUNCTION + "/logs", CONSOLE, console_logs.page),
+    ui("GET", UI_FUNCTION + "/logs/tail", CONSOLE, console_logs.tail),
     ui("GET HEAD", "/{path:path}", CONSOLE, function.not_found),
 ]
 

@@ -32,9 +32,9 @@ PAGES: tuple[Page, ...] = (Page("functions", "Functions", "/ui/functions"),)
 
 
 TABS: tuple[Tab, ...] = (
-    Tab("monitor", "Monitor"),
-    Tab("test", "Test"),
-    Tab("logs", "Logs"),
+    Tab("monitor", "Monitor", exists=True),
+    Tab("test", "Test", exists=True),
+    Tab("logs", "Logs", exists=True),
     Tab("configuration", "Configuration", exists=True),
     Tab("triggers", "Triggers"),
     Tab("versions", "Versions and aliases"),
