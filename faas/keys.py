@@ -24,6 +24,9 @@
 |                            |        | error; expires ``FAAS_RESULT_TTL_S`` after it succeeds  |
 |                            |        | or fails, kept while dead-lettered                      |
 | ``faas:dlq:<name>``        | zset   | a function's dead letters: requestIds, score = time     |
+| ``faas:inv-recent:<name>`` | list   | the function's latest async requestIds, newest first,   |
+|                            |        | pushed by the scripts that queue an event; trimmed to 50|
+|                            |        | past 100 (the console's Async tab reads the first 50)   |
 | ``faas:schedules``         | set    | names of functions that have schedules                  |
 | ``faas:sched:<name>``      | string | the function's schedule rules as JSON                   |
 |                            |        | (``faas.invoke.schedules.rules.Rule``)                  |
@@ -170,6 +173,10 @@ def invocation(request_id: str) -> str:
 
 def dead_letters(name: str) -> str:
     return f"{PREFIX}dlq:{name}"
+
+
+def recent_invocations(name: str) -> str:
+    return f"{PREFIX}inv-recent:{name}"
 
 
 def schedules(name: str) -> str:

@@ -221,6 +221,7 @@ class Platform:
                 self.schedule_store.delete,
                 self.versions.delete_all,
                 self.aliases.delete_all,
+                self.queue.forget_recent,
                 lambda name: self.scheduler.retire(name, deleted=True),
                 self.sweeper.request,
             ),

@@ -248,6 +248,24 @@ class Queue:
             raise InvocationNotFound(f"no async invocation with request id {request_id!r}")
         return Invocation.from_fields(raw)
 
+    async def recent(self, function: str, limit: int = scripts.RECENT_MAX) -> list[Invocation]:
+        """The function's latest async events, newest first (those whose record lapsed
+        are left out): the ids the enqueue scripts push, read in one pipeline."""
+        async with redis_errors():
+            found: Any = await self._redis.lrange(keys.recent_invocations(function), 0, limit - 1)
+            if not found:
+                return []
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for request_id in found:
+                    pipe.hgetall(keys.invocation(packing.text(request_id)))
+                raws = await pipe.execute()
+        return [Invocation.from_fields(raw) for raw in raws if raw]
+
+    async def forget_recent(self, function: str) -> None:
+        """Drop a deleted function's list of recent events."""
+        async with redis_errors():
+            await self._redis.delete(keys.recent_invocations(function))
+
     # -- consuming ------------------------------------------------------------
 
     async def read(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
