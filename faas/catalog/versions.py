@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from faas import keys
 from faas.catalog.registry import Registry
 from faas.errors import FunctionNotFound, PreconditionFailed, ResourceConflict, ValidationFailed
-from faas.models import FunctionSpec
+from faas.models import DESCRIPTION_MAX, FunctionSpec
 from faas.store import redis_errors
 
 SEQ = "seq"
@@ -67,6 +67,10 @@ class Versions:
 
         ``code_sha256`` (hex) and ``revision_id``, when given, must be ``$LATEST``'s.
         """
+        if description is not None and len(description) > DESCRIPTION_MAX:
+            raise ValidationFailed(
+                f"Description must be at most {DESCRIPTION_MAX} characters", field="Description"
+            )
         latest = await self._registry.get(name)
         if revision_id is not None and revision_id != latest.revision_id:
             raise PreconditionFailed(
