@@ -435,22 +435,25 @@ class Queues:
 
     # -- metrics --------------------------------------------------------------
 
-    async def refresh_gauges(self) -> None:
-        """Depth and age of the oldest message of every queue, at scrape time."""
+    async def depths(self) -> dict[str, tuple[int, int, int, float]]:
+        """Every queue's messages visible, in flight and delayed, and the age of its
+        oldest (s), in one pipeline: for ``/metrics`` and the console."""
         names = await self._store.names()
         now_ms = int(time.time() * 1000)
         depths = await self._store.depths(names, now_ms) if names else []
-        metrics.set_queues(
-            {
-                name: (
-                    max(0, d.total - d.in_flight - d.delayed),
-                    d.in_flight,
-                    d.delayed,
-                    _age_s(d.oldest_sent_ms, now_ms),
-                )
-                for name, d in zip(names, depths, strict=True)
-            }
-        )
+        return {
+            name: (
+                max(0, d.total - d.in_flight - d.delayed),
+                d.in_flight,
+                d.delayed,
+                _age_s(d.oldest_sent_ms, now_ms),
+            )
+            for name, d in zip(names, depths, strict=True)
+        }
+
+    async def refresh_gauges(self) -> None:
+        """Depth and age of the oldest message of every queue, at scrape time."""
+        metrics.set_queues(await self.depths())
 
 
 def check_batch(ids: Sequence[str]) -> None:
