@@ -27,10 +27,15 @@ from gateway.api.v1 import functions, http_routes, invocations, invoke, logs, sc
 from gateway.api.v1 import mappings as v1_mappings
 from gateway.api.v1 import nodes as v1_nodes
 from gateway.console import login, static
+from gateway.console.pages import async_tab as console_async
+from gateway.console.pages import cluster as console_cluster
 from gateway.console.pages import configuration, function, monitor
 from gateway.console.pages import functions as console_functions
 from gateway.console.pages import logs as console_logs
+from gateway.console.pages import queues as console_queues
 from gateway.console.pages import test as test_tab
+from gateway.console.pages import triggers as triggers_tab
+from gateway.console.pages import versions as versions_tab
 from gateway.edge.aws import Operation
 from gateway.edge.table import Endpoint, Role, Route, Table
 
@@ -249,6 +254,25 @@ CONSOLE_ROWS = [
     ui("POST", UI_FUNCTION + "/test/events/delete", CONSOLE, test_tab.delete_event),
     ui("GET HEAD", UI_FUNCTION + "/logs", CONSOLE, console_logs.page),
     ui("GET", UI_FUNCTION + "/logs/tail", CONSOLE, console_logs.tail),
+    # Triggers, Versions and aliases, Async; the Queues and topics and Cluster pages.
+    ui("GET HEAD", UI_FUNCTION + "/triggers", CONSOLE, triggers_tab.page),
+    ui("POST", UI_FUNCTION + "/triggers/http", CONSOLE, triggers_tab.save_http),
+    ui("POST", UI_FUNCTION + "/triggers/schedules", CONSOLE, triggers_tab.add_schedule),
+    ui("POST", UI_FUNCTION + "/triggers/schedules/toggle", CONSOLE, triggers_tab.toggle_schedule),
+    ui("POST", UI_FUNCTION + "/triggers/schedules/delete", CONSOLE, triggers_tab.delete_schedule),
+    ui("POST", UI_FUNCTION + "/triggers/mappings", CONSOLE, triggers_tab.toggle_mapping),
+    ui("POST", UI_FUNCTION + "/triggers/subscriptions", CONSOLE, triggers_tab.unsubscribe),
+    ui("GET HEAD", UI_FUNCTION + "/versions", CONSOLE, versions_tab.page),
+    ui("POST", UI_FUNCTION + "/versions", CONSOLE, versions_tab.publish),
+    ui("POST", UI_FUNCTION + "/aliases", CONSOLE, versions_tab.create_alias),
+    ui("POST", UI_FUNCTION + "/aliases/update", CONSOLE, versions_tab.update_alias),
+    ui("POST", UI_FUNCTION + "/aliases/delete", CONSOLE, versions_tab.delete_alias),
+    ui("GET HEAD", UI_FUNCTION + "/async", CONSOLE, console_async.page),
+    ui("POST", UI_FUNCTION + "/async/redrive", CONSOLE, console_async.redrive),
+    ui("POST", UI_FUNCTION + "/async/delete", CONSOLE, console_async.delete),
+    ui("GET HEAD", "/queues", CONSOLE, console_queues.page),
+    ui("POST", "/queues/send", CONSOLE, console_queues.send, console_queues.SEND_BODY),
+    ui("GET HEAD", "/cluster", CONSOLE, console_cluster.page),
     ui("GET HEAD", "/{path:path}", CONSOLE, function.not_found),
 ]
 

@@ -21,14 +21,20 @@ class Tab:
 
 @dataclass(frozen=True)
 class Page:
-    """A link of the header: the section it is (pages pass ``section``), its title, path."""
+    """A link of the header: the section it is (pages pass ``section``), its title, path;
+    ``admin``: the account's pages, which an invoke key neither sees nor may open."""
 
     section: str
     title: str
     path: str
+    admin: bool = False
 
 
-PAGES: tuple[Page, ...] = (Page("functions", "Functions", "/ui/functions"),)
+PAGES: tuple[Page, ...] = (
+    Page("functions", "Functions", "/ui/functions"),
+    Page("queues", "Queues and topics", "/ui/queues", admin=True),
+    Page("cluster", "Cluster", "/ui/cluster", admin=True),
+)
 
 
 TABS: tuple[Tab, ...] = (
@@ -36,9 +42,9 @@ TABS: tuple[Tab, ...] = (
     Tab("test", "Test", exists=True),
     Tab("logs", "Logs", exists=True),
     Tab("configuration", "Configuration", exists=True),
-    Tab("triggers", "Triggers"),
-    Tab("versions", "Versions and aliases"),
-    Tab("async", "Async"),
+    Tab("triggers", "Triggers", exists=True),
+    Tab("versions", "Versions and aliases", exists=True),
+    Tab("async", "Async", exists=True),
 )
 
 
