@@ -35,6 +35,7 @@ from bench.scenarios import (  # noqa: E402
     burst,
     cluster,
     cold,
+    console,
     footprint,
     lambda_api,
     mappings,
@@ -63,6 +64,7 @@ TITLES = {
     "workers": "12. Worker processes",
     "new_functions": "13. New functions at once",
     "cluster": "14. Three nodes",
+    "console": "15. Web console",
 }
 SCENARIOS = tuple(TITLES)
 
@@ -143,13 +145,18 @@ def run_server_scenarios(plan: Plan, results: dict[str, Result]) -> None:
         ),
         ("scale", "latency with the functions registered vs 1", lambda r: scale.run(h, plan, r)),
         (
+            "console",
+            "every console page with the functions registered; invokes while one polls",
+            lambda r: console.run(h, plan, r, loaded["fresh"]),
+        ),
+        (
             "cluster",
             "warm routing over 3 nodes, forwarding and leases",
             lambda r: cluster.run(h, plan, r),
         ),
     ]
     parts = {"setup": Result("setup", "setup"), **results}
-    if "footprint" in results or "scale" in results:
+    if any(name in results for name in ("footprint", "scale", "console")):
         parts["register"] = Result("register", "register")
     try:
         after_register = False

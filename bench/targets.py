@@ -204,6 +204,22 @@ TARGETS: tuple[Target, ...] = (
         "ms",
         "a warm invoke of a capped function (its lease in Redis) within the warm target",
     ),
+    # Issue 23: the web console.
+    Target(
+        "console.slowest_p50_ms",
+        "<",
+        200.0,
+        "ms",
+        "the slowest console page with the functions registered, p50 of its server time",
+    ),
+    Target("console.failed_pages", "==", 0.0, "", "every console page answers without an error"),
+    Target(
+        "console.invoke_p50_ratio",
+        "<=",
+        1.10,
+        "x",
+        "warm invoke p50 while a Monitor tab polls every 5 s vs none (within 10%)",
+    ),
 )
 
 
