@@ -57,6 +57,9 @@
 | ``faas:owners``            | zset   | live server/worker processes: ``<node>/<owner>``, score |
 |                            |        | = the epoch its heartbeat lapses; containers whose owner|
 |                            |        | lapsed are reaped by any live process of the node       |
+| ``faas:owner-instances``   | hash   | ``<node>/<owner>`` -> JSON of that process's instances |
+|                            |        | by state (``{"idle": 2, ...}``), written by its        |
+|                            |        | heartbeat (``faas.compute.owners``), for the console    |
 | ``faas:running:<name>``    | zset   | leases of a capped function's running handlers, every |
 |                            |        | node's: ``<node>/<owner>/<n>``, score = when the lease  |
 |                            |        | lapses (epoch ms), renewed by its holder          |
@@ -150,6 +153,7 @@ EVENTS_GROUP = "workers"
 DELAYED = PREFIX + "q:delayed"
 INVOCATION_PREFIX = PREFIX + "inv:"
 OWNERS = PREFIX + "owners"
+OWNER_INSTANCES = PREFIX + "owner-instances"
 NODES = PREFIX + "nodes"
 INSTALLATION = PREFIX + "installation"
 SCHEDULED = PREFIX + "schedules"

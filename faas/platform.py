@@ -134,6 +134,7 @@ class Platform:
             heartbeat_ttl_s=settings.heartbeat_ttl_s,
             interval_s=settings.reap_interval_s,
             advertise_url=self.advertise_url,
+            instances=lambda: self.scheduler.by_state(),
         )
         self.access = Access(
             auth.KeyRing.from_settings(settings), RedisRates(self.redis), settings.key_rate_per_s

@@ -4,9 +4,9 @@ What the console's Cluster page reads, in a few pipelined reads and nothing
 written: each node's row (``keys.NODES``: its URL and heartbeat, lapsed ones too
 until they are forgotten), each process's heartbeat (``keys.OWNERS``), the URL
 each process is reached at (``keys.MEMBERS``), and the warm-routing directory
-(``keys.warm``: per pool key, how many instances each process has). The
-directory is what another node's instances look like from here: counts per
-process, without their states (only a process knows those of its own). Redis's
+(``keys.warm``: per pool key, how many instances each process has), and each
+process's instances by state, which its heartbeat writes (``keys.OWNER_INSTANCES``;
+as fresh as its last beat). Redis's
 own health (a ping's round trip, its version and memory from ``INFO``) is here
 too. ``assemble`` is the pure part: rows of Redis in, nodes out.
 """
@@ -37,6 +37,8 @@ class Process:
     lapses_in_s: float
     url: str | None
     warm: int
+    # Its instances by state at its last heartbeat (empty: it writes none, e.g. lapsed).
+    states: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,16 @@ class NodeSeen:
     @property
     def warm(self) -> int:
         return sum(p.warm for p in self.processes)
+
+    @property
+    def states(self) -> dict[str, int]:
+        """Its live processes' instances by state, added up."""
+        total: dict[str, int] = defaultdict(int)
+        for process in self.processes:
+            if process.live:
+                for state, n in process.states.items():
+                    total[state] += n
+        return dict(total)
 
 
 @dataclass(frozen=True)
@@ -74,16 +86,26 @@ def assemble(
     members: dict[str, str],
     warm: dict[str, int],
     now: float,
+    states: dict[str, str] | None = None,
 ) -> list[NodeSeen]:
     """Nodes by id from their rows (JSON ``{url, heartbeat, lapses}``), the processes'
-    heartbeats (member -> when it lapses), their URLs and warm instance counts."""
+    heartbeats (member -> when it lapses), their URLs, warm instance counts and
+    instances by state (member -> JSON ``{state: n}``)."""
     by_node: dict[str, list[Process]] = defaultdict(list)
     for member in sorted(set(owners) | set(warm)):
         node, _, owner = member.partition("/")
         lapses = owners.get(member, 0.0)
+        raw_states = (states or {}).get(member)
+        by_state = {str(k): int(v) for k, v in json.loads(raw_states).items()} if raw_states else {}
         by_node[node].append(
             Process(
-                member, owner, lapses > now, lapses - now, members.get(member), warm.get(member, 0)
+                member,
+                owner,
+                lapses > now,
+                lapses - now,
+                members.get(member),
+                warm.get(member, 0),
+                by_state,
             )
         )
     seen = []
@@ -108,7 +130,8 @@ class Census:
                 pipe.hgetall(keys.NODES)
                 pipe.zrange(keys.OWNERS, 0, -1, withscores=True)
                 pipe.hgetall(keys.MEMBERS)
-                rows, owners, members = await pipe.execute()
+                pipe.hgetall(keys.OWNER_INSTANCES)
+                rows, owners, members, states = await pipe.execute()
             warm = await self._warm()
         return assemble(
             {_text(k): _text(v) for k, v in rows.items()},
@@ -116,6 +139,7 @@ class Census:
             {_text(k): _text(v) for k, v in members.items()},
             warm,
             time.time(),
+            {_text(k): _text(v) for k, v in states.items()},
         )
 
     async def _warm(self) -> dict[str, int]:

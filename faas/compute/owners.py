@@ -15,9 +15,11 @@ one's sandboxes.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
+from collections.abc import Callable, Mapping
 
 import redis.asyncio as aioredis
 
@@ -60,6 +62,7 @@ class Owners:
         heartbeat_ttl_s: float,
         interval_s: float,
         advertise_url: str | None = None,
+        instances: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self._redis = client
         self._backend = backend
@@ -69,6 +72,9 @@ class Owners:
         self._interval_s = interval_s
         # A server's heartbeat also keeps its node's row (faas.cluster.nodes) alive.
         self._advertise_url = advertise_url
+        # This process's instances by state, written with each beat (the console's
+        # Cluster page shows every process's; only the process itself knows them).
+        self._instances = instances
 
     @property
     def _member(self) -> str:
@@ -89,6 +95,9 @@ class Owners:
             if self._advertise_url is not None:
                 row = nodes.record(self._advertise_url, now, self._ttl_s)
                 pipe.hset(keys.NODES, self._node_id, row)
+            if self._instances is not None:
+                counts = json.dumps(dict(self._instances()), separators=(",", ":"))
+                pipe.hset(keys.OWNER_INSTANCES, self._member, counts)
             await pipe.execute()
 
     async def live(self, exclude: str | None = None) -> set[str]:
@@ -103,6 +112,7 @@ class Owners:
     async def leave(self) -> None:
         """Drop this process's heartbeat (at shut-down, after its sandboxes are gone)."""
         await self._redis.zrem(keys.OWNERS, self._member)
+        await self._redis.hdel(keys.OWNER_INSTANCES, self._member)
         if self._advertise_url is not None:
             await self._redis.hdel(keys.NODES, self._node_id)
 
@@ -129,5 +139,15 @@ class Owners:
                 reaped = await self._backend.reap(await self.live())
                 if reaped:
                     log.info("removed %d containers of dead processes", reaped)
+                await self._forget_counts()
             except Exception as exc:
                 log.warning("housekeeping failed: %s", exc)
+
+    async def _forget_counts(self) -> None:
+        """Drop the instance counts of processes the heartbeats forgot (a day after)."""
+        async with store.redis_errors():
+            counted = list(await self._redis.hkeys(keys.OWNER_INSTANCES))
+            known = set(await self._redis.zrange(keys.OWNERS, 0, -1))
+            gone = [m for m in counted if m not in known]
+            if gone:
+                await self._redis.hdel(keys.OWNER_INSTANCES, *gone)

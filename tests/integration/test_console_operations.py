@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from faas.catalog.aliases import Alias
+from faas.compute.owners import Owners
 from faas.invoke.asyncq.scripts import RECENT_MAX
 from faas.models import AsyncConfig, FunctionConfig, FunctionSpec
 from faas.platform import Platform
@@ -268,10 +269,26 @@ async def test_the_queues_and_cluster_pages_show_real_data(
     fifo = await browser.post("/ui/queues/send", data={"queue": "nosuch", "body": "x"})
     assert fifo.status_code == 400
 
+    # Another process of this node, whose heartbeat says what its instances are doing
+    other = Owners(
+        platform.redis,
+        platform.backend,
+        node_id=platform.settings.node_id,
+        owner_id="worker-7",
+        heartbeat_ttl_s=30,
+        interval_s=5,
+        instances=lambda: {"starting": 1, "idle": 0, "busy": 4},
+    )
+    await other.beat()
+    await platform.owners.beat()
     cluster = (await browser.get("/ui/cluster", headers={"HX-Request": ""})).text
     node = platform.settings.node_id
     assert node in cluster and "this process" in cluster and "live" in cluster
     assert "<dt>idle</dt><dd" in cluster and "resize" in cluster
+    assert "<td>1 starting, 4 busy</td>" in cluster  # worker-7's, from its heartbeat
+    assert "<td>1 idle</td>" in cluster  # this process's: resize's instance, idle
+    assert "<td>1 starting, 1 idle, 4 busy</td>" in cluster  # the node's, added up
+    await other.leave()
     assert re.search(r"<dt>Version</dt><dd>\d+\.\d+", cluster)
 
 

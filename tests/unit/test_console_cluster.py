@@ -10,6 +10,7 @@ import pytest
 
 from faas.cluster.census import RedisHealth, assemble
 from gateway.console import tabs
+from gateway.console.pages.cluster import by_state
 from gateway.console.pages.queues import QueueRow, TopicRow, age
 from gateway.edge.table import Role
 from gateway.routes import ROUTES
@@ -41,6 +42,26 @@ def test_nodes_have_their_processes_and_the_instances_the_directory_counts() -> 
     ]
     assert a.processes[0].lapses_in_s == pytest.approx(13)
     assert (b.live, b.warm) == (False, 1)
+
+
+def test_a_node_adds_up_its_live_processes_instances_by_state() -> None:
+    (node,) = assemble(
+        {"a": row("http://10.0.0.1:8080", NOW)},
+        {"a/serve": NOW + 10, "a/worker-1": NOW + 10, "a/worker-2": NOW - 5},
+        {},
+        {},
+        NOW,
+        states={
+            "a/serve": '{"starting": 0, "idle": 2, "busy": 1}',
+            "a/worker-1": '{"idle": 1, "busy": 3}',
+            "a/worker-2": '{"idle": 9}',  # lapsed: its last beat says nothing now
+        },
+    )
+    assert [p.states for p in node.processes][:2] == [
+        {"starting": 0, "idle": 2, "busy": 1},
+        {"idle": 1, "busy": 3},
+    ]
+    assert node.states == {"starting": 0, "idle": 3, "busy": 4}
 
 
 def test_processes_of_a_node_without_a_row_still_show() -> None:
@@ -88,7 +109,12 @@ def test_the_queues_page_shows_depth_age_dead_letter_queue_and_readers() -> None
 
 def cluster_page(**context: Any) -> str:
     nodes = assemble(
-        {"a": row("http://127.0.0.1:8080", NOW)}, {"a/serve": NOW + 10}, {}, {"a/serve": 2}, NOW
+        {"a": row("http://127.0.0.1:8080", NOW)},
+        {"a/serve": NOW + 10},
+        {},
+        {"a/serve": 2},
+        NOW,
+        states={"a/serve": '{"starting": 0, "idle": 1, "busy": 1}'},
     )
     here = {
         "member": "a/serve",
@@ -103,7 +129,8 @@ def cluster_page(**context: Any) -> str:
     redis = RedisHealth(0.21, "7.0.15", 3 << 20, 0, "noeviction", 4, 7200, 42)
     return page(
         ADMIN, "cluster.html", section="cluster", nodes=nodes, redis=redis, here=here,
-        node_id="a", backend="process", since=lambda epoch: "2 s ago", **context,
+        node_id="a", backend="process", since=lambda epoch: "2 s ago", by_state=by_state,
+        **context,
     )  # fmt: skip
 
 
@@ -111,4 +138,5 @@ def test_the_cluster_page_shows_nodes_instances_the_pool_and_redis() -> None:
     html = main_part(cluster_page())
     assert "http://127.0.0.1:8080" in html and "this node" in html and "this process" in html
     assert "<dt>idle</dt><dd" in html and 'href="/ui/functions/resize"' in html
+    assert html.count("<td>1 idle, 1 busy</td>") == 2  # the node's row and its process's
     assert "7.0.15" in html and "0.21 ms" in html and "3.0 MB" in html and "2 h 0 min" in html

@@ -481,6 +481,14 @@ class Scheduler:
     def instances(self, name: str | None = None) -> list[Instance]:
         return self.fleet.instances(name)
 
+    def by_state(self) -> dict[str, int]:
+        """How many live instances this process has in each state (starting, idle, busy)."""
+        counts = {state.value: 0 for state in InstanceState if state is not InstanceState.DEAD}
+        for instance in self.fleet.instances():
+            if instance.state is not InstanceState.DEAD:
+                counts[instance.state.value] += 1
+        return counts
+
     def has_instance(self, spec: FunctionSpec) -> bool:
         """Whether a call of ``spec`` would find an instance of its code here (idle, busy
         or starting): if not, it would start one cold."""

@@ -7,8 +7,9 @@ What it can know, and from where:
   from what the heartbeats write; a lapsed node is shown until it is forgotten);
 - **instances per node**: for every process that can be reached (a server's),
   how many instances it has, from the warm-routing directory (per pool key, per
-  process: ``faas.cluster.routing``); their states only for this process, from
-  its own scheduler (starting, idle, busy), with the functions they serve;
+  process: ``faas.cluster.routing``), and by state (starting, idle, busy) as
+  each process's heartbeat last wrote them; the functions they serve only for
+  this process, from its own scheduler;
 - **the generic pool** of this process (``faas.compute.pool``): per profile
   (image, memory, network), how many sandboxes are ready and the target;
 - **Redis**: a ping's round trip, its version, memory used, clients, keys.
@@ -56,7 +57,6 @@ class PoolRow:
 def here(platform: Platform) -> dict[str, Any]:
     """This process: its instances by state and by function, and its generic pool."""
     instances = [i for i in platform.scheduler.instances() if i.state is not InstanceState.DEAD]
-    by_state = Counter(i.state.value for i in instances)
     by_function = Counter(i.function for i in instances)
     pool = platform.scheduler.pool
     profiles = (
@@ -70,13 +70,19 @@ def here(platform: Platform) -> dict[str, Any]:
     return {
         "member": f"{platform.settings.node_id}/{platform.owner_id}",
         "instances": len(instances),
-        "by_state": {state: by_state.get(state, 0) for state in STATES},
+        "by_state": platform.scheduler.by_state(),
         "by_function": by_function.most_common(FUNCTIONS_SHOWN),
         "functions": len(by_function),
         "pool_on": pool is not None,
         "pool_size": platform.settings.prewarm_pool,
         "pool": profiles,
     }
+
+
+def by_state(counts: dict[str, int]) -> str:
+    """Instances by state in a few words ("2 idle, 1 busy"), "—" when none is known."""
+    shown = [f"{counts[state]} {state}" for state in STATES if counts.get(state)]
+    return ", ".join(shown) if shown else "—"
 
 
 def since(epoch: float | None, now: float | None = None) -> str:
@@ -106,4 +112,5 @@ async def page(request: Request, platform: PlatformDep) -> Response:
         node_id=platform.settings.node_id,
         backend=platform.settings.backend,
         since=since,
+        by_state=by_state,
     )
