@@ -23,7 +23,8 @@
 |                            |        | function, payload, state, attempts, times, result or    |
 |                            |        | error; expires ``FAAS_RESULT_TTL_S`` after it succeeds  |
 |                            |        | or fails, kept while dead-lettered                      |
-| ``faas:dlq:<name>``        | zset   | a function's dead letters: requestIds, score = time     |
+| ``faas:dlq:<name>``        | zset   | a function's dead letters: requestIds, score = time;    |
+|                            |        | deleted with the function, their records too            |
 | ``faas:inv-recent:<name>`` | list   | the function's latest async requestIds, newest first,   |
 |                            |        | pushed by the scripts that queue an event; trimmed to 50|
 |                            |        | past 100 (the console's Async tab reads the first 50)   |

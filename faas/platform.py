@@ -223,6 +223,7 @@ class Platform:
                 self.versions.delete_all,
                 self.aliases.delete_all,
                 self.queue.forget_recent,
+                self.dead_letters.delete_all,
                 lambda name: self.scheduler.retire(name, deleted=True),
                 self.sweeper.request,
             ),

@@ -1,10 +1,14 @@
-"""Dead-letter administration: list a function's dead letters, redrive them, delete one.
+"""Dead-letter administration: list a function's dead letters, redrive them, delete them.
 
 An event that runs out of attempts (or of age) is settled into its function's
 dead-letter set by the queue (``faas.invoke.asyncq.queue``); this module is
 what an operator does with it afterwards, over the API or ``faas dead-letters``.
 Redrive and delete are scripts (``faas.invoke.asyncq.scripts``), so an event
 is never both a dead letter and queued. Keys are documented in ``faas.keys``.
+
+A deleted function's dead letters go with it (``delete_all``, one of the
+platform's ``on_delete``): they are named by the function's name only, so a
+function made again under that name would otherwise show the old one's failures.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from faas.invoke.asyncq import packing, scripts
 from faas.invoke.asyncq.records import Invocation
 from faas.store import redis_errors
 
+# Dead letters dropped by one script call when their function is deleted.
+DROP_BATCH = 500
+
 
 class DeadLetters:
     """The dead letters of every function."""
@@ -28,6 +35,7 @@ class DeadLetters:
         self._redis = client
         self._redrive = client.register_script(scripts.REDRIVE)
         self._drop = client.register_script(scripts.DROP_DEAD)
+        self._drop_all = client.register_script(scripts.DROP_ALL_DEAD)
 
     async def page(self, function: str, offset: int, limit: int) -> tuple[int, list[Invocation]]:
         """A page of a function's dead letters, oldest first, and how many there are."""
@@ -68,3 +76,15 @@ class DeadLetters:
             )
         if not dropped:
             raise InvocationNotFound(f"function {function!r} has no dead letter {request_id!r}")
+
+    async def delete_all(self, function: str) -> None:
+        """Drop every dead letter of ``function`` and its record (it is being deleted)."""
+        left = 1
+        async with redis_errors():
+            while left:
+                left = int(
+                    await self._drop_all(
+                        keys=[keys.dead_letters(function)],
+                        args=[keys.INVOCATION_PREFIX, DROP_BATCH],
+                    )
+                )

@@ -295,3 +295,14 @@ if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('DEL', KEYS[2])
 return 1
 """
+
+# A deleted function's dead letters, a batch at a time (a long list does not hold
+# Redis in one script): KEYS[1] its dead letters; ARGV the invocation key prefix and
+# how many to drop. Each leaves the set and loses its record in one step, as with
+# DROP_DEAD, so a redrive at the same moment either queues it or finds it gone.
+# How many are left.
+DROP_ALL_DEAD = """
+local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[2])
+for i = 1, #popped, 2 do redis.call('DEL', ARGV[1] .. popped[i]) end
+return redis.call('ZCARD', KEYS[1])
+"""
