@@ -126,8 +126,8 @@
 |                            |        | last use (``gateway.console.session``)                  |
 | ``faas:test-events:<name>``| hash   | the function's saved test events (the console's Test    |
 |                            |        | tab): event name -> JSON ``{event, saved}``, the event's|
-|                            |        | JSON text as typed; at most 10 (``gateway.console.      |
-|                            |        | saved_events``); kept when the function is deleted      |
+|                            |        | JSON text as typed; at most 10 (``faas.catalog.         |
+|                            |        | saved_events``); deleted with the function              |
 
 A queue's message is in its ``body`` hash and ``sent`` set from its send to its
 delete (or its move to the dead-letter queue, or its retention's end), and in

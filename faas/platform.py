@@ -41,6 +41,7 @@ from faas.catalog.logs import LogStore
 from faas.catalog.qualifiers import Qualifiers
 from faas.catalog.references import References
 from faas.catalog.registry import Registry
+from faas.catalog.saved_events import SavedEvents
 from faas.catalog.secrets import SecretStore
 from faas.catalog.versions import Versions
 from faas.cluster import nodes, signatures
@@ -217,6 +218,7 @@ class Platform:
             self.codestore,
             self.secrets,
             self.logs,
+            SavedEvents(self.redis),
             on_change=self.scheduler.update,
             on_delete=(
                 self.schedule_store.delete,

@@ -4,13 +4,20 @@ Create, replace code (a zip, or an image function's image) or config, set the
 async and HTTP configs, read, list, delete; list, replace and remove secrets;
 read a function's logs. Specs live in the registry, code in the code store
 (unpacked at upload, so a cold start does not pay for it; an image function's
-image stays in the Docker engine, named by its id), secrets and logs in their
-stores.
+image stays in the Docker engine, named by its id), secrets, logs and the
+console's saved test events in their stores.
+
+Deleting a function deletes what is kept under its name, so that a function made
+again under that name inherits none of it: its spec, secrets, logs and saved
+test events here, the rest through ``on_delete`` (its schedules, versions,
+aliases, recent async events, dead letters, warm sandboxes: ``faas.platform``
+wires them). Its statistics are left to lapse (docs/operations.md); event source
+mappings and topic subscriptions that name it are kept, as Lambda keeps them.
 
 The sandboxes that run a function are not catalog's: a change that needs
 fresh sandboxes (code, config, secrets) is told through ``on_change``, and a
-deletion through ``on_delete`` (its schedules, its warm sandboxes), so that
-catalog knows nothing of the scheduler (``faas.compute``) or of schedules.
+deletion through ``on_delete``, so that catalog knows nothing of the scheduler
+(``faas.compute``), the async queue or schedules.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from faas.catalog import secrets as function_secrets
 from faas.catalog.codestore import CodeStore, StoreCode
 from faas.catalog.logs import LogRecord, LogStore
 from faas.catalog.registry import Registry
+from faas.catalog.saved_events import SavedEvents
 from faas.catalog.secrets import SecretStore
 from faas.errors import (
     FaasError,
@@ -58,6 +66,7 @@ class Functions:
         codestore: CodeStore,
         secret_store: SecretStore,
         logs: LogStore,
+        saved_events: SavedEvents,
         *,
         on_change: OnChange,
         on_delete: Sequence[OnDelete] = (),
@@ -79,6 +88,7 @@ class Functions:
         self._codestore = codestore
         self._secrets = secret_store
         self._logs = logs
+        self._saved_events = saved_events
         self._on_change = on_change
         self._on_delete = tuple(on_delete)
 
@@ -247,6 +257,7 @@ class Functions:
         await self._registry.delete(name)
         await self._secrets.delete(name)
         await self._logs.delete(name)
+        await self._saved_events.delete_all(name)
         for forget in self._on_delete:
             await forget(name)
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from faas.auth import ApiKey
 from faas.catalog.logs import LogRecord
+from faas.catalog.saved_events import SavedEvent, check_event, check_name, parse_event
 from faas.errors import ValidationFailed
 from faas.invoke import samples
 from faas.invoke.asyncq.records import Invocation, State
@@ -34,7 +35,6 @@ from gateway.console.gate import Visitor
 from gateway.console.log_lines import LineFilter, level_of, lines_of
 from gateway.console.pages import monitor
 from gateway.console.pages import test as test_tab
-from gateway.console.saved_events import SavedEvent, check_event, check_name, parse_event
 from gateway.edge.table import Role
 from gateway.routes import CONSOLE_ROWS, ROUTES
 

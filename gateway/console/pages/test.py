@@ -8,7 +8,7 @@ that very invocation: its stored record, ``InvocationResult.log``) or async
 (accepted with its request id; its state is polled until it ends, then its
 result and log lines are shown).
 
-Saved test events (``gateway.console.saved_events``) are the function's, shared
+Saved test events (``faas.catalog.saved_events``) are the function's, shared
 by everyone who may see it: an invoke key loads and invokes them; saving and
 deleting them is a change, an admin key's. An invoke key may invoke its own
 functions here, within its rate, as it may through the API.
@@ -30,6 +30,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from faas.catalog.saved_events import MAX_BYTES as SAVED_MAX_BYTES
+from faas.catalog.saved_events import MAX_EVENTS, SavedEvents, parse_event
 from faas.errors import FaasError, InvocationNotFound, ValidationFailed
 from faas.invoke import samples
 from faas.invoke.asyncq.records import TERMINAL, Invocation
@@ -44,8 +46,6 @@ from faas.platform import Platform
 from faas.settings import Settings
 from gateway.console import render
 from gateway.console.pages.function import changing, failure, function_page, visible
-from gateway.console.saved_events import MAX_BYTES as SAVED_MAX_BYTES
-from gateway.console.saved_events import MAX_EVENTS, SavedEvents, parse_event
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
 from gateway.errors import status_of

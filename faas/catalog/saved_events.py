@@ -7,8 +7,11 @@ digits, ``-``, ``_`` or ``.``, and an event is at most ``MAX_BYTES`` of valid
 JSON. The text is kept as typed (its spacing too): loading it gives back what
 was saved.
 
-Who may change them is the console's rule (``gateway.console.pages.test``): an
-admin key saves and deletes; an invoke key loads and invokes them.
+They are data about the function, so they live here and go with it: deleting a
+function deletes its saved events (``faas.catalog.functions``), so a function
+made again under its name starts with none. Who may change them is the console's
+rule (``gateway.console.pages.test``): an admin key saves and deletes; an invoke
+key loads and invokes them.
 """
 
 from __future__ import annotations
@@ -121,6 +124,11 @@ class SavedEvents:
         """Forget ``name``; whether it was there."""
         async with redis_errors():
             return bool(await self._redis.hdel(keys.saved_events(function), name))
+
+    async def delete_all(self, function: str) -> None:
+        """Forget every saved event of ``function`` (it is being deleted)."""
+        async with redis_errors():
+            await self._redis.delete(keys.saved_events(function))
 
 
 def _event(name: str, data: bytes) -> SavedEvent:
