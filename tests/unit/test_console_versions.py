@@ -183,7 +183,7 @@ def async_page(visitor: Any, recent: list[Invocation], dead: list[Invocation]) -
         busy=any(not i.terminal for i in recent),
         poll_s=2,
         saved="",
-        error="",
+        errors={},
         error_line=error_line,
         payload_text=payload_text,
         dead_lettered="dead-lettered",

@@ -14,18 +14,16 @@ is shown. An invoke key sees the lists and no button; its posts get 403.
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-from faas.errors import FaasError, InvocationNotFound, ValidationFailed
+from faas.errors import InvocationNotFound, ValidationFailed
 from faas.invoke.asyncq.records import Invocation, State
 from faas.invoke.asyncq.scripts import RECENT_MAX
 from faas.models import FunctionSpec
 from faas.platform import Platform
-from gateway.console import render
-from gateway.console.pages.function import changing, failure, function_page, is_htmx, visible
+from gateway.console.pages.function import changing, visible
+from gateway.console.tab_page import DONE, Outcome, panel_or_page, view
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
 
@@ -57,39 +55,32 @@ async def _render(
     request: Request,
     platform: Platform,
     spec: FunctionSpec,
-    *,
-    status: int = 200,
-    saved: str = "",
-    error: str = "",
+    outcome: Outcome = DONE,
 ) -> Response:
     recent = await platform.queue.recent(spec.name)
     total, dead = await platform.dead_letters.page(spec.name, 0, DEAD_SHOWN)
-    context: dict[str, Any] = {
-        "recent": recent,
-        "recent_max": RECENT_MAX,
-        "dead": dead,
-        "dead_total": total,
-        "config": spec.async_config,
-        "busy": any(not i.terminal for i in recent),
-        "poll_s": POLL_S,
-        "saved": saved,
-        "error": error,
-        "error_line": error_line,
-        "payload_text": payload_text,
-        "dead_lettered": State.DEAD_LETTERED.value,
-    }
-    if is_htmx(request):
-        return render.render(request, "_async_panel.html", status, spec=spec, **context)
-    return function_page(request, platform, spec, "async.html", "async", status, **context)
+    return panel_or_page(
+        request,
+        platform,
+        spec,
+        "async",
+        outcome,
+        recent=recent,
+        recent_max=RECENT_MAX,
+        dead=dead,
+        dead_total=total,
+        config=spec.async_config,
+        busy=any(not i.terminal for i in recent),
+        poll_s=POLL_S,
+        error_line=error_line,
+        payload_text=payload_text,
+        dead_lettered=State.DEAD_LETTERED.value,
+    )
 
 
 @endpoint()
 async def page(request: Request, platform: PlatformDep, name: str) -> Response:
-    try:
-        spec = await visible(request, platform, name)
-    except FaasError as exc:
-        return failure(request, exc)
-    return await _render(request, platform, spec)
+    return await view(request, platform, name, _render)
 
 
 async def _chosen(request: Request) -> str | None:
@@ -111,11 +102,9 @@ async def redrive(request: Request, platform: PlatformDep, name: str) -> Respons
     chosen = await _chosen(request)
     queued = await platform.dead_letters.redrive(name, None if chosen is None else [chosen])
     if chosen is not None and not queued:
-        return await _render(
-            request, platform, spec, status=404, error=f"{chosen} is no longer a dead letter."
-        )
+        return await _render(request, platform, spec, _gone(chosen))
     saved = f"Redriven: {len(queued)} event{'s' if len(queued) != 1 else ''} queued again."
-    return await _render(request, platform, spec, saved=saved)
+    return await _render(request, platform, spec, Outcome(saved=saved))
 
 
 @endpoint()
@@ -137,16 +126,11 @@ async def delete(request: Request, platform: PlatformDep, name: str) -> Response
             deleted += 1
         except InvocationNotFound:
             if chosen is not None:
-                return await _render(
-                    request,
-                    platform,
-                    spec,
-                    status=404,
-                    error=f"{chosen} is no longer a dead letter.",
-                )
-    return await _render(
-        request,
-        platform,
-        spec,
-        saved=f"Deleted {deleted} dead letter{'s' if deleted != 1 else ''}.",
-    )
+                return await _render(request, platform, spec, _gone(chosen))
+    saved = f"Deleted {deleted} dead letter{'s' if deleted != 1 else ''}."
+    return await _render(request, platform, spec, Outcome(saved=saved))
+
+
+def _gone(chosen: str) -> Outcome:
+    """A dead letter redriven or deleted meanwhile (by another tab or the API): 404."""
+    return Outcome(404, errors={"": f"{chosen} is no longer a dead letter."})

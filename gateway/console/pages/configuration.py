@@ -33,6 +33,7 @@ from gateway.console.pages.function import (
     visible,
 )
 from gateway.console.pages.functions import whole_number
+from gateway.console.tab_page import view
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
 from gateway.errors import status_of
@@ -171,11 +172,7 @@ async def _render(
 
 @endpoint()
 async def page(request: Request, platform: PlatformDep, name: str) -> Response:
-    try:
-        spec = await visible(request, platform, name)
-    except FaasError as exc:
-        return failure(request, exc)
-    return await _render(request, platform, spec)
+    return await view(request, platform, name, _render)
 
 
 @endpoint()

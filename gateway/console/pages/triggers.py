@@ -22,7 +22,7 @@ it all and no form.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,11 +36,10 @@ from faas.invoke.mappings.model import Mapping
 from faas.invoke.schedules.store import RuleView
 from faas.models import FunctionSpec
 from faas.platform import Platform
-from gateway.console import diagram, render
-from gateway.console.pages.function import changing, failure, function_page, is_htmx, visible
+from gateway.console import diagram
+from gateway.console.tab_page import DONE, Forms, Outcome, panel_or_page, view
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
-from gateway.errors import status_of
 
 endpoint = Endpoints(include_in_schema=False)
 
@@ -129,71 +128,44 @@ async def _render(
     request: Request,
     platform: Platform,
     spec: FunctionSpec,
-    *,
-    status: int = 200,
-    saved: str = "",
-    form_id: str = "",
-    errors: dict[str, str] | None = None,
-    posted: dict[str, str] | None = None,
+    outcome: Outcome = DONE,
 ) -> Response:
     rules = await platform.schedules.get(spec.name)
     mappings = await platform.mappings.list(function_name=spec.name)
     subscriptions = await subscriptions_of(platform, spec.name)
-    context: dict[str, Any] = {
-        "rules": rules,
-        "mappings": mappings,
-        "subscriptions": subscriptions,
-        "feeds": diagram.feeds(spec.name, sources_of(spec, rules, mappings, subscriptions)),
-        "auth_modes": AUTH_MODES,
-        "payload_formats": PAYLOAD_FORMATS,
-        "saved": saved,
-        "form_id": form_id,
-        "errors": errors or {},
-        "posted": posted or {},
-    }
-    if is_htmx(request):
-        return render.render(request, "_triggers_panel.html", status, spec=spec, **context)
-    return function_page(request, platform, spec, "triggers.html", "triggers", status, **context)
+    return panel_or_page(
+        request,
+        platform,
+        spec,
+        "triggers",
+        outcome,
+        rules=rules,
+        mappings=mappings,
+        subscriptions=subscriptions,
+        feeds=diagram.feeds(spec.name, sources_of(spec, rules, mappings, subscriptions)),
+        auth_modes=AUTH_MODES,
+        payload_formats=PAYLOAD_FORMATS,
+    )
+
+
+def _refused_at(form_id: str, form: FormData, exc: FaasError) -> tuple[str, str]:
+    """A refusal is shown in the form posted, by its field if the form has it."""
+    return form_id, exc.field if exc.field and exc.field in FIELDS.get(form_id, ()) else ""
+
+
+def _typed(form: FormData) -> dict[str, str]:
+    """What the add-schedule form had (the only form with fields to type in)."""
+    posted = {k: str(form.get(k) or "") for k in ("name", "expression", "input")}
+    posted["enabled"] = "on" if form.get("enabled") == "on" else ""
+    return posted
+
+
+FORMS = Forms(_render, _refused_at, _typed)
 
 
 @endpoint()
 async def page(request: Request, platform: PlatformDep, name: str) -> Response:
-    try:
-        spec = await visible(request, platform, name)
-    except FaasError as exc:
-        return failure(request, exc)
-    return await _render(request, platform, spec)
-
-
-Change = Callable[[FormData, FunctionSpec], Awaitable[str]]
-
-
-async def _change(
-    request: Request, platform: Platform, name: str, form_id: str, act: Change
-) -> Response:
-    """Run one form's change; answer the panel with what was done or the refusal."""
-    changing(request)
-    spec = await visible(request, platform, name)
-    form = await request.form(max_files=0, max_fields=10)
-    try:
-        saved = await act(form, spec)
-    except FaasError as exc:
-        status = status_of(exc)
-        if status >= 500:
-            raise
-        where = exc.field if exc.field and exc.field in FIELDS.get(form_id, ()) else ""
-        posted = {k: str(form.get(k) or "") for k in ("name", "expression", "input")}
-        posted["enabled"] = "on" if form.get("enabled") == "on" else ""
-        return await _render(
-            request,
-            platform,
-            spec,
-            status=status,
-            form_id=form_id,
-            errors={where: exc.message},
-            posted=posted,
-        )
-    return await _render(request, platform, await platform.functions.get(name), saved=saved)
+    return await view(request, platform, name, _render)
 
 
 @endpoint()
@@ -206,7 +178,7 @@ async def save_http(request: Request, platform: PlatformDep, name: str) -> Respo
         needs = "needs a key" if config.auth == "key" else "is open"
         return f"HTTP access is on: /fn/{name} {needs}."
 
-    return await _change(request, platform, name, "http", act)
+    return await FORMS.change(request, platform, name, "http", act)
 
 
 @endpoint()
@@ -217,7 +189,7 @@ async def add_schedule(request: Request, platform: PlatformDep, name: str) -> Re
         await platform.schedules.put(name, [*current, rule])
         return f"Schedule {rule['name']} added."
 
-    return await _change(request, platform, name, "schedule", act)
+    return await FORMS.change(request, platform, name, "schedule", act)
 
 
 async def _rule_change(
@@ -240,7 +212,7 @@ async def toggle_schedule(request: Request, platform: PlatformDep, name: str) ->
         rule = await _rule_change(platform, name, form, lambda r: {**r, "enabled": on})
         return f"Schedule {rule} is {'on' if on else 'off'}."
 
-    return await _change(request, platform, name, "rules", act)
+    return await FORMS.change(request, platform, name, "rules", act)
 
 
 @endpoint()
@@ -249,7 +221,7 @@ async def delete_schedule(request: Request, platform: PlatformDep, name: str) ->
         rule = await _rule_change(platform, name, form, lambda r: None)
         return f"Schedule {rule} removed."
 
-    return await _change(request, platform, name, "rules", act)
+    return await FORMS.change(request, platform, name, "rules", act)
 
 
 @endpoint()
@@ -263,7 +235,7 @@ async def toggle_mapping(request: Request, platform: PlatformDep, name: str) -> 
         await platform.mappings.update(mapping.uuid, {"Enabled": on})
         return f"The mapping from {mapping.queue} is {'on' if on else 'off'}."
 
-    return await _change(request, platform, name, "mappings", act)
+    return await FORMS.change(request, platform, name, "mappings", act)
 
 
 @endpoint()
@@ -276,4 +248,4 @@ async def unsubscribe(request: Request, platform: PlatformDep, name: str) -> Res
         await platform.topics.unsubscribe(arn)
         return f"Unsubscribed from topic {mine[arn].topic}."
 
-    return await _change(request, platform, name, "subscriptions", act)
+    return await FORMS.change(request, platform, name, "subscriptions", act)

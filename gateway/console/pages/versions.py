@@ -17,9 +17,7 @@ swaps the tab's panel for the answer. An invoke key sees both lists and no form.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -29,8 +27,7 @@ from faas.catalog.aliases import Alias, validate
 from faas.errors import FaasError, FunctionNotFound, ValidationFailed
 from faas.models import LATEST, FunctionSpec
 from faas.platform import Platform
-from gateway.console import render
-from gateway.console.pages.function import changing, failure, function_page, is_htmx, visible
+from gateway.console.tab_page import DONE, Forms, Outcome, panel_or_page, view
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
 from gateway.errors import status_of
@@ -138,79 +135,51 @@ async def _render(
     request: Request,
     platform: Platform,
     spec: FunctionSpec,
-    *,
-    status: int = 200,
-    saved: str = "",
-    form_id: str = "",
-    errors: dict[str, str] | None = None,
-    posted: dict[str, str] | None = None,
+    outcome: Outcome = DONE,
 ) -> Response:
     """The tab, or (for htmx) its panel."""
     published = await platform.versions.published(spec.name)
     aliases = await platform.aliases.all(spec.name)
-    context: dict[str, Any] = {
-        "rows": version_rows(spec, published, aliases),
-        "aliases": aliases,
-        "numbers": [v.version for v in reversed(published)],
-        "percent": percent,
-        "saved": saved,
-        "form_id": form_id,
-        "errors": errors or {},
-        "posted": posted or {},
-        "latest": LATEST,
-    }
-    if is_htmx(request):
-        return render.render(request, "_versions_panel.html", status, spec=spec, **context)
-    return function_page(request, platform, spec, "versions.html", "versions", status, **context)
+    return panel_or_page(
+        request,
+        platform,
+        spec,
+        "versions",
+        outcome,
+        rows=version_rows(spec, published, aliases),
+        aliases=aliases,
+        numbers=[v.version for v in reversed(published)],
+        percent=percent,
+        latest=LATEST,
+    )
+
+
+def _refused_at(form_id: str, form: FormData, exc: FaasError) -> tuple[str, str]:
+    """A refusal is shown in the form posted (an alias's own), by the form's name of the
+    model's field."""
+    if form_id == "alias":  # one form per alias: its errors go to that one
+        form_id = f"alias-{form.get('alias') or ''}"
+    field = FIELDS.get(exc.field or "", "")
+    if not field and form_id == "create" and status_of(exc) == 409:
+        field = "name"  # the alias exists
+    return form_id, field
+
+
+def _typed(form: FormData) -> dict[str, str]:
+    return {k: str(form.get(k) or "") for k in FORM_FIELDS}
+
+
+FORMS = Forms(_render, _refused_at, _typed)
 
 
 @endpoint()
 async def page(request: Request, platform: PlatformDep, name: str) -> Response:
-    try:
-        spec = await visible(request, platform, name)
-    except FaasError as exc:
-        return failure(request, exc)
-    return await _render(request, platform, spec)
-
-
-async def _change(
-    request: Request,
-    platform: Platform,
-    name: str,
-    form_id: str,
-    act: Callable[[FormData], Awaitable[str]],
-) -> Response:
-    """Run one form's change; answer the panel with "saved" or the refusal by its field."""
-    changing(request)
-    spec = await visible(request, platform, name)
-    form = await request.form(max_files=0, max_fields=10)
-    if form_id == "alias":  # one form per alias: its errors go to that one
-        form_id = f"alias-{form.get('alias') or ''}"
-    try:
-        saved = await act(form)
-    except FaasError as exc:
-        status = status_of(exc)
-        if status >= 500:
-            raise
-        field = FIELDS.get(exc.field or "", "")
-        if not field and form_id == "create" and status == 409:
-            field = "name"  # the alias exists
-        posted = {k: str(form.get(k) or "") for k in FORM_FIELDS}
-        return await _render(
-            request,
-            platform,
-            spec,
-            status=status,
-            form_id=form_id,
-            errors={field: exc.message},
-            posted=posted,
-        )
-    return await _render(request, platform, await platform.functions.get(name), saved=saved)
+    return await view(request, platform, name, _render)
 
 
 @endpoint()
 async def publish(request: Request, platform: PlatformDep, name: str) -> Response:
-    async def act(form: FormData) -> str:
+    async def act(form: FormData, spec: FunctionSpec) -> str:
         description = str(form.get("description") or "").strip()
         before = await platform.versions.published(name)
         version = await platform.versions.publish(name, description=description or None)
@@ -218,22 +187,22 @@ async def publish(request: Request, platform: PlatformDep, name: str) -> Respons
             return f"Nothing changed since version {version.version}: it stays the latest."
         return f"Version {version.version} published."
 
-    return await _change(request, platform, name, "publish", act)
+    return await FORMS.change(request, platform, name, "publish", act)
 
 
 @endpoint()
 async def create_alias(request: Request, platform: PlatformDep, name: str) -> Response:
-    async def act(form: FormData) -> str:
+    async def act(form: FormData, spec: FunctionSpec) -> str:
         alias = await check_versions(platform, name, alias_from(form, None))
         made = await platform.aliases.create(name, alias)
         return f"Alias {made.name} created."
 
-    return await _change(request, platform, name, "create", act)
+    return await FORMS.change(request, platform, name, "create", act)
 
 
 @endpoint()
 async def update_alias(request: Request, platform: PlatformDep, name: str) -> Response:
-    async def act(form: FormData) -> str:
+    async def act(form: FormData, spec: FunctionSpec) -> str:
         alias_name = str(form.get("alias") or "")
         current = await platform.aliases.get(name, alias_name)
         wanted = await check_versions(platform, name, alias_from(form, current))
@@ -241,15 +210,15 @@ async def update_alias(request: Request, platform: PlatformDep, name: str) -> Re
         split = "".join(f", {percent(w)} % to version {v}" for v, w in moved.weights.items())
         return f"Alias {moved.name} now points at {moved.version}{split}."
 
-    return await _change(request, platform, name, "alias", act)
+    return await FORMS.change(request, platform, name, "alias", act)
 
 
 @endpoint()
 async def delete_alias(request: Request, platform: PlatformDep, name: str) -> Response:
-    async def act(form: FormData) -> str:
+    async def act(form: FormData, spec: FunctionSpec) -> str:
         alias_name = str(form.get("alias") or "")
         await platform.aliases.get(name, alias_name)
         await platform.aliases.delete(name, alias_name)
         return f"Alias {alias_name} deleted."
 
-    return await _change(request, platform, name, "alias", act)
+    return await FORMS.change(request, platform, name, "alias", act)
