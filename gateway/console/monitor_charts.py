@@ -1,12 +1,12 @@
 """The Monitor tab's charts: a function's per-minute statistics drawn as SVG, with a dot a point.
 
-``charts.line_chart`` draws lines; a chart of a function's minutes needs its
-points too: a minute with one invocation in an hour of none is a lone point,
-which a polyline does not draw, and the p50 of a minute nothing ran in is no
-value (a gap), not 0. So these charts draw each point that has a value as a
-dot (a count's zero minutes stay on the line, undotted) with a tooltip of its
-time and value, and say their latest value in text for those who do not see
-the chart. Styles and series classes are ``charts``' (``console.css``).
+A chart of a function's minutes needs its points as well as its lines: a minute
+with one invocation in an hour of none is a lone point, which a polyline does
+not draw, and the p50 of a minute nothing ran in is no value (a gap), not 0. So
+these charts draw each point that has a value as a dot (a count's zero minutes
+stay on the line, undotted) with a tooltip of its time and value, and say their
+latest value in text for those who do not see the chart. Styles and series
+classes are ``charts``' (``console.css``).
 """
 
 from __future__ import annotations

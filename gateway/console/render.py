@@ -79,7 +79,7 @@ def size(count: int | None) -> str:
     return f"{value:.1f} GB"
 
 
-ENV.globals.update(static=static, sparkline=charts.sparkline, line_chart=charts.line_chart)
+ENV.globals.update(static=static, sparkline=charts.sparkline)
 ENV.filters.update(ago=ago, timestamp=timestamp, size=size)
 
 

@@ -203,13 +203,6 @@ def test_a_sparkline_is_one_polyline_labelled_with_its_total() -> None:
     assert str(charts.sparkline([])) == ""
 
 
-def test_a_gap_breaks_a_line_and_names_are_escaped() -> None:
-    series = charts.Series("<p50>", [(60.0, 1.0), (120.0, None), (180.0, 3.0), (240.0, 4.0)])
-    svg = str(charts.line_chart("Duration", [series], unit="ms"))
-    assert svg.count("<polyline") == 2
-    assert "&lt;p50&gt;" in svg and "<p50>" not in svg
-
-
 # -- pages ----------------------------------------------------------------------
 
 
