@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -33,6 +34,19 @@ async def platform(settings: Settings) -> AsyncIterator[Platform]:
         yield p
     finally:
         await p.close()
+
+
+@pytest.fixture
+async def browser(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway in this process (httpx's ASGI transport) around the started platform, as a
+    browser reaches it (the web console's stories; ``tests.console_helpers.log_in``)."""
+    from gateway.app import create_app  # here: the platform's stories do without FastAPI
+
+    app = create_app(platform.settings)
+    app.api.state.platform = platform  # started by the fixture; the app's lifespan is not run
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        yield client
 
 
 @pytest.fixture

@@ -10,18 +10,16 @@ list still answers within its 200 ms (its server time is measured here).
 from __future__ import annotations
 
 import re
-import statistics
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from faas.models import FunctionConfig, FunctionSpec
 from faas.platform import Platform
-from gateway.app import create_app
 from gateway.edge.table import Role
 from gateway.routes import CONSOLE_ROWS
+from tests.console_helpers import csrf_of, log_in, median_ms
 from tests.helpers import handler_zip
 
 pytestmark = pytest.mark.process
@@ -38,36 +36,6 @@ def backend() -> str:
     return "process"
 
 
-@pytest.fixture
-async def console(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser of the console: no session yet."""
-    app = create_app(platform.settings)
-    app.api.state.platform = platform  # started by the fixture; the app's lifespan is not run
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
-
-
-async def log_in(console: httpx.AsyncClient, key: str) -> str:
-    """Log in as a browser does: the form's token, then its post. The session's CSRF token."""
-    form = await console.get("/ui/login")
-    token = _csrf(form.text)
-    answer = await console.post("/ui/login", data={"csrf": token, "key": key, "next": "/ui"})
-    assert answer.status_code == 303, answer.text
-    page = await console.get("/ui/functions")
-    assert page.status_code == 200
-    return _csrf(page.text)
-
-
-def _csrf(html: str) -> str:
-    """The token a page sends back: in its forms, and in what htmx sends (``hx-headers``)."""
-    found = re.search(r'name="csrf" value="([^"]+)"', html) or re.search(
-        r'"X-CSRF-Token": "([^"]+)"', html
-    )
-    assert found is not None, html[:500]
-    return found[1]
-
-
 def console_requests() -> list[tuple[str, str]]:
     """Every method and path of a CONSOLE row, its parameters filled in."""
     asked = []
@@ -81,11 +49,11 @@ def console_requests() -> list[tuple[str, str]]:
 
 @KEYS
 async def test_no_console_page_or_endpoint_answers_without_a_session(
-    console: httpx.AsyncClient, deploy: object
+    browser: httpx.AsyncClient, deploy: object
 ) -> None:
     await deploy("resize", HELLO)  # type: ignore[operator]
     for method, path in console_requests():
-        answer = await console.request(method, path)
+        answer = await browser.request(method, path)
         if method in ("GET", "HEAD"):
             assert answer.status_code == 303, (method, path)
             assert answer.headers["location"].startswith("/ui/login?next=%2Fui")
@@ -93,45 +61,45 @@ async def test_no_console_page_or_endpoint_answers_without_a_session(
             assert answer.status_code == 401, (method, path)
             assert answer.json()["error"] == "Unauthorized"
     # The login form and the assets are the only public pages.
-    assert (await console.get("/ui/login")).status_code == 200
-    assert (await console.get("/ui/static/htmx.min.js")).status_code == 200
+    assert (await browser.get("/ui/login")).status_code == 200
+    assert (await browser.get("/ui/static/htmx.min.js")).status_code == 200
 
 
 @KEYS
 async def test_a_wrong_key_gets_the_form_again_and_no_session(
-    console: httpx.AsyncClient,
+    browser: httpx.AsyncClient,
 ) -> None:
-    token = _csrf((await console.get("/ui/login")).text)
-    answer = await console.post("/ui/login", data={"csrf": token, "key": "x" * 30})
+    token = csrf_of((await browser.get("/ui/login")).text)
+    answer = await browser.post("/ui/login", data={"csrf": token, "key": "x" * 30})
     assert answer.status_code == 401
     assert "That key is not a key of this server." in answer.text
     assert "faas_session" not in answer.headers.get("set-cookie", "")
-    assert (await console.get("/ui/functions")).status_code == 303
+    assert (await browser.get("/ui/functions")).status_code == 303
 
 
 @KEYS
-async def test_login_needs_its_forms_token(console: httpx.AsyncClient) -> None:
+async def test_login_needs_its_forms_token(browser: httpx.AsyncClient) -> None:
     # A page elsewhere posting a key to the login form has no token (and no cookie).
-    answer = await console.post("/ui/login", data={"key": ADMIN})
+    answer = await browser.post("/ui/login", data={"key": ADMIN})
     assert answer.status_code == 403
     assert "faas_session" not in answer.headers.get("set-cookie", "")
 
 
 @KEYS
 async def test_every_post_of_a_session_needs_its_csrf_token(
-    console: httpx.AsyncClient, deploy: object, platform: Platform
+    browser: httpx.AsyncClient, deploy: object, platform: Platform
 ) -> None:
     await deploy("resize", HELLO)  # type: ignore[operator]
-    token = await log_in(console, ADMIN)
+    token = await log_in(browser, ADMIN, as_htmx=False)
     for method, path in console_requests():
         if method in ("GET", "HEAD"):
             continue
-        answer = await console.request(method, path, data={"memory_mb": "512"})
+        answer = await browser.request(method, path, data={"memory_mb": "512"})
         assert answer.status_code == 403, (method, path)
         assert "CSRF" in answer.json()["message"]
     assert (await platform.functions.get("resize")).config.memory_mb == 128
     # With it, the change is made.
-    saved = await console.post(
+    saved = await browser.post(
         "/ui/functions/resize/configuration/general",
         data={"csrf": token, "memory_mb": "512", "timeout_s": "3", "keep_warm": "0"},
     )
@@ -140,30 +108,30 @@ async def test_every_post_of_a_session_needs_its_csrf_token(
 
 
 @KEYS
-async def test_logging_out_ends_the_session(console: httpx.AsyncClient) -> None:
-    token = await log_in(console, ADMIN)
-    cookie = console.cookies.get("faas_session", path="/ui")
-    assert (await console.post("/ui/logout", data={"csrf": token})).status_code == 303
+async def test_logging_out_ends_the_session(browser: httpx.AsyncClient) -> None:
+    token = await log_in(browser, ADMIN, as_htmx=False)
+    cookie = browser.cookies.get("faas_session", path="/ui")
+    assert (await browser.post("/ui/logout", data={"csrf": token})).status_code == 303
     # The old cookie, sent again, opens nothing.
-    console.cookies.set("faas_session", cookie or "", path="/ui")
-    assert (await console.get("/ui/functions")).status_code == 303
+    browser.cookies.set("faas_session", cookie or "", path="/ui")
+    assert (await browser.get("/ui/functions")).status_code == 303
 
 
 @KEYS
 async def test_an_invoke_key_sees_its_function_and_changes_nothing(
-    console: httpx.AsyncClient, deploy: object, platform: Platform
+    browser: httpx.AsyncClient, deploy: object, platform: Platform
 ) -> None:
     for name in ("resize", "billing"):
         await deploy(name, HELLO)  # type: ignore[operator]
-    token = await log_in(console, INVOKE)
+    token = await log_in(browser, INVOKE, as_htmx=False)
 
-    listing = (await console.get("/ui/functions")).text
+    listing = (await browser.get("/ui/functions")).text
     assert 'href="/ui/functions/resize"' in listing
     assert "billing" not in listing and "Create function" not in listing
-    assert (await console.get("/ui/functions/billing")).status_code == 404
-    assert (await console.get("/ui/functions/billing/configuration")).status_code == 404
+    assert (await browser.get("/ui/functions/billing")).status_code == 404
+    assert (await browser.get("/ui/functions/billing/configuration")).status_code == 404
 
-    configuration = (await console.get("/ui/functions/resize/configuration")).text
+    configuration = (await browser.get("/ui/functions/resize/configuration")).text
     assert "128 MB" in configuration and "<form" not in configuration.split("</header>")[1]
     assert "code.zip" not in configuration
 
@@ -172,21 +140,21 @@ async def test_an_invoke_key_sees_its_function_and_changes_nothing(
         ("/ui/functions/resize/configuration/secrets", {"name": "A", "value": "b"}),
         ("/ui/functions/resize/delete", {"confirm": "resize"}),
     ]:
-        answer = await console.post(path, data={"csrf": token, **data})
+        answer = await browser.post(path, data={"csrf": token, **data})
         assert answer.status_code == 403, path
-    assert (await console.get("/ui/functions/new")).status_code == 403
-    assert (await console.get("/ui/functions/resize/code.zip")).status_code == 403
+    assert (await browser.get("/ui/functions/new")).status_code == 403
+    assert (await browser.get("/ui/functions/resize/code.zip")).status_code == 403
     assert (await platform.functions.get("resize")).config.memory_mb == 128
 
 
 @KEYS
 async def test_a_refused_value_is_shown_by_its_field_and_secrets_stay_unseen(
-    console: httpx.AsyncClient, deploy: object, platform: Platform
+    browser: httpx.AsyncClient, deploy: object, platform: Platform
 ) -> None:
     await deploy("resize", HELLO)  # type: ignore[operator]
-    token = await log_in(console, ADMIN)
+    token = await log_in(browser, ADMIN, as_htmx=False)
     hx = {"HX-Request": "true"}
-    refused = await console.post(
+    refused = await browser.post(
         "/ui/functions/resize/configuration/general",
         data={"csrf": token, "memory_mb": "64", "timeout_s": "3", "keep_warm": "0"},
         headers=hx,
@@ -194,79 +162,73 @@ async def test_a_refused_value_is_shown_by_its_field_and_secrets_stay_unseen(
     assert refused.status_code == 422
     assert 'id="memory_mb-error"' in refused.text and "128 to 10240" in refused.text
 
-    env = await console.post(
+    env = await browser.post(
         "/ui/functions/resize/configuration/environment",
         data={"csrf": token, "env": "TABLE=orders\nBROKEN"},
         headers=hx,
     )
     assert env.status_code == 422 and "line 2: write NAME=value" in env.text
 
-    secret = await console.post(
+    secret = await browser.post(
         "/ui/functions/resize/configuration/secrets",
         data={"csrf": token, "name": "DB_PASSWORD", "value": "hunter2-very-secret"},
         headers=hx,
     )
     assert secret.status_code == 200 and "DB_PASSWORD" in secret.text
-    page = (await console.get("/ui/functions/resize/configuration")).text
+    page = (await browser.get("/ui/functions/resize/configuration")).text
     assert "DB_PASSWORD" in page and "hunter2-very-secret" not in page
     assert await platform.functions.secret_names("resize") == ["DB_PASSWORD"]
 
     # And the code downloads as it was uploaded
-    download = await console.get("/ui/functions/resize/code.zip")
+    download = await browser.get("/ui/functions/resize/code.zip")
     assert download.status_code == 200
     assert download.headers["content-type"] == "application/zip"
     assert download.content == handler_zip(HELLO)
 
 
 async def test_an_open_server_opens_without_login_but_wants_the_token(
-    console: httpx.AsyncClient, deploy: object
+    browser: httpx.AsyncClient, deploy: object
 ) -> None:
     await deploy("resize", HELLO)  # type: ignore[operator]
-    page = await console.get("/ui/functions")
+    page = await browser.get("/ui/functions")
     assert page.status_code == 200 and "resize" in page.text
     post = {"memory_mb": "256", "timeout_s": "3", "keep_warm": "0"}
     # No token (a page elsewhere posting to localhost): refused.
-    refused = await console.post("/ui/functions/resize/configuration/general", data=post)
+    refused = await browser.post("/ui/functions/resize/configuration/general", data=post)
     assert refused.status_code == 403
-    saved = await console.post(
-        "/ui/functions/resize/configuration/general", data={"csrf": _csrf(page.text), **post}
+    saved = await browser.post(
+        "/ui/functions/resize/configuration/general", data={"csrf": csrf_of(page.text), **post}
     )
     assert saved.status_code == 200 and "Saved." in saved.text
 
 
 @KEYS
 async def test_the_functions_list_of_1000_functions_answers_within_200_ms(
-    console: httpx.AsyncClient, platform: Platform, capsys: pytest.CaptureFixture[str]
+    browser: httpx.AsyncClient, platform: Platform, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given 1,000 functions (specs only: the list never reads code)
     now = time.time()
     for i in range(1000):
         config = FunctionConfig(name=f"fn-{i:04d}", runtime="python3.11", handler="app.handler")
         await platform.registry.create(FunctionSpec(config, "ab" * 32, 1024, now, now))
-    await log_in(console, ADMIN)
+    await log_in(browser, ADMIN, as_htmx=False)
 
     # When the list, a search and a later page are asked for, several times each
-    timings: dict[str, list[float]] = {}
-    for label, path in [
+    pages = [
         ("list", "/ui/functions"),
         ("search", "/ui/functions?q=fn-07"),
         ("page 20", "/ui/functions?page=20"),
         ("function", "/ui/functions/fn-0500"),
         ("configuration", "/ui/functions/fn-0500/configuration"),
-    ]:
-        for _ in range(7):
-            started = time.perf_counter()
-            answer = await console.get(path)
-            timings.setdefault(label, []).append((time.perf_counter() - started) * 1000)
-            assert answer.status_code == 200, (path, answer.text[:300])
+    ]
+    medians = await median_ms(browser, pages)
 
     # Then each answers in well under 200 ms (the median of 7, the first included)
-    medians = {label: statistics.median(ms) for label, ms in timings.items()}
     with capsys.disabled():
         print(
             "\nconsole with 1,000 functions, median ms:",
             {k: round(v, 1) for k, v in medians.items()},
         )
     assert all(ms < 200 for ms in medians.values()), medians
-    listing = (await console.get("/ui/functions?page=20")).text
+    listing = (await browser.get("/ui/functions?page=20")).text
     assert "1000 functions" in listing and "page 20 of 20" in listing

@@ -9,9 +9,7 @@ the session's CSRF token in ``X-CSRF-Token`` and ``HX-Request``, as the pages do
 from __future__ import annotations
 
 import re
-import statistics
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -22,7 +20,7 @@ from faas.compute.owners import Owners
 from faas.invoke.asyncq.scripts import RECENT_MAX
 from faas.models import AsyncConfig, FunctionConfig, FunctionSpec
 from faas.platform import Platform
-from gateway.app import create_app
+from tests.console_helpers import log_in, median_ms
 from tests.helpers import wait_until_async
 
 pytestmark = pytest.mark.process
@@ -46,28 +44,6 @@ FN = "/ui/functions/resize"
 @pytest.fixture
 def backend() -> str:
     return "process"
-
-
-@pytest.fixture
-async def browser(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(platform.settings)
-    app.api.state.platform = platform  # started by the fixture; the app's lifespan is not run
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
-
-
-async def log_in(browser: httpx.AsyncClient, key: str) -> None:
-    """Log in with ``key``; later requests carry the session's token as htmx does."""
-    form = await browser.get("/ui/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert token is not None
-    answer = await browser.post("/ui/login", data={"csrf": token[1], "key": key, "next": "/ui"})
-    assert answer.status_code == 303, answer.text
-    page = await browser.get("/ui/functions")
-    session = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
-    assert session is not None
-    browser.headers.update({"X-CSRF-Token": session[1], "HX-Request": "true"})
 
 
 def error_of(html: str, field: str) -> str:
@@ -363,26 +339,19 @@ async def test_the_pages_answer_within_200_ms_with_1000_functions(
         await platform.topics.create(f"t-{i:02d}", {}, {})
     arn = platform.queues.arn("q-00")
     await platform.mappings.create({"EventSourceArn": arn, "FunctionName": "resize"})
-    await log_in(browser, ADMIN)
-    del browser.headers["HX-Request"]  # whole pages, as a browser first asks for them
+    await log_in(browser, ADMIN, as_htmx=False)  # whole pages, as a browser first asks for them
 
     # When each page is asked for several times
-    timings: dict[str, list[float]] = {}
-    for label, path in [
+    pages = [
         ("versions", f"{FN}/versions"),
         ("async", f"{FN}/async"),
         ("triggers", f"{FN}/triggers"),
         ("queues", "/ui/queues"),
         ("cluster", "/ui/cluster"),
-    ]:
-        for _ in range(7):
-            started = time.perf_counter()
-            answer = await browser.get(path)
-            timings.setdefault(label, []).append((time.perf_counter() - started) * 1000)
-            assert answer.status_code == 200, (path, answer.text[:300])
+    ]
+    medians = await median_ms(browser, pages)
 
     # Then each answers in well under 200 ms (the median of 7, the first included)
-    medians = {label: statistics.median(ms) for label, ms in timings.items()}
     with capsys.disabled():
         print(
             "\nconsole pages with 1,000 functions, median ms:",

@@ -10,15 +10,14 @@ ones the pages' htmx sends: the session's CSRF token in ``X-CSRF-Token``, forms 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from faas.platform import Platform
-from gateway.app import create_app
 from gateway.console.pages.test import saved_events
+from tests.console_helpers import log_in
 from tests.helpers import wait_until_async
 
 pytestmark = pytest.mark.process
@@ -39,29 +38,6 @@ TEST = "/ui/functions/greeter/test"
 @pytest.fixture
 def backend() -> str:
     return "process"
-
-
-@pytest.fixture
-async def browser(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(platform.settings)
-    app.api.state.platform = platform  # started by the fixture; the app's lifespan is not run
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        yield client
-
-
-async def log_in(browser: httpx.AsyncClient, key: str) -> None:
-    """Log in with ``key``; later requests carry the session's token as htmx does."""
-    form = await browser.get("/ui/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert token is not None
-    answer = await browser.post("/ui/login", data={"csrf": token[1], "key": key, "next": "/ui"})
-    assert answer.status_code == 303, answer.text
-    page = await browser.get(TEST)
-    assert page.status_code == 200, page.text[:300]
-    session = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
-    assert session is not None
-    browser.headers.update({"X-CSRF-Token": session[1], "HX-Request": "true"})
 
 
 def multipart(**fields: str) -> dict[str, Any]:

@@ -1,6 +1,5 @@
-"""Who visits the console in the page tests of the Triggers, Versions, Async, Queues and
-Cluster pages: an admin and an invoke key, a function's spec, a request as the gate
-admits it (no server: the pages' templates are rendered directly)."""
+"""Who visits the console in its page tests: an admin and an invoke key, a function's spec,
+a request as the gate admits it (no server: the pages' templates are rendered directly)."""
 
 from __future__ import annotations
 

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import pytest
 from starlette.datastructures import FormData
-from starlette.requests import Request
 
-from faas.auth import ApiKey
 from faas.errors import ValidationFailed
-from faas.models import FunctionConfig, FunctionSpec
-from gateway.console import charts, render, tabs
+from gateway.console import charts, tabs
 from gateway.console.gate import Visitor
 from gateway.console.login import HOME, safe_next
 from gateway.console.pages.configuration import (
@@ -28,33 +25,7 @@ from gateway.console.pages.configuration import (
 from gateway.console.pages.functions import Row
 from gateway.edge.table import Role
 from gateway.routes import CONSOLE_ROWS, ROUTES
-
-ADMIN = ApiKey("ops", "a" * 32, admin=True)
-INVOKER = ApiKey("ci", "b" * 32, admin=False, functions=frozenset({"resize"}))
-
-
-def spec(name: str = "resize", **config: object) -> FunctionSpec:
-    fields: dict[str, object] = {"runtime": "python3.11", "handler": "app.handler", **config}
-    return FunctionSpec(
-        FunctionConfig(name=name, **fields),  # type: ignore[arg-type]
-        code_sha256="ab" * 32,
-        code_size=2048,
-        created_at=1_700_000_000.0,
-        updated_at=1_700_000_100.0,
-    )
-
-
-def request_of(visitor: Visitor, path: str = "/ui/functions") -> Request:
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": path,
-        "headers": [],
-        "query_string": b"",
-        "state": {"console": visitor},
-    }
-    return Request(scope)
-
+from tests.unit.console_visitors import ADMIN, INVOKER, page, spec
 
 # -- the rows -------------------------------------------------------------------
 
@@ -107,12 +78,12 @@ def test_the_tab_list_is_in_the_aws_consoles_order() -> None:
 
 
 def test_an_admin_key_sees_and_changes_everything() -> None:
-    visitor = Visitor(ADMIN, "t")
+    visitor = ADMIN
     assert visitor.may_change and visitor.may_see("anything")
 
 
 def test_an_invoke_key_sees_only_its_functions_and_changes_nothing() -> None:
-    visitor = Visitor(INVOKER, "t")
+    visitor = INVOKER
     assert visitor.may_see("resize") and not visitor.may_see("billing")
     assert not visitor.may_change
 
@@ -208,16 +179,9 @@ def test_a_sparkline_is_one_polyline_labelled_with_its_total() -> None:
 
 def test_the_functions_list_shows_rows_and_escapes_names() -> None:
     rows = [Row("<b>x</b>", "python3.11", 1_700_000_000.0, warm=2, invocations=5, sparkline=[1, 4])]
-    html = render.render(
-        request_of(Visitor(ADMIN, "tok")),
-        "functions.html",
-        q="",
-        rows=rows,
-        total=1,
-        page=1,
-        pages=1,
-        section="functions",
-    ).body.decode()
+    html = page(
+        ADMIN, "functions.html", q="", rows=rows, total=1, page=1, pages=1, section="functions"
+    )
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
     assert "Create function" in html
     assert '"X-CSRF-Token": "tok"' in html
@@ -235,19 +199,19 @@ def configuration_page(visitor: Visitor) -> str:
         "line_sections": LINE_SECTIONS,
         "secret_names": ["DB_PASSWORD"],
     }
-    return render.render(
-        request_of(visitor),
+    return page(
+        visitor,
         "configuration.html",
         spec=current,
         tab="configuration",
         tab_title="Configuration",
         warm=0,
         **context,
-    ).body.decode()
+    )
 
 
 def test_an_admin_gets_every_configuration_form() -> None:
-    html = configuration_page(Visitor(ADMIN, "tok"))
+    html = configuration_page(ADMIN)
     for section in SECTIONS:
         if section != "secrets":
             assert f'action="/ui/functions/resize/configuration/{section}"' in html
@@ -256,14 +220,14 @@ def test_an_admin_gets_every_configuration_form() -> None:
 
 
 def test_an_invoke_key_gets_the_values_and_no_form() -> None:
-    html = configuration_page(Visitor(INVOKER, "tok"))
+    html = configuration_page(INVOKER)
     assert "<form" not in html.split("</header>")[1]
     assert "128 MB" in html and "TABLE=orders" in html and "DB_PASSWORD" in html
     assert "code.zip" not in html
 
 
 def test_every_section_field_is_one_its_form_shows() -> None:
-    html = configuration_page(Visitor(ADMIN, "tok"))
+    html = configuration_page(ADMIN)
     for section, fields in FIELDS.items():
         for field in fields:
             if section != "secrets":
@@ -275,11 +239,6 @@ def test_a_refused_create_shows_the_message_by_its_field_and_keeps_the_input() -
 
     values = {**DEFAULTS, "name": "bad name"}
     errors = {"name": "name must be a name of 1-64 letters, digits, '-' and '_'"}
-    html = render.render(
-        request_of(Visitor(ADMIN, "tok")),
-        "_create_form.html",
-        422,
-        **_create_context(values, errors),
-    ).body.decode()
+    html = page(ADMIN, "_create_form.html", **_create_context(values, errors))
     assert 'id="name-error"' in html and 'aria-describedby="name-error"' in html
     assert 'value="bad name"' in html and 'type="file"' in html

@@ -13,51 +13,25 @@ from typing import Any
 
 import pytest
 from starlette.datastructures import FormData
-from starlette.requests import Request
 
-from faas.auth import ApiKey
 from faas.catalog.logs import LogRecord
 from faas.catalog.saved_events import SavedEvent, check_event, check_name, parse_event
 from faas.errors import ValidationFailed
 from faas.invoke import samples
 from faas.invoke.asyncq.records import Invocation, State
-from faas.models import (
-    ASYNC_INVOKE_MAX_BYTES,
-    FunctionConfig,
-    FunctionSpec,
-    InvocationResult,
-    Outcome,
-)
+from faas.models import ASYNC_INVOKE_MAX_BYTES, InvocationResult, Outcome
 from faas.settings import Settings
 from faas.stats import Point
-from gateway.console import monitor_charts, render, tabs
+from gateway.console import monitor_charts, tabs
 from gateway.console.gate import Visitor
 from gateway.console.log_lines import LineFilter, level_of, lines_of
 from gateway.console.pages import monitor
 from gateway.console.pages import test as test_tab
 from gateway.edge.table import Role
 from gateway.routes import CONSOLE_ROWS, ROUTES
+from tests.unit.console_visitors import ADMIN, INVOKER, page, spec
 
-ADMIN = ApiKey("ops", "a" * 32, admin=True)
-INVOKER = ApiKey("ci", "b" * 32, admin=False, functions=frozenset({"resize"}))
 RID = "8f5f0b1e-3c59-4a6e-9b7e-0d6b7c1d2e3f"
-
-
-def spec(name: str = "resize") -> FunctionSpec:
-    config = FunctionConfig(name=name, runtime="python3.11", handler="app.handler")
-    return FunctionSpec(config, "ab" * 32, 2048, 1_700_000_000.0, 1_700_000_100.0)
-
-
-def request_of(visitor: Visitor, path: str = "/ui/functions/resize/test") -> Request:
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": path,
-        "headers": [],
-        "query_string": b"",
-        "state": {"console": visitor},
-    }
-    return Request(scope)
 
 
 def record(text: str, outcome: str = "success", request_id: str = RID) -> LogRecord:
@@ -228,17 +202,11 @@ def test_a_saved_event_is_json_within_its_size() -> None:
 
 
 def render_tab(visitor: Visitor, template: str, **context: Any) -> str:
-    answer = render.render(
-        request_of(visitor),
-        template,
-        section="functions",
-        spec=spec(),
-        tab=template.removesuffix(".html"),
-        tab_title="Test",
-        warm=0,
+    tab = template.removesuffix(".html")
+    return page(
+        visitor, template, section="functions", spec=spec(), tab=tab, tab_title="Test", warm=0,
         **context,
-    )
-    return bytes(answer.body).decode()
+    )  # fmt: skip
 
 
 def tab_context(**more: object) -> dict[str, Any]:
@@ -255,10 +223,10 @@ def tab_context(**more: object) -> dict[str, Any]:
 
 
 def test_an_admin_may_save_and_delete_events_an_invoke_key_only_load_them() -> None:
-    admin = render_tab(Visitor(ADMIN, "tok"), "test.html", **tab_context())
+    admin = render_tab(ADMIN, "test.html", **tab_context())
     assert "Save event" in admin and 'hx-post="/ui/functions/resize/test/events/delete"' in admin
     assert 'aria-label="Load order"' in admin and "Invoke</button>" in admin
-    invoker = render_tab(Visitor(INVOKER, "tok"), "test.html", **tab_context())
+    invoker = render_tab(INVOKER, "test.html", **tab_context())
     assert "Invoke</button>" in invoker and 'aria-label="Load order"' in invoker
     assert "Save event" not in invoker and "events/delete" not in invoker
     # The custom sample is in the editor, as text.
@@ -267,7 +235,7 @@ def test_an_admin_may_save_and_delete_events_an_invoke_key_only_load_them() -> N
 
 def test_an_events_fault_is_shown_by_the_editor() -> None:
     html = render_tab(
-        Visitor(ADMIN, "tok"),
+        ADMIN,
         "_test_form.html",
         **tab_context(event="{oops", errors={"event": "the event is not JSON: here"}),
     )
@@ -281,9 +249,7 @@ def test_a_result_shows_status_duration_cold_start_and_log_lines_as_text() -> No
             RID, Outcome.SUCCESS, b'"<b>hi</b>"', True, 5.0, 40.0, log="START\n<script>x\n"
         )
     )
-    html = render_tab(
-        Visitor(ADMIN, "tok"), "_test_result.html", result=result, accepted=None, refused=None
-    )
+    html = render_tab(ADMIN, "_test_result.html", result=result, accepted=None, refused=None)
     assert 'data-status="success"' in html and "Succeeded" in html
     assert "5.00 ms" in html and "Yes, init 40.00 ms" in html
     assert f'href="/ui/functions/resize/logs?request_id={RID}"' in html
@@ -339,7 +305,7 @@ def test_another_window_is_refused_by_its_field() -> None:
 
 def test_the_charts_block_polls_itself() -> None:
     html = render_tab(
-        Visitor(INVOKER, "tok"),
+        INVOKER,
         "_monitor_charts.html",
         charts=[],
         window=monitor.WINDOWS["1h"],

@@ -9,47 +9,19 @@ user sees on the page, and checks what changed through the REST API.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.e2e.console.conftest import ADMIN, INVOKE, ITS_FUNCTION, WAIT_S
-from tests.helpers import Server, handler_zip, upload
+from tests.e2e.console.browsing import HELLO, deployed, field, log_in, wait
+from tests.e2e.console.conftest import ADMIN, INVOKE, ITS_FUNCTION
+from tests.helpers import Server, handler_zip
 
 pytestmark = pytest.mark.process
-
-HELLO = "def handler(event, context):\n    return {'hello': event.get('name', 'world')}\n"
-
-
-def wait(page: WebDriver, until: Callable[[WebDriver], object], what: str) -> object:
-    """``until``'s first true answer; an element htmx swapped meanwhile is looked up again."""
-    waiting = WebDriverWait(page, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
-    return waiting.until(until, message=f"waited {WAIT_S} s for {what}")
-
-
-def field(page: WebDriver, label: str) -> WebElement:
-    """The form field a visible label names (as a user finds it)."""
-    found = page.find_element(By.XPATH, f"//label[normalize-space()={label!r}]")
-    return page.find_element(By.ID, found.get_attribute("for") or "")
-
-
-def log_in(page: WebDriver, server: Server, key: str) -> None:
-    page.get(server.url + "/ui/login")
-    field(page, "API key").send_keys(key)
-    page.find_element(By.XPATH, "//button[normalize-space()='Log in']").click()
-    wait(page, lambda p: "/ui/login" not in p.current_url, "the console after logging in")
-
-
-def deployed(api: httpx.Client, name: str) -> None:
-    response = upload(api, name, handler_zip(HELLO))
-    assert response.status_code in (201, 409), response.text
 
 
 def test_a_wrong_key_is_refused_the_right_one_logs_in_and_out(

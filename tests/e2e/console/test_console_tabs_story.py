@@ -10,19 +10,17 @@ makes behind the page's back go through the REST API, as another client's would.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
-from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.e2e.console.conftest import ADMIN, WAIT_S
-from tests.helpers import Server, handler_zip, upload
+from tests.e2e.console.browsing import button, deployed, field, log_in, wait
+from tests.helpers import Server
 
 pytestmark = pytest.mark.process
 
@@ -34,34 +32,6 @@ def handler(event, context):
     logging.getLogger().warning("slow %s", event.get("name"))
     return {"hello": event.get("name")}
 """
-
-
-def wait(page: WebDriver, until: Callable[[WebDriver], object], what: str) -> object:
-    """``until`` holds, asked again while htmx swaps the element it read (stale)."""
-    waiting = WebDriverWait(page, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
-    return waiting.until(until, message=f"waited {WAIT_S} s for {what}")
-
-
-def field(page: WebDriver, label: str) -> WebElement:
-    """The form field a visible label names (as a user finds it)."""
-    found = page.find_element(By.XPATH, f"//label[normalize-space()={label!r}]")
-    return page.find_element(By.ID, found.get_attribute("for") or "")
-
-
-def button(page: WebDriver, text: str) -> WebElement:
-    return page.find_element(By.XPATH, f"//button[normalize-space()={text!r}]")
-
-
-def log_in(page: WebDriver, server: Server) -> None:
-    page.get(server.url + "/ui/login")
-    field(page, "API key").send_keys(ADMIN)
-    button(page, "Log in").click()
-    wait(page, lambda p: "/ui/login" not in p.current_url, "the console after logging in")
-
-
-def deployed(api: httpx.Client, name: str) -> None:
-    response = upload(api, name, handler_zip(CHATTY))
-    assert response.status_code in (201, 409), response.text
 
 
 def text_of(page: WebDriver, element_id: str) -> str:
@@ -81,7 +51,7 @@ def test_invoking_from_the_test_tab_shows_the_result_and_its_log_lines(
 ) -> None:
     page = leaves
     # Given a function, and the admin on its Test tab
-    deployed(admin_api, "tested")
+    deployed(admin_api, "tested", CHATTY)
     log_in(page, console_server)
     page.get(console_server.url + "/ui/functions/tested")
     page.find_element(By.LINK_TEXT, "Test").click()
@@ -141,7 +111,7 @@ def test_the_monitor_chart_gains_the_invocations_as_they_happen(
 ) -> None:
     page = leaves
     # Given a function that never ran, and its Monitor tab open
-    deployed(admin_api, "watched")
+    deployed(admin_api, "watched", CHATTY)
     log_in(page, console_server)
     page.get(console_server.url + "/ui/functions/watched/monitor")
 
@@ -178,7 +148,7 @@ def test_the_logs_tab_shows_new_lines_live_and_filters_them(
 ) -> None:
     page = leaves
     # Given a function, and its Logs tab open and live
-    deployed(admin_api, "tailed")
+    deployed(admin_api, "tailed", CHATTY)
     log_in(page, console_server)
     page.get(console_server.url + "/ui/functions/tailed/logs")
     lines = page.find_element(By.ID, "log-lines")

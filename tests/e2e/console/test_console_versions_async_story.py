@@ -22,12 +22,11 @@ from botocore.config import Config
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.wait import WebDriverWait
 
 from faas.auth import access_key_id_of
+from tests.e2e.console.browsing import button, deployed, field, log_in, wait
 from tests.e2e.console.conftest import ADMIN, INVOKE, ITS_FUNCTION, WAIT_S
-from tests.helpers import Server, handler_zip, upload
+from tests.helpers import Server
 
 pytestmark = pytest.mark.process
 
@@ -35,7 +34,6 @@ REGION = "local-1"  # the server's (Settings.region), in its ARNs
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:000000000000:"
 CLIENTS: list[Any] = []
 
-HELLO = "def handler(event, context):\n    return {'hello': event.get('name', 'world')}\n"
 # Fails until the file the event names exists: dead-lettered, then redriven to success.
 FLAKY = """
 import os
@@ -66,32 +64,6 @@ def close_clients() -> Iterator[None]:
     yield
     while CLIENTS:
         CLIENTS.pop().close()
-
-
-def wait(page: WebDriver, until: Callable[[WebDriver], object], what: str) -> object:
-    return WebDriverWait(page, WAIT_S).until(until, message=f"waited {WAIT_S} s for {what}")
-
-
-def field(scope: WebDriver | WebElement, label: str) -> WebElement:
-    """The form field a visible label names, within ``scope`` (as a user finds it)."""
-    found = scope.find_element(By.XPATH, f".//label[normalize-space()={label!r}]")
-    return scope.find_element(By.ID, found.get_attribute("for") or "")
-
-
-def button(scope: WebDriver | WebElement, text: str) -> WebElement:
-    return scope.find_element(By.XPATH, f".//button[normalize-space()={text!r}]")
-
-
-def log_in(page: WebDriver, server: Server, key: str) -> None:
-    page.get(server.url + "/ui/login")
-    field(page, "API key").send_keys(key)
-    button(page, "Log in").click()
-    wait(page, lambda p: "/ui/login" not in p.current_url, "the console after logging in")
-
-
-def deployed(api: httpx.Client, name: str, source: str = HELLO) -> None:
-    response = upload(api, name, handler_zip(source))
-    assert response.status_code in (201, 409), response.text
 
 
 def said(page: WebDriver, text: str) -> Callable[[WebDriver], bool]:
