@@ -206,7 +206,7 @@ class Invoker:
 
     async def invoke_async(self, name: str, event: bytes, qualifier: str | None = None) -> str:
         """Queue an event; returns its request id once Redis holds it."""
-        await self._registry.get(name)  # 404 for an unknown function, as Lambda
+        spec = await self._registry.get(name)  # 404 for an unknown function, as Lambda
         if qualifier == LATEST:
             qualifier = None
         if qualifier is not None:
@@ -219,6 +219,7 @@ class Invoker:
                 payload=event,
                 enqueued_at=time.time(),
                 qualifier=qualifier,
+                function_created_at=spec.created_at,
             )
         )
         return request_id

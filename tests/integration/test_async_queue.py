@@ -293,7 +293,7 @@ async def test_events_of_a_deleted_function_fail_without_a_dead_letter(
     # Then it ends failed, saying why, and is not dead-lettered
     await wait_all_in(platform, [request_id], State.FAILED, within_s=15)
     invocation = await platform.invoker.get_invocation(request_id)
-    assert invocation.error is not None and "not found" in invocation.error["errorMessage"]
+    assert invocation.error is not None and "was deleted" in invocation.error["errorMessage"]
     assert invocation.attempts == 0 and (await platform.dead_letters.page("doomed", 0, 10))[0] == 0
 
 

@@ -32,6 +32,7 @@ FAILED = Invocation(
     code_sha256="ab" * 32,
     error={"errorType": "ValueError", "errorMessage": "bad", "stackTrace": []},
     reason="RetriesExhausted",
+    function_created_at=1699999999.1234567,  # kept exactly: the worker compares it with ==
 )
 
 

@@ -25,6 +25,11 @@ counted in between, a busy worker sends two commands per event. The scripts
 are in ``faas.invoke.asyncq.scripts``; calls made in one turn of the event loop
 go as one script (``faas.invoke.asyncq.coalescer``).
 
+Each event keeps the ``created_at`` of the function it was queued for: the
+worker compares it with the taken spec's, and the settle script with the
+stored spec's before it files a dead letter, so that a function deleted and
+made again under its name neither runs nor shows the old one's events.
+
 The queue parses the specs that come with taken events itself rather than ask
 the registry: the take script's spec is the one stored as the event is taken,
 at no extra round trip, where the registry's cache (by name, cleared by
@@ -67,6 +72,10 @@ _SETTLED = frozenset(
 # Fields an outcome may clear: a retry after an error forgets no error, but a
 # redrive or a success after a failed attempt must not show a stale one.
 _CLEARABLE = ("result", "error", "reason", "finished_at")
+
+
+# How a settle recorded its outcome (the settle script's answer, docs in scripts.SETTLE).
+NOT_RECORDED, RECORDED, FUNCTION_GONE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -228,6 +237,7 @@ class Queue:
                     keys.schedule_state(function),
                     keys.invocation(invocation.request_id),
                     keys.EVENTS,
+                    keys.function(function),
                 ],
                 args=[
                     guard_ttl_s,
@@ -386,7 +396,7 @@ class Queue:
         recorded, _ = await self.settle_and_take(
             delivery, outcome, retry_in_s=retry_in_s, then=then, consumer="", count=0
         )
-        return recorded
+        return recorded != NOT_RECORDED
 
     async def settle_and_take(
         self,
@@ -397,10 +407,13 @@ class Queue:
         count: int,
         retry_in_s: float | None = None,
         then: Iterable[Invocation] = (),
-    ) -> tuple[bool, list[Taken]]:
+    ) -> tuple[int, list[Taken]]:
         """:meth:`settle`, then :meth:`take` up to ``count`` new events for
         ``consumer``, in the same round trip: a busy worker refills the slot it
-        frees without another call."""
+        frees without another call.
+
+        Says how it recorded: ``NOT_RECORDED``, ``RECORDED``, or ``FUNCTION_GONE``
+        (a dead letter whose function was deleted meanwhile, recorded ``failed``)."""
         now = time.time()
         target = keys.DELAYED
         if outcome.state is State.DEAD_LETTERED:
@@ -432,7 +445,7 @@ class Queue:
 
     async def _settle_many(
         self, items: list[tuple[list[str], list[str | bytes | int]]]
-    ) -> list[tuple[bool, list[Taken]]]:
+    ) -> list[tuple[int, list[Taken]]]:
         async with redis_errors():
             reply: Any = await self._settle(
                 keys=[keys.EVENTS, *(key for item_keys, _ in items for key in item_keys)],
@@ -440,10 +453,11 @@ class Queue:
                     keys.EVENTS_GROUP,
                     keys.INVOCATION_PREFIX,
                     keys.function(""),
+                    self._result_ttl_s,
                     *(arg for _, args in items for arg in args),
                 ],
             )
-        return [(bool(recorded), self._taken(taken)) for recorded, taken in reply]
+        return [(int(recorded), self._taken(taken)) for recorded, taken in reply]
 
     async def hand_back(self, delivery: Delivery, *, refund_attempt: bool) -> bool:
         """Return a delivery to the queue now (shutdown); ``refund_attempt`` un-spends it.

@@ -67,6 +67,10 @@ class Invocation:
     # A published version or an alias to run instead of $LATEST (an alias draws its
     # version at each attempt).
     qualifier: str | None = None
+    # The ``created_at`` of the function it was queued for: a function deleted and made
+    # again under its name has another, and the worker does not run the old one's events
+    # on it. None for events queued before it was recorded (they run as they did).
+    function_created_at: float | None = None
 
     def to_fields(self) -> dict[str, str | bytes]:
         """The Redis hash form: absent values are absent fields."""
@@ -112,6 +116,7 @@ class Invocation:
             result=data.get("result"),
             error=json.loads(error) if error else None,
             qualifier=text("qualifier"),
+            function_created_at=number("function_created_at"),
             reason=text("reason"),
             source=text("source") or "async",
         )

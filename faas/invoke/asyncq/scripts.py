@@ -35,6 +35,19 @@ local function remember(rid, first, count)
 end
 """
 
+# The ``created_at`` of the function whose spec is at ``fn_key``, as an event's
+# ``function_created_at`` records it ('0', which no function has, if it is gone).
+# ``%.17g`` gives the float back exactly; the worker compares numbers, not text.
+# Decoding a spec is a few microseconds: only ticks and destinations are stamped
+# here (the invoke API stamps its events with the spec it already holds).
+CREATED_FUNCTION = """
+local function created_of(fn_key)
+  local spec = redis.call('GET', fn_key)
+  if not spec then return '0' end
+  return string.format('%.17g', cjson.decode(spec).created_at)
+end
+"""
+
 # Hand events over to a consumer: each taken entry (message id, request id)
 # gets its lease recorded and comes back with its invocation and its function's
 # spec (false if the function is gone), unless the event already ended (a
@@ -115,15 +128,24 @@ return attempts
 # invocation and function key prefixes, then per delivery: message id, mode,
 # score or TTL, request id, consumer, how many to take, then counted lists:
 # the fields to set, the fields to clear, and the events to enqueue (each its
-# counted fields and its request id). Per delivery: whether it recorded, and
-# what it took. A delivery whose lease was lost records only a terminal
-# outcome and leaves the lease of the copy that runs now alone.
+# counted fields and its request id). Per delivery: whether it recorded (0, 1,
+# or 2: recorded as failed, see below), and what it took. A delivery whose lease
+# was lost records only a terminal outcome and leaves the lease of the copy that
+# runs now alone. ARGV[4] is how long a finished record is kept.
+#
+# A dead letter whose function was deleted meanwhile (gone, or made again under
+# its name: another ``created_at`` than the event's) is not filed under that name
+# (the delete already dropped the old function's, and a new function must not
+# show it): the event ends ``failed`` instead, without its destination. Checked
+# here, in the step that would file it, so a delete cannot slip in between.
 SETTLE = (
     TAKE_FUNCTION
     + REMEMBER_FUNCTION
+    + CREATED_FUNCTION
     + """
 local stream, group, inv_prefix, fn_prefix = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local a, k, out = 4, 2, {}
+local kept_s = ARGV[4]
+local a, k, out = 5, 2, {}
 while a <= #ARGV do
   local mid, mode, score, rid = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local consumer, count = ARGV[a + 4], tonumber(ARGV[a + 5])
@@ -138,10 +160,29 @@ while a <= #ARGV do
   a = a + 1
   local stale = redis.call('HGET', key, 'lease') ~= mid
   local record = redis.call('EXISTS', key) == 1 and not (stale and mode == 'retry')
+  local gone = false
+  if record and mode == 'dead' then
+    local fn = redis.call('HGET', key, 'function') or ''
+    local spec = redis.call('GET', fn_prefix .. fn)
+    local stamp = redis.call('HGET', key, 'function_created_at')
+    gone = (not spec) or (stamp and tonumber(stamp) ~= cjson.decode(spec).created_at)
+    if gone then
+      mode = 'done'
+      score = kept_s
+    end
+  end
   if record then
     redis.call('HSET', key, unpack(ARGV, fields, fields + nfields - 1))
     if ncleared > 0 then redis.call('HDEL', key, unpack(ARGV, cleared, cleared + ncleared - 1)) end
     if not stale then redis.call('HDEL', key, 'lease') end
+    if gone then
+      -- After the outcome's own fields, so these win. (Names are letters, digits, - and _.)
+      local fn = redis.call('HGET', key, 'function') or ''
+      redis.call('HSET', key, 'state', 'failed', 'error',
+        [[{"errorType": "ResourceNotFound", "errorMessage": "function ']] .. fn ..
+        [[' was deleted while the event ran: it was not dead-lettered", "stackTrace": []}]])
+      redis.call('HDEL', key, 'reason')
+    end
     if mode == 'dead' then
       redis.call('PERSIST', key)
       redis.call('ZADD', target, score, rid)
@@ -153,8 +194,10 @@ while a <= #ARGV do
   end
   for _ = 1, nthen do
     local n = tonumber(ARGV[a])
-    if record then
+    if record and not gone then
       redis.call('HSET', KEYS[k], unpack(ARGV, a + 1, a + n))
+      local target_fn = redis.call('HGET', KEYS[k], 'function') or ''
+      redis.call('HSET', KEYS[k], 'function_created_at', created_of(fn_prefix .. target_fn))
       redis.call('XADD', stream, '*', 'id', ARGV[a + n + 1])
       remember(ARGV[a + n + 1], a + 1, n)
     end
@@ -167,7 +210,7 @@ while a <= #ARGV do
   if count > 0 then
     taken = take(stream, group, consumer, count, inv_prefix, fn_prefix, nil)
   end
-  out[#out + 1] = {record and 1 or 0, taken}
+  out[#out + 1] = {(gone and 2) or (record and 1) or 0, taken}
 end
 return out
 """
@@ -207,9 +250,11 @@ return 1
 
 # Enqueue a schedule's tick once across all processes: only if the rule's last
 # handled tick is still what the caller read (so its count of skipped ticks is
-# right) and the tick's guard key is new; records the tick and the counts.
+# right) and the tick's guard key is new; records the tick and the counts, and
+# which function (KEYS[5], its spec) the event is for.
 ENQUEUE_TICK = (
     REMEMBER_FUNCTION
+    + CREATED_FUNCTION
     + """
 local last = redis.call('HGET', KEYS[2], ARGV[3]) or ''
 if last ~= ARGV[4] then return 0 end
@@ -218,6 +263,7 @@ redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
 redis.call('HINCRBY', KEYS[2], ARGV[3] .. ':fires', 1)
 redis.call('HINCRBY', KEYS[2], ARGV[3] .. ':misses', ARGV[5])
 redis.call('HSET', KEYS[3], unpack(ARGV, 7))
+redis.call('HSET', KEYS[3], 'function_created_at', created_of(KEYS[5]))
 redis.call('XADD', KEYS[4], '*', 'id', ARGV[6])
 remember(ARGV[6], 7, #ARGV - 6)
 return 1

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from faas import metrics
 from faas.errors import BackendError, FaasError, FunctionNotFound, StoreUnavailable, Throttled
 from faas.invoke.asyncq import retry
-from faas.invoke.asyncq.queue import Delivery, Queue, Taken
+from faas.invoke.asyncq.queue import FUNCTION_GONE, Delivery, Queue, Taken
 from faas.invoke.asyncq.records import Invocation, State, destination_record
 from faas.models import FunctionSpec, InvocationResult, Outcome, error_payload
 
@@ -176,8 +176,13 @@ class Worker:
         delivery, invocation, spec = event.delivery, event.invocation, event.spec
         began = False
         try:
-            if spec is None:
-                message = f"function {invocation.function!r} not found"
+            if spec is None or not _queued_for(invocation, spec):
+                # Deleted (and perhaps made again under its name) since it was queued:
+                # a new function never runs the old one's events (nor dead-letters them).
+                message = (
+                    f"function {invocation.function!r} was deleted after the event was "
+                    "queued (a function made again under its name does not run it)"
+                )
                 await self._settle(
                     delivery,
                     _finished(invocation, State.FAILED, error=_error("ResourceNotFound", message)),
@@ -245,11 +250,12 @@ class Worker:
         *,
         retry_in_s: float | None = None,
         then: list[Invocation] | None = None,
-    ) -> None:
-        """Settle a delivery and, unless stopping, take the next event into its slot."""
+    ) -> int:
+        """Settle a delivery and, unless stopping, take the next event into its slot;
+        says how it recorded (``queue.RECORDED``...)."""
         self._leased.discard(delivery)
         more = 0 if self._stopping else 1
-        _, taken = await self._queue.settle_and_take(
+        recorded, taken = await self._queue.settle_and_take(
             delivery,
             outcome,
             consumer=self.consumer,
@@ -262,6 +268,7 @@ class Worker:
         # This task ends right after: its successor takes its slot (for a moment
         # both count, and the read loop waits).
         await self._start_all(taken)
+        return recorded
 
     async def _after_run(
         self,
@@ -323,9 +330,13 @@ class Worker:
         error = invocation.error or _error(reason.value, _why(reason, invocation, spec))
         outcome = _finished(invocation, State.DEAD_LETTERED, error=error, reason=reason.value)
         then = self._destination(spec.async_config.on_failure, outcome, reason.value, result)
+        if await self._settle(delivery, outcome, then=then) == FUNCTION_GONE:
+            log.info(
+                "async %s of %s failed: the function was deleted", invocation.request_id, spec.name
+            )
+            return
         log.info("async %s of %s dead-lettered: %s", invocation.request_id, spec.name, reason)
         metrics.DEAD_LETTERS.labels(spec.name, reason.value).inc()
-        await self._settle(delivery, outcome, then=then)
 
     def _destination(
         self,
@@ -387,6 +398,13 @@ class Worker:
             except Exception:
                 log.exception("queue upkeep failed")
             await asyncio.sleep(PROMOTE_EVERY_S)
+
+
+def _queued_for(invocation: Invocation, spec: FunctionSpec) -> bool:
+    """Whether ``spec`` is the function the event was queued for, not one made again
+    under its name (an event queued before the stamp was kept is taken to be)."""
+    created = invocation.function_created_at
+    return created is None or created == spec.created_at
 
 
 def _age(invocation: Invocation) -> float:
