@@ -105,7 +105,7 @@ def runc_containers(data_dir: Path, function: str | None = None) -> list[dict[st
     """The runc backend's containers under ``data_dir`` (of one function), as ``runc
     list`` shows them. A container's name is in its bundle (``name``): a generic one
     taken by a function is renamed there, as the Docker backend renames it."""
-    from faas.compute.docker.backend import container_name
+    from faas.compute.containers import container_name
 
     root = data_dir / "runc" / "state"
     if not root.exists():
@@ -130,7 +130,7 @@ def runc_containers(data_dir: Path, function: str | None = None) -> list[dict[st
 
 
 def _serves(container: dict[str, Any], function: str) -> bool:
-    from faas.compute.docker.backend import container_name
+    from faas.compute.containers import container_name
 
     labels = container.get("Labels") or {}
     if labels.get("faas.function") == function:

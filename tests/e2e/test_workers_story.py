@@ -20,7 +20,7 @@ import docker
 import httpx
 import pytest
 
-from faas.compute.docker.backend import container_name
+from faas.compute.containers import container_name
 from tests.helpers import Server, handler_zip, upload, wait_until
 
 SLOW = """

@@ -38,7 +38,21 @@ import requests
 from docker.types import Ulimit
 
 from faas.compute.agent_client import AgentClient
-from faas.compute.backend import GENERIC_POOL, SOCKET_NAME, Sandbox, SandboxSpec
+from faas.compute.backend import SOCKET_NAME, Sandbox, SandboxSpec
+from faas.compute.containers import (
+    LABEL_INSTALLATION,
+    LABEL_MANAGED,
+    LABEL_NODE,
+    LABEL_OWNER,
+    LABEL_TOKEN,
+    SANDBOX_SECRETS_DIR,
+    SANDBOX_SOCKET_DIR,
+    TASK_ROOT,
+    container_name,
+    sandbox_environment,
+    sandbox_labels,
+    sdk_environment,
+)
 from faas.compute.docker.image_sandbox import (
     AGENT_MEMORY_MB,
     LABEL_PART,
@@ -48,7 +62,7 @@ from faas.compute.docker.image_sandbox import (
     agent_environment,
 )
 from faas.compute.docker.images import Images
-from faas.compute.lambda_env import API_SOCKET, API_SOCKET_DIR, SDK_PORT
+from faas.compute.lambda_env import API_SOCKET_DIR
 from faas.compute.quota import DeferredQuota
 from faas.compute.sandbox_dirs import (
     SandboxDirs,
@@ -62,24 +76,11 @@ from faas.errors import BackendError, FaasError, ValidationFailed
 from faas.models import DEFAULT_RUNTIME
 from faas.settings import Settings
 
-LABEL_MANAGED = "faas.managed"
-LABEL_NODE = "faas.node"
-LABEL_FUNCTION = "faas.function"
-LABEL_POOL = "faas.pool"
-# The installation (an id kept in its Redis): servers with other Redis databases on
-# the same Docker engine, even under the same node id, never reap each other's.
-LABEL_INSTALLATION = "faas.installation"
-# The server or worker process that made the container, and its socket directory.
-LABEL_OWNER = "faas.owner"
-LABEL_TOKEN = "faas.token"
 CPU_PERIOD_US = 10_000
 # The bridge network of functions with network access: the outside world, not each
 # other (inter-container traffic disabled), and not the gateway's or Redis's network.
 FUNCTION_NETWORK = "faas-functions"
 ICC_OPTION = "com.docker.network.bridge.enable_icc"
-SANDBOX_SOCKET_DIR = "/run/faas"
-SANDBOX_SECRETS_DIR = "/run/secrets"
-TASK_ROOT = "/var/task"
 # How often a starting container is asked whether it exited. Every ask is a call to
 # the engine; in a burst of 100 starts each waiting seconds, asking every 0.5 s with
 # two calls (inspect, logs) was 400 calls a second queued with the starts themselves.
@@ -469,43 +470,6 @@ class DockerBackend:
 
     async def close(self) -> None:
         await self.run_sync(self._client.close)
-
-
-def sandbox_labels(spec: SandboxSpec, node: str, installation: str, owner: str) -> dict[str, str]:
-    """What a sandbox is labelled with (runc's: annotated): operators, reaping and tests
-    find sandboxes by these."""
-    return {
-        LABEL_MANAGED: "1",
-        LABEL_NODE: node,
-        LABEL_FUNCTION: "" if spec.generic else spec.function,
-        LABEL_POOL: GENERIC_POOL if spec.generic else spec.pool_key,
-        LABEL_INSTALLATION: installation,
-        LABEL_OWNER: owner,
-        LABEL_TOKEN: spec.token,
-        **spec.labels,
-    }
-
-
-def sandbox_environment(spec: SandboxSpec) -> dict[str, str]:
-    """The agent's environment in a zip function's sandbox, or a generic one's (nothing
-    of any function: its environment arrives with /specialize)."""
-    if spec.generic:
-        env = {"FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR, "FAAS_GENERIC": "1"}
-    else:
-        env = {**spec.env, "FAAS_SOCKET_DIR": SANDBOX_SOCKET_DIR}
-    return env | sdk_environment()
-
-
-def sdk_environment() -> dict[str, str]:
-    # The agent forwards its loopback SDK_PORT to the server's socket, mounted here.
-    return {"FAAS_API_SOCKET": f"{API_SOCKET_DIR}/{API_SOCKET}", "FAAS_SDK_PORT": str(SDK_PORT)}
-
-
-def container_name(function: str, token: str) -> str:
-    """A function's container's name: operators and tests find its containers by it
-    (a container made generic keeps an empty ``faas.function`` label)."""
-    # A version's instances are "orders:3"'s: a container name takes no colon.
-    return f"faas-{function[:40].replace(':', '-v')}-{token}"
 
 
 def connect() -> docker.DockerClient:

@@ -39,20 +39,18 @@ import anyio.to_thread
 import docker
 
 from faas.compute.backend import SOCKET_NAME, Sandbox, SandboxSpec
-from faas.compute.docker.backend import (
-    EXIT_CHECK_S,
+from faas.compute.containers import (
     LABEL_INSTALLATION,
     LABEL_NODE,
     LABEL_OWNER,
     SANDBOX_SECRETS_DIR,
     SANDBOX_SOCKET_DIR,
     TASK_ROOT,
-    DockerBackend,
-    DockerSandbox,
     container_name,
     sandbox_environment,
     sandbox_labels,
 )
+from faas.compute.docker.backend import EXIT_CHECK_S, DockerBackend, DockerSandbox
 from faas.compute.lambda_env import API_SOCKET_DIR
 from faas.compute.quota import DeferredQuota
 from faas.compute.runc import cgroups
