@@ -12,6 +12,8 @@ chunk per write, an error as trailers. The event says what to do:
   ``awslambda.HttpResponseStream.from`` does: ``status``, ``headers``, ``cookies``;
 - ``fail``: end the stream with this error message (``errorType`` ``StreamError``);
 - ``die``: exit after the first write, without ending the stream;
+- ``die_first``: exit before the first write, which a child of the runtime makes
+  50 ms later (what reaches the agent after the runtime's exit is signalled);
 - ``bytes``: write this many bytes (in 1 MB writes) instead of ``chunks``;
 - ``pid``: first write the runtime's process id (which instance ran it);
 - ``buffered``: answer ``{"buffered": event}`` the ordinary way, without streaming.
@@ -75,6 +77,12 @@ def stream(rid, event):
     for i, chunk in enumerate(event.get("chunks", [])):
         if i:
             time.sleep(event.get("sleep", 0))
+        if event.get("die_first"):
+            if os.fork():
+                os._exit(3)
+            time.sleep(0.05)
+            write(chunk.encode())
+            os._exit(0)
         write(chunk.encode())
         print(f"wrote chunk {i}", flush=True)
         if event.get("die"):

@@ -91,6 +91,8 @@ CONTROL_FD_VAR = "FAAS_CONTROL_FD"
 BELL_FD_VAR = "FAAS_OUTPUT_BELL_FD"
 DIRECT_FD_VAR = "FAAS_DIRECT_FD"
 OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
+# How long a dead runtime's streamed response is read for what it sent before dying.
+UPLOAD_DRAIN_S = 0.2
 # Variables Python reads only when the interpreter starts (besides PYTHONPATH, which the
 # pre-started runtime applies itself). The image sets these two for every function.
 IMAGE_PYTHON_DEFAULTS = frozenset({"PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
@@ -287,6 +289,7 @@ class Invocation:
         "request",
         "request_id",
         "streamed",
+        "upload",
     )
 
     def __init__(
@@ -300,6 +303,7 @@ class Invocation:
         self.delivered = False
         self.finished = False
         self.streamed = False  # the platform's answer is a stream under way
+        self.upload: Request | None = None  # the runtime's streamed response, arriving
 
 
 class Agent:
@@ -518,12 +522,21 @@ class Agent:
                 continue
             self.child = None
             if self.specialized:
+                self._drain_upload()
                 self._runtime_failed(*exit_error(status, self.oom_at_start, read_oom_kills()))
             else:
                 log(f"the pre-started runtime exited ({status}); /specialize starts a new one")
                 if self.prestart_fd is not None:
                     os.close(self.prestart_fd)
                     self.prestart_fd = None
+
+    def _drain_upload(self) -> None:
+        """Pass on what a dead runtime streamed before it died: its last chunks can reach
+        the runtime API's socket after its exit is signalled (loopback TCP under load)."""
+        inv = self.current
+        upload = inv.upload if inv is not None and not inv.finished else None
+        if upload is not None and upload.conn is not None:
+            upload.conn.drain(UPLOAD_DRAIN_S)
 
     def stop_child(self) -> None:
         """SIGTERM the bootstrap's session, SIGKILL it if it lingers, and reap it."""
@@ -781,6 +794,7 @@ class Agent:
         """A response the runtime streams: each piece of its body to the platform as it
         arrives (docs/container-protocol.md, "Streamed answers"); ``202`` once it ended."""
         inv.streamed = True
+        inv.upload = request
         platform = inv.request
         platform.stream_start(
             stream_head(request.headers.get("content-type"), self.init_ms if inv.first else None)

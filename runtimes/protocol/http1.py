@@ -22,9 +22,11 @@ Python runtime.
 from __future__ import annotations
 
 import json
+import select
 import selectors
 import socket
 import sys
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -576,6 +578,16 @@ class Connection:
 
     def on_writable(self) -> None:
         self.flush()
+
+    def drain(self, within_s: float) -> None:
+        """Read and process what the peer sent until it hangs up, or for ``within_s`` at
+        most: a peer known dead may have bytes still on their way over loopback TCP."""
+        deadline = time.monotonic() + within_s
+        while not self.closed:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                return
+            self.on_readable()
 
     def close(self) -> None:
         if self.closed:

@@ -118,6 +118,18 @@ async def test_a_runtime_that_dies_mid_stream_breaks_the_sandbox(agent: RunningA
     assert json.loads(trailer(reply, "x-faas-error"))["errorType"] == "Runtime.ExitError"
 
 
+async def test_what_a_runtime_streamed_reaches_the_caller_even_after_its_exit_is_seen(
+    agent: RunningAgent,
+) -> None:
+    # The last chunk arrives 50 ms after the runtime's exit is signalled (on a loaded
+    # machine, loopback TCP can deliver a dying runtime's last bytes that late).
+    sink = Recorder()
+    reply = await invoke(agent, {"chunks": ["late"], "die_first": True}, sink)
+    assert sink.data == b"late"
+    assert reply.headers["x-sandbox-broken"] == "1"
+    assert json.loads(trailer(reply, "x-faas-error"))["errorType"] == "Runtime.ExitError"
+
+
 async def test_a_caller_without_a_sink_gets_the_stream_collected(agent: RunningAgent) -> None:
     reply = await invoke(agent, {"chunks": ["one", "two"]}, None)
     assert reply.streamed and reply.body == b"onetwo"
