@@ -28,9 +28,9 @@ from faas.errors import (
     QueueNameExists,
 )
 from faas.queues import attributes as attrs
+from faas.queues.checks import check_batch, message_problem
 from faas.queues.digests import md5_of_attributes
 from faas.queues.model import (
-    MAX_BATCH,
     MAX_RECEIVE,
     MAX_WAIT_S,
     BatchEntry,
@@ -243,9 +243,9 @@ class Queues:
         ids = message_ids(len(entries))
         for entry, message_id in zip(entries, ids, strict=True):
             if fifo or entry.delay_s is not None or entry.message_attributes:
-                problem = _message_problem(entry, fifo)
+                problem = message_problem(entry, fifo)
             else:  # a standard queue's plain message: only its body to check
-                problem = None if entry.body else _message_problem(entry, fifo)
+                problem = None if entry.body else message_problem(entry, fifo)
             if problem is not None:
                 if single:
                     raise InvalidAttributeValue(problem, field="MessageBody")
@@ -454,64 +454,6 @@ class Queues:
     async def refresh_gauges(self) -> None:
         """Depth and age of the oldest message of every queue, at scrape time."""
         metrics.set_queues(await self.depths())
-
-
-def check_batch(ids: Sequence[str]) -> None:
-    """SQS's checks of a batch's entry ids, before any entry runs."""
-    if not ids:
-        raise BatchRequestInvalid(
-            "There should be at least one SendMessageBatchRequestEntry in the request.",
-            code="EmptyBatchRequest",
-        )
-    if len(ids) > MAX_BATCH:
-        raise BatchRequestInvalid(
-            f"Maximum number of entries per request are {MAX_BATCH}. You have sent {len(ids)}.",
-            code="TooManyEntriesInBatchRequest",
-        )
-    if len(set(ids)) != len(ids):
-        raise BatchRequestInvalid(
-            "Id values must be unique within a batch request.", code="BatchEntryIdsNotDistinct"
-        )
-    for entry_id in ids:
-        if not 1 <= len(entry_id) <= 80 or not attrs.NAME.fullmatch(entry_id):
-            raise BatchRequestInvalid(
-                "A batch entry id can only contain alphanumeric characters, hyphens and "
-                "underscores. It can be at most 80 letters long.",
-                code="InvalidBatchEntryId",
-            )
-
-
-def _message_problem(entry: BatchEntry, fifo: bool) -> str | None:
-    if not entry.body:
-        return "The request must contain the parameter MessageBody."
-    if fifo:
-        if not entry.group_id:
-            return "The request must contain the parameter MessageGroupId."
-        if entry.delay_s not in (None, 0):
-            return (
-                f"Value {entry.delay_s} for parameter DelaySeconds is invalid. Reason: The "
-                "request include parameter that is not valid for this queue type."
-            )
-        if len(entry.group_id) > 128 or (entry.dedup_id and len(entry.dedup_id) > 128):
-            return "MessageGroupId and MessageDeduplicationId can be at most 128 characters."
-        if any(ch.isspace() for ch in entry.group_id):
-            return "MessageGroupId can only hold alphanumeric characters and punctuation."
-    elif entry.delay_s is not None and not 0 <= entry.delay_s <= 900:
-        return (
-            f"Value {entry.delay_s} for parameter DelaySeconds is invalid. "
-            "Reason: Must be >= 0 and <= 900."
-        )
-    if len(entry.message_attributes) > 10:
-        return "Number of message attributes cannot exceed 10."
-    for attr_name, attribute in entry.message_attributes.items():
-        base = attribute.data_type.split(".", 1)[0]
-        if base not in ("String", "Number", "Binary"):
-            return f"The type of message (user) attribute '{attr_name}' is invalid."
-        if base == "Binary" and attribute.binary_value is None:
-            return f"Message (user) attribute '{attr_name}' must contain a non-empty value."
-        if base != "Binary" and not attribute.string_value:
-            return f"Message (user) attribute '{attr_name}' must contain a non-empty value."
-    return None
 
 
 def decode_binary(value: str) -> bytes:

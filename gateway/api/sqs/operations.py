@@ -12,8 +12,9 @@ from starlette.responses import Response
 
 from faas.errors import FaasError, InvalidRequest, ReceiptHandleIsInvalid
 from faas.queues.attributes import COMPUTED, SETTABLE
+from faas.queues.checks import check_batch
 from faas.queues.model import BatchEntry, MessageAttribute, Received, parse_receipt_handle
-from faas.queues.queues import Queues, check_batch
+from faas.queues.queues import Queues
 from gateway.api.sqs.errors import CONTENT_TYPE, UnknownOperation
 from gateway.edge.aws import AwsRequest
 
