@@ -41,7 +41,7 @@ where they are raised, so nothing above the backend sees a library exception.
     └── StoreUnavailable          503  Redis unreachable
 
 Function errors (the handler raised, timed out, ran out of memory) are not
-exceptions of the platform: they are results (``faas.models.InvocationResult``)
+exceptions of the platform: they are results (``faas.outcomes.InvocationResult``)
 because the platform worked as intended when it reports them.
 """
 

@@ -12,7 +12,7 @@ from collections import Counter as Tally
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from faas.compute.instance import InstanceState
-from faas.models import InvocationResult
+from faas.outcomes import InvocationResult
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 

@@ -1,9 +1,10 @@
-"""Plain data: functions, invocations and their results, and the rules they obey.
+"""Plain data: functions, their configs and specs, and the rules they obey.
 
-Everything here is a frozen dataclass or a ``str`` Enum with pure functions
-beside it, so the rules (Lambda's name pattern, memory and timeout ranges, the
-4 KB environment budget, which fields shape a container, what counts as text)
-are tested without any service running.
+Everything here is a frozen dataclass with pure functions beside it, so the rules
+(Lambda's name pattern, memory and timeout ranges, the 4 KB environment budget,
+which fields shape a container) are tested without any service running. Beside
+it: ``faas.outcomes`` (how an invocation ended), ``faas.image_config`` (an image
+function's image) and ``faas.text`` (what counts as text).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from faas.errors import ValidationFailed
+from faas.image_config import ImageConfig, validate_image, validate_image_config
 from faas.invoke.http.config import HttpConfig
+from faas.text import NOT_TEXT, is_text
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # What may follow a function's name: $LATEST, a version number, or an alias.
@@ -39,16 +40,6 @@ LAYER_VERSION_ARN = re.compile(
 LAYERS_MAX = 5
 # How a function's code is shipped: a zip, or a container image (``image``) of its own.
 PACKAGE_TYPES = ("Zip", "Image")
-# A local image's reference as Docker names it: [host[:port]/]path[:tag][@digest], or an id.
-IMAGE_PATTERN = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
-    r"|^(?:sha256:)?[0-9a-f]{12,64}$"
-)
-IMAGE_MAX = 512
-# Lambda's ImageConfig limits: 1500 entry point or command items, a 1000-character directory.
-IMAGE_ITEMS_MAX = 1500
-WORKDIR_MAX = 1000
 
 # Every runtime name the platform knows; which of them a server can run depends on its
 # backend and what its images come from (``Backend.unavailable``, docs/runtimes.md).
@@ -93,44 +84,6 @@ RESERVED_ENV = frozenset(
         "FAAS_SOCKET_DIR",
     }
 )
-
-
-@dataclass(frozen=True)
-class ImageConfig:
-    """What an image function's container runs, overriding the image's own (Lambda's
-    ``ImageConfig``); None keeps the image's ``ENTRYPOINT``, ``CMD`` or ``WORKDIR``."""
-
-    entry_point: tuple[str, ...] | None = None
-    command: tuple[str, ...] | None = None
-    working_directory: str | None = None
-
-    @property
-    def empty(self) -> bool:
-        return self.entry_point is None and self.command is None and not self.working_directory
-
-    @classmethod
-    def from_dict(cls, data: object) -> ImageConfig:
-        """Parse the API's and the store's shape; raises ``ValidationFailed``."""
-        if data is None:
-            return cls()
-        if not isinstance(data, dict):
-            raise ValidationFailed("image_config must be a JSON object", field="image_config")
-        unknown = sorted(set(data) - {"entry_point", "command", "working_directory"})
-        if unknown:
-            raise ValidationFailed(
-                f"image_config has no field {unknown[0]!r}", field="image_config"
-            )
-        lists = {}
-        for key in ("entry_point", "command"):
-            value = data.get(key)
-            if value is not None and not isinstance(value, list | tuple):
-                raise ValidationFailed(
-                    f"image_config.{key} must be a list of strings", field="image_config"
-                )
-            lists[key] = tuple(value) if value else None
-        return validate_image_config(
-            cls(working_directory=data.get("working_directory") or None, **lists)
-        )
 
 
 @dataclass(frozen=True)
@@ -383,49 +336,6 @@ def _validate_image_function(config: FunctionConfig) -> None:
     validate_image_config(config.image_config)
 
 
-def validate_image(image: object) -> str:
-    if (
-        not isinstance(image, str)
-        or not image
-        or len(image) > IMAGE_MAX
-        or not IMAGE_PATTERN.fullmatch(image)
-    ):
-        raise ValidationFailed(
-            "image must name a local container image, such as my-function:latest",
-            field="image",
-        )
-    return image
-
-
-def validate_image_config(config: ImageConfig) -> ImageConfig:
-    for key in ("entry_point", "command"):
-        items = getattr(config, key)
-        if items is None:
-            continue
-        if len(items) > IMAGE_ITEMS_MAX or not all(
-            isinstance(item, str) and is_text(item) and "\x00" not in item for item in items
-        ):
-            raise ValidationFailed(
-                f"image_config.{key} must be a list of at most {IMAGE_ITEMS_MAX} strings "
-                "(no NUL characters)",
-                field="image_config",
-            )
-    workdir = config.working_directory
-    if workdir is not None and (
-        not isinstance(workdir, str)
-        or not workdir.startswith("/")
-        or len(workdir) > WORKDIR_MAX
-        or not is_text(workdir)
-        or "\x00" in workdir
-    ):
-        raise ValidationFailed(
-            f"image_config.working_directory must be an absolute path of at most "
-            f"{WORKDIR_MAX} characters",
-            field="image_config",
-        )
-    return config
-
-
 def _validate_zip_function(config: FunctionConfig) -> None:
     for name, unset in (("image", not config.image), ("image_config", config.image_config.empty)):
         if not unset:
@@ -524,70 +434,6 @@ def _number_in_range(name: str, value: object, low: float, high: float) -> None:
         raise ValidationFailed(f"{name} must be a number from {low:g} to {high:g}", field=name)
 
 
-# Why a string was refused (JSON spells half a surrogate pair "\ud800"; Python keeps it).
-NOT_TEXT = "is not text: it holds a lone UTF-16 surrogate (like \\ud800) that UTF-8 cannot encode"
-
-
-def is_text(value: str) -> bool:
-    """Whether ``value`` can be encoded as UTF-8, as Redis, JSON replies and Docker need."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def as_text(value: str) -> str:
-    """``value`` with each lone surrogate (JSON's ``"\\ud800"``; a parsed pair is one
-    character) replaced by U+FFFD, as Go's JSON and the WHATWG encoder show it."""
-    return _SURROGATE.sub("\ufffd", value)
-
-
-def check_text(document: object) -> None:
-    """Refuse a parsed JSON document holding a string, value or key, that is not text.
-
-    The error's field is the path to that string (``TOKEN``, ``[0].input.msg``), a
-    bad key escaped in it (``[0].\\ud800``). A value is never echoed: it may be a secret.
-    """
-    try:
-        # One pass in C clears a good document: a 1 MB list of strings took 12 ms, not 89.
-        json.dumps(document, ensure_ascii=False).encode()
-        return
-    except (UnicodeEncodeError, RecursionError):
-        pass  # find where (a deep body is walked too: the walk does not recurse)
-    for path, text, is_key in _texts(document):
-        if is_text(text):
-            continue
-        if is_key:
-            escaped = text.encode("utf-8", "backslashreplace").decode()
-            where = f"{path}.{escaped}" if path else escaped
-            raise ValidationFailed(f"the key {where} {NOT_TEXT}", field=where)
-        raise ValidationFailed(f"{path or 'the body'} {NOT_TEXT}", field=path or None)
-
-
-def _texts(document: object) -> Iterator[tuple[str, str, bool]]:
-    """(path, string, is it a key) for every string in ``document``, depth first.
-
-    A loop, not recursion: a body may nest as deep as the JSON parser allows.
-    """
-    stack: list[tuple[str, object]] = [("", document)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, str):
-            yield path, value, False
-        elif isinstance(value, dict):
-            for key in value:
-                yield path, key, True
-            stack.extend(
-                (f"{path}.{key}" if path else key, item) for key, item in reversed(value.items())
-            )
-        elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(value))))
-
-
 def _validate_env(env: object) -> None:
     if not isinstance(env, dict):
         raise ValidationFailed("env must be an object of string values", field="env")
@@ -628,67 +474,3 @@ def apply_patch(config: FunctionConfig, changes: dict[str, Any]) -> FunctionConf
         field_name = sorted(unknown)[0]
         raise ValidationFailed(f"{field_name} cannot be changed", field=field_name)
     return validate_config(dataclasses.replace(config, **changes))
-
-
-class Outcome(StrEnum):
-    """How an invocation ended, as the user sees it."""
-
-    SUCCESS = "success"
-    FUNCTION_ERROR = "function_error"
-    TIMEOUT = "timeout"
-    OUT_OF_MEMORY = "out_of_memory"
-
-
-@dataclass(frozen=True)
-class InvocationResult:
-    """What came back from one invocation."""
-
-    request_id: str
-    outcome: Outcome
-    # The handler's response bytes (success) or the error JSON bytes.
-    payload: bytes
-    cold_start: bool
-    duration_ms: float
-    init_duration_ms: float | None = None
-    # What the function wrote to stdout and stderr during the invocation (its init too,
-    # on a cold start), as the container's agent captured it.
-    output: bytes = b""
-    # The invocation's log record as stored (START, the output, END, REPORT).
-    log: str = ""
-
-    @property
-    def error(self) -> dict[str, Any] | None:
-        if self.outcome is Outcome.SUCCESS:
-            return None
-        try:
-            data = json.loads(self.payload)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            text = self.payload.decode("utf-8", "replace")
-            data = {"errorType": "Runtime.Unknown", "errorMessage": text}
-        return data
-
-    def error_document(self) -> dict[str, Any]:
-        """A failed invocation's error as an invoke answers it (both APIs), Lambda's way."""
-        error = self.error or {}
-        if isinstance(error.get("trace"), list) and "stackTrace" not in error:
-            # A Node.js runtime's shape, which Lambda answers as it is.
-            return {
-                "errorType": error.get("errorType", "Runtime.Unknown"),
-                "errorMessage": error.get("errorMessage", ""),
-                "trace": error["trace"],
-            }
-        return {
-            "errorMessage": error.get("errorMessage", ""),
-            "errorType": error.get("errorType", "Runtime.Unknown"),
-            "requestId": self.request_id,
-            "stackTrace": error.get("stackTrace") or [],
-        }
-
-
-def error_payload(error_type: str, message: str, stack: list[str] | None = None) -> bytes:
-    """The Lambda-shaped error body, for errors the platform itself reports."""
-    return json.dumps(
-        {"errorMessage": message, "errorType": error_type, "stackTrace": stack or []}
-    ).encode()

@@ -36,7 +36,8 @@ import redis.asyncio as aioredis
 
 from faas import keys
 from faas.errors import StoreUnavailable, ValidationFailed
-from faas.models import LATEST, InvocationResult, Outcome
+from faas.models import LATEST
+from faas.outcomes import InvocationResult, Outcome
 from faas.store import redis_errors
 
 log = logging.getLogger(__name__)

@@ -43,7 +43,8 @@ from faas import keys, store
 from faas.cluster import signatures
 from faas.compute.agent_client import MAX_TRAILERS, AgentClient, AgentError
 from faas.errors import BackendError
-from faas.models import LATEST, FunctionSpec, InvocationResult, Outcome
+from faas.models import LATEST, FunctionSpec
+from faas.outcomes import InvocationResult, Outcome
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from faas.compute.agent_client import (
 )
 from faas.compute.backend import Backend, Sandbox
 from faas.errors import BackendError
-from faas.models import InvocationResult, Outcome, error_payload
+from faas.outcomes import InvocationResult, Outcome, error_payload
 
 # How long the agent may take to tell how an invocation ended whose direct socket
 # failed: the runtime has exited (the kernel closed its socket), so the agent's

@@ -36,7 +36,8 @@ from faas.invoke.http import trigger as http_trigger
 from faas.invoke.http.apigw import Context, HttpRequest
 from faas.invoke.http.responses import HttpResponse
 from faas.invoke.streaming import Stream
-from faas.models import LATEST, FunctionSpec, InvocationResult, Outcome
+from faas.models import LATEST, FunctionSpec
+from faas.outcomes import InvocationResult, Outcome
 from faas.platform_log import invocation_context
 from faas.settings import Settings
 from faas.stats import Recorder

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import ClassVar
 
 from faas.compute.agent_client import ChunkSink
-from faas.models import InvocationResult, Outcome
+from faas.outcomes import InvocationResult, Outcome
 
 
 def _forget(task: asyncio.Task[InvocationResult]) -> None:

@@ -34,8 +34,8 @@ from starlette.types import Receive, Scope
 
 from faas.auth import UNRECOGNIZED_CLIENT, ApiKey
 from faas.errors import FunctionNotFound, InvalidRequest, InvalidSignature, UnrecognizedClient
-from faas.models import check_text
 from faas.platform import Platform
+from faas.text import check_text
 from gateway.api.aws_lambda import names
 from gateway.edge import bodies, limits, sigv4
 from gateway.edge.table import DEFAULT_BODY_LIMIT, Found, Role

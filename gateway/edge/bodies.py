@@ -9,7 +9,7 @@ from fastapi import Request
 from starlette.types import Receive
 
 from faas.errors import InvalidRequest, PayloadTooLarge
-from faas.models import check_text
+from faas.text import check_text
 
 
 async def read(receive: Receive) -> bytes | None:

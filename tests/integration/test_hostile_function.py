@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from faas.models import Outcome
+from faas.outcomes import Outcome
 from faas.platform import Platform
 
 # In its init the function starts a thread that keeps trying, for a few seconds, to

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from faas.compute.backend import FunctionImage, SandboxSpec
-from faas.models import FunctionConfig, ImageConfig, Outcome
+from faas.image_config import ImageConfig
+from faas.models import FunctionConfig
+from faas.outcomes import Outcome
 from faas.platform import Platform
 from faas.settings import Settings
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from faas.models import FunctionConfig, Outcome
+from faas.models import FunctionConfig
+from faas.outcomes import Outcome
 from faas.platform import Platform
 from faas.settings import Settings
 from tests.conftest import make_data_dir

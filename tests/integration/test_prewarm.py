@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from faas.compute.pool import GenericPool, Profile
-from faas.models import Outcome
+from faas.outcomes import Outcome
 from faas.platform import Platform
 from faas.settings import Settings
 from tests.helpers import handler_zip, ours, wait_until_async

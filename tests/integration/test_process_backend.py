@@ -22,7 +22,7 @@ from faas.compute.backend import GENERIC_POOL, SandboxSpec
 from faas.compute.process import backend as process_backend
 from faas.compute.process import procs
 from faas.invoke.asyncq.records import State
-from faas.models import Outcome
+from faas.outcomes import Outcome
 from faas.platform import Platform
 from faas.settings import Settings
 from tests.helpers import ROOT, Server, free_port, handler_zip, upload, wait_until, wait_until_async

@@ -15,7 +15,7 @@ import pytest
 
 from faas.compute.backend import GENERIC_POOL, SandboxSpec
 from faas.compute.runc.backend import RuncBackend
-from faas.models import Outcome
+from faas.outcomes import Outcome
 from faas.platform import Platform
 from tests.helpers import make_zip, runc_containers
 

@@ -10,7 +10,7 @@ import pytest
 
 from faas.compute.docker.backend import CPU_PERIOD_US
 from faas.compute.placement import cpus_for
-from faas.models import Outcome
+from faas.outcomes import Outcome
 from faas.platform import Platform
 from tests.helpers import make_zip, wait_until_async
 

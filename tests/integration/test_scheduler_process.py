@@ -17,7 +17,7 @@ import pytest
 
 from faas.compute.instance import InstanceState
 from faas.errors import Throttled
-from faas.models import InvocationResult, Outcome
+from faas.outcomes import InvocationResult, Outcome
 from faas.platform import Platform
 from tests.helpers import wait_until_async
 

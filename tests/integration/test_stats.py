@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from faas import keys, store
 from faas.errors import StoreUnavailable, Throttled, ValidationFailed
-from faas.models import Outcome
+from faas.outcomes import Outcome
 from faas.platform import Platform
 from faas.stats import rollup
 from faas.stats.reader import Reader

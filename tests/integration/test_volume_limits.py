@@ -19,7 +19,7 @@ import pytest
 
 from faas.compute.volumes import Volumes
 from faas.errors import BackendError, ValidationFailed
-from faas.models import Outcome
+from faas.outcomes import Outcome
 from faas.platform import Platform
 from faas.settings import Settings
 from tests.helpers import wait_until

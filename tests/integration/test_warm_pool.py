@@ -9,7 +9,7 @@ import time
 import pytest
 
 from faas.errors import BackendError, Throttled
-from faas.models import Outcome
+from faas.outcomes import Outcome
 from faas.platform import Platform
 from tests.helpers import handler_zip, wait_until_async
 

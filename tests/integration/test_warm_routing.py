@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from faas import keys
 from faas.cluster import routing
 from faas.cluster.routing import Directory
-from faas.models import InvocationResult, Outcome
+from faas.outcomes import InvocationResult, Outcome
 from tests.helpers import wait_until_async
 
 pytestmark = pytest.mark.process

@@ -19,7 +19,8 @@ from faas.catalog.saved_events import SavedEvent, check_event, check_name, parse
 from faas.errors import ValidationFailed
 from faas.invoke import samples
 from faas.invoke.asyncq.records import Invocation, State
-from faas.models import ASYNC_INVOKE_MAX_BYTES, InvocationResult, Outcome
+from faas.models import ASYNC_INVOKE_MAX_BYTES
+from faas.outcomes import InvocationResult, Outcome
 from faas.settings import Settings
 from faas.stats import Point
 from gateway.console import monitor_charts, tabs

@@ -13,7 +13,7 @@ import pytest
 
 from faas.catalog.logs import TAIL_BYTES, LogRecord, frame, parse_since, tail
 from faas.errors import ValidationFailed
-from faas.models import InvocationResult, Outcome, error_payload
+from faas.outcomes import InvocationResult, Outcome, error_payload
 
 RID = "8f5e2c1a-1111-2222-3333-444455556666"
 END = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC).timestamp()

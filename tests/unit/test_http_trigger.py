@@ -14,7 +14,8 @@ from faas.invoke.http import trigger as http_trigger
 from faas.invoke.http.apigw import Context, HttpRequest
 from faas.invoke.http.config import HttpConfig
 from faas.invoke.http.responses import MalformedResponse
-from faas.models import FunctionConfig, FunctionSpec, InvocationResult, Outcome, error_payload
+from faas.models import FunctionConfig, FunctionSpec
+from faas.outcomes import InvocationResult, Outcome, error_payload
 from tests.unit.test_auth import NO_RATES
 
 CTX = Context(request_id="req-1", account_id="0", api_id="fn", domain="localhost")

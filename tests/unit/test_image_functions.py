@@ -16,7 +16,8 @@ from faas.compute.docker.image_output import Output
 from faas.compute.lambda_env import image_env_entries, image_function_environment
 from faas.compute.process.backend import ProcessBackend
 from faas.errors import ValidationFailed
-from faas.models import FunctionConfig, FunctionSpec, ImageConfig, apply_patch, validate_config
+from faas.image_config import ImageConfig
+from faas.models import FunctionConfig, FunctionSpec, apply_patch, validate_config
 from faas.settings import Settings
 from gateway.api.aws_lambda.configuration import code_location, function_configuration
 from gateway.api.aws_lambda.requests import parse_create, parse_update_code

@@ -10,15 +10,9 @@ import pytest
 
 from faas.compute.placement import cpus_for, expired, lru_idle, pick_warm
 from faas.errors import ValidationFailed
-from faas.models import (
-    FunctionConfig,
-    FunctionSpec,
-    InvocationResult,
-    Outcome,
-    apply_patch,
-    check_text,
-    validate_config,
-)
+from faas.models import FunctionConfig, FunctionSpec, apply_patch, validate_config
+from faas.outcomes import InvocationResult, Outcome
+from faas.text import check_text
 
 GOOD = FunctionConfig(name="hello", runtime="python3.11", handler="app.handler")
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from faas.compute.agent_client import ChunkSink
 from faas.invoke.streaming import DEPTH, Stream
-from faas.models import InvocationResult, Outcome
+from faas.outcomes import InvocationResult, Outcome
 
 
 def result(payload: bytes = b"", outcome: Outcome = Outcome.SUCCESS) -> InvocationResult:

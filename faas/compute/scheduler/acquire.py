@@ -37,7 +37,8 @@ from faas.compute.scheduler.fleet import Fleet, discard, function_of
 from faas.compute.scheduler.upkeep import SpecLister, Upkeep
 from faas.compute.scheduler.waiters import Waiters
 from faas.errors import FaasError, Throttled
-from faas.models import FunctionSpec, InvocationResult
+from faas.models import FunctionSpec
+from faas.outcomes import InvocationResult
 from faas.settings import Settings
 from faas.stats import Recorder
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from faas.models import as_text
+from faas.text import as_text
 
 # The deepest document the API shows as JSON: pydantic serializes 255 levels, and
 # the answer's own envelope (a page, an item) takes a few of them.

@@ -29,7 +29,8 @@ from faas.errors import BackendError, FaasError, FunctionNotFound, StoreUnavaila
 from faas.invoke.asyncq import retry
 from faas.invoke.asyncq.queue import FUNCTION_GONE, Delivery, Queue, Taken
 from faas.invoke.asyncq.records import Invocation, State, destination_record
-from faas.models import FunctionSpec, InvocationResult, Outcome, error_payload
+from faas.models import FunctionSpec
+from faas.outcomes import InvocationResult, Outcome, error_payload
 
 log = logging.getLogger(__name__)
 

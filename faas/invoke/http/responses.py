@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faas.errors import BackendError
-from faas.models import as_text
+from faas.text import as_text
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*$")

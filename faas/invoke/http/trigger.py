@@ -33,7 +33,8 @@ from faas.invoke.http.config import HttpConfig
 from faas.invoke.http.responses import HttpResponse
 from faas.invoke.http.routes import RouteTable
 from faas.invoke.streaming import Stream
-from faas.models import INVOKE_MAX_BYTES, FunctionSpec, InvocationResult, Outcome
+from faas.models import INVOKE_MAX_BYTES, FunctionSpec
+from faas.outcomes import InvocationResult, Outcome
 
 Invoke = Callable[[FunctionSpec, bytes, str], Awaitable[InvocationResult]]
 # Starts an invocation whose response may stream (``Invoker.stream``).

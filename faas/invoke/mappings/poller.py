@@ -38,7 +38,8 @@ from faas.errors import (
 from faas.invoke.mappings import events, filters, scaling
 from faas.invoke.mappings.events import Failures, Message
 from faas.invoke.mappings.model import Mapping
-from faas.models import FunctionSpec, InvocationResult, Outcome
+from faas.models import FunctionSpec
+from faas.outcomes import InvocationResult, Outcome
 
 log = logging.getLogger(__name__)
 

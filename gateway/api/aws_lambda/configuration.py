@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from faas.compute.lambda_env import function_arn
-from faas.models import AsyncConfig, FunctionSpec, ImageConfig
+from faas.image_config import ImageConfig
+from faas.models import AsyncConfig, FunctionSpec
 from gateway.api.aws_lambda.names import LATEST
 from gateway.api.aws_lambda.unsupported import TMP_MIN_MB
 

@@ -17,15 +17,8 @@ from collections.abc import Collection, Sequence
 from typing import Any, NoReturn
 
 from faas.errors import FunctionNotFound, ValidationFailed
-from faas.models import (
-    DESCRIPTION_MAX,
-    ENV_MAX_BYTES,
-    IMAGE_ITEMS_MAX,
-    ROLE_MAX,
-    WORKDIR_MAX,
-    ImageConfig,
-    validate_image,
-)
+from faas.image_config import IMAGE_ITEMS_MAX, WORKDIR_MAX, ImageConfig, validate_image
+from faas.models import DESCRIPTION_MAX, ENV_MAX_BYTES, ROLE_MAX
 from gateway.api.aws_lambda import names
 
 _ROLE = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@/-]+$")

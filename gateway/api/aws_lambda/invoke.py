@@ -29,7 +29,8 @@ from starlette.responses import Response, StreamingResponse
 from faas.catalog import logs as function_logs
 from faas.errors import ValidationFailed
 from faas.invoke.streaming import Stream
-from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES, Outcome
+from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES
+from faas.outcomes import Outcome
 from gateway.api.aws_lambda import eventstream, versions
 from gateway.edge import bodies
 from gateway.edge.aws import AwsRequest

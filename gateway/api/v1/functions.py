@@ -14,8 +14,9 @@ from fastapi import File, Form, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from faas.errors import InvalidRequest, ValidationFailed
+from faas.image_config import ImageConfig
 from faas.invoke.http.config import HttpConfig
-from faas.models import AsyncConfig, FunctionConfig, ImageConfig, validate_name
+from faas.models import AsyncConfig, FunctionConfig, validate_name
 from gateway.api.v1.schemas import (
     AsyncConfigOut,
     ErrorOut,

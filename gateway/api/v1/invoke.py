@@ -25,13 +25,8 @@ from starlette.types import Receive, Scope
 
 from faas.catalog import logs as function_logs
 from faas.errors import InvalidRequest, ValidationFailed
-from faas.models import (
-    ASYNC_INVOKE_MAX_BYTES,
-    INVOKE_MAX_BYTES,
-    QUALIFIER_PATTERN,
-    InvocationResult,
-    Outcome,
-)
+from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES, QUALIFIER_PATTERN
+from faas.outcomes import InvocationResult, Outcome
 from faas.platform import Platform
 from gateway.api.v1.schemas import Accepted, ErrorOut, FunctionErrorOut
 from gateway.edge import bodies

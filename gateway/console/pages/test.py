@@ -35,13 +35,8 @@ from faas.catalog.saved_events import MAX_EVENTS, SavedEvents, parse_event
 from faas.errors import FaasError, InvocationNotFound, ValidationFailed
 from faas.invoke import samples
 from faas.invoke.asyncq.records import TERMINAL, Invocation
-from faas.models import (
-    ASYNC_INVOKE_MAX_BYTES,
-    INVOKE_MAX_BYTES,
-    QUALIFIER_PATTERN,
-    InvocationResult,
-    Outcome,
-)
+from faas.models import ASYNC_INVOKE_MAX_BYTES, INVOKE_MAX_BYTES, QUALIFIER_PATTERN
+from faas.outcomes import InvocationResult, Outcome
 from faas.platform import Platform
 from faas.settings import Settings
 from gateway.console import render
