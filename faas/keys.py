@@ -41,8 +41,8 @@
 |                            |        | its start), every process adding to it (HINCRBY):       |
 |                            |        | ``inv``, ``err``, ``thr``, ``cold``, concurrency per    |
 |                            |        | 10 s ``c0``-``c5``, durations per histogram bucket      |
-|                            |        | ``d<i>`` (``faas.stats.rollup``); lapses 24 h after the |
-|                            |        | minute, a deleted function's too                        |
+|                            |        | ``d<i>`` (``faas.stats.rollup``); lapses 3 h after the  |
+|                            |        | minute (what reads it), a deleted function's too        |
 | ``faas:stats5m:<name>:<start>`` | hash | the same for the five minutes from ``<start>``  |
 |                            |        | (concurrency ``c0``-``c29``): what lists and 24 h charts|
 |                            |        | read; lapses 24 h after its end                         |

@@ -2,7 +2,8 @@
 
 Per function and minute (and per five minutes, which lists and long charts
 read), Redis keeps invocations, errors, throttles, cold starts, concurrent
-executions and a histogram of durations (``rollup``), for 24 hours. Each
+executions and a histogram of durations (``rollup``), for 24 hours (minutes for
+3 hours, the windows that read them; five minutes for 24). Each
 process records on the invoke path in memory and adds to Redis once a second
 (``recorder``); reads take a page of functions or one function's window
 (``reader``). ``/metrics`` (Prometheus, ``faas.metrics``) is apart.

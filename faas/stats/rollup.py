@@ -6,7 +6,8 @@ minutes recorded by many processes and nodes add up without any of them
 reading first. The same counts go to a second hash per five minutes (a
 "block", ``faas:stats5m:<name>:<start>``): the functions list reads an hour of
 50 functions as 650 blocks rather than 3,000 minutes, a 24-hour chart 288
-blocks rather than 1,440 minutes. Both lapse 24 hours after their end. Fields:
+blocks rather than 1,440 minutes. A minute lapses 3 hours after its end (longer
+windows read blocks), a block 24 hours after. Fields:
 
 | field     | counts                                                            |
 |-----------|-------------------------------------------------------------------|
@@ -47,7 +48,7 @@ GROWTH = 2 ** (1 / 8)
 MAX_MS = 15 * 60 * 1000.0
 LAST = 1 + math.ceil(math.log(MAX_MS / MIN_MS, GROWTH))
 _LOG_GROWTH = math.log(GROWTH)
-# How long a minute or block is kept: it lapses this long after its end.
+# How long a block is kept: it lapses this long after its end.
 RETENTION_S = 24 * 3600
 MINUTE_S = 60
 # A block: the second grain, five minutes (a sparkline's slot).
@@ -60,6 +61,8 @@ MAX_WINDOW = RETENTION_S // MINUTE_S
 # ``COARSE_STEP`` minutes (two blocks each).
 FINE_WINDOW = 180
 COARSE_STEP = 10
+# How long a minute is kept after its end: only windows up to FINE_WINDOW read minutes.
+MINUTE_RETENTION_S = FINE_WINDOW * MINUTE_S
 
 INVOCATIONS = "inv"
 ERRORS = "err"
@@ -91,9 +94,10 @@ def concurrency_field(slot: int, span_s: int = MINUTE_S) -> str:
 
 
 def expires_at(start: int, span_s: int = MINUTE_S) -> int:
-    """When a minute's hash (or a block's) lapses (epoch seconds): ``RETENTION_S`` after
-    its end."""
-    return start + span_s + RETENTION_S
+    """When a minute's hash (or a block's) lapses (epoch seconds): a minute
+    ``MINUTE_RETENTION_S`` after its end, as long as a read may want it; a block
+    ``RETENTION_S`` after its end."""
+    return start + span_s + (MINUTE_RETENTION_S if span_s == MINUTE_S else RETENTION_S)
 
 
 # -- the duration histogram ------------------------------------------------------

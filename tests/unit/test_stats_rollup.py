@@ -162,7 +162,7 @@ def test_an_instant_falls_in_its_minute_block_and_concurrency_slot(
     assert rollup.slot_of(epoch) == slot
     assert rollup.concurrency_field(slot) == field
     assert rollup.concurrency_field(slot, rollup.BLOCK_S) == block_field
-    assert rollup.expires_at(minute) == minute + 60 + 24 * 3600
+    assert rollup.expires_at(minute) == minute + 60 + 3 * 3600
     assert rollup.expires_at(block, rollup.BLOCK_S) == block + 300 + 24 * 3600
 
 
