@@ -160,6 +160,7 @@ class Platform:
             self.claims,
             s3=self.s3,
             grace_s=settings.code_grace_s,
+            opt_dirs=self.opt_dirs,
         )
         self.logs = LogStore(
             self.redis,

@@ -7,7 +7,12 @@ referenced while any of these names it: a function's ``$LATEST`` or a version of
 layer version not deleted, and a deleted layer version that a function or version
 still lists (its sandboxes keep starting with it, as on Lambda).
 
-``referenced`` is the pure rule; ``References.read`` gathers its inputs from Redis:
+The same inputs say which lists of layers functions and versions name
+(``layer_lists``): the merges of them under ``/opt`` (``faas.compute.opt_dirs``) to
+keep.
+
+``referenced`` and ``layer_lists`` are the pure rules; ``References.read`` gathers their
+inputs from Redis:
 the function specs (the registry's cache), then every function's versions and every
 layer's versions in pipelines of ``_BATCH`` hashes (a read per function: at 10,000
 functions ~10 pipelines, tens of milliseconds, once per sweep).
@@ -16,6 +21,7 @@ functions ~10 pipelines, tens of milliseconds, once per sweep).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
@@ -29,6 +35,15 @@ from faas.store import redis_errors
 _BATCH = 1000
 # The counters both kinds of hash keep beside their versions.
 _COUNTERS = {layers.SEQ.encode(), versions.SEQ.encode()}
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What a sweep keeps: bundles by sha256; each list of layers named, as their zips'
+    sha256s in order (None: a named layer version is unknown, so keep every merge)."""
+
+    bundles: set[str]
+    layer_lists: set[tuple[str, ...]] | None
 
 
 def referenced(specs: Iterable[FunctionSpec], layer_versions: Iterable[LayerVersion]) -> set[str]:
@@ -46,6 +61,23 @@ def referenced(specs: Iterable[FunctionSpec], layer_versions: Iterable[LayerVers
     return keep
 
 
+def layer_lists(
+    specs: Iterable[FunctionSpec], layer_versions: Iterable[LayerVersion]
+) -> set[tuple[str, ...]] | None:
+    """Each list of layers that ``specs`` name, as their zips' sha256s in order; None if
+    one of them names a layer version not in ``layer_versions``."""
+    zips = {f"{v.name}:{v.number}": v.code_sha256 for v in layer_versions}
+    lists: set[tuple[str, ...]] = set()
+    for spec in specs:
+        if not spec.config.layers:
+            continue
+        shas = tuple(zips.get(arn.rpartition(":layer:")[2], "") for arn in spec.config.layers)
+        if "" in shas:
+            return None
+        lists.add(shas)
+    return lists
+
+
 class References:
     """The bundles the catalog refers to, read from Redis."""
 
@@ -53,7 +85,7 @@ class References:
         self._redis = client
         self._registry = registry
 
-    async def read(self) -> set[str]:
+    async def read(self) -> Kept:
         latest = await self._registry.list()
         published = [
             FunctionSpec.from_json(raw)
@@ -66,7 +98,8 @@ class References:
             LayerVersion.from_json(raw)
             for raw in await self._hash_values([keys.layer(name) for name in names])
         ]
-        return referenced([*latest, *published], layer_versions)
+        specs = [*latest, *published]
+        return Kept(referenced(specs, layer_versions), layer_lists(specs, layer_versions))
 
     async def _hash_values(self, hashes: Sequence[str]) -> list[bytes]:
         """Every field's value of each hash, but its ``seq`` counter."""

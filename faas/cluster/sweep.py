@@ -20,6 +20,10 @@ when nothing else names it. Each node decides for its own disk, from Redis:
 
 A bundle removed while a sandbox of a deleted function still runs from it: that
 sandbox is being retired anyway (its function is gone on every node).
+
+The same sweep removes this node's merges of layers under ``/opt``
+(``faas.compute.opt_dirs``) that no function or version lists any more: found so
+by two sweeps a grace apart, and neither made nor used within the grace.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from faas.catalog.codestore import CodeStore
 from faas.catalog.references import References
 from faas.cluster.claims import Claims
 from faas.cluster.s3 import S3Error, S3Store
+from faas.compute.opt_dirs import OptDirs, merge_key
 from faas.store import redis_errors
 
 log = logging.getLogger(__name__)
@@ -60,6 +65,7 @@ class Sweeper:
         s3: S3Store | None,
         grace_s: float,
         every_s: float = SWEEP_EVERY_S,
+        opt_dirs: OptDirs | None = None,
     ) -> None:
         self._redis = client
         self._store = codestore
@@ -72,6 +78,8 @@ class Sweeper:
         # that no disk here holds (found by the last listing).
         self._seen: dict[str, float] = {}
         self._only_in_s3: set[str] = set()
+        self._opt = opt_dirs
+        self._seen_merges: dict[str, float] = {}  # merge -> when first found unlisted
         self._wake = asyncio.Event()
 
     async def request(self, *_: object) -> None:
@@ -113,8 +121,9 @@ class Sweeper:
         found = await asyncio.to_thread(self._store.shas)
         if list_s3 and self._s3 is not None:
             self._only_in_s3 = set(await asyncio.to_thread(_listed, self._s3)) - found
-        candidates = (found | self._only_in_s3) - kept
+        candidates = (found | self._only_in_s3) - kept.bundles
         self._seen = {sha: self._seen.get(sha, now) for sha in candidates}
+        merges_due = await self._sweep_merges(kept.layer_lists, now)
         for sha, since in list(self._seen.items()):
             if now - since >= self._grace_s and await self._remove(sha):
                 del self._seen[sha]
@@ -122,9 +131,34 @@ class Sweeper:
             elif now - since >= self._grace_s:
                 self._seen[sha] = now  # uploaded just now, or S3 failed: look again later
         if not self._seen:
-            return None
+            return merges_due
         oldest = min(self._seen.values())
-        return max(0.0, self._grace_s - (now - oldest))  # exact when found just now
+        due = max(0.0, self._grace_s - (now - oldest))  # exact when found just now
+        return due if merges_due is None else min(due, merges_due)
+
+    async def _sweep_merges(self, listed: set[tuple[str, ...]] | None, now: float) -> float | None:
+        """Remove the merges of layers due; the seconds until the next one found is."""
+        if self._opt is None or listed is None:
+            self._seen_merges = {}
+            return None
+        wanted = {merge_key(shas) for shas in listed}
+        on_disk = await asyncio.to_thread(self._opt.keys)
+        used_before = time.time() - self._grace_s
+        self._seen_merges = {
+            key: self._seen_merges.get(key, now) for key in on_disk.keys() - wanted
+        }
+        for key, since in list(self._seen_merges.items()):
+            if now - since < self._grace_s:
+                continue
+            if on_disk[key] > used_before:  # made or used within the grace: look again
+                self._seen_merges[key] = now
+                continue
+            await asyncio.to_thread(self._opt.remove, key)
+            del self._seen_merges[key]
+            log.info("layers merge %s removed: no function lists its layers", key[:12])
+        if not self._seen_merges:
+            return None
+        return max(0.0, self._grace_s - (now - min(self._seen_merges.values())))
 
     async def _remove(self, sha: str) -> bool:
         """Remove ``sha`` here and from S3 under a claim; False if it was uploaded recently

@@ -19,15 +19,19 @@ Files are hard links to the code store's (a copy where a link cannot cross
 filesystems): a merge costs directory entries, not the layers' bytes again. A
 merge appears by one rename of a complete directory, so a sandbox never mounts
 half of one; two processes merging the same list at once both succeed with the
-same result. Merges are never removed, like the zips they come from.
+same result. A merge no function or version lists any more is removed by the code
+sweep (``faas.cluster.sweep``), as the zips it comes from are; a merge in use has its
+time touched, so the sweep leaves one that was just made or reused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +42,13 @@ OPT = "/opt"
 # The image's own directory under /opt (LAMBDA_RUNTIME_DIR): never covered.
 RUNTIME_ENTRY = "faas"
 _TMP_PREFIX = ".tmp-"
+# A merge in progress older than this was left by a process that died merging.
+_TMP_STALE_S = 600.0
+
+
+def merge_key(shas: Sequence[str]) -> str:
+    """The name of the merge of the layers whose zips are ``shas``, in the function's order."""
+    return hashlib.sha256("\n".join(shas).encode()).hexdigest()[:32]
 
 
 class OptDirs:
@@ -57,9 +68,10 @@ class OptDirs:
 
     def merged(self, layers: Sequence[tuple[str, Path]]) -> Path:
         """Blocking: the directory holding the merge of ``layers``, made if missing."""
-        key = hashlib.sha256("\n".join(sha for sha, _ in layers).encode()).hexdigest()[:32]
-        final = self.root / key
+        final = self.root / merge_key([sha for sha, _ in layers])
         if final.is_dir():
+            with contextlib.suppress(OSError):
+                os.utime(final)  # in use: the sweep leaves it
             return final
         self.root.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.root))
@@ -76,6 +88,36 @@ class OptDirs:
             raise BackendError(f"cannot place the function's layers under /opt: {exc}") from None
         finally:
             shutil.rmtree(temp, ignore_errors=True)
+
+    def keys(self) -> dict[str, float]:
+        """Blocking: every merge here, by name, with when it was last made or used (epoch
+        s); merges in progress left by a dead process are removed on the way."""
+        found: dict[str, float] = {}
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return found
+        now = time.time()
+        for entry in entries:
+            try:
+                used = entry.stat(follow_symlinks=False).st_mtime
+            except FileNotFoundError:
+                continue
+            if not entry.name.startswith(_TMP_PREFIX):
+                found[entry.name] = used
+            elif now - used > _TMP_STALE_S:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        return found
+
+    def remove(self, key: str) -> None:
+        """Blocking: remove the merge ``key``, first renamed aside, so a sandbox asking
+        for it from now on gets a new one."""
+        gone = self.root / f"{_TMP_PREFIX}gone-{key}"
+        try:
+            os.rename(self.root / key, gone)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(gone, ignore_errors=True)
 
 
 def merge(trees: Sequence[Path], target: Path) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from faas.catalog.layers import LayerVersion
-from faas.catalog.references import referenced
+from faas.catalog.references import layer_lists, referenced
 from faas.models import FunctionConfig, FunctionSpec
 
 ARN = "arn:aws:lambda:local-1:000000000000:layer:{name}:{number}"
@@ -45,3 +45,20 @@ def test_what_is_referenced(
     specs: list[FunctionSpec], layer_versions: list[LayerVersion], kept: set[str]
 ) -> None:
     assert referenced(specs, layer_versions) == kept
+
+
+def test_the_lists_of_layers_kept_are_each_function_and_versions_in_its_order() -> None:
+    lib1, lib2, tools1 = (
+        ARN.format(name=n, number=k) for n, k in (("lib", 1), ("lib", 2), ("tools", 1))
+    )
+    known = [layer("lib", 1, "l1"), layer("lib", 2, "l2", deleted=True), layer("tools", 1, "t1")]
+    specs = [
+        spec("a", "x", lib1, tools1),
+        spec("a", "y", lib2, version="1"),  # a version keeps its own list
+        spec("b", "x", tools1, lib1),  # the same layers in another order: another merge
+        spec("c", "x", lib1, tools1),  # the same list as a's: one merge for both
+        spec("d", "x"),  # no layers, no merge
+    ]
+    assert layer_lists(specs, known) == {("l1", "t1"), ("l2",), ("t1", "l1")}
+    # A list naming a version the catalog does not hold: keep every merge
+    assert layer_lists([spec("e", "x", ARN.format(name="gone", number=9))], known) is None
