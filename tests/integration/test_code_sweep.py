@@ -92,6 +92,15 @@ async def test_an_upload_waits_until_a_deletion_of_the_same_bundle_is_over(
     assert not await claims.claim(sha)
 
 
+def merges_sweeper(
+    client: aioredis.Redis, store: CodeStore, registry: Registry, opt: OptDirs
+) -> Sweeper:
+    """A node's sweeper of its bundles and its merges of layers."""
+    references = References(client, registry)
+    claims = Claims(client, GRACE_S)
+    return Sweeper(client, store, references, claims, s3=None, grace_s=GRACE_S, opt_dirs=opt)
+
+
 async def test_a_merge_of_layers_goes_when_no_function_lists_them_any_more(
     redis_client: aioredis.Redis, tmp_path: Path
 ) -> None:
@@ -115,15 +124,7 @@ async def test_a_merge_of_layers_goes_when_no_function_lists_them_any_more(
     kept = opt.merged(await layers.trees(made))
     gone = opt.merged(await layers.trees(made[::-1]))
     assert kept != gone and (gone / "python" / "tools.py").is_file()
-    sweeper = Sweeper(
-        redis_client,
-        store,
-        References(redis_client, registry),
-        Claims(redis_client, GRACE_S),
-        s3=None,
-        grace_s=GRACE_S,
-        opt_dirs=opt,
-    )
+    sweeper = merges_sweeper(redis_client, store, registry, opt)
     # While both functions list them, sweeps keep both merges
     assert await sweeper.sweep() is None
     # When one function is deleted, its merge stays through the grace (a sweep may have
@@ -152,15 +153,7 @@ async def test_a_merge_used_within_the_grace_is_kept(
     (lib / "python" / "lib.py").write_text("x = 1\n")
     opt = OptDirs(tmp_path / "opt")
     registry = Registry(redis_client)
-    sweeper = Sweeper(
-        redis_client,
-        store,
-        References(redis_client, registry),
-        Claims(redis_client, GRACE_S),
-        s3=None,
-        grace_s=GRACE_S,
-        opt_dirs=opt,
-    )
+    sweeper = merges_sweeper(redis_client, store, registry, opt)
     merged = opt.merged([("a" * 64, lib)])
     await sweeper.sweep()
     await asyncio.sleep(GRACE_S + 0.05)
