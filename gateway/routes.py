@@ -270,6 +270,8 @@ CONSOLE_ROWS = [
     ui("GET HEAD", UI_FUNCTION + "/async", CONSOLE, console_async.page),
     ui("POST", UI_FUNCTION + "/async/redrive", CONSOLE, console_async.redrive),
     ui("POST", UI_FUNCTION + "/async/delete", CONSOLE, console_async.delete),
+    ui("POST", UI_FUNCTION + "/async/config", CONSOLE, console_async.save_config),
+    ui("POST", UI_FUNCTION + "/async/config/delete", CONSOLE, console_async.remove_config),
     ui("GET HEAD", "/queues", CONSOLE, console_queues.page),
     ui("POST", "/queues/send", CONSOLE, console_queues.send, console_queues.SEND_BODY),
     ui("GET HEAD", "/cluster", CONSOLE, console_cluster.page),

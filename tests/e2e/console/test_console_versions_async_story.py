@@ -243,3 +243,47 @@ def test_an_invoke_key_has_no_account_pages_and_no_controls_on_the_tabs(
         assert not page.find_element(By.TAG_NAME, "main").find_elements(By.TAG_NAME, "form"), tab
     page.get(console_server.url + "/ui/cluster")
     assert page.find_element(By.TAG_NAME, "h1").text == "Not allowed"
+
+
+def test_the_async_configuration_is_edited_and_removed_on_the_async_tab(
+    page: WebDriver, console_server: Server, admin_api: httpx.Client
+) -> None:
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    # Given a function, another to hear of its failures, and the admin on its Async tab
+    deployed(admin_api, "thumbs")
+    deployed(admin_api, "thumbs-alarm")
+    lambda_api = aws(console_server, "lambda")
+    log_in(page, console_server, ADMIN)
+    page.get(console_server.url + "/ui/functions/thumbs/async")
+
+    # When they edit its configuration: no retries, an hour, failures to "thumbs-alarm"
+    page.find_element(By.XPATH, "//summary[normalize-space()='Edit']").click()
+    for label, value in (("Retry attempts", "0"), ("Maximum age of event (seconds)", "3600")):
+        field(page, label).clear()
+        field(page, label).send_keys(value)
+    Select(field(page, "On failure, invoke")).select_by_visible_text("thumbs-alarm")
+    button(page, "Save").click()
+
+    # Then the tab says it is saved, and boto3 reads it back from the Lambda API
+    wait(page, said(page, "Saved."), "the config saved")
+    got = lambda_api.get_function_event_invoke_config(FunctionName="thumbs")
+    assert (got["MaximumRetryAttempts"], got["MaximumEventAgeInSeconds"]) == (0, 3600)
+    assert got["DestinationConfig"]["OnFailure"]["Destination"].endswith(":thumbs-alarm")
+
+    # When they type 99 retries, the model's refusal shows by that field
+    page.find_element(By.XPATH, "//summary[normalize-space()='Edit']").click()
+    field(page, "Retry attempts").clear()
+    field(page, "Retry attempts").send_keys("99")
+    button(page, "Save").click()
+    error = wait(page, lambda p: p.find_elements(By.ID, "max_retries-error"), "the refusal")
+    assert "from 0 to 10" in error[0].text  # type: ignore[index]
+
+    # And when they remove the configuration (and confirm), the Lambda API has none
+    button(page, "Remove configuration").click()
+    WebDriverWait(page, WAIT_S).until(expected_conditions.alert_is_present()).accept()
+    wait(page, said(page, "Removed: the defaults apply again."), "the config removed")
+    with pytest.raises(lambda_api.exceptions.ResourceNotFoundException):
+        lambda_api.get_function_event_invoke_config(FunctionName="thumbs")
