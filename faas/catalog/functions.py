@@ -205,6 +205,10 @@ class Functions:
         Lambda API's DeleteFunctionEventInvokeConfig)."""
         config = dataclasses.replace(config, set_at=time.time() if configured else None)
         for key, target in (("on_success", config.on_success), ("on_failure", config.on_failure)):
+            if target == name:  # as Lambda: an on-success record would invoke it forever
+                raise ValidationFailed(
+                    f"{key} cannot be the function itself: name another function", field=key
+                )
             if target is not None and not await self._registry.exists(target):
                 raise ValidationFailed(f"destination function {target!r} not found", field=key)
         return await self._registry.update(

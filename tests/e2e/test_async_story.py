@@ -123,6 +123,7 @@ def test_bad_async_requests_get_clear_errors(api: httpx.Client) -> None:
         ({"max_retries": 11}, "max_retries"),
         ({"max_event_age_s": 30}, "max_event_age_s"),
         ({"on_success": {"function": "missing"}}, "on_success"),
+        ({"on_success": {"function": "echo"}}, "on_success"),
         ({"on_failure": "echo"}, "on_failure"),
     ]:
         refused = api.put("/v1/functions/echo/async-config", json=body)
