@@ -32,6 +32,8 @@ STATUS: list[tuple[type[errors.FaasError], int]] = [
     (errors.RouteNotFound, 404),
     (errors.InvocationNotFound, 404),
     (errors.MappingNotFound, 404),
+    (errors.TopicNotFound, 404),
+    (errors.SubscriptionNotFound, 404),
     (errors.ResourceConflict, 409),
     (errors.PreconditionFailed, 412),
     (errors.Throttled, 429),
