@@ -1,5 +1,6 @@
-"""The Triggers tab: its diagram of what feeds a function, the rules and http config its
-forms ask for, and who gets a form. Rendered from its templates, no server."""
+"""The Triggers tab: its diagram of what feeds a function, the rules, http config, mappings
+and subscriptions its forms ask for, where a refusal is shown, and who gets a form.
+Rendered from its templates, no server."""
 
 from __future__ import annotations
 
@@ -11,23 +12,39 @@ from typing import Any
 import pytest
 from starlette.datastructures import FormData
 
-from faas.errors import ValidationFailed
+from faas.errors import (
+    FaasError,
+    FunctionNotFound,
+    MappingNotFound,
+    ResourceConflict,
+    TopicNotFound,
+    ValidationFailed,
+)
 from faas.invoke.http.config import AUTH_MODES, PAYLOAD_FORMATS, HttpConfig
+from faas.invoke.mappings import validation
 from faas.invoke.mappings.model import Mapping
 from faas.invoke.schedules.rules import Rule
 from faas.invoke.schedules.store import RuleView
+from faas.topics.arns import Place
+from faas.topics.filters import SCOPES
 from gateway.console import diagram
 from gateway.console.pages.triggers import (
     Subscription,
     http_from,
+    mapping_changes,
+    mapping_from,
+    refused_at,
     rules_doc,
     schedule_from,
     sources_of,
+    subscribing,
 )
 from gateway.edge.table import Role
 from gateway.routes import ROUTES
 from tests.unit.console_visitors import ADMIN, INVOKER, main_part, page, spec
 
+REGION, ACCOUNT = "us-east-1", "000000000000"
+PLACE = Place(REGION, ACCOUNT)
 NEXT = [datetime(2026, 12, 7, 13, 5, tzinfo=UTC), datetime(2026, 12, 7, 13, 10, tzinfo=UTC)]
 
 
@@ -36,16 +53,28 @@ def rule_view(name: str = "tick", enabled: bool = True) -> RuleView:
     return RuleView(rule, NEXT if enabled else [], None, 3, 1)
 
 
+UUID = "0b5e6f9e-1111-4222-8333-444455556666"
+SUBSCRIPTION = "arn:aws:sns:us-east-1:000000000000:news:0b5e6f9e-1111-4222-8333-444455556666"
+
+
 def mapping(enabled: bool = True) -> Mapping:
     arn = "arn:aws:sqs:us-east-1:000000000000:orders"
-    return Mapping("0b5e6f9e-1111-4222-8333-444455556666", arn, "orders", "resize", enabled=enabled)
+    return Mapping(UUID, arn, "orders", "resize", enabled=enabled)
 
 
-@pytest.mark.parametrize(
-    "path",
-    ["triggers/http", "triggers/schedules", "triggers/schedules/toggle",
-     "triggers/schedules/delete", "triggers/mappings", "triggers/subscriptions"],
-)  # fmt: skip
+def queue_arn(name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
+CHANGES = [
+    "triggers/http", "triggers/schedules", "triggers/schedules/toggle",
+    "triggers/schedules/delete", "triggers/mappings", "triggers/mappings/add",
+    "triggers/mappings/update", "triggers/mappings/delete", "triggers/subscriptions",
+    "triggers/subscriptions/add", "triggers/subscriptions/filter",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", CHANGES)
 def test_every_change_is_a_post_of_a_console_session(path: str) -> None:
     found = ROUTES.match("POST", f"/ui/functions/resize/{path}")
     assert found.role is Role.CONSOLE and found.route is not None
@@ -94,6 +123,14 @@ def test_the_sources_are_the_http_route_rules_mappings_and_topics() -> None:
     assert [s.kind for s in sources_of(spec(), [], [], [])] == []
 
 
+def test_a_new_mapping_or_subscription_is_drawn_with_the_alias_it_invokes() -> None:
+    live = dataclasses.replace(mapping(), qualifier="live")
+    drawn = sources_of(spec(), [], [live], [Subscription(SUBSCRIPTION, "news", "2")])
+    assert [(s.kind, s.label) for s in drawn] == [("Queue", "orders → live"), ("Topic", "news → 2")]
+    svg = str(diagram.feeds("resize", drawn))
+    assert svg.count("<line") == 2 and "orders → live" in svg
+
+
 # -- the forms -----------------------------------------------------------------------
 
 
@@ -136,14 +173,152 @@ def test_the_http_form_changes_only_exposure_auth_and_payload_format() -> None:
     assert refused.value.field == "auth"
 
 
+def test_a_queue_trigger_is_lambdas_create_body_for_the_queue_chosen() -> None:
+    form = FormData(
+        {"queue": "orders", "batch_size": "25", "window_s": "5", "enabled": "on", "qualifier": ""}
+    )
+    assert mapping_from(form, "resize", queue_arn) == {
+        "EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:orders",
+        "FunctionName": "resize",
+        "Enabled": True,
+        "BatchSize": 25,
+        "MaximumBatchingWindowInSeconds": 5,
+    }
+    live = mapping_from(FormData({"queue": "orders", "qualifier": "live"}), "resize", queue_arn)
+    assert live["FunctionName"] == "resize:live" and live["Enabled"] is False
+    assert "BatchSize" not in live  # Lambda's default, 10
+    made = validation.create(live, mapping_uuid=UUID, now=0.0, region=REGION, account_id=ACCOUNT)
+    assert (made.queue, made.qualifier, made.batch_size, made.window_s) == ("orders", "live", 10, 0)
+
+
+def test_a_queue_trigger_needs_a_queue() -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        mapping_from(FormData({"queue": " ", "batch_size": "10"}), "resize", queue_arn)
+    assert refused.value.field == "queue"
+
+
+def test_a_mappings_batching_form_changes_only_what_it_was_given() -> None:
+    assert mapping_changes(FormData({"batch_size": "100", "window_s": "2", "uuid": UUID})) == {
+        "BatchSize": 100,
+        "MaximumBatchingWindowInSeconds": 2,
+    }
+    assert mapping_changes(FormData({"batch_size": "", "window_s": "7"})) == {
+        "MaximumBatchingWindowInSeconds": 7
+    }
+    # What is not an integer goes on as typed, for Lambda's check to refuse in its words.
+    assert mapping_changes(FormData({"batch_size": "2.5"})) == {"BatchSize": "2.5"}
+
+
+# Lambda's refusals of a queue trigger (CreateEventSourceMapping's checks), by form field.
+LAMBDA_REFUSALS = [
+    ({"queue": "orders", "batch_size": "0"}, "batch_size", "BatchSize must be an integer from 1"),
+    ({"queue": "orders", "batch_size": "10001", "window_s": "1"}, "batch_size", "from 1 to 10000"),
+    ({"queue": "orders", "batch_size": "ten"}, "batch_size", "must be an integer"),
+    ({"queue": "orders", "window_s": "301"}, "window_s", "from 0 to 300"),
+    ({"queue": "orders", "window_s": "-1"}, "window_s", "from 0 to 300"),
+    ({"queue": "orders", "batch_size": "50", "window_s": "0"}, "window_s",
+     "must be at least 1 when BatchSize is greater than 10"),
+    ({"queue": "jobs.fifo", "batch_size": "11", "window_s": "1"}, "batch_size",
+     "at most 10 for a FIFO queue"),
+    ({"queue": "jobs.fifo", "window_s": "5"}, "window_s", "not supported for a FIFO queue"),
+    ({"queue": "no such!"}, "queue", "must be an SQS queue ARN"),
+    ({"queue": "orders", "qualifier": "not/one"}, "qualifier", "must be a function name"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("typed", "field", "says"), LAMBDA_REFUSALS)
+def test_lambdas_refusal_of_a_queue_trigger_is_shown_by_the_field_it_is_about(
+    typed: dict[str, str], field: str, says: str
+) -> None:
+    form = FormData(typed)
+    with pytest.raises(ValidationFailed) as refused:
+        validation.create(
+            mapping_from(form, "resize", queue_arn),
+            mapping_uuid=UUID,
+            now=0.0,
+            region=REGION,
+            account_id=ACCOUNT,
+        )
+    assert says in refused.value.message
+    assert refused_at("mapping", form, refused.value) == ("mapping", field)
+
+
+def test_lambdas_refusal_of_new_batching_is_shown_in_that_mappings_form() -> None:
+    form = FormData({"uuid": UUID, "batch_size": "20", "window_s": "0"})
+    with pytest.raises(ValidationFailed) as refused:
+        validation.update(
+            mapping(), mapping_changes(form), now=1.0, region=REGION, account_id=ACCOUNT
+        )
+    assert refused_at("mapping-edit", form, refused.value) == (f"mapping-{UUID}", "window_s")
+
+
+@pytest.mark.parametrize(
+    ("form_id", "error", "field"),
+    [
+        ("mapping", FunctionNotFound("Function not found: ...:resize:live"), "qualifier"),
+        ("mapping", ResourceConflict("An event source mapping ... already exists"), "queue"),
+        ("mapping", MappingNotFound("gone"), ""),
+        ("subscribe", TopicNotFound("Topic does not exist"), "topic"),
+        ("subscribe", FunctionNotFound("Cannot find alias live of function resize"), "qualifier"),
+        ("subscribe", ValidationFailed("Invalid parameter: Invalid protocol type: lambda",
+                                       field="Protocol"), "topic"),
+        ("subscribe", ValidationFailed("...: FilterPolicy: failed to parse JSON.",
+                                       field="FilterPolicy"), "filter_policy"),
+        ("subscribe", ValidationFailed("...with different attributes", field="Attributes"),
+         "filter_policy"),
+        ("subscribe", ValidationFailed("Invalid parameter: Lambda endpoint ARN",
+                                       field="Endpoint"), "qualifier"),
+        ("subscription-filter", ValidationFailed("Filter policy can not have more than 5 keys",
+                                                 field="FilterPolicy"), "filter_policy"),
+        ("mappings", ValidationFailed("BatchSize ...", field="BatchSize"), ""),
+    ],
+)  # fmt: skip
+def test_a_refusal_naming_no_field_is_shown_by_the_one_it_is_about(
+    form_id: str, error: FaasError, field: str
+) -> None:
+    form = FormData({"uuid": UUID, "arn": SUBSCRIPTION})
+    shown_in, where = refused_at(form_id, form, error)
+    assert where == field
+    assert shown_in == (
+        f"subscription-{SUBSCRIPTION}" if form_id == "subscription-filter" else form_id
+    )
+
+
+def test_subscribing_is_sns_subscribe_of_the_functions_arn_with_its_filter() -> None:
+    plain = subscribing(FormData({"topic": "news", "filter_policy": " "}), "resize", PLACE)
+    assert plain.topic_arn == "arn:aws:sns:us-east-1:000000000000:news"
+    assert plain.endpoint == "arn:aws:lambda:us-east-1:000000000000:function:resize"
+    assert (plain.qualifier, plain.attributes) == (None, {})
+    policy = '{"kind": ["order"]}'
+    form = FormData(
+        {"topic": "news", "qualifier": "live", "filter_policy": policy, "filter_scope": SCOPES[1]}
+    )
+    filtered = subscribing(form, "resize", PLACE)
+    assert filtered.endpoint.endswith(":function:resize:live") and filtered.qualifier == "live"
+    assert filtered.attributes == {"FilterPolicyScope": "MessageBody", "FilterPolicy": policy}
+    with pytest.raises(ValidationFailed) as refused:
+        subscribing(FormData({"topic": ""}), "resize", PLACE)
+    assert refused.value.field == "topic"
+
+
 # -- the page ------------------------------------------------------------------------
 
 
-def triggers_page(visitor: Any) -> str:
+def triggers_page(visitor: Any, **shown: Any) -> str:
     current = spec()
     rules = [rule_view()]
     mappings = [mapping()]
-    subscriptions = [Subscription("arn:aws:sns:us-east-1:000000000000:news:1", "news", None)]
+    subscriptions = [Subscription(SUBSCRIPTION, "news", None, '{"kind": ["order"]}')]
+    context: dict[str, Any] = {
+        "saved": "",
+        "form_id": "",
+        "errors": {},
+        "posted": {},
+        "queues": ["jobs.fifo", "orders"],
+        "topics": ["alerts", "news"],
+        "filter_scopes": SCOPES,
+        **shown,
+    }
     return page(
         visitor,
         "triggers.html",
@@ -157,24 +332,14 @@ def triggers_page(visitor: Any) -> str:
         feeds=diagram.feeds(current.name, sources_of(current, rules, mappings, subscriptions)),
         auth_modes=AUTH_MODES,
         payload_formats=PAYLOAD_FORMATS,
-        saved="",
-        form_id="",
-        errors={},
-        posted={},
+        **context,
     )
 
 
 def test_an_admin_may_change_each_kind_of_trigger() -> None:
     html = triggers_page(ADMIN)
-    for path in (
-        "http",
-        "schedules",
-        "schedules/toggle",
-        "schedules/delete",
-        "mappings",
-        "subscriptions",
-    ):
-        assert f'action="/ui/functions/resize/triggers/{path}"' in html, path
+    for path in CHANGES:
+        assert f'action="/ui/functions/resize/{path}"' in html, path
     assert "2026-12-07 13:05:00" in html and "2026-12-07 13:10:00" in html
     assert '<svg class="feeds"' in html
 
@@ -183,3 +348,72 @@ def test_an_invoke_key_sees_the_triggers_and_no_form() -> None:
     html = main_part(triggers_page(INVOKER))
     assert "<form" not in html
     assert "rate(5 minutes)" in html and "orders" in html and "news" in html
+
+
+def test_an_admin_picks_an_existing_queue_and_topic_to_add() -> None:
+    html = main_part(triggers_page(ADMIN))
+    assert '<option value="orders">orders</option>' in html
+    assert '<option value="news">news</option>' in html
+    assert 'id="mapping-batch" name="batch_size" type="number" min="1" max="10000"' in html
+    assert "Add queue trigger" in html and ">Subscribe<" in html
+    # The mapping's batching and the subscription's filter are edited in place.
+    assert f'id="mapping-{UUID}-batch"' in html and 'value="10"' in html
+    assert "Filter on message attributes:</span> <code>{&#34;kind&#34;: [&#34;order&#34;]}" in html
+
+
+def test_with_no_queue_or_topic_the_tab_says_how_to_make_one() -> None:
+    html = main_part(triggers_page(ADMIN, queues=[], topics=[]))
+    assert "No queue exists yet: create one with <code>faas queues create NAME</code>" in html
+    assert "No standard topic exists yet" in html
+    assert "triggers/mappings/add" not in html and "triggers/subscriptions/add" not in html
+
+
+def test_a_refused_queue_trigger_shows_the_refusal_by_its_field_with_what_was_typed() -> None:
+    html = main_part(
+        triggers_page(
+            ADMIN,
+            form_id="mapping",
+            errors={"window_s": "MaximumBatchingWindowInSeconds must be at least 1 when ..."},
+            posted={"queue": "orders", "batch_size": "50", "window_s": "0", "qualifier": ""},
+        )
+    )
+    assert 'id="window_s-error" class="error">MaximumBatchingWindowInSeconds must be' in html
+    assert (
+        'id="mapping-window" name="window_s" type="number" min="0" max="300" required '
+        'value="0" aria-invalid="true" aria-describedby="window_s-error"' in html
+    )
+    assert (
+        'id="mapping-batch" name="batch_size" type="number" min="1" max="10000" required '
+        'value="50"' in html
+    )
+    assert '<option value="orders" selected>orders</option>' in html
+
+
+def test_a_refused_batching_opens_that_mappings_form_with_the_refusal() -> None:
+    html = main_part(
+        triggers_page(
+            ADMIN,
+            form_id=f"mapping-{UUID}",
+            errors={"batch_size": "BatchSize must be an integer from 1 to 10000"},
+            posted={"uuid": UUID, "batch_size": "20000", "window_s": "1"},
+        )
+    )
+    assert "<details open>" in html
+    assert (
+        f'id="mapping-{UUID}-batch" name="batch_size" type="number" min="1" max="10000" '
+        'required value="20000" aria-invalid="true"' in html
+    )
+    assert 'id="batch_size-error" class="error">BatchSize must be an integer' in html
+
+
+def test_a_refused_filter_policy_is_shown_under_it() -> None:
+    html = main_part(
+        triggers_page(
+            ADMIN,
+            form_id="subscribe",
+            errors={"filter_policy": "Invalid parameter: ...: failed to parse JSON."},
+            posted={"topic": "alerts", "filter_policy": "{nope"},
+        )
+    )
+    assert 'id="filter_policy-error" class="error">Invalid parameter' in html
+    assert ">{nope</textarea>" in html and '<option value="alerts" selected>' in html

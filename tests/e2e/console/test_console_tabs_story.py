@@ -175,3 +175,97 @@ def test_the_logs_tab_shows_new_lines_live_and_filters_them(
     assert admin_api.post("/v1/functions/tailed/invoke", json={"name": "live-2"}).is_success
     wait(page, lambda p: "slow live-2" in shown(p), "the new warning")
     assert "greeting live-2" not in shown(page)
+
+
+def test_a_queue_trigger_and_a_topic_subscription_are_added_from_the_triggers_tab(
+    leaves: WebDriver, console_server: Server, admin_api: httpx.Client
+) -> None:
+    # Here, not above: the other stories of this module do without the AWS APIs.
+    import boto3
+    from botocore.config import Config
+
+    from faas.auth import access_key_id_of
+    from tests.e2e.console.conftest import ADMIN
+
+    page = leaves
+    clients = {
+        service: boto3.client(
+            service,
+            endpoint_url=console_server.url,
+            region_name="local-1",  # the server's (Settings.region)
+            aws_access_key_id=access_key_id_of(ADMIN),
+            aws_secret_access_key=ADMIN,
+            config=Config(retries={"max_attempts": 0}),
+        )
+        for service in ("sqs", "sns")
+    }
+    sqs, sns = clients["sqs"], clients["sns"]
+    try:
+        # Given a function, and a queue and a topic made with the AWS APIs
+        deployed(admin_api, "fed")
+        queue_url = sqs.create_queue(QueueName="fed-orders")["QueueUrl"]
+        topic_arn = sns.create_topic(Name="fed-news")["TopicArn"]
+        log_in(page, console_server)
+        page.get(console_server.url + "/ui/functions/fed/triggers")
+
+        def main(p: WebDriver) -> str:
+            return p.find_element(By.TAG_NAME, "main").text
+
+        def typed(element_id: str, value: str) -> None:
+            box = page.find_element(By.ID, element_id)
+            box.clear()
+            box.send_keys(value)
+
+        # When the admin adds a trigger of that queue in batches of 50 with no window,
+        # Lambda's rule is shown by the window's field; with a 2 s window it is added
+        Select(page.find_element(By.ID, "mapping-queue")).select_by_visible_text("fed-orders")
+        typed("mapping-batch", "50")
+        button(page, "Add queue trigger").click()
+        wait(page, lambda p: "BatchSize is greater than 10" in text_of(p, "window_s-error"), "why")
+        typed("mapping-window", "2")
+        button(page, "Add queue trigger").click()
+        wait(page, lambda p: "in batches of up to 50 (on)." in main(p), "the mapping added")
+        feeds = page.find_element(By.CSS_SELECTOR, "svg.feeds").get_attribute("aria-label")
+        assert feeds == "fed is invoked by Queue fed-orders"
+
+        # When they change its batching to 5 messages and no window
+        row = page.find_element(By.CSS_SELECTOR, "table.mappings tbody tr")
+        row.find_element(By.TAG_NAME, "summary").click()
+        for name, value in (("batch_size", "5"), ("window_s", "0")):
+            box = row.find_element(By.NAME, name)
+            box.clear()
+            box.send_keys(value)
+        button(row, "Save batching").click()
+        wait(page, lambda p: "batches of up to 5, waiting at most 0 s." in main(p), "the change")
+
+        # Then a message sent to the queue is read into the function (and so deleted)
+        sqs.send_message(QueueUrl=queue_url, MessageBody='{"name": "queued"}')
+
+        def left(p: WebDriver) -> bool:
+            counts = sqs.get_queue_attributes(
+                QueueUrl=queue_url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            return set(counts.values()) == {"0"}
+
+        wait(page, left, "the queue read empty")
+
+        # When they subscribe it to the topic, for orders only
+        Select(page.find_element(By.ID, "subscribe-topic")).select_by_visible_text("fed-news")
+        typed("subscribe-policy", '{"kind": ["order"]}')
+        button(page, "Subscribe").click()
+        wait(page, lambda p: "fed is subscribed to topic fed-news." in main(p), "the subscription")
+
+        # Then SNS lists it, and the diagram draws both
+        (listed,) = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+        assert (listed["Protocol"], listed["Endpoint"].rsplit(":", 1)[-1]) == ("lambda", "fed")
+        policy = sns.get_subscription_attributes(SubscriptionArn=listed["SubscriptionArn"])
+        assert policy["Attributes"]["FilterPolicy"] == '{"kind": ["order"]}'
+        feeds = page.find_element(By.CSS_SELECTOR, "svg.feeds").get_attribute("aria-label")
+        assert feeds == "fed is invoked by Queue fed-orders, Topic fed-news"
+    finally:
+        for client in clients.values():
+            client.close()
