@@ -1,6 +1,6 @@
-"""A function's Test, Monitor and Logs tabs in a real browser: invoke it from the Test tab and
-read its result and log lines, watch its chart gain the invocations, see its log lines arrive
-live in the Logs tab.
+"""A function's Test, Monitor, Logs and Triggers tabs in a real browser: invoke it from the Test
+tab and read its result and log lines, watch its chart gain the invocations, see its log lines
+arrive live in the Logs tab, add a queue trigger and a topic subscription.
 
 Headless Chromium (selenium) against ``faas serve`` on the process backend (the
 module's server and the session's browser: ``conftest``). Invocations a story
@@ -12,14 +12,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import boto3
 import httpx
 import pytest
+from botocore.config import Config
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
 
+from faas.auth import access_key_id_of
 from tests.e2e.console.browsing import button, deployed, field, log_in, wait
+from tests.e2e.console.conftest import ADMIN
 from tests.helpers import Server
 
 pytestmark = pytest.mark.process
@@ -180,13 +184,6 @@ def test_the_logs_tab_shows_new_lines_live_and_filters_them(
 def test_a_queue_trigger_and_a_topic_subscription_are_added_from_the_triggers_tab(
     leaves: WebDriver, console_server: Server, admin_api: httpx.Client
 ) -> None:
-    # Here, not above: the other stories of this module do without the AWS APIs.
-    import boto3
-    from botocore.config import Config
-
-    from faas.auth import access_key_id_of
-    from tests.e2e.console.conftest import ADMIN
-
     page = leaves
     clients = {
         service: boto3.client(
