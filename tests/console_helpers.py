@@ -8,6 +8,16 @@ import statistics
 import time
 
 import httpx
+import pytest
+
+# The keys of the console's stories: an admin's, and an invoke key limited to one function.
+ADMIN = "admin-key-0123456789abcdef"
+INVOKE = "invoke-key-0123456789abcdef"
+
+
+def keys(function: str) -> pytest.MarkDecorator:
+    """A story's settings: the admin key, and the invoke key limited to ``function``."""
+    return pytest.mark.settings(admin_key=ADMIN, invoke_keys=f"{INVOKE}:{function}")
 
 
 async def log_in(browser: httpx.AsyncClient, key: str, *, as_htmx: bool = True) -> str:

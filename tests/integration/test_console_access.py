@@ -19,14 +19,12 @@ from faas.models import FunctionConfig, FunctionSpec
 from faas.platform import Platform
 from gateway.edge.table import Role
 from gateway.routes import CONSOLE_ROWS
-from tests.console_helpers import csrf_of, log_in, median_ms
+from tests.console_helpers import ADMIN, INVOKE, csrf_of, keys, log_in, median_ms
 from tests.helpers import handler_zip
 
 pytestmark = pytest.mark.process
 
-ADMIN = "admin-key-0123456789abcdef"
-INVOKE = "invoke-key-0123456789abcdef"
-KEYS = pytest.mark.settings(admin_key=ADMIN, invoke_keys=f"{INVOKE}:resize")
+KEYS = keys("resize")
 HELLO = "def handler(event, context):\n    return {'hello': event.get('name')}\n"
 PARAMS = {"name": "resize", "section": "general", "path": "no/such/page"}
 

@@ -19,14 +19,12 @@ import pytest
 
 from faas.models import AsyncConfig
 from faas.platform import Platform
-from tests.console_helpers import log_in
+from tests.console_helpers import ADMIN, INVOKE, keys, log_in
 from tests.helpers import wait_until_async
 
 pytestmark = pytest.mark.process
 
-ADMIN = "admin-key-0123456789abcdef"
-INVOKE = "invoke-key-0123456789abcdef"
-KEYS = pytest.mark.settings(admin_key=ADMIN, invoke_keys=f"{INVOKE}:resize")
+KEYS = keys("resize")
 API = {"Authorization": f"Bearer {ADMIN}"}
 FAILING = """
 def handler(event, context):

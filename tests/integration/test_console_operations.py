@@ -20,14 +20,12 @@ from faas.compute.owners import Owners
 from faas.invoke.asyncq.scripts import RECENT_MAX
 from faas.models import AsyncConfig, FunctionConfig, FunctionSpec
 from faas.platform import Platform
-from tests.console_helpers import log_in, median_ms
+from tests.console_helpers import ADMIN, INVOKE, keys, log_in, median_ms
 from tests.helpers import wait_until_async
 
 pytestmark = pytest.mark.process
 
-ADMIN = "admin-key-0123456789abcdef"
-INVOKE = "invoke-key-0123456789abcdef"
-KEYS = pytest.mark.settings(admin_key=ADMIN, invoke_keys=f"{INVOKE}:resize")
+KEYS = keys("resize")
 HELLO = "def handler(event, context):\n    return {'hello': event.get('name')}\n"
 # Fails until the file the event names exists: dead-lettered first, then redriven to success.
 FLAKY = """

@@ -17,14 +17,12 @@ import pytest
 
 from faas.platform import Platform
 from gateway.console.pages.test import saved_events
-from tests.console_helpers import log_in
+from tests.console_helpers import ADMIN, INVOKE, keys, log_in
 from tests.helpers import wait_until_async
 
 pytestmark = pytest.mark.process
 
-ADMIN = "admin-key-0123456789abcdef"
-INVOKE = "invoke-key-0123456789abcdef"
-KEYS = pytest.mark.settings(admin_key=ADMIN, invoke_keys=f"{INVOKE}:greeter")
+KEYS = keys("greeter")
 GREETER = """
 def handler(event, context):
     print("greeting", event.get("name"))

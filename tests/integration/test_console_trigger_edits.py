@@ -20,14 +20,12 @@ import pytest
 
 from faas.platform import Platform
 from faas.topics.topics import Draft
-from tests.console_helpers import log_in
+from tests.console_helpers import ADMIN, INVOKE, keys, log_in
 from tests.helpers import wait_until_async
 
 pytestmark = pytest.mark.process
 
-ADMIN = "admin-key-0123456789abcdef"
-INVOKE = "invoke-key-0123456789abcdef"
-KEYS = pytest.mark.settings(admin_key=ADMIN, invoke_keys=f"{INVOKE}:resize")
+KEYS = keys("resize")
 FN = "/ui/functions/resize"
 # Writes each SQS record's body and each SNS record's message to its ledger, one a line.
 LEDGER = """
