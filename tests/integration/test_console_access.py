@@ -3,14 +3,17 @@
 The gateway's app runs in this process (httpx's ASGI transport) around a started
 platform with an admin key and an invoke key for one function. Every console row
 is asked without a session, every post without its CSRF token; an invoke key
-sees its one function and may change nothing; and with 1,000 functions the
-list still answers within its 200 ms (its server time is measured here).
+sees its one function and may change nothing; no post answers a server error
+whatever its fields hold; and with 1,000 functions the list still answers within
+its 200 ms (its server time is measured here).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -27,6 +30,7 @@ pytestmark = pytest.mark.process
 KEYS = keys("resize")
 HELLO = "def handler(event, context):\n    return {'hello': event.get('name')}\n"
 PARAMS = {"name": "resize", "section": "general", "path": "no/such/page"}
+TEMPLATES = Path(__file__).resolve().parents[2] / "gateway" / "console" / "templates"
 
 
 @pytest.fixture
@@ -230,3 +234,47 @@ async def test_the_functions_list_of_1000_functions_answers_within_200_ms(
     assert all(ms < 200 for ms in medians.values()), medians
     listing = (await browser.get("/ui/functions?page=20")).text
     assert "1000 functions" in listing and "page 20 of 20" in listing
+
+
+# A field's bytes that are no UTF-8 text, URL-encoded.
+NOT_UTF8 = b"=%ff%fe"
+# What a careless or hostile form may hold in any field.
+JUNK = ["", "x" * 600, "-1", "1e309", "{", '{"a": [1]}', "resize:9", "\x00"]
+
+
+def form_fields() -> list[str]:
+    """Every field name the console's templates give a form input."""
+    names: set[str] = set()
+    for template in TEMPLATES.glob("*.html"):
+        names.update(re.findall(r'name="([a-z_]+)"', template.read_text()))
+    return sorted(names - {"csrf"})
+
+
+@KEYS
+async def test_no_console_post_fails_with_a_server_error_whatever_its_fields_hold(
+    browser: httpx.AsyncClient, deploy: object, platform: Platform
+) -> None:
+    await deploy("resize", HELLO)  # type: ignore[operator]
+    token = await log_in(browser, ADMIN, as_htmx=False)
+    fields = form_fields()
+    # Every post but logging out, which would end the session
+    posts = [p for m, p in console_requests() if m == "POST" and p != "/ui/logout"]
+    assert len(posts) >= 25 and len(fields) >= 30
+    # A form takes at most 5 to 20 fields (each route's limit): the names in fours
+    groups = [fields[i : i + 4] for i in range(0, len(fields), 4)]
+    for path in posts:
+        for junk, group in itertools.product(JUNK, groups):
+            answer = await browser.post(path, data={"csrf": token, **dict.fromkeys(group, junk)})
+            assert answer.status_code < 500, (path, junk[:20], answer.text[:300])
+        # And a form without any of them, or with the bytes of no text at all
+        bare = await browser.post(path, data={"csrf": token})
+        assert bare.status_code < 500, (path, bare.text[:300])
+        for group in groups:
+            raw = await browser.post(
+                path,
+                content=f"csrf={token}&".encode() + b"&".join(f.encode() + NOT_UTF8 for f in group),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            assert raw.status_code < 500, (path, raw.text[:300])
+    # The function is still there: no junk confirmed its deletion
+    assert await platform.functions.get("resize")
