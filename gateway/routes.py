@@ -35,6 +35,7 @@ from gateway.console.pages import logs as console_logs
 from gateway.console.pages import queues as console_queues
 from gateway.console.pages import test as test_tab
 from gateway.console.pages import triggers as triggers_tab
+from gateway.console.pages import triggers_mappings as mappings_tab
 from gateway.console.pages import versions as versions_tab
 from gateway.edge.aws import Operation
 from gateway.edge.table import Endpoint, Role, Route, Table
@@ -260,10 +261,11 @@ CONSOLE_ROWS = [
     ui("POST", UI_FUNCTION + "/triggers/schedules", CONSOLE, triggers_tab.add_schedule),
     ui("POST", UI_FUNCTION + "/triggers/schedules/toggle", CONSOLE, triggers_tab.toggle_schedule),
     ui("POST", UI_FUNCTION + "/triggers/schedules/delete", CONSOLE, triggers_tab.delete_schedule),
-    ui("POST", UI_FUNCTION + "/triggers/mappings", CONSOLE, triggers_tab.toggle_mapping),
-    ui("POST", UI_FUNCTION + "/triggers/mappings/add", CONSOLE, triggers_tab.add_mapping),
-    ui("POST", UI_FUNCTION + "/triggers/mappings/update", CONSOLE, triggers_tab.update_mapping),
-    ui("POST", UI_FUNCTION + "/triggers/mappings/delete", CONSOLE, triggers_tab.delete_mapping),
+    ui("POST", UI_FUNCTION + "/triggers/schedules/edit", CONSOLE, triggers_tab.edit_schedule),
+    ui("POST", UI_FUNCTION + "/triggers/mappings", CONSOLE, mappings_tab.toggle_mapping),
+    ui("POST", UI_FUNCTION + "/triggers/mappings/add", CONSOLE, mappings_tab.add_mapping),
+    ui("POST", UI_FUNCTION + "/triggers/mappings/update", CONSOLE, mappings_tab.update_mapping),
+    ui("POST", UI_FUNCTION + "/triggers/mappings/delete", CONSOLE, mappings_tab.delete_mapping),
     ui("POST", UI_FUNCTION + "/triggers/subscriptions", CONSOLE, triggers_tab.unsubscribe),
     ui("POST", UI_FUNCTION + "/triggers/subscriptions/add", CONSOLE, triggers_tab.subscribe),
     ui("POST", UI_FUNCTION + "/triggers/subscriptions/filter", CONSOLE, triggers_tab.save_filter),

@@ -23,22 +23,24 @@ from faas.errors import (
 from faas.invoke.http.config import AUTH_MODES, PAYLOAD_FORMATS, HttpConfig
 from faas.invoke.mappings import validation
 from faas.invoke.mappings.model import Mapping
-from faas.invoke.schedules.rules import Rule
+from faas.invoke.schedules.rules import Rule, parse_rules
 from faas.invoke.schedules.store import RuleView
 from faas.topics.arns import Place
 from faas.topics.filters import SCOPES
 from gateway.console import diagram
 from gateway.console.pages.triggers import (
     Subscription,
+    filter_lines,
     http_from,
-    mapping_changes,
-    mapping_from,
+    next_fire,
     refused_at,
+    rule_settings,
     rules_doc,
     schedule_from,
     sources_of,
     subscribing,
 )
+from gateway.console.pages.triggers_mappings import mapping_changes, mapping_from
 from gateway.edge.table import Role
 from gateway.routes import ROUTES
 from tests.unit.console_visitors import ADMIN, INVOKER, main_part, page, spec
@@ -68,9 +70,9 @@ def queue_arn(name: str) -> str:
 
 CHANGES = [
     "triggers/http", "triggers/schedules", "triggers/schedules/toggle",
-    "triggers/schedules/delete", "triggers/mappings", "triggers/mappings/add",
-    "triggers/mappings/update", "triggers/mappings/delete", "triggers/subscriptions",
-    "triggers/subscriptions/add", "triggers/subscriptions/filter",
+    "triggers/schedules/delete", "triggers/schedules/edit", "triggers/mappings",
+    "triggers/mappings/add", "triggers/mappings/update", "triggers/mappings/delete",
+    "triggers/subscriptions", "triggers/subscriptions/add", "triggers/subscriptions/filter",
 ]  # fmt: skip
 
 
@@ -198,15 +200,18 @@ def test_a_queue_trigger_needs_a_queue() -> None:
 
 
 def test_a_mappings_batching_form_changes_only_what_it_was_given() -> None:
+    off = {"FunctionResponseTypes": []}  # a checkbox: unticked is off
     assert mapping_changes(FormData({"batch_size": "100", "window_s": "2", "uuid": UUID})) == {
         "BatchSize": 100,
         "MaximumBatchingWindowInSeconds": 2,
+        **off,
     }
     assert mapping_changes(FormData({"batch_size": "", "window_s": "7"})) == {
-        "MaximumBatchingWindowInSeconds": 7
+        "MaximumBatchingWindowInSeconds": 7,
+        **off,
     }
     # What is not an integer goes on as typed, for Lambda's check to refuse in its words.
-    assert mapping_changes(FormData({"batch_size": "2.5"})) == {"BatchSize": "2.5"}
+    assert mapping_changes(FormData({"batch_size": "2.5"})) == {"BatchSize": "2.5", **off}
 
 
 # Lambda's refusals of a queue trigger (CreateEventSourceMapping's checks), by form field.
@@ -301,13 +306,171 @@ def test_subscribing_is_sns_subscribe_of_the_functions_arn_with_its_filter() -> 
     assert refused.value.field == "topic"
 
 
+# -- a mapping's filters, partial batch responses and maximum concurrency ---------------
+
+ORDERS = '{"body": {"kind": ["order"]}}'
+LARGE = '{"body": {"total": [{"numeric": [">", 100]}]}}'
+
+
+def test_a_queue_trigger_may_filter_report_failures_and_cap_its_concurrency() -> None:
+    form = FormData(
+        {
+            "queue": "orders",
+            "filters": f"{ORDERS}\n\n  {LARGE}  \n",
+            "report_failures": "on",
+            "max_concurrency": "5",
+        }
+    )
+    body = mapping_from(form, "resize", queue_arn)
+    assert body["FilterCriteria"] == {"Filters": [{"Pattern": ORDERS}, {"Pattern": LARGE}]}
+    assert body["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert body["ScalingConfig"] == {"MaximumConcurrency": 5}
+    made = validation.create(body, mapping_uuid=UUID, now=0.0, region=REGION, account_id=ACCOUNT)
+    assert (made.filters, made.report_failures, made.max_concurrency) == ((ORDERS, LARGE), True, 5)
+    # Left empty: none of them is asked for (Lambda's defaults)
+    plain = mapping_from(
+        FormData({"queue": "orders", "filters": " ", "max_concurrency": ""}), "resize", queue_arn
+    )
+    assert not {"FilterCriteria", "FunctionResponseTypes", "ScalingConfig"} & set(plain)
+
+
+def test_a_mappings_form_emptied_takes_its_filters_cap_and_partial_batches_away() -> None:
+    current = dataclasses.replace(
+        mapping(), filters=(ORDERS,), report_failures=True, max_concurrency=5
+    )
+    form = FormData({"uuid": UUID, "batch_size": "10", "filters": "", "max_concurrency": ""})
+    changes = mapping_changes(form)
+    assert changes["FilterCriteria"] == {"Filters": []} and changes["ScalingConfig"] == {}
+    changed = validation.update(current, changes, now=1.0, region=REGION, account_id=ACCOUNT)
+    assert (changed.filters, changed.report_failures, changed.max_concurrency) == ((), False, None)
+    # A post without those fields leaves the filters and the cap as they are
+    kept = validation.update(
+        current, mapping_changes(FormData({"uuid": UUID, "report_failures": "on"})),
+        now=1.0, region=REGION, account_id=ACCOUNT,
+    )  # fmt: skip
+    assert (kept.filters, kept.report_failures, kept.max_concurrency) == ((ORDERS,), True, 5)
+
+
+def test_a_stored_pattern_is_shown_on_one_line_and_saved_back_the_same() -> None:
+    spread = '{\n  "body": {\n    "kind": ["order"]\n  }\n}'
+    shown = filter_lines(dataclasses.replace(mapping(), filters=(spread, LARGE)))
+    assert shown.splitlines() == ['{"body": {"kind": ["order"]}}', LARGE]
+    again = mapping_changes(FormData({"filters": shown}))["FilterCriteria"]["Filters"]
+    assert [json.loads(f["Pattern"]) for f in again] == [json.loads(spread), json.loads(LARGE)]
+
+
+SIX = "\n".join(f'{{"body": {{"n": [{i}]}}}}' for i in range(6))
+# Lambda's refusals of a mapping's filters, partial batches and cap, by form field.
+OPTION_REFUSALS = [
+    ({"filters": "{nope"}, "filters", "FilterCriteria.Filters[0].Pattern is an invalid filter"),
+    ({"filters": f"{ORDERS}\n[1, 2]"}, "filters", "must be a non-empty JSON object"),
+    ({"filters": '{"body": {"n": []}}'}, "filters", "may not be empty"),
+    ({"filters": SIX}, "filters", "must be a list of at most 5 filters"),
+    ({"max_concurrency": "1"}, "max_concurrency",
+     "ScalingConfig.MaximumConcurrency must be an integer from 2 to 1000"),
+    ({"max_concurrency": "1001"}, "max_concurrency", "from 2 to 1000"),
+    ({"max_concurrency": "many"}, "max_concurrency", "must be an integer"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("typed", "field", "says"), OPTION_REFUSALS)
+def test_lambdas_refusal_of_a_filter_or_cap_is_shown_by_its_field_when_adding_or_changing(
+    typed: dict[str, str], field: str, says: str
+) -> None:
+    added = FormData({"queue": "orders", **typed})
+    with pytest.raises(ValidationFailed) as refused:
+        validation.create(
+            mapping_from(added, "resize", queue_arn),
+            mapping_uuid=UUID, now=0.0, region=REGION, account_id=ACCOUNT,
+        )  # fmt: skip
+    assert says in refused.value.message
+    assert refused_at("mapping", added, refused.value) == ("mapping", field)
+    changed = FormData({"uuid": UUID, **typed})
+    with pytest.raises(ValidationFailed) as refused:
+        validation.update(
+            mapping(), mapping_changes(changed), now=1.0, region=REGION, account_id=ACCOUNT
+        )
+    assert refused_at("mapping-edit", changed, refused.value) == (f"mapping-{UUID}", field)
+
+
+def test_a_refusal_of_the_partial_batch_setting_is_shown_by_its_checkbox() -> None:
+    error = ValidationFailed("FunctionResponseTypes must be ...", field="FunctionResponseTypes")
+    assert refused_at("mapping", FormData({}), error) == ("mapping", "report_failures")
+
+
+# -- a schedule's edit ----------------------------------------------------------------
+
+
+def test_a_schedules_form_asks_for_its_expression_input_and_qualifier() -> None:
+    form = FormData(
+        {"expression": " cron(0 12 * * ? *) ", "input": '{"a": 1}', "qualifier": "live"}
+    )
+    assert rule_settings(form) == {
+        "expression": "cron(0 12 * * ? *)",
+        "input": {"a": 1},
+        "qualifier": "live",
+    }
+    # Emptied: the scheduled event again, on $LATEST
+    emptied = rule_settings(FormData({"expression": "rate(1 hour)", "input": "", "qualifier": ""}))
+    assert emptied == {"expression": "rate(1 hour)", "input": None, "qualifier": None}
+    # The add form asks for the same (its empty fields left out)
+    added = schedule_from(FormData({"name": "t", "expression": "rate(1 hour)", "qualifier": "7"}))
+    assert added == {"name": "t", "expression": "rate(1 hour)", "qualifier": "7", "enabled": False}
+
+
+def test_an_edited_rule_replaces_the_list_as_put_schedules_takes_it() -> None:
+    (doc,) = rules_doc([rule_view()])
+    edited = {**doc, **rule_settings(FormData({"expression": "rate(10 minutes)", "input": "[1]"}))}
+    (rule,) = parse_rules([edited], 1_800_000_000, [rule_view().rule], allow_seconds=False)
+    assert (rule.name, rule.expression, rule.input, rule.qualifier) == (
+        "tick", "rate(10 minutes)", "[1]", None,
+    )  # fmt: skip
+    assert rule.anchor == 1_800_000_000  # a new expression counts from now
+
+
+@pytest.mark.parametrize(
+    ("typed", "field", "says"),
+    [
+        ({"expression": "cron(0 12 * * ?)"}, "expression", "at position"),
+        ({"expression": "cron(0 25 * * ? *)"}, "expression", "at position 8"),
+        ({"expression": "rate(5 parsecs)"}, "expression", "invalid schedule expression"),
+        ({"expression": "rate(1 hour)", "qualifier": "not/one"}, "qualifier",
+         "qualifier must be $LATEST, a version number or an alias name"),
+    ],
+)  # fmt: skip
+def test_a_refused_schedule_edit_is_shown_in_that_schedules_form_by_its_field(
+    typed: dict[str, str], field: str, says: str
+) -> None:
+    form = FormData({"rule": "tick", **typed})
+    (doc,) = rules_doc([rule_view()])
+    with pytest.raises(ValidationFailed) as refused:
+        parse_rules([{**doc, **rule_settings(form)}], 0, [], allow_seconds=False)
+    assert says in refused.value.message
+    assert refused_at("schedule-edit", form, refused.value) == ("schedule-tick", field)
+
+
+def test_a_schedules_input_that_is_not_json_or_a_missing_alias_is_named() -> None:
+    form = FormData({"rule": "tick", "expression": "rate(1 hour)", "input": "{"})
+    with pytest.raises(ValidationFailed) as refused:
+        rule_settings(form)
+    assert refused_at("schedule-edit", form, refused.value) == ("schedule-tick", "input")
+    missing = FunctionNotFound("Cannot find alias live of function resize")
+    assert refused_at("schedule-edit", form, missing) == ("schedule-tick", "qualifier")
+    assert refused_at("schedule", form, missing) == ("schedule", "qualifier")
+
+
+def test_a_saved_schedule_says_when_it_fires_next() -> None:
+    assert next_fire(rule_view()) == "it fires next at 2026-12-07 13:05:00 UTC"
+    assert next_fire(rule_view(enabled=False)) == "it is off, and fires once switched on"
+
+
 # -- the page ------------------------------------------------------------------------
 
 
 def triggers_page(visitor: Any, **shown: Any) -> str:
     current = spec()
-    rules = [rule_view()]
-    mappings = [mapping()]
+    rules = shown.pop("rules", [rule_view()])
+    mappings = shown.pop("mappings", [mapping()])
     subscriptions = [Subscription(SUBSCRIPTION, "news", None, '{"kind": ["order"]}')]
     context: dict[str, Any] = {
         "saved": "",
@@ -328,6 +491,7 @@ def triggers_page(visitor: Any, **shown: Any) -> str:
         warm=0,
         rules=rules,
         mappings=mappings,
+        filter_lines={m.uuid: filter_lines(m) for m in mappings},
         subscriptions=subscriptions,
         feeds=diagram.feeds(current.name, sources_of(current, rules, mappings, subscriptions)),
         auth_modes=AUTH_MODES,
@@ -417,3 +581,85 @@ def test_a_refused_filter_policy_is_shown_under_it() -> None:
     )
     assert 'id="filter_policy-error" class="error">Invalid parameter' in html
     assert ">{nope</textarea>" in html and '<option value="alerts" selected>' in html
+
+
+def optioned() -> Mapping:
+    return dataclasses.replace(
+        mapping(), filters=(ORDERS, LARGE), report_failures=True, max_concurrency=5
+    )
+
+
+def test_a_mappings_filters_partial_batches_and_cap_are_shown_to_everyone() -> None:
+    for visitor in (ADMIN, INVOKER):
+        html = main_part(triggers_page(visitor, mappings=[optioned()]))
+        assert "<code>{&#34;body&#34;: {&#34;kind&#34;: [&#34;order&#34;]}}</code><br>" in html
+        assert "<td>reported</td>" in html and '<td class="num">5</td>' in html
+    plain = main_part(triggers_page(INVOKER))
+    assert "none: every message" in plain and "<td>not reported</td>" in plain
+    assert '<td class="num">no cap</td>' in plain
+
+
+def test_a_mappings_form_holds_its_filters_partial_batches_and_cap() -> None:
+    html = main_part(triggers_page(ADMIN, mappings=[optioned()]))
+    lines = "{&#34;body&#34;: {&#34;kind&#34;: [&#34;order&#34;]}}\n{&#34;body&#34;: {&#34;total"
+    assert f'id="mapping-{UUID}-filters" name="filters" rows="2">{lines}' in html
+    assert (
+        f'id="mapping-{UUID}-concurrency" name="max_concurrency" type="number" min="2" '
+        'max="1000" value="5"' in html
+    )
+    assert 'name="report_failures" value="on" checked> Report batch item failures' in html
+    # The add form offers them too, empty
+    assert 'id="mapping-filters" name="filters" rows="2"></textarea>' in html
+    assert 'id="mapping-concurrency" name="max_concurrency"' in html
+
+
+def test_a_refused_filter_opens_that_mappings_form_with_what_was_typed() -> None:
+    html = main_part(
+        triggers_page(
+            ADMIN,
+            mappings=[optioned()],
+            form_id=f"mapping-{UUID}",
+            errors={"filters": "FilterCriteria.Filters[0].Pattern is an invalid filter pattern"},
+            posted={"uuid": UUID, "filters": "{nope", "max_concurrency": "", "report_failures": ""},
+        )
+    )
+    assert "<details open>" in html
+    assert f'id="mapping-{UUID}-filters" name="filters" rows="2" aria-invalid="true"' in html
+    assert ">{nope</textarea>" in html
+    assert 'id="filters-error" class="error">FilterCriteria.Filters[0]' in html
+    # What was typed is shown, not what is stored: no cap, no partial batches
+    assert 'max="1000" value=""' in html and 'value="on" checked> Report' not in html
+
+
+def test_each_schedule_has_its_edit_form_with_what_it_holds() -> None:
+    rule = Rule("nightly", "cron(0 2 * * ? *)", '{"a": 1}', True, 1_700_000_000, "live")
+    html = main_part(triggers_page(ADMIN, rules=[RuleView(rule, NEXT, None, 0, 0)]))
+    assert 'action="/ui/functions/resize/triggers/schedules/edit"' in html
+    assert '<input type="hidden" name="rule" value="nightly">' in html
+    assert (
+        'id="schedule-nightly-expression" name="expression" required autocomplete="off" '
+        'value="cron(0 2 * * ? *)"' in html
+    )
+    assert 'id="schedule-nightly-input" name="input" rows="2">{&#34;a&#34;: 1}</textarea>' in html
+    assert (
+        'id="schedule-nightly-qualifier" name="qualifier" maxlength="128" autocomplete="off" '
+        'value="live"' in html
+    )
+    assert 'id="schedule-qualifier" name="qualifier"' in html  # and the add form asks for one
+
+
+def test_a_refused_expression_opens_that_schedules_form_with_the_refusal() -> None:
+    says = "invalid schedule expression 'cron(0 25 * * ? *)' at position 8: 25 is out of range"
+    html = main_part(
+        triggers_page(
+            ADMIN,
+            form_id="schedule-tick",
+            errors={"expression": says},
+            posted={"rule": "tick", "expression": "cron(0 25 * * ? *)", "input": ""},
+        )
+    )
+    assert "<details open>" in html
+    assert (
+        'value="cron(0 25 * * ? *)" aria-invalid="true" aria-describedby="expression-error"' in html
+    )
+    assert "at position 8: 25 is out of range</p>" in html

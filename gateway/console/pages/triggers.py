@@ -7,13 +7,13 @@ Four kinds of source, each read from the platform part that keeps it:
   (``HttpConfig.from_dict``, then ``platform.functions.set_http_config``);
 - **schedules**: the rules with their next fire times (``platform.schedules``,
   which computes them with ``faas.invoke.schedules.cron``); a rule is added,
-  switched on or off, or removed by replacing the list, as ``PUT .../schedules``;
-- **event source mappings** reading a queue into it (``platform.mappings``):
-  added as CreateEventSourceMapping adds one (a queue, batch size, batching
-  window, on or off), its batch size and window changed and switched on or off
-  as UpdateEventSourceMapping, removed as DeleteEventSourceMapping; Lambda's
-  checks (``faas.invoke.mappings.validation``) refuse by the API's field names,
-  shown next to the form's;
+  changed (its expression, input, version or alias), switched on or off, or
+  removed by replacing the list, as ``PUT .../schedules``;
+- **event source mappings** reading a queue into it (``platform.mappings``), with
+  their batching, filters, partial batch responses and maximum concurrency; their
+  forms and posts are ``triggers_mappings``'s, and Lambda's checks
+  (``faas.invoke.mappings.validation``) refuse by the API's field names, shown
+  next to the form's (``FORM_FIELDS``);
 - **topic subscriptions** whose endpoint is the function (``platform.topics``):
   added as SNS's Subscribe with protocol ``lambda`` (an optional filter policy,
   checked as Subscribe checks it, and version or alias), the filter policy
@@ -39,7 +39,6 @@ from starlette.responses import Response
 from faas.errors import (
     FaasError,
     FunctionNotFound,
-    MappingNotFound,
     ResourceConflict,
     TopicNotFound,
     ValidationFailed,
@@ -47,7 +46,7 @@ from faas.errors import (
 from faas.invoke.http.config import AUTH_MODES, PAYLOAD_FORMATS, HttpConfig
 from faas.invoke.mappings.model import Mapping, function_arn
 from faas.invoke.schedules.store import RuleView
-from faas.models import FunctionSpec
+from faas.models import QUALIFIER_PATTERN, FunctionSpec
 from faas.platform import Platform
 from faas.topics import filters as topic_filters
 from faas.topics import records
@@ -59,12 +58,23 @@ from gateway.edge.table import Endpoints
 
 endpoint = Endpoints(include_in_schema=False)
 
+# The fields of the add-a-queue-trigger form; a mapping's own form has those from batch_size on.
+MAPPING_FIELDS = (
+    "queue",
+    "qualifier",
+    "batch_size",
+    "window_s",
+    "filters",
+    "report_failures",
+    "max_concurrency",
+)
 # Fields of the forms an error is shown next to (any other: above the panel).
 FIELDS = {
     "http": ("enabled", "auth", "payload_format"),
-    "schedule": ("name", "expression", "input"),
-    "mapping": ("queue", "qualifier", "batch_size", "window_s"),
-    "mapping-edit": ("batch_size", "window_s"),
+    "schedule": ("name", "expression", "input", "qualifier"),
+    "schedule-edit": ("expression", "input", "qualifier"),
+    "mapping": MAPPING_FIELDS,
+    "mapping-edit": MAPPING_FIELDS[2:],
     "subscribe": ("topic", "qualifier", "filter_policy", "filter_scope"),
     "subscription-filter": ("filter_policy",),
 }
@@ -74,6 +84,11 @@ FORM_FIELDS = {
     "FunctionName": "qualifier",
     "BatchSize": "batch_size",
     "MaximumBatchingWindowInSeconds": "window_s",
+    "FilterCriteria": "filters",
+    "FilterCriteria.Filters": "filters",  # and each FilterCriteria.Filters[i].Pattern
+    "FunctionResponseTypes": "report_failures",
+    "ScalingConfig": "max_concurrency",
+    "ScalingConfig.MaximumConcurrency": "max_concurrency",
     "TopicArn": "topic",
     "Protocol": "topic",  # a FIFO topic delivers to queues only
     "Endpoint": "qualifier",
@@ -83,6 +98,8 @@ FORM_FIELDS = {
 }
 # Refusals that name no field, by the one they are about.
 ABOUT = {
+    "schedule": ((FunctionNotFound, "qualifier"),),
+    "schedule-edit": ((FunctionNotFound, "qualifier"),),
     "mapping": ((FunctionNotFound, "qualifier"), (ResourceConflict, "queue")),
     "subscribe": ((FunctionNotFound, "qualifier"), (TopicNotFound, "topic")),
 }
@@ -95,11 +112,14 @@ TYPED = (
     "qualifier",
     "batch_size",
     "window_s",
+    "filters",
+    "max_concurrency",
     "topic",
     "filter_policy",
     "filter_scope",
     "uuid",
     "arn",
+    "rule",
 )
 
 
@@ -140,13 +160,26 @@ def sources_of(
         diagram.Source("Schedule", f"{v.rule.name}: {v.rule.expression}", v.rule.enabled)
         for v in rules
     ]
-    drawn += [diagram.Source("Queue", _to(m.queue, m.qualifier), m.enabled) for m in mappings]
-    drawn += [diagram.Source("Topic", _to(s.topic, s.qualifier)) for s in subscriptions]
+    drawn += [diagram.Source("Queue", shown_to(m.queue, m.qualifier), m.enabled) for m in mappings]
+    drawn += [diagram.Source("Topic", shown_to(s.topic, s.qualifier)) for s in subscriptions]
     return drawn
 
 
-def _to(source: str, qualifier: str | None) -> str:
+def shown_to(source: str, qualifier: str | None) -> str:
     return f"{source} → {qualifier}" if qualifier else source
+
+
+def filter_lines(mapping: Mapping) -> str:
+    """A mapping's filter patterns as its form's filters field holds them: one a line
+    (a pattern given over several lines, as the API may store it, on one)."""
+    return "\n".join(_one_line(p) for p in mapping.filters)
+
+
+def _one_line(pattern: str) -> str:
+    try:
+        return json.dumps(json.loads(pattern), ensure_ascii=False)
+    except ValueError:  # the model stores only JSON; kept as it is
+        return " ".join(pattern.split())
 
 
 async def subscriptions_of(platform: Platform, name: str) -> list[Subscription]:
@@ -181,73 +214,55 @@ def rules_doc(views: list[RuleView]) -> list[dict[str, Any]]:
     return [{k: v for k, v in view.rule.to_dict().items() if k != "anchor"} for view in views]
 
 
-def schedule_from(form: FormData) -> dict[str, Any]:
-    """A new rule from the add form: name, expression, and an optional JSON input."""
-    rule: dict[str, Any] = {
-        "name": str(form.get("name") or "").strip(),
-        "expression": str(form.get("expression") or "").strip(),
-        "enabled": form.get("enabled") == "on",
+def rule_settings(form: FormData) -> dict[str, Any]:
+    """What a rule's form asks of it besides its name: the expression, the constant input
+    (JSON; None: the scheduled event) and the version or alias run (None: $LATEST)."""
+    settings: dict[str, Any] = {
+        "expression": form_text(form, "expression"),
+        "input": None,
+        "qualifier": form_text(form, "qualifier") or None,
     }
-    text = str(form.get("input") or "").strip()
+    text = form_text(form, "input")
     if text:
         try:
-            rule["input"] = json.loads(text)
+            settings["input"] = json.loads(text)
         except ValueError as exc:
             raise ValidationFailed(f"input is not JSON: {exc}", field="input") from None
-    return rule
+    return settings
 
 
-def _text(form: FormData, key: str) -> str:
+def schedule_from(form: FormData) -> dict[str, Any]:
+    """A new rule from the add form: name, expression, an optional JSON input and
+    version or alias, on or off."""
+    given = {k: v for k, v in rule_settings(form).items() if v is not None}
+    return {"name": form_text(form, "name"), **given, "enabled": form.get("enabled") == "on"}
+
+
+def next_fire(view: RuleView) -> str:
+    """When a rule fires next, in words."""
+    if not view.rule.enabled:
+        return "it is off, and fires once switched on"
+    if not view.next_fires:
+        return "it never fires again"
+    return f"it fires next at {view.next_fires[0].strftime('%Y-%m-%d %H:%M:%S')} UTC"
+
+
+def form_text(form: FormData, key: str) -> str:
+    """A field's text, trimmed; a field not posted is empty."""
     return str(form.get(key) or "").strip()
-
-
-def _number(form: FormData, key: str) -> int | str | None:
-    """A number field: empty is None (unchanged, or Lambda's default); what is not an
-    integer is passed on as typed, for the model to refuse in its words."""
-    text = _text(form, key)
-    try:
-        return int(text) if text else None
-    except ValueError:
-        return text
-
-
-def mapping_changes(form: FormData) -> dict[str, Any]:
-    """UpdateEventSourceMapping's body a mapping's form asks for: its batch size and
-    batching window, those given."""
-    changes: dict[str, Any] = {}
-    for key, field in (("batch_size", "BatchSize"), ("window_s", "MaximumBatchingWindowInSeconds")):
-        value = _number(form, key)
-        if value is not None:
-            changes[field] = value
-    return changes
-
-
-def mapping_from(form: FormData, function: str, queue_arn: Callable[[str], str]) -> dict[str, Any]:
-    """CreateEventSourceMapping's body the add form asks for: the queue (by name) read
-    into ``function`` (or the version or alias typed), batched so, on or off."""
-    queue = _text(form, "queue")
-    if not queue:
-        raise ValidationFailed("choose the queue to read", field="queue")
-    qualifier = _text(form, "qualifier")
-    return {
-        "EventSourceArn": queue_arn(queue),
-        "FunctionName": f"{function}:{qualifier}" if qualifier else function,
-        "Enabled": form.get("enabled") == "on",
-        **mapping_changes(form),
-    }
 
 
 def subscribing(form: FormData, function: str, place: Place) -> Subscribing:
     """What the subscribe form asks for: ``function`` (or the version or alias typed)
     subscribed to the topic named, with the filter policy given (and its scope)."""
-    topic = _text(form, "topic")
+    topic = form_text(form, "topic")
     if not topic:
         raise ValidationFailed("choose the topic to subscribe to", field="topic")
-    qualifier = _text(form, "qualifier") or None
-    policy = _text(form, "filter_policy")
+    qualifier = form_text(form, "qualifier") or None
+    policy = form_text(form, "filter_policy")
     attributes = {}
     if policy:
-        scope = _text(form, "filter_scope") or topic_filters.ATTRIBUTES
+        scope = form_text(form, "filter_scope") or topic_filters.ATTRIBUTES
         attributes = {"FilterPolicyScope": scope, "FilterPolicy": policy}
     endpoint = function_arn(place.region, place.account_id, function, qualifier)
     records.check_endpoint(place, records.LAMBDA, endpoint)  # before the qualifier is looked up
@@ -281,6 +296,7 @@ async def _render(
         outcome,
         rules=rules,
         mappings=mappings,
+        filter_lines={m.uuid: filter_lines(m) for m in mappings},
         subscriptions=subscriptions,
         feeds=diagram.feeds(spec.name, sources_of(spec, rules, mappings, subscriptions)),
         auth_modes=AUTH_MODES,
@@ -295,21 +311,25 @@ async def _render(
 def refused_at(form_id: str, form: FormData, exc: FaasError) -> tuple[str, str]:
     """A refusal is shown in the form posted (a mapping's or subscription's own, by its
     UUID or ARN), next to the field it is about if the form has it."""
-    field = FORM_FIELDS.get(exc.field or "", exc.field or "")
+    named = exc.field or ""
+    field = FORM_FIELDS.get(named.split("[", 1)[0], named)
     if not field:
         field = next((f for kind, f in ABOUT.get(form_id, ()) if isinstance(exc, kind)), "")
     shown_in = form_id
-    if form_id == "mapping-edit":
-        shown_in = f"mapping-{_text(form, 'uuid')}"
+    if form_id == "schedule-edit":
+        shown_in = f"schedule-{form_text(form, 'rule')}"
+    elif form_id == "mapping-edit":
+        shown_in = f"mapping-{form_text(form, 'uuid')}"
     elif form_id == "subscription-filter":
-        shown_in = f"subscription-{_text(form, 'arn')}"
+        shown_in = f"subscription-{form_text(form, 'arn')}"
     return shown_in, field if field in FIELDS.get(form_id, ()) else ""
 
 
 def _typed(form: FormData) -> dict[str, str]:
     """What the forms had, to be shown again with their refusal."""
     posted = {k: str(form.get(k) or "") for k in TYPED}
-    posted["enabled"] = "on" if form.get("enabled") == "on" else ""
+    for box in ("enabled", "report_failures"):
+        posted[box] = "on" if form.get(box) == "on" else ""
     return posted
 
 
@@ -338,31 +358,54 @@ async def save_http(request: Request, platform: PlatformDep, name: str) -> Respo
 async def add_schedule(request: Request, platform: PlatformDep, name: str) -> Response:
     async def act(form: FormData, spec: FunctionSpec) -> str:
         rule = schedule_from(form)
+        await _runs(platform, name, rule.get("qualifier"))
         current = rules_doc(await platform.schedules.get(name))
-        await platform.schedules.put(name, [*current, rule])
-        return f"Schedule {rule['name']} added."
+        views = await platform.schedules.put(name, [*current, rule])
+        added = next(v for v in views if v.rule.name == rule["name"])
+        when = next_fire(added)
+        return f"Schedule {added.rule.name} added. {when[0].upper()}{when[1:]}."
 
     return await FORMS.change(request, platform, name, "schedule", act)
 
 
+async def _runs(platform: Platform, name: str, qualifier: str | None) -> None:
+    """A rule's version or alias must exist (the API stores any, and a tick would fail);
+    one that is no qualifier at all is the rules' check to refuse."""
+    if qualifier is not None and QUALIFIER_PATTERN.fullmatch(qualifier):
+        await platform.qualifiers.resolve(name, qualifier, draw=False)
+
+
 async def _rule_change(
     platform: Platform, name: str, form: FormData, change: Callable[[dict[str, Any]], Any]
-) -> str:
-    """Apply ``change`` to the rule the form names (None from it: remove the rule)."""
+) -> tuple[str, list[RuleView]]:
+    """Apply ``change`` to the rule the form names (None from it: remove the rule); the
+    rule's name and the rules now."""
     wanted = str(form.get("rule") or "")
     current = rules_doc(await platform.schedules.get(name))
     if not any(r["name"] == wanted for r in current):
         raise ValidationFailed(f"{name} has no schedule {wanted!r}", field="rule")
     changed = [r if r["name"] != wanted else change(dict(r)) for r in current]
-    await platform.schedules.put(name, [r for r in changed if r is not None])
-    return wanted
+    return wanted, await platform.schedules.put(name, [r for r in changed if r is not None])
+
+
+@endpoint()
+async def edit_schedule(request: Request, platform: PlatformDep, name: str) -> Response:
+    async def act(form: FormData, spec: FunctionSpec) -> str:
+        settings = rule_settings(form)
+        await _runs(platform, name, settings["qualifier"])
+        rule, views = await _rule_change(platform, name, form, lambda r: {**r, **settings})
+        (now,) = (v for v in views if v.rule.name == rule)
+        runs = shown_to(now.rule.expression, now.rule.qualifier)
+        return f"Schedule {rule} runs {runs}: {next_fire(now)}."
+
+    return await FORMS.change(request, platform, name, "schedule-edit", act)
 
 
 @endpoint()
 async def toggle_schedule(request: Request, platform: PlatformDep, name: str) -> Response:
     async def act(form: FormData, spec: FunctionSpec) -> str:
         on = form.get("enabled") == "on"
-        rule = await _rule_change(platform, name, form, lambda r: {**r, "enabled": on})
+        rule, _ = await _rule_change(platform, name, form, lambda r: {**r, "enabled": on})
         return f"Schedule {rule} is {'on' if on else 'off'}."
 
     return await FORMS.change(request, platform, name, "rules", act)
@@ -371,66 +414,10 @@ async def toggle_schedule(request: Request, platform: PlatformDep, name: str) ->
 @endpoint()
 async def delete_schedule(request: Request, platform: PlatformDep, name: str) -> Response:
     async def act(form: FormData, spec: FunctionSpec) -> str:
-        rule = await _rule_change(platform, name, form, lambda r: None)
+        rule, _ = await _rule_change(platform, name, form, lambda r: None)
         return f"Schedule {rule} removed."
 
     return await FORMS.change(request, platform, name, "rules", act)
-
-
-async def _mapping_of(platform: Platform, name: str, form: FormData) -> Mapping:
-    """The mapping the form names by its UUID, if it reads into function ``name``."""
-    uuid = _text(form, "uuid")
-    mapping = await platform.mappings.get(uuid)
-    if mapping.function != name:
-        raise MappingNotFound(f"{name} has no event source mapping {uuid}")
-    return mapping
-
-
-@endpoint()
-async def add_mapping(request: Request, platform: PlatformDep, name: str) -> Response:
-    async def act(form: FormData, spec: FunctionSpec) -> str:
-        made = await platform.mappings.create(mapping_from(form, name, platform.queues.arn))
-        state = "on" if made.enabled else "off"
-        return (
-            f"{made.queue} is read into {_to(name, made.qualifier)} in batches of up to "
-            f"{made.batch_size} ({state})."
-        )
-
-    return await FORMS.change(request, platform, name, "mapping", act)
-
-
-@endpoint()
-async def update_mapping(request: Request, platform: PlatformDep, name: str) -> Response:
-    async def act(form: FormData, spec: FunctionSpec) -> str:
-        mapping = await _mapping_of(platform, name, form)
-        changed = await platform.mappings.update(mapping.uuid, mapping_changes(form))
-        return (
-            f"The mapping from {changed.queue} takes batches of up to {changed.batch_size}, "
-            f"waiting at most {changed.window_s} s."
-        )
-
-    return await FORMS.change(request, platform, name, "mapping-edit", act)
-
-
-@endpoint()
-async def toggle_mapping(request: Request, platform: PlatformDep, name: str) -> Response:
-    async def act(form: FormData, spec: FunctionSpec) -> str:
-        mapping = await _mapping_of(platform, name, form)
-        on = form.get("enabled") == "on"
-        await platform.mappings.update(mapping.uuid, {"Enabled": on})
-        return f"The mapping from {mapping.queue} is {'on' if on else 'off'}."
-
-    return await FORMS.change(request, platform, name, "mappings", act)
-
-
-@endpoint()
-async def delete_mapping(request: Request, platform: PlatformDep, name: str) -> Response:
-    async def act(form: FormData, spec: FunctionSpec) -> str:
-        mapping = await _mapping_of(platform, name, form)
-        await platform.mappings.delete(mapping.uuid)
-        return f"The mapping from {mapping.queue} is removed."
-
-    return await FORMS.change(request, platform, name, "mappings", act)
 
 
 @endpoint()
@@ -445,15 +432,15 @@ async def subscribe(request: Request, platform: PlatformDep, name: str) -> Respo
         )
         topic = asked.topic_arn.rsplit(":", 1)[-1]
         if arn in before:
-            return f"{_to(name, asked.qualifier)} is subscribed to topic {topic} already."
-        return f"{_to(name, asked.qualifier)} is subscribed to topic {topic}."
+            return f"{shown_to(name, asked.qualifier)} is subscribed to topic {topic} already."
+        return f"{shown_to(name, asked.qualifier)} is subscribed to topic {topic}."
 
     return await FORMS.change(request, platform, name, "subscribe", act)
 
 
 async def _subscription_of(platform: Platform, name: str, form: FormData) -> Subscription:
     """The subscription the form names by its ARN, if it delivers to function ``name``."""
-    arn = _text(form, "arn")
+    arn = form_text(form, "arn")
     mine = {s.arn: s for s in await subscriptions_of(platform, name)}
     if arn not in mine:
         raise ValidationFailed(f"{name} has no subscription {arn}", field="arn")
@@ -464,7 +451,7 @@ async def _subscription_of(platform: Platform, name: str, form: FormData) -> Sub
 async def save_filter(request: Request, platform: PlatformDep, name: str) -> Response:
     async def act(form: FormData, spec: FunctionSpec) -> str:
         subscription = await _subscription_of(platform, name, form)
-        policy = _text(form, "filter_policy")  # in the scope it was subscribed with
+        policy = form_text(form, "filter_policy")  # in the scope it was subscribed with
         await platform.topics.set_subscription_attribute(subscription.arn, "FilterPolicy", policy)
         if not policy:
             return f"Every message of topic {subscription.topic} is delivered."

@@ -1,6 +1,7 @@
 """A function's Test, Monitor, Logs and Triggers tabs in a real browser: invoke it from the Test
 tab and read its result and log lines, watch its chart gain the invocations, see its log lines
-arrive live in the Logs tab, add a queue trigger and a topic subscription.
+arrive live in the Logs tab, add a queue trigger and a topic subscription, and give the trigger
+a filter, partial batch responses and a maximum concurrency.
 
 Headless Chromium (selenium) against ``faas serve`` on the process backend (the
 module's server and the session's browser: ``conftest``). Invocations a story
@@ -194,9 +195,9 @@ def test_a_queue_trigger_and_a_topic_subscription_are_added_from_the_triggers_ta
             aws_secret_access_key=ADMIN,
             config=Config(retries={"max_attempts": 0}),
         )
-        for service in ("sqs", "sns")
+        for service in ("sqs", "sns", "lambda")
     }
-    sqs, sns = clients["sqs"], clients["sns"]
+    sqs, sns, lambda_api = clients["sqs"], clients["sns"], clients["lambda"]
     try:
         # Given a function, and a queue and a topic made with the AWS APIs
         deployed(admin_api, "fed")
@@ -232,7 +233,7 @@ def test_a_queue_trigger_and_a_topic_subscription_are_added_from_the_triggers_ta
             box = row.find_element(By.NAME, name)
             box.clear()
             box.send_keys(value)
-        button(row, "Save batching").click()
+        button(row, "Save mapping").click()
         wait(page, lambda p: "batches of up to 5, waiting at most 0 s." in main(p), "the change")
 
         # Then a message sent to the queue is read into the function (and so deleted)
@@ -263,6 +264,24 @@ def test_a_queue_trigger_and_a_topic_subscription_are_added_from_the_triggers_ta
         assert policy["Attributes"]["FilterPolicy"] == '{"kind": ["order"]}'
         feeds = page.find_element(By.CSS_SELECTOR, "svg.feeds").get_attribute("aria-label")
         assert feeds == "fed is invoked by Queue fed-orders, Topic fed-news"
+
+        # When they give the queue trigger a filter, partial batch responses and a cap of 3
+        row = page.find_element(By.CSS_SELECTOR, "table.mappings tbody tr")
+        row.find_element(By.TAG_NAME, "summary").click()
+        row.find_element(By.NAME, "filters").send_keys('{"body": {"name": ["queued"]}}')
+        row.find_element(By.NAME, "report_failures").click()
+        row.find_element(By.NAME, "max_concurrency").send_keys("3")
+        button(row, "Save mapping").click()
+        said = "(1 filter, batch item failures reported, at most 3 at once)."
+        wait(page, lambda p: said in main(p), "the settings saved")
+
+        # Then Lambda's API reads them back
+        (listed,) = lambda_api.list_event_source_mappings(FunctionName="fed")["EventSourceMappings"]
+        assert listed["FilterCriteria"] == {
+            "Filters": [{"Pattern": '{"body": {"name": ["queued"]}}'}]
+        }
+        assert listed["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert listed["ScalingConfig"] == {"MaximumConcurrency": 3}
     finally:
         for client in clients.values():
             client.close()
