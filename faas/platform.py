@@ -315,6 +315,11 @@ class Platform:
         if self.worker is not None:
             self.worker.start()
 
+    def stopping(self) -> None:
+        """The server begins to stop: end what streams to its clients until they leave
+        (log follows), so their connections close before it waits for them."""
+        self.logs.stop_following()
+
     async def close(self) -> None:
         try:
             if self.pollers is not None:

@@ -73,3 +73,11 @@ def create_app(settings: Settings, table: Table = ROUTES) -> Dispatch:
 
     api.openapi = openapi  # type: ignore[method-assign]
     return Dispatch(table, api)
+
+
+def stopping(app: object) -> None:
+    """The server that serves ``app`` (``create_app``'s) begins to stop: its streams to
+    clients end (``Platform.stopping``) before it waits for their connections."""
+    platform = getattr(app.api.state, "platform", None) if isinstance(app, Dispatch) else None
+    if platform is not None:
+        platform.stopping()

@@ -49,6 +49,8 @@ MAX_PENDING = 10_000
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 # How long records wait after Redis refused them before they are tried again.
 RETRY_S = 1.0
+# A follow's longest blocking read: how long an open tail can hold up a stopping server.
+FOLLOW_SLICE_MS = 500
 # How long the first record of a batch waits for others: one write per window.
 BATCH_WINDOW_S = 0.01
 # A record's stream entry: these names, with ``LogRecord.field_values`` in this order.
@@ -220,6 +222,7 @@ class LogStore:
         self._retry: asyncio.TimerHandle | None = None
         self._waited = False  # a write failed, and none has succeeded since
         self._write_now = asyncio.Event()
+        self._stopping = False  # the server stops: follows end (``stop_following``)
         self._append = client.register_script(APPEND)
 
     def add(self, record: LogRecord) -> None:
@@ -361,23 +364,36 @@ class LogStore:
     async def follow(
         self, function: str, after: str, request_id: str | None, block_ms: int = 5000
     ) -> AsyncIterator[LogRecord | None]:
-        """New records after stream id ``after``, forever; ``None`` each quiet ``block_ms``."""
+        """New records after stream id ``after`` until the server stops; ``None`` each
+        quiet ``block_ms``. Each blocking read waits ``FOLLOW_SLICE_MS`` at most, so a
+        stopping server is not held up by an open follow for longer."""
         await self.flush()
         key = keys.logs(function)
-        while True:
+        quiet_ms = 0
+        while not self._stopping:
+            wait_ms = min(block_ms, FOLLOW_SLICE_MS)
             async with redis_errors():
                 reply = cast(
                     list[tuple[bytes, list[Entry]]],
-                    await self._redis.xread({key: after}, block=block_ms, count=100),
+                    await self._redis.xread({key: after}, block=wait_ms, count=100),
                 )
             if not reply:
-                yield None
+                quiet_ms += wait_ms
+                if quiet_ms >= block_ms:
+                    quiet_ms = 0
+                    yield None
                 continue
+            quiet_ms = 0
             for message_id, fields in reply[0][1]:
                 after = message_id.decode()
                 record = LogRecord.from_fields(fields)
                 if request_id is None or record.request_id == request_id:
                     yield record
+
+    def stop_following(self) -> None:
+        """The server stops: every follow ends within ``FOLLOW_SLICE_MS``, so the client
+        connections it streams to can close."""
+        self._stopping = True
 
     async def delete(self, function: str) -> None:
         await self.flush()

@@ -146,7 +146,7 @@ def _gateway(
     started), until SIGTERM or SIGINT; ``ready`` is called once it serves."""
     import uvicorn
 
-    from gateway.app import create_app
+    from gateway.app import create_app, stopping
     from gateway.edge.protocol import HttpProtocol
 
     class Server(uvicorn.Server):
@@ -156,6 +156,10 @@ def _gateway(
             await super().startup(sockets=sockets)
             if self.started and not self.should_exit and ready is not None:
                 ready()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            stopping(self.config.app)  # open log tails end, then their connections close
+            await super().shutdown(sockets=sockets)
 
     config = uvicorn.Config(
         create_app(settings),

@@ -372,6 +372,40 @@ def test_an_open_server_listens_on_localhost_only(
         srv.stop()
 
 
+def test_a_server_with_log_tails_open_stops_at_once(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    srv = Server({**server_env, "FAAS_PORT": str(free_port())}, tmp_path / "t.log")
+    srv.start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as api:
+            assert upload(api, "tailed", handler_zip(CHATTY)).status_code == 201
+            assert api.post("/v1/functions/tailed/invoke", json={}).status_code == 200
+        # Given a client following the function's logs, quiet for a second
+        lines: list[str] = []
+        ended = threading.Event()
+
+        def follow() -> None:
+            with httpx.stream(
+                "GET", f"{srv.url}/v1/functions/tailed/logs?follow=1", timeout=30
+            ) as answer:
+                lines.extend(answer.iter_lines())
+            ended.set()
+
+        threading.Thread(target=follow, daemon=True).start()
+        wait_until(lambda: lines, what="the tail's first record", within_s=10)
+        time.sleep(1)
+    finally:
+        # When the server is stopped
+        began = time.monotonic()
+        code = srv.stop()
+    # Then the tail ended cleanly and the server was gone well within the tail's 5 s
+    # keep-alive read (which it used to wait out)
+    assert code == 0 and ended.wait(5)
+    assert time.monotonic() - began < 2.5
+    assert len(lines) == 1 and json.loads(lines[0])["function"] == "tailed"
+
+
 @pytest.fixture
 def seconds_env(server_env: dict[str, str]) -> dict[str, str]:
     server_env["FAAS_SCHEDULE_SECONDS"] = "1"

@@ -13,7 +13,8 @@ New records are waited for with a blocking XREAD on the function's log stream
 polling), ``KEEPALIVE_S`` at a time: each quiet period sends a comment, so a
 proxy keeps the connection and a vanished client is noticed. A client that
 goes away ends the tail at once: Starlette's streaming response listens for the
-disconnect and cancels the generator (its blocking read too); ``open_tails``
+disconnect and cancels the generator (its blocking read too); a stopping server
+ends it within half a second (``LogStore.stop_following``); ``open_tails``
 counts those running, for the tests. A process serves at most ``MAX_TAILS``
 (each holds a Redis connection while it waits).
 """
