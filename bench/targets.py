@@ -110,9 +110,7 @@ TARGETS: tuple[Target, ...] = (
     Target("node.added_p50_ms", "<=", 1.0, "ms", "the gateway adds at most 1 ms to a Node invoke"),
     Target("node.cold_p50_ms", "<=", 40.0, "ms", "first invoke of a new Node function, p50"),
     Target("node.instance_pss_mb", "<=", 40.0, "MB", "an idle warm Node instance (PSS)"),
-    Target(
-        "mappings.per_s", ">=", 5000.0, "/s", "messages/s through a mapping into a function"
-    ),
+    Target("mappings.per_s", ">=", 5000.0, "/s", "messages/s through a mapping into a function"),
     Target(
         "mappings.idle_delivery_p50_ms",
         "<=",

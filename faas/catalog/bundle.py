@@ -229,9 +229,7 @@ class _Budget:
             )
 
 
-def _stream(
-    raw: BinaryIO, info: zipfile.ZipInfo, start: int, budget: _Budget
-) -> Iterator[bytes]:
+def _stream(raw: BinaryIO, info: zipfile.ZipInfo, start: int, budget: _Budget) -> Iterator[bytes]:
     name = info.orig_filename
     raw.seek(start)
     size = crc = 0
@@ -369,9 +367,7 @@ def _zip64_sizes(extra: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _read_descriptor(
-    raw: BinaryIO, name: str, at: int, zip64: bool
-) -> tuple[tuple[int, ...], int]:
+def _read_descriptor(raw: BinaryIO, name: str, at: int, zip64: bool) -> tuple[tuple[int, ...], int]:
     """(CRC-32, compressed size, size) from the data descriptor at ``at``, and its length."""
     sizes = struct.Struct("<QQ" if zip64 else "<LL")
     raw.seek(at)

@@ -23,9 +23,12 @@ def test_deploy_without_compose_says_how_to_install_it(script: str, tmp_path: Pa
         assert found, tool
         (bin_dir / tool).symlink_to(found)
     (bin_dir / "docker").symlink_to("/usr/bin/docker")
-    assert subprocess.run(
-        [str(bin_dir / "docker"), "compose", "version"], capture_output=True
-    ).returncode != 0, "this Docker CLI has a compose plugin: the story cannot be told here"
+    assert (
+        subprocess.run(
+            [str(bin_dir / "docker"), "compose", "version"], capture_output=True
+        ).returncode
+        != 0
+    ), "this Docker CLI has a compose plugin: the story cannot be told here"
     # When the operator runs the script
     started = time.monotonic()
     done = subprocess.run(
