@@ -49,6 +49,14 @@ def handler(event, context):
 
 
 @pytest.fixture
+async def ledger(deploy: Any, tmp_path: Path) -> Path:
+    """Where the function ``resize``, deployed, writes each record it is given."""
+    path = tmp_path / "ledger"
+    await deploy("resize", LEDGER, env={"LEDGER": str(path)})
+    return path
+
+
+@pytest.fixture
 def backend() -> str:
     return "process"
 
@@ -80,11 +88,9 @@ async def ledger_has(path: Path, line: str) -> float:
 
 @KEYS
 async def test_a_queue_trigger_is_added_and_its_batching_changed_from_the_tab(
-    browser: httpx.AsyncClient, deploy: Any, platform: Platform, tmp_path: Path
+    browser: httpx.AsyncClient, platform: Platform, ledger: Path
 ) -> None:
     # Given a function and a queue nothing reads yet
-    ledger = tmp_path / "ledger"
-    await deploy("resize", LEDGER, env={"LEDGER": str(ledger)})
     await platform.queues.create("orders")
     await log_in(browser, ADMIN)
     tab = (await browser.get(f"{FN}/triggers")).text
@@ -143,9 +149,8 @@ async def test_a_queue_trigger_is_added_and_its_batching_changed_from_the_tab(
 
 @KEYS
 async def test_a_queue_trigger_lambda_refuses_is_shown_by_its_field(
-    browser: httpx.AsyncClient, deploy: Any, platform: Platform, tmp_path: Path
+    browser: httpx.AsyncClient, platform: Platform, ledger: Path
 ) -> None:
-    await deploy("resize", LEDGER, env={"LEDGER": str(tmp_path / "ledger")})
     await platform.queues.create("orders")
     await platform.queues.create("jobs.fifo", {"FifoQueue": "true"})
     await log_in(browser, ADMIN)
@@ -179,11 +184,9 @@ async def test_a_queue_trigger_lambda_refuses_is_shown_by_its_field(
 
 @KEYS
 async def test_a_topic_subscription_is_added_with_a_filter_and_the_filter_changed(
-    browser: httpx.AsyncClient, deploy: Any, platform: Platform, tmp_path: Path
+    browser: httpx.AsyncClient, platform: Platform, ledger: Path
 ) -> None:
     # Given a function, a standard topic and a FIFO one (which delivers to queues only)
-    ledger = tmp_path / "ledger"
-    await deploy("resize", LEDGER, env={"LEDGER": str(ledger)})
     news = await platform.topics.create("news", {}, {})
     await platform.topics.create("jobs.fifo", {"FifoTopic": "true"}, {})
     await log_in(browser, ADMIN)
@@ -229,9 +232,8 @@ async def test_a_topic_subscription_is_added_with_a_filter_and_the_filter_change
 
 @KEYS
 async def test_a_subscription_sns_refuses_is_shown_by_its_field(
-    browser: httpx.AsyncClient, deploy: Any, platform: Platform, tmp_path: Path
+    browser: httpx.AsyncClient, platform: Platform, ledger: Path
 ) -> None:
-    await deploy("resize", LEDGER, env={"LEDGER": str(tmp_path / "ledger")})
     await platform.topics.create("news", {}, {})
     await platform.topics.create("jobs.fifo", {"FifoTopic": "true"}, {})
     await log_in(browser, ADMIN)
@@ -255,9 +257,8 @@ async def test_a_subscription_sns_refuses_is_shown_by_its_field(
 
 @KEYS
 async def test_an_invoke_key_sees_the_triggers_and_may_add_or_change_none(
-    browser: httpx.AsyncClient, deploy: Any, platform: Platform, tmp_path: Path
+    browser: httpx.AsyncClient, platform: Platform, ledger: Path
 ) -> None:
-    await deploy("resize", LEDGER, env={"LEDGER": str(tmp_path / "ledger")})
     await platform.queues.create("orders")
     await platform.schedules.put("resize", [{"name": "tick", "expression": "rate(5 minutes)"}])
     mapping = await platform.mappings.create(
@@ -334,11 +335,9 @@ async def following(platform: Platform, mapping: Any) -> None:
 
 @KEYS
 async def test_a_queue_trigger_with_a_filter_invokes_only_for_matching_messages(
-    browser: httpx.AsyncClient, deploy: Any, platform: Platform, tmp_path: Path
+    browser: httpx.AsyncClient, platform: Platform, ledger: Path
 ) -> None:
     # Given a function and a queue
-    ledger = tmp_path / "ledger"
-    await deploy("resize", LEDGER, env={"LEDGER": str(ledger)})
     await platform.queues.create("orders")
     await log_in(browser, ADMIN)
 
@@ -437,9 +436,8 @@ async def test_with_partial_batch_responses_only_the_failed_messages_stay_in_the
 
 @KEYS
 async def test_a_filter_or_cap_lambda_refuses_is_shown_by_its_field(
-    browser: httpx.AsyncClient, deploy: Any, platform: Platform, tmp_path: Path
+    browser: httpx.AsyncClient, platform: Platform, ledger: Path
 ) -> None:
-    await deploy("resize", LEDGER, env={"LEDGER": str(tmp_path / "ledger")})
     await platform.queues.create("orders")
     await log_in(browser, ADMIN)
     six = "\n".join(f'{{"body": {{"n": [{i}]}}}}' for i in range(6))
@@ -481,11 +479,9 @@ def next_noon(after: datetime) -> datetime:
 
 @pytest.mark.settings(admin_key=ADMIN, invoke_keys=f"{INVOKE}:resize", schedule_seconds=True)
 async def test_a_schedules_expression_and_input_edited_show_its_next_fires_and_run(
-    browser: httpx.AsyncClient, deploy: Any, platform: Platform, tmp_path: Path
+    browser: httpx.AsyncClient, platform: Platform, ledger: Path
 ) -> None:
     # Given a function with a schedule every 5 minutes
-    ledger = tmp_path / "ledger"
-    await deploy("resize", LEDGER, env={"LEDGER": str(ledger)})
     await platform.schedules.put("resize", [{"name": "tick", "expression": "rate(5 minutes)"}])
     await log_in(browser, ADMIN)
     tab = (await browser.get(f"{FN}/triggers")).text
