@@ -22,7 +22,8 @@ both sockets (asyncio alone would cost ~50 ms of start and ~7 MB per container, 
 the footprint section of the protocol doc); what only errors need is imported when
 they happen. No threads, so forking the bootstrap is safe. The loop, the HTTP server
 and an invoke's answer are ``runtimes.protocol``'s (the Python runtime answers with
-them too), the child processes ``processes.py``'s.
+them too), the child processes ``processes.py``'s, which runtime to start and how
+``launch.py``'s, and how a runtime's end is told ``endings.py``'s.
 """
 
 from __future__ import annotations
@@ -34,6 +35,19 @@ import socket
 import sys
 import time
 
+from runtimes.agent.endings import exit_error, normalise_error, read_oom_kills
+from runtimes.agent.launch import (
+    IMAGE_RUNTIME,
+    NODE_BOOTSTRAP,
+    PYTHON_BOOTSTRAP,
+    inherited,
+    node_runtime,
+    prestart_fits,
+    python_runtime,
+    runtime_kind,
+    specialization_env,
+    startup_vars,
+)
 from runtimes.agent.processes import OutputCapture, PipeWriter, SignalPipe, start_process
 from runtimes.protocol.http1 import (
     Connection,
@@ -69,16 +83,6 @@ if TYPE_CHECKING:
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 INVOCATION_PREFIX = RUNTIME_PREFIX + "/invocation/"
-# The directory that holds our package (/opt/faas in the image). Our Python runtime is
-# started as a module of it, this directory first on its path (``python_runtime``).
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYTHON_RUNTIME = "runtimes.python.bootstrap"
-PYTHON_BOOTSTRAP = os.path.join(ROOT, *PYTHON_RUNTIME.split(".")) + ".py"
-# Our Node.js runtime, started as ``node NODE_FLAGS NODE_BOOTSTRAP`` (docs/runtimes.md).
-NODE_BOOTSTRAP = os.path.join(ROOT, "runtimes", "nodejs", "bootstrap.js")
-# A young generation of 1 MB semi-spaces instead of up to 16: an idle instance keeps
-# ~5 MB less, and a function's scavenges stay short (V8 grows nothing it does not need).
-NODE_FLAGS = ("--max-semi-space-size=1",)
 # What our Python runtime is started with (it takes them out of its environment): the
 # descriptors of its private Runtime API connection, and of a second one for requests
 # made while the first waits on /next; the read end of the output bell; the listening
@@ -90,139 +94,8 @@ RUNTIME_FD_VAR = "FAAS_RUNTIME_FD"
 CONTROL_FD_VAR = "FAAS_CONTROL_FD"
 BELL_FD_VAR = "FAAS_OUTPUT_BELL_FD"
 DIRECT_FD_VAR = "FAAS_DIRECT_FD"
-OOM_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 # How long a dead runtime's streamed response is read for what it sent before dying.
 UPLOAD_DRAIN_S = 0.2
-# Variables Python reads only when the interpreter starts (besides PYTHONPATH, which the
-# pre-started runtime applies itself). The image sets these two for every function.
-IMAGE_PYTHON_DEFAULTS = frozenset({"PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
-# FAAS_RUNTIME of a function whose own container runs its runtime client (an image
-# function, docs/container-protocol.md): the agent starts nothing and serves the
-# Runtime API to that container.
-IMAGE_RUNTIME = "image"
-
-
-# --- Pure decisions -------------------------------------------------------------------
-
-
-def read_oom_kills(paths: tuple[str, ...] = OOM_FILES) -> int | None:
-    """The memory cgroup's OOM-kill count (v2 memory.events or v1 memory.oom_control)."""
-    for path in paths:
-        try:
-            with open(path) as f:
-                text = f.read()
-        except OSError:
-            continue
-        for line in text.splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill" and value.strip().isdigit():
-                return int(value)
-    return None
-
-
-def exit_error(wait_status: int, oom_before: int | None, oom_after: int | None) -> tuple[str, str]:
-    """Lambda's (errorType, reason) for a bootstrap that exited with ``wait_status``."""
-    killed_by = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None
-    if killed_by is not None:
-        name = signal.strsignal(killed_by) or f"signal {killed_by}"
-        reason = f"Runtime exited with error: signal: {name.lower()}"
-    else:
-        code = os.waitstatus_to_exitcode(wait_status)
-        reason = f"Runtime exited with error: exit status {code}"
-        if code == 0:
-            reason = "Runtime exited without providing a reason"
-    if oom_after is not None and oom_before is not None:
-        oom = oom_after > oom_before
-    else:
-        # No baseline: a count that is now positive only convinces us if the kernel's
-        # weapon (SIGKILL) was used, since an old OOM kill in this cgroup proves nothing.
-        oom = bool(oom_after) and killed_by == signal.SIGKILL
-    return ("Runtime.OutOfMemory" if oom else "Runtime.ExitError"), reason
-
-
-def normalise_error(body: bytes, header_type: str | None) -> bytes:
-    """Coerce whatever the bootstrap POSTed to /error into the documented shape."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        data = {"errorMessage": body.decode("utf-8", "replace")}
-    error_type = str(data.get("errorType") or header_type or "Runtime.Unknown")
-    message = str(data.get("errorMessage") or "")
-    trace = data.get("stackTrace")
-    if trace is None and isinstance(data.get("trace"), list):
-        # Node.js runtimes' shape, kept as Lambda answers it.
-        node_trace = [str(line) for line in data["trace"]]
-        return json.dumps(
-            {"errorType": error_type, "errorMessage": message, "trace": node_trace}
-        ).encode()
-    return error_body(
-        error_type, message, [str(line) for line in trace] if isinstance(trace, list) else []
-    )
-
-
-def specialization_env(body: bytes) -> dict[str, str] | None:
-    """The environment a ``/specialize`` body carries, or None if it is malformed."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    env = data.get("env") if isinstance(data, dict) else None
-    if not isinstance(env, dict):
-        return None
-    for name, value in env.items():
-        # execve takes NAME=value C strings: no NUL anywhere, no '=' in a name.
-        if not (isinstance(value, str) and name) or "=" in name or "\0" in name + value:
-            return None
-    return env
-
-
-def runtime_kind(runtime: str) -> str:
-    """Which bootstrap a ``FAAS_RUNTIME`` starts: "python" or "nodejs" (ours),
-    "provided" (the function's own), "image" (none here), or "" (unknown)."""
-    if runtime.startswith("python3"):
-        return "python"
-    if runtime.startswith("nodejs"):
-        return "nodejs"
-    if runtime in ("provided", IMAGE_RUNTIME):
-        return runtime
-    return ""
-
-
-def startup_vars(env: Mapping[str, str], kind: str = "python") -> dict[str, str]:
-    """What of ``env`` the runtime of ``kind`` reads only at start: a Python
-    interpreter's ``PYTHON*`` (PYTHONPATH aside), ``LANG`` and ``LC_*``; node's
-    ``NODE_*`` (NODE_PATH aside: our runtime applies it) and libuv's ``UV_*``."""
-    if kind == "nodejs":
-        return {
-            name: value
-            for name, value in env.items()
-            if (name.startswith("NODE_") and name != "NODE_PATH") or name.startswith("UV_")
-        }
-    return {
-        name: value
-        for name, value in env.items()
-        if (name.startswith("PYTHON") and name != "PYTHONPATH")
-        or name == "LANG"
-        or name.startswith("LC_")
-    }
-
-
-def prestart_fits(
-    env: Mapping[str, str], prestarted_with: Mapping[str, str], kind: str = "python"
-) -> bool:
-    """Whether a runtime of ``kind`` pre-started with ``prestarted_with`` can become the
-    function's.
-
-    It can apply its environment, TZ and its module path itself; what it reads only at
-    start must be what the function asks for, or the image's defaults the function
-    leaves unset.
-    """
-    want, have = startup_vars(env, kind), startup_vars(prestarted_with, kind)
-    if any(have.get(name) != value for name, value in want.items()):
-        return False
-    return set(have) - set(want) <= IMAGE_PYTHON_DEFAULTS
 
 
 # --- The agent ------------------------------------------------------------------------
@@ -241,40 +114,6 @@ def publish(path: str, *, now: bool) -> socket.socket:
     if now:
         os.rename(path + ".tmp", path)
     return sock
-
-
-def inherited(passed: Mapping[str, str]) -> list[int]:
-    """The descriptors named by the ``*_FD`` variables of ``passed``: the child keeps them."""
-    return [int(value) for name, value in passed.items() if name.endswith("_FD")]
-
-
-def python_runtime(env: Mapping[str, str], *args: str) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment that start our Python runtime with ``env``.
-
-    A module of our package, found in ``ROOT``, which leads PYTHONPATH; ``-P`` keeps
-    the working directory (the function's code) off the path, so no module of the
-    function's can stand in for ours. The runtime gives PYTHONPATH back its own value
-    and leaves ``ROOT`` off ``sys.path`` before the function's code runs.
-    """
-    theirs = env.get("PYTHONPATH")
-    path = ROOT if theirs is None else ROOT + os.pathsep + theirs
-    return [sys.executable, "-P", "-m", PYTHON_RUNTIME, *args], {**env, "PYTHONPATH": path}
-
-
-def find_program(name: str, path: str | None) -> str | None:
-    """``name`` as the first executable file of that name on ``path`` (shutil.which's
-    job, without importing shutil into PID 1)."""
-    for directory in (path or os.defpath).split(os.pathsep):
-        candidate = os.path.join(directory or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def node_runtime(env: Mapping[str, str], *args: str) -> list[str] | None:
-    """The argv that starts our Node.js runtime (None if there is no node on PATH)."""
-    node = find_program("node", env.get("PATH"))
-    return None if node is None else [node, *NODE_FLAGS, NODE_BOOTSTRAP, *args]
 
 
 class Invocation:

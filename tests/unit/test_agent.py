@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runtimes.agent.agent import exit_error, read_oom_kills
+from runtimes.agent.endings import exit_error, read_oom_kills
 from runtimes.protocol.invocation import MAX_EVENT
 from tests.helpers import wait_until
 from tests.unit.agent_harness import (

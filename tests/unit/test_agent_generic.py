@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runtimes.agent.agent import prestart_fits, specialization_env
+from runtimes.agent.launch import prestart_fits, specialization_env
 from tests.helpers import wait_until
 from tests.unit.agent_harness import (
     ECHO,
