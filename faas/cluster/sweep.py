@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -121,8 +122,7 @@ class Sweeper:
         found = await asyncio.to_thread(self._store.shas)
         if list_s3 and self._s3 is not None:
             self._only_in_s3 = set(await asyncio.to_thread(_listed, self._s3)) - found
-        candidates = (found | self._only_in_s3) - kept.bundles
-        self._seen = {sha: self._seen.get(sha, now) for sha in candidates}
+        self._seen = _sightings(self._seen, (found | self._only_in_s3) - kept.bundles, now)
         merges_due = await self._sweep_merges(kept.layer_lists, now)
         for sha, since in list(self._seen.items()):
             if now - since >= self._grace_s and await self._remove(sha):
@@ -130,11 +130,8 @@ class Sweeper:
                 self._only_in_s3.discard(sha)
             elif now - since >= self._grace_s:
                 self._seen[sha] = now  # uploaded just now, or S3 failed: look again later
-        if not self._seen:
-            return merges_due
-        oldest = min(self._seen.values())
-        due = max(0.0, self._grace_s - (now - oldest))  # exact when found just now
-        return due if merges_due is None else min(due, merges_due)
+        due = self._next_due(self._seen, now)
+        return min((d for d in (due, merges_due) if d is not None), default=None)
 
     async def _sweep_merges(self, listed: set[tuple[str, ...]] | None, now: float) -> float | None:
         """Remove the merges of layers due; the seconds until the next one found is."""
@@ -144,9 +141,7 @@ class Sweeper:
         wanted = {merge_key(shas) for shas in listed}
         on_disk = await asyncio.to_thread(self._opt.keys)
         used_before = time.time() - self._grace_s
-        self._seen_merges = {
-            key: self._seen_merges.get(key, now) for key in on_disk.keys() - wanted
-        }
+        self._seen_merges = _sightings(self._seen_merges, on_disk.keys() - wanted, now)
         for key, since in list(self._seen_merges.items()):
             if now - since < self._grace_s:
                 continue
@@ -156,9 +151,14 @@ class Sweeper:
             await asyncio.to_thread(self._opt.remove, key)
             del self._seen_merges[key]
             log.info("layers merge %s removed: no function lists its layers", key[:12])
-        if not self._seen_merges:
+        return self._next_due(self._seen_merges, now)
+
+    def _next_due(self, seen: dict[str, float], now: float) -> float | None:
+        """Seconds until the first of ``seen`` (thing -> when first found unreferenced)
+        is due, a grace after it was found; None if nothing is waiting."""
+        if not seen:
             return None
-        return max(0.0, self._grace_s - (now - min(self._seen_merges.values())))
+        return max(0.0, self._grace_s - (now - min(seen.values())))  # exact when found now
 
     async def _remove(self, sha: str) -> bool:
         """Remove ``sha`` here and from S3 under a claim; False if it was uploaded recently
@@ -205,6 +205,12 @@ class Sweeper:
             except (RedisError, OSError) as exc:
                 log.debug("code sweep subscription lost: %s", exc)
             await asyncio.sleep(_RESUBSCRIBE_S)
+
+
+def _sightings(seen: dict[str, float], found: Iterable[str], now: float) -> dict[str, float]:
+    """Each of ``found`` with when it was first found unreferenced (``now`` if new); what
+    is no longer found is forgotten."""
+    return {thing: seen.get(thing, now) for thing in found}
 
 
 def _listed(s3: S3Store) -> list[str]:
