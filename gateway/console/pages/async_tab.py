@@ -40,6 +40,7 @@ from faas.platform import Platform
 from gateway.api.aws_lambda.event_invoke import has_event_invoke_config
 from gateway.api.aws_lambda.requests import without_event_invoke_config
 from gateway.console import render
+from gateway.console.form_fields import form_text, typed
 from gateway.console.pages.function import changing, visible
 from gateway.console.pages.functions import whole_number
 from gateway.console.tab_page import DONE, Forms, Outcome, panel_or_page, view
@@ -84,7 +85,7 @@ def config_from(form: FormData, current: AsyncConfig) -> AsyncConfig:
         "backoff_max_s": current.backoff_max_s,
     }
     for key in ("on_success", "on_failure"):
-        target = str(form.get(key) or "").strip()
+        target = form_text(form, key)
         asked[key] = {"function": target} if target else None
     return AsyncConfig.from_dict(asked)
 
@@ -141,7 +142,7 @@ async def _chosen(request: Request) -> str | None:
     form = await request.form(max_files=0, max_fields=5)
     if form.get("all"):
         return None
-    chosen = str(form.get("id") or "").strip()
+    chosen = form_text(form, "id")
     if not chosen:
         raise ValidationFailed("choose a dead letter, or all of them", field="id")
     return chosen
@@ -195,7 +196,7 @@ def _refused_at(form_id: str, form: FormData, exc: FaasError) -> tuple[str, str]
 
 
 def _typed(form: FormData) -> dict[str, str]:
-    return {k: str(form.get(k) or "") for k in CONFIG_FIELDS}
+    return typed(form, CONFIG_FIELDS)
 
 
 FORMS = Forms(_render, _refused_at, _typed)

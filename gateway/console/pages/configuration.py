@@ -25,6 +25,7 @@ from faas.models import KEEP_WARM_MAX, MEMORY_MAX_MB, MEMORY_MIN_MB, TIMEOUT_MAX
 from faas.platform import Platform
 from gateway.api.v1.uploads import save_upload, temp_path
 from gateway.console import render
+from gateway.console.form_fields import form_text, typed
 from gateway.console.pages.function import (
     changing,
     failure,
@@ -127,7 +128,7 @@ def changes_of(section: str, form: FormData, spec: FunctionSpec) -> dict[str, An
             "concurrency": whole_number(form, "concurrency", None),
             "keep_warm": whole_number(form, "keep_warm", 0),
             "network": form.get("network") == "on",
-            "description": str(form.get("description") or "").strip(),
+            "description": form_text(form, "description"),
         }
     elif section == "environment":
         asked = {"env": parse_pairs(str(form.get("env") or ""), "env", "NAME=value")}
@@ -205,7 +206,7 @@ async def _save(request: Request, platform: Platform, name: str, section: str) -
         if doomed:
             await platform.functions.delete_secret(name, doomed)
             return await platform.functions.get(name), f"Secret {doomed} deleted."
-        secret = str(form.get("name") or "").strip()
+        secret = form_text(form, "name")
         if not secret:
             raise ValidationFailed("name the secret", field="name")
         current = await platform.secrets.values(name)
@@ -247,7 +248,7 @@ def _posted(section: str, form: FormData) -> dict[str, Any]:
     """What the visitor typed, shown again with the error."""
     if section == "general":
         keys = ("memory_mb", "timeout_s", "concurrency", "keep_warm", "description")
-        posted: dict[str, Any] = {k: str(form.get(k) or "") for k in keys}
+        posted: dict[str, Any] = typed(form, keys)
         posted["network"] = form.get("network") == "on"
         return posted
     if section in LINE_SECTIONS:

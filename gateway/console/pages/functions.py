@@ -32,6 +32,7 @@ from faas.models import (
 from faas.platform import Platform
 from gateway.api.v1.uploads import save_upload, temp_path
 from gateway.console import render
+from gateway.console.form_fields import form_text, typed
 from gateway.console.pages.function import changing, go_to, visible, warm_here
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
@@ -146,7 +147,7 @@ async def new_page(request: Request) -> Response:
 
 def whole_number(form: Any, name: str, default: int | None) -> int | None:
     """A form's integer field (empty: ``default``), or ``ValidationFailed`` naming it."""
-    raw = str(form.get(name) or "").strip()
+    raw = form_text(form, name)
     if raw == "":
         return default
     try:
@@ -159,7 +160,7 @@ def whole_number(form: Any, name: str, default: int | None) -> int | None:
 async def create(request: Request, platform: PlatformDep) -> Response:
     changing(request)
     form = await request.form(max_files=1, max_fields=20)
-    values = {k: str(form.get(k) or "") for k in DEFAULTS}
+    values = typed(form, DEFAULTS)
     try:
         config = FunctionConfig(
             name=values["name"].strip(),

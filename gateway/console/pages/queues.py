@@ -27,6 +27,7 @@ from faas.platform import Platform
 from faas.queues import attributes
 from faas.queues.model import is_fifo
 from gateway.console import render
+from gateway.console.form_fields import typed
 from gateway.console.pages.function import changing, failure, is_htmx
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
@@ -167,7 +168,7 @@ async def send(request: Request, platform: PlatformDep) -> Response:
     """A test message, as SendMessage sends it; its id shown, or the refusal by its field."""
     admin_only(request)
     form = await request.form(max_files=0, max_fields=6)
-    posted = {k: str(form.get(k) or "") for k in SEND_FIELDS}
+    posted = typed(form, SEND_FIELDS)
     try:
         name = posted["queue"].strip()
         if not name:

@@ -40,6 +40,7 @@ from faas.outcomes import InvocationResult, Outcome
 from faas.platform import Platform
 from faas.settings import Settings
 from gateway.console import render
+from gateway.console.form_fields import form_text
 from gateway.console.pages.function import changing, failure, function_page, visible
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
@@ -187,7 +188,7 @@ class Posted:
 
     @classmethod
     def of(cls, form: FormData) -> Posted:
-        qualifier = str(form.get("qualifier") or "").strip()
+        qualifier = form_text(form, "qualifier")
         return cls(
             event=str(form.get("event") or ""),
             asynchronous=form.get("type") == "Event",
@@ -371,7 +372,7 @@ async def save_event(request: Request, platform: PlatformDep, name: str) -> Resp
     changing(request)
     spec = await visible(request, platform, name)
     form = await _form(request, SAVED_MAX_BYTES * 2)  # over it: the store says so
-    event_name = str(form.get("event_name") or "").strip()
+    event_name = form_text(form, "event_name")
     try:
         saved = await saved_events(platform).save(name, event_name, str(form.get("event") or ""))
     except ValidationFailed as exc:

@@ -52,6 +52,7 @@ from faas.topics import filters as topic_filters
 from faas.topics import records
 from faas.topics.arns import Place
 from gateway.console import diagram
+from gateway.console.form_fields import form_text, typed
 from gateway.console.tab_page import DONE, Forms, Outcome, panel_or_page, view
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
@@ -247,11 +248,6 @@ def next_fire(view: RuleView) -> str:
     return f"it fires next at {view.next_fires[0].strftime('%Y-%m-%d %H:%M:%S')} UTC"
 
 
-def form_text(form: FormData, key: str) -> str:
-    """A field's text, trimmed; a field not posted is empty."""
-    return str(form.get(key) or "").strip()
-
-
 def subscribing(form: FormData, function: str, place: Place) -> Subscribing:
     """What the subscribe form asks for: ``function`` (or the version or alias typed)
     subscribed to the topic named, with the filter policy given (and its scope)."""
@@ -327,7 +323,7 @@ def refused_at(form_id: str, form: FormData, exc: FaasError) -> tuple[str, str]:
 
 def _typed(form: FormData) -> dict[str, str]:
     """What the forms had, to be shown again with their refusal."""
-    posted = {k: str(form.get(k) or "") for k in TYPED}
+    posted = typed(form, TYPED)
     for box in ("enabled", "report_failures"):
         posted[box] = "on" if form.get(box) == "on" else ""
     return posted

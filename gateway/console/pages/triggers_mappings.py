@@ -24,7 +24,8 @@ from faas.errors import MappingNotFound, ValidationFailed
 from faas.invoke.mappings.model import REPORT_BATCH_ITEM_FAILURES, Mapping
 from faas.models import FunctionSpec
 from faas.platform import Platform
-from gateway.console.pages.triggers import FORMS, form_text, shown_to
+from gateway.console.form_fields import form_text
+from gateway.console.pages.triggers import FORMS, shown_to
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
 

@@ -27,6 +27,7 @@ from faas.catalog.aliases import Alias, validate
 from faas.errors import FaasError, FunctionNotFound, ValidationFailed
 from faas.models import LATEST, FunctionSpec
 from faas.platform import Platform
+from gateway.console.form_fields import form_text, typed
 from gateway.console.tab_page import DONE, Forms, Outcome, panel_or_page, view
 from gateway.deps import PlatformDep
 from gateway.edge.table import Endpoints
@@ -89,13 +90,13 @@ def percent(weight: float) -> str:
 
 def alias_from(form: FormData, current: Alias | None) -> Alias:
     """The alias a create or update form asks for (its name from the form or ``current``)."""
-    name = current.name if current is not None else str(form.get("name") or "").strip()
-    version = str(form.get("version") or "").strip() or LATEST
-    description = str(form.get("description") or "").strip()
-    split = str(form.get("split_version") or "").strip()
+    name = current.name if current is not None else form_text(form, "name")
+    version = form_text(form, "version") or LATEST
+    description = form_text(form, "description")
+    split = form_text(form, "split_version")
     weights: dict[str, float] = {}
     if split:
-        raw = str(form.get("weight") or "").strip()
+        raw = form_text(form, "weight")
         try:
             share = float(raw)
         except ValueError:
@@ -166,7 +167,7 @@ def _refused_at(form_id: str, form: FormData, exc: FaasError) -> tuple[str, str]
 
 
 def _typed(form: FormData) -> dict[str, str]:
-    return {k: str(form.get(k) or "") for k in FORM_FIELDS}
+    return typed(form, FORM_FIELDS)
 
 
 FORMS = Forms(_render, _refused_at, _typed)
@@ -180,7 +181,7 @@ async def page(request: Request, platform: PlatformDep, name: str) -> Response:
 @endpoint()
 async def publish(request: Request, platform: PlatformDep, name: str) -> Response:
     async def act(form: FormData, spec: FunctionSpec) -> str:
-        description = str(form.get("description") or "").strip()
+        description = form_text(form, "description")
         before = await platform.versions.published(name)
         version = await platform.versions.publish(name, description=description or None)
         if before and before[-1].version == version.version:
